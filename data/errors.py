@@ -1,0 +1,37 @@
+"""The project's documented error types: every failure a user can cause maps to one of these."""
+from __future__ import annotations
+
+
+class SpotscaleError(Exception):
+    """Base of every error spotscale raises on purpose; the CLI prints it as one line."""
+
+
+class PhotoError(SpotscaleError):
+    """A photo cannot be read: missing, unreadable, not an image, truncated, too large."""
+
+    def __init__(self, path: object, cause: str):
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{self.path}: {cause}")
+
+
+class AnnotationError(SpotscaleError):
+    """A labelled-data file (COCO JSON, CSV manifest, crop folder) is malformed or unsafe."""
+
+    def __init__(self, path: object, cause: str):
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{self.path}: {cause}")
+
+
+class CheckpointError(SpotscaleError):
+    """A model checkpoint is unsafe, truncated or does not fit the network."""
+
+    def __init__(self, path: object, cause: str):
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{self.path}: {cause}")
+
+
+class ConfigError(SpotscaleError):
+    """A configuration value or file is invalid (e.g. a negative --mm-per-px)."""

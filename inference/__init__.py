@@ -1,0 +1,1 @@
+"""spotscale.inference."""
