@@ -249,6 +249,8 @@ class _WorkerState:
     overlay_px: int
     thumb_px: int
     overlays: bool
+    one_thread: bool = False
+    threads_set: bool = False
 
 
 def _init_worker(engine: Engine, n_workers: int, bc: BatchConfig) -> _WorkerState:
@@ -261,9 +263,17 @@ def _init_worker(engine: Engine, n_workers: int, bc: BatchConfig) -> _WorkerStat
             pass
     _register_heif()
     bundle, info = engine.load_model(engine.config)
-    if n_workers > 1 and "torch" in sys.modules:
+    state = _WorkerState(engine, bundle, dict(info), bc.overlay_px, bc.thumb_px, bc.overlays,
+                         one_thread=n_workers > 1)
+    _limit_torch_threads(state)
+    return state
+
+
+def _limit_torch_threads(state: _WorkerState) -> None:
+    """With several workers, torch gets one thread each (set as soon as torch has been imported)."""
+    if state.one_thread and not state.threads_set and "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
-    return _WorkerState(engine, bundle, dict(info), bc.overlay_px, bc.thumb_px, bc.overlays)
+        state.threads_set = True
 
 
 def _register_heif() -> bool:
@@ -314,6 +324,7 @@ def process_one(state: _WorkerState, path: Path, rel: str) -> dict:
         if path.suffix.lower() in HEIC_SUFFIXES and "pillow_heif" not in sys.modules:
             raise PhotoError(path, "HEIC not supported: install pillow-heif")
         result = state.engine.analyze(path, state.engine.config, state.bundle)
+        _limit_torch_threads(state)
         if state.overlays and state.engine.render is not None:
             rgb = state.engine.render(path, result, state.overlay_px)
             if rgb is not None:
@@ -349,6 +360,8 @@ def _json_default(o: Any) -> Any:
 
 def _worker_main(conn: Any, engine: Engine, n_workers: int, bc: BatchConfig) -> None:
     """Worker process: load the model once, then analyse one task at a time until told to stop."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     try:
         state = _init_worker(engine, n_workers, bc)
     except BaseException as e:  # noqa: BLE001 - reported to the parent as one line
@@ -608,14 +621,23 @@ def build_summary(parts: list[dict], n_selected: int, record: dict, model: dict,
     }
 
 
+def overlay_name(rel: str) -> str:
+    """`<relative path>.jpg`, or a hashed file name where that would exceed the file-name limit."""
+    head, _, base = rel.rpartition("/")
+    if len(base.encode("utf-8", "surrogateescape")) > 200:
+        base = f"{_path_hash(rel)[:24]}"
+    return f"{head}/{base}.jpg" if head else f"{base}.jpg"
+
+
 def _store(out: Path, rel: str, msg: dict) -> dict:
     """Write one image's overlay, thumbnail and then (last, atomically) its part."""
     overlay, thumb = msg.pop("overlay_bytes", b""), msg.pop("thumb_bytes", b"")
+    name = overlay_name(rel)
     if overlay:
-        msg["overlay"] = f"overlays/{rel}.jpg"
+        msg["overlay"] = f"overlays/{name}"
         write_atomic(out / msg["overlay"], overlay)
     if thumb:
-        msg["thumb"] = f"thumbs/{rel}.jpg"
+        msg["thumb"] = f"thumbs/{name}"
         write_atomic(out / msg["thumb"], thumb)
     write_atomic(part_path(out, rel), _json_bytes(msg))
     return msg
@@ -687,7 +709,7 @@ def _run_pool(out: Path, engine: Engine, bc: BatchConfig, todo: list, done: dict
     if not todo:
         return _NoPool(), model or {"name": "unknown (nothing analysed in this run)"}
     pool: Any = _InProcessPool(engine, bc) if bc.workers == 0 else _ProcessPool(engine, bc.workers, bc)
-    bar = _progress(len(todo), bc.progress)
+    bar = _progress(len(selected), len(selected) - len(todo), bc.progress)
     last_flush = [time.monotonic()]
 
     def on_result(idx: int, msg: dict) -> None:
@@ -695,11 +717,17 @@ def _run_pool(out: Path, engine: Engine, bc: BatchConfig, todo: list, done: dict
         done[rel] = _store(out, rel, msg)
         bar.update(1)
         if time.monotonic() - last_flush[0] > bc.flush_every_s:
-            write_tables(out, [done[r] for r in selected if r in done])
+            finish_outputs(out, [done[r] for r in selected if r in done], len(selected), record,
+                           _plain(pool.infos[0]) if pool.infos else model, complete=False)
             last_flush[0] = time.monotonic()
 
     try:
         pool.run(todo, on_result)
+    except KeyboardInterrupt:  # keep the tables in step with the parts before giving up
+        pool.close()
+        finish_outputs(out, [done[r] for r in selected if r in done], len(selected), record,
+                       model, complete=False)
+        raise
     finally:
         bar.close()
         pool.close()
@@ -716,10 +744,10 @@ class _NoPool:
     peak_rss_kb: dict = {}
 
 
-def _progress(total: int, enabled: bool) -> Any:
+def _progress(total: int, initial: int, enabled: bool) -> Any:
     from tqdm import tqdm
-    return tqdm(total=total, desc="scoring", unit="photo", file=sys.stderr, disable=not enabled,
-                dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc="scoring", unit="photo", file=sys.stderr,
+                disable=not enabled, dynamic_ncols=True)
 
 
 def merge_outputs(inputs: list[str | os.PathLike], out: str | os.PathLike,
@@ -761,8 +789,13 @@ def merge_outputs(inputs: list[str | os.PathLike], out: str | os.PathLike,
             write_atomic(part_path(out, rel), _json_bytes(part))
             ordered.append(part)
         n_selected = sum(int(r.get("n_selected", 0)) for r in records) or len(ordered)
-        return finish_outputs(out, ordered, n_selected, record, record["model"],
-                              complete=all(r.get("complete", True) for r in records))
+        missing = _missing_shards(records)
+        summary = finish_outputs(out, ordered, n_selected, record, record["model"],
+                                 complete=all(r.get("complete") for r in records) and not missing)
+        if missing:
+            summary["missing_shards"] = missing
+            write_atomic(out / "summary.json", _json_bytes(summary))
+        return summary
     finally:
         lock.close()
 
@@ -791,6 +824,20 @@ def _read_output(src: Path) -> tuple[dict, list[dict]]:
         if listed is None or part["image"] in listed:
             parts.append(part)
     return rec, parts
+
+
+def _missing_shards(records: list[dict]) -> list[str]:
+    """Shards K/N not among the inputs when all inputs are shards of the same N."""
+    specs = [r.get("settings", {}).get("shard") for r in records]
+    try:
+        pairs = [tuple(int(v) for v in spec.split("/")) for spec in specs]
+    except (AttributeError, ValueError):
+        return []
+    ns = {n for _, n in pairs}
+    if len(ns) != 1:
+        return []
+    n = ns.pop()
+    return [f"{k}/{n}" for k in range(1, n + 1) if k not in {k for k, _ in pairs}]
 
 
 def _listed_images(images_csv: Path) -> set[str] | None:

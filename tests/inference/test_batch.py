@@ -337,3 +337,18 @@ def test_cli_errors_are_one_line(tmp_path):
                         str(tmp_path / "o"), "--shard", "5/2"], cwd=REPO, env=env, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "--shard" in r.stderr
+
+
+def test_merge_of_some_shards_says_which_are_missing(tmp_path):
+    root = tmp_path / "in"
+    make_folder(root, 6)
+    run_fake(root, tmp_path / "s1", shard=(1, 3))
+    run_fake(root, tmp_path / "s3", shard=(3, 3))
+    summary = merge_outputs([tmp_path / "s1", tmp_path / "s3"], tmp_path / "m")
+    assert summary["missing_shards"] == ["2/3"] and not summary["complete"]
+
+
+def test_overlay_names_keep_the_relative_path_and_stay_short():
+    assert batch.overlay_name("a/b c.png") == "a/b c.png.jpg"
+    long = batch.overlay_name("d/" + "x" * 250 + ".jpg")
+    assert long.startswith("d/") and len(long) < 40
