@@ -1,126 +1,360 @@
-"""Photo reading: any common file in, an EXIF-upright RGB uint8 array out, or a PhotoError."""
+"""Photo reading: any common file in, an EXIF-upright RGB uint8 array out, or a PhotoError.
+
+Every failure a user's folder can produce (missing, empty, truncated, not an image, a directory,
+a broken or looping symlink, no permission, a decompression bomb, a file that vanishes) becomes a
+one-line `PhotoError(path, cause)`; nothing else escapes `read_photo` or `image_size`.
+
+How a read goes: the file is opened once (so it cannot vanish half-way), its header is probed with
+Pillow (size, format, mode, EXIF orientation) and the pixel limit is checked BEFORE any decoding;
+then the bytes are decoded, by OpenCV for ordinary 8-bit JPEG / PNG (fast) and by Pillow for
+everything else (16-bit, palette, transparency, CMYK, TIFF, WebP, BMP). Both decoders ignore EXIF
+orientation and this module applies it itself, so both paths give identical upright pixels.
+
+Large photos: `read_photo(path, reduce=k)` (k in 1, 2, 4, 8) returns an image of
+ceil(W/k) x ceil(H/k) pixels; JPEGs are decoded directly at that size by libjpeg's DCT scaling
+(a 50 MP photo at k=4 needs ~3 MP of memory and a fraction of the time), other formats are decoded
+and then area-averaged. Reduced pixel (x', y') covers full-size pixels k*x' .. k*x'+k-1, so its
+centre is at full-size x = (x' + 0.5) * k - 0.5. A pipeline that wants at most N working pixels
+calls `choose_reduce(*image_size(path), N)` and reads at that k; any scale it then finds on the
+reduced image is already in mm per reduced pixel, and spot positions map back with the formula above.
+"""
 from __future__ import annotations
 
+import errno
+import io
+import math
 import os
+import re
+import stat
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+# Register exactly the plugins _PIL_FORMATS names (Image.open(formats=...) needs them loaded).
+from PIL import BmpImagePlugin, GifImagePlugin, JpegImagePlugin, MpoImagePlugin  # noqa: F401
+from PIL import PngImagePlugin, TiffImagePlugin, WebPImagePlugin  # noqa: F401
 
-from spotscale.data.errors import PhotoError
+from spotscale.data.errors import ConfigError, PhotoError
 
 PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
 DEFAULT_MAX_PIXELS = 100_000_000  # refuse larger images before decoding (decompression bombs)
+REDUCE_FACTORS = (1, 2, 4, 8)
+
+# Formats Pillow may identify (JPEG includes multi-picture MPO); anything else (EPS, which runs
+# Ghostscript, PSD, ICO...) is refused.
+_PIL_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF")
+_CV2_MODES = frozenset({"RGB", "L"})  # 8-bit modes OpenCV decodes exactly like Pillow
+_ORIENTATION_TAG = 0x0112
+
+
+@dataclass(frozen=True)
+class _Header:
+    """What the file's header says, before any pixel is decoded (size as stored, pre-EXIF)."""
+
+    width: int
+    height: int
+    format: str
+    mode: str
+    orientation: int  # EXIF orientation 1..8 (1 when absent or invalid)
+    transparent: bool
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """(width, height) after the EXIF orientation is applied."""
+        swap = self.orientation in (5, 6, 7, 8)
+        return (self.height, self.width) if swap else (self.width, self.height)
 
 
 def image_size(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
-    """(width, height) of the photo as stored, read from its header only; checks the pixel limit."""
+    """(width, height) of the photo as read_photo returns it (EXIF applied), from the header only.
+
+    Checks the pixel limit, so it raises the same PhotoError read_photo would for a bomb.
+    """
     p = Path(path)
-    if not p.exists():
-        raise PhotoError(p, "no such file" + (" (broken symlink)" if p.is_symlink() else ""))
-    if p.is_dir():
-        raise PhotoError(p, "is a directory, not an image")
-    if not os.access(p, os.R_OK):
-        raise PhotoError(p, "permission denied")
-    try:
-        if p.stat().st_size == 0:
-            raise PhotoError(p, "empty file")
-        with Image.open(p) as im:
-            w, h = im.size
-    except PhotoError:
-        raise
-    except UnidentifiedImageError:
-        raise PhotoError(p, "not an image file (unrecognised format)") from None
-    except Image.DecompressionBombError:
-        raise PhotoError(p, "image too large (decompression bomb guard)") from None
-    except OSError as e:
-        raise PhotoError(p, f"cannot read: {e.strerror or e}") from None
-    if w * h > max_pixels:
-        raise PhotoError(p, f"image has {w}x{h} = {w * h} pixels, over the limit of {max_pixels}")
-    return w, h
+    _check_limit_arg(max_pixels)
+    with _open(p) as f:
+        return _probe(p, f, max_pixels).upright_size
+
+
+def choose_reduce(width: int, height: int, max_work_pixels: int) -> int:
+    """Smallest k in (1, 2, 4, 8) for which the reduced image has at most max_work_pixels."""
+    for k in REDUCE_FACTORS:
+        if math.ceil(width / k) * math.ceil(height / k) <= max_work_pixels:
+            return k
+    return REDUCE_FACTORS[-1]
 
 
 def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
                reduce: int = 1) -> np.ndarray:
     """Read a photo as an RGB uint8 array (H, W, 3) with its EXIF orientation applied.
 
-    `reduce` in {1, 2, 4, 8} decodes JPEGs at reduced size (libjpeg's DCT scaling), which is
-    much faster than decoding full size and resizing.
+    `max_pixels` limits the stored width x height, checked from the header before decoding.
+    `reduce` in {1, 2, 4, 8} returns ceil(W/k) x ceil(H/k); JPEGs are decoded at that size
+    directly (libjpeg DCT scaling), which is much faster than decoding full size and resizing.
     """
     p = Path(path)
-    image_size(p, max_pixels)
-    img = _read_cv2(p, reduce)
+    _check_limit_arg(max_pixels)
+    if reduce not in REDUCE_FACTORS:
+        raise ConfigError(f"reduce must be one of {REDUCE_FACTORS}, got {reduce!r}")
+    with _open(p) as f:
+        hdr = _probe(p, f, max_pixels)
+        data = _read_all(p, f)
+    img = _decode_cv2(p, data, hdr, reduce) if _cv2_can(hdr) else None
+    orientation = hdr.orientation
     if img is None:
-        img = _read_pil(p, reduce)
-    if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 1 or img.shape[1] < 1:
-        raise PhotoError(p, f"unexpected decoded shape {img.shape}")
+        img, orientation = _decode_pil(p, data, hdr, reduce)
+    img = _orient(img, orientation)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8 or min(img.shape[:2]) < 1:
+        raise PhotoError(p, f"unexpected decoded image {img.shape} {img.dtype}")
     return np.ascontiguousarray(img)
 
 
-_CV2_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-                8: cv2.IMREAD_REDUCED_COLOR_8}
+def _check_limit_arg(max_pixels: int) -> None:
+    if not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ConfigError(f"max_pixels must be a positive integer, got {max_pixels!r}")
 
 
-def _read_cv2(p: Path, reduce: int) -> np.ndarray | None:
-    """Fast path: OpenCV decodes JPEG/PNG/TIFF/WebP/BMP and applies EXIF orientation itself."""
-    if p.suffix.lower() not in {".jpg", ".jpeg", ".png", ".webp", ".bmp"}:
-        return None
+# ----------------------------------------------------------------------------- file access
+
+def _open(p: Path) -> BinaryIO:
+    """Open a regular file for reading, turning every OS failure into a PhotoError."""
     try:
-        flag = _CV2_REDUCED.get(reduce, cv2.IMREAD_COLOR)
-        data = np.fromfile(p, dtype=np.uint8)  # works with non-ASCII paths, unlike cv2.imread
-        bgr = cv2.imdecode(data, flag)
-    except (cv2.error, OSError, ValueError):
-        return None
-    if bgr is None or bgr.ndim != 3:
-        return None
-    if p.suffix.lower() in {".jpg", ".jpeg"} and not _jpeg_complete(data):
-        raise PhotoError(p, "truncated JPEG (no end-of-image marker)")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    if reduce > 1 and flag == cv2.IMREAD_COLOR:
-        rgb = cv2.resize(rgb, None, fx=1 / reduce, fy=1 / reduce, interpolation=cv2.INTER_AREA)
-    return rgb
-
-
-def _jpeg_complete(data: np.ndarray) -> bool:
-    tail = data[-64:].tobytes()
-    return b"\xff\xd9" in tail
-
-
-def _read_pil(p: Path, reduce: int) -> np.ndarray:
-    """Careful path for everything else: 16-bit, palette, CMYK, RGBA, TIFF, odd modes."""
+        # O_NONBLOCK: a FIFO named x.jpg must not hang us; it is refused below.
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise PhotoError(p, "broken symlink (its target does not exist)" if os.path.islink(p)
+                         else "no such file") from None
+    except PermissionError:
+        raise PhotoError(p, "permission denied") from None
+    except IsADirectoryError:
+        raise PhotoError(p, "is a directory, not an image") from None
+    except OSError as e:
+        raise PhotoError(p, _os_cause(e)) from None
+    except (ValueError, TypeError) as e:  # e.g. a NUL byte in the path
+        raise PhotoError(p, f"invalid path: {e}") from None
     try:
-        with Image.open(p) as im:
-            if reduce > 1 and im.format == "JPEG":
-                im.draft("RGB", (im.width // reduce, im.height // reduce))
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            arr = _to_rgb8(im)
-    except PhotoError:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise PhotoError(p, "is a directory, not an image")
+        if not stat.S_ISREG(st.st_mode):
+            raise PhotoError(p, "not a regular file (device, pipe or socket)")
+        if st.st_size == 0:
+            raise PhotoError(p, "empty file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
         raise
+
+
+def _os_cause(e: OSError) -> str:
+    if e.errno == errno.ELOOP:
+        return "symlink loop (too many levels of symbolic links)"
+    if e.errno == errno.ENAMETOOLONG:
+        return "file name too long"
+    return f"cannot open: {e.strerror or e}"
+
+
+def _read_all(p: Path, f: BinaryIO) -> bytes:
+    try:
+        f.seek(0)
+        data = f.read()
+    except OSError as e:
+        raise PhotoError(p, f"read failed: {e.strerror or e}") from None
+    if not data:
+        raise PhotoError(p, "empty file (emptied while reading)")
+    return data
+
+
+# ----------------------------------------------------------------------------- header probe
+
+def _probe(p: Path, f: BinaryIO, max_pixels: int) -> _Header:
+    """Identify the format and size from the header and enforce the pixel limit; decodes nothing."""
+    try:
+        head = f.read(64)
+        f.seek(0)
+    except OSError as e:
+        raise PhotoError(p, f"read failed: {e.strerror or e}") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning, corrupt EXIF warnings
+            im = Image.open(f, formats=_PIL_FORMATS)
+            w, h = _stored_size(im)
+            hdr = _Header(w, h, im.format or "?", im.mode, _orientation_of(im),
+                          "transparency" in im.info)
+    except UnidentifiedImageError:
+        raise PhotoError(p, "not an image file: " + _what_is(head)) from None
+    except Image.DecompressionBombError as e:
+        raise PhotoError(p, _bomb_cause(str(e), max_pixels)) from None
+    except Exception as e:  # noqa: BLE001 - Pillow's parsers raise anything on hostile headers
+        if "truncated" in str(e).lower() or isinstance(e, EOFError):
+            raise PhotoError(p, f"truncated file (header incomplete: {_short(e)})") from None
+        raise PhotoError(p, f"cannot read image header: {_short(e)}") from None
+    if w < 1 or h < 1:
+        raise PhotoError(p, f"image header says {w}x{h} pixels")
+    if w * h > max_pixels:
+        raise PhotoError(p, f"image has {w}x{h} = {w * h} pixels, over the limit of {max_pixels} "
+                            "(decompression bomb guard); refused before decoding")
+    return hdr
+
+
+def _stored_size(im: Image.Image) -> tuple[int, int]:
+    """Size of the pixels as stored; Pillow reports TIFFs already swapped for EXIF 5..8."""
+    tags = getattr(im, "tag_v2", None)
+    if tags is not None and 256 in tags and 257 in tags:  # TIFF ImageWidth, ImageLength
+        return int(tags[256]), int(tags[257])
+    return im.size
+
+
+def _bomb_cause(pillow_msg: str, max_pixels: int) -> str:
+    """Cause for Pillow's own hard refusal (over 2 x Image.MAX_IMAGE_PIXELS, ~179 MP)."""
+    m = re.search(r"\((\d+) pixels\)", pillow_msg)
+    n = int(m.group(1)) if m else None
+    if n is not None and n > max_pixels:
+        return (f"image has {n} pixels, over the limit of {max_pixels} "
+                "(decompression bomb guard); refused before decoding")
+    return (f"image has {n or 'too many'} pixels, over Pillow's hard limit "
+            f"(decompression bomb guard); refused before decoding")
+
+
+def _orientation_of(im: Image.Image) -> int:
+    """EXIF orientation from the header only (the base-class getexif never decodes pixels)."""
+    try:
+        value = Image.Image.getexif(im).get(_ORIENTATION_TAG, 1)
+        value = int(value)
+    except Exception:  # noqa: BLE001 - corrupt EXIF is common and harmless: assume upright
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _what_is(head: bytes) -> str:
+    """A short guess at what a non-image file is, for the error message."""
+    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypavif"):
+        return "HEIC/HEIF/AVIF photo, not supported (export as JPEG)"
+    if head.startswith(b"%PDF"):
+        return "a PDF document"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "unrecognised format"
+    if all(c.isprintable() or c in "\r\n\t" for c in text):
+        return "looks like a text file"
+    return "unrecognised format"
+
+
+def _short(e: BaseException) -> str:
+    msg = " ".join(str(e).split())
+    return (msg[:160] or type(e).__name__)
+
+
+# ----------------------------------------------------------------------------- decoding
+
+def _cv2_can(hdr: _Header) -> bool:
+    """OpenCV's fast path for 8-bit opaque RGB / grey JPEG and PNG (CMYK etc. go to Pillow)."""
+    return (hdr.format in ("JPEG", "MPO", "PNG") and hdr.mode in _CV2_MODES
+            and not hdr.transparent)
+
+
+_CV2_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+              8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def _decode_cv2(p: Path, data: bytes, hdr: _Header, reduce: int) -> np.ndarray | None:
+    """Decode with OpenCV, stored orientation; None hands the file to Pillow (also for errors)."""
+    is_jpeg = hdr.format in ("JPEG", "MPO")
+    if is_jpeg and b"\xff\xd9" not in data[-64:]:
+        return None  # no end-of-image marker near the end: Pillow tells truncated from trailer data
+    flag = (_CV2_FLAGS[reduce] if is_jpeg else cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    except cv2.error:
+        return None
+    if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
+        return None
+    if bgr.shape[:2] != (hdr.height, hdr.width) and (reduce == 1 or not is_jpeg):
+        return None  # OpenCV disagrees with the header: let Pillow decide
+    return _resize_to(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), hdr.width, hdr.height, reduce)
+
+
+def _decode_pil(p: Path, data: bytes, hdr: _Header, reduce: int) -> tuple[np.ndarray, int]:
+    """Careful path for everything else: 16-bit, palette, CMYK, RGBA, TIFF, odd modes.
+
+    Returns the pixels and the EXIF orientation still to apply: Pillow's TIFF loader applies
+    (and then deletes) the orientation tag itself, its other loaders leave it to us.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data), formats=_PIL_FORMATS) as im:
+                if reduce > 1 and im.format in ("JPEG", "MPO"):
+                    im.draft(im.mode, _reduced(hdr.width, hdr.height, reduce))
+                im.load()
+                left = _orientation_of(im)
+                arr = _to_rgb8(im)
     except Image.DecompressionBombError:
         raise PhotoError(p, "image too large (decompression bomb guard)") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        msg = str(e) or type(e).__name__
-        if "truncated" in msg.lower():
-            raise PhotoError(p, "truncated image file") from None
-        raise PhotoError(p, f"cannot decode image: {msg}") from None
-    if reduce > 1 and max(arr.shape[:2]) > 1:
-        h, w = arr.shape[:2]
-        target = (max(1, round(w / reduce)), max(1, round(h / reduce)))
-        if (w, h) != target:
-            arr = cv2.resize(arr, target, interpolation=cv2.INTER_AREA)
+    except MemoryError:
+        raise PhotoError(p, "out of memory while decoding") from None
+    except Exception as e:  # noqa: BLE001 - decoders raise many types on corrupt data
+        msg = _short(e)
+        if "truncated" in msg.lower() or isinstance(e, EOFError):
+            raise PhotoError(p, f"truncated {hdr.format} file ({msg})") from None
+        raise PhotoError(p, f"cannot decode {hdr.format} image: {msg}") from None
+    w, h = hdr.width, hdr.height
+    if left != hdr.orientation and hdr.orientation in (5, 6, 7, 8):
+        w, h = h, w  # already upright
+    return _resize_to(arr, w, h, reduce), left
+
+
+def _reduced(w: int, h: int, reduce: int) -> tuple[int, int]:
+    return max(1, math.ceil(w / reduce)), max(1, math.ceil(h / reduce))
+
+
+def _resize_to(arr: np.ndarray, w: int, h: int, reduce: int) -> np.ndarray:
+    """Bring a w x h decode to exactly ceil(w/k) x ceil(h/k) (area averaging)."""
+    tw, th = _reduced(w, h, reduce)
+    if arr.shape[1] != tw or arr.shape[0] != th:
+        arr = cv2.resize(arr, (tw, th), interpolation=cv2.INTER_AREA)
     return arr
 
 
+def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF orientation 1..8 to stored pixels, giving the upright image."""
+    if orientation == 2:
+        return a[:, ::-1]
+    if orientation == 3:
+        return a[::-1, ::-1]
+    if orientation == 4:
+        return a[::-1]
+    if orientation == 5:
+        return a.transpose(1, 0, 2)
+    if orientation == 6:
+        return np.rot90(a, -1)
+    if orientation == 7:
+        return a[::-1, ::-1].transpose(1, 0, 2)
+    if orientation == 8:
+        return np.rot90(a, 1)
+    return a
+
+
 def _to_rgb8(im: Image.Image) -> np.ndarray:
-    """Convert any PIL mode to RGB uint8; transparency is composited on white."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+    """Convert any Pillow mode to RGB uint8; transparency is composited on white."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        top = float(a.max()) if a.size else 0.0
+        if im.mode.startswith("I;16") or top > 255:
+            hi = 65535.0
+        elif im.mode == "F" and top <= 1.0:
+            hi = 1.0
+        else:
+            hi = 255.0
         g = np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(g[:, :, None], 3, axis=2)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+            im.mode in ("P", "L", "RGB") and "transparency" in im.info):
         im = im.convert("RGBA")
         bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(bg, im)

@@ -1,0 +1,359 @@
+"""read_photo / image_size: good files of every kind give upright RGB uint8, bad ones a PhotoError.
+
+Every fixture is made here in tmp_path; the expected pixels are known by construction.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from spotscale.data import photo
+from spotscale.data.errors import ConfigError, PhotoError
+from spotscale.data.photo import choose_reduce, image_size, read_photo
+
+QUADRANTS = ((200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40))
+
+
+def upright(w: int = 48, h: int = 32) -> np.ndarray:
+    """Four flat quadrants in distinct colours: any flip or rotation is visible."""
+    a = np.zeros((h, w, 3), np.uint8)
+    a[: h // 2, : w // 2], a[: h // 2, w // 2:] = QUADRANTS[0], QUADRANTS[1]
+    a[h // 2:, : w // 2], a[h // 2:, w // 2:] = QUADRANTS[2], QUADRANTS[3]
+    return a
+
+
+# EXIF spec: how the stored pixels relate to the upright scene for each orientation value.
+# STORE[o] turns the upright picture into what a camera writes with tag o.
+STORE = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],                     # mirrored horizontally
+    3: lambda a: a[::-1, ::-1],                  # rotated 180
+    4: lambda a: a[::-1],                        # mirrored vertically
+    5: lambda a: a.transpose(1, 0, 2),           # mirrored along the main diagonal
+    6: lambda a: np.rot90(a, 1),                 # stored rotated 90 CCW, shown rotated 90 CW
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # mirrored along the anti-diagonal
+    8: lambda a: np.rot90(a, -1),                # stored rotated 90 CW, shown rotated 90 CCW
+}
+
+
+def save(path: Path, a: np.ndarray, orientation: int = 1, **kw) -> Path:
+    """Save stored pixels `a` with an EXIF orientation tag."""
+    exif = Image.Exif()
+    if orientation != 1:
+        exif[0x0112] = orientation
+    Image.fromarray(np.ascontiguousarray(a)).save(path, exif=exif.tobytes(), **kw)
+    return path
+
+
+def mad(a: np.ndarray, b: np.ndarray) -> float:
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.abs(a.astype(int) - b.astype(int)).mean())
+
+
+@pytest.mark.parametrize("suffix,kw,tol", [
+    (".jpg", {"quality": 95, "subsampling": 0}, 3.0), (".png", {}, 0.0), (".webp", {"lossless": True}, 0.0),
+    (".tif", {}, 0.0), (".bmp", {}, 0.0),
+])
+def test_plain_formats_read_as_rgb_uint8(tmp_path, suffix, kw, tol):
+    up = upright()
+    p = tmp_path / f"a{suffix}"
+    Image.fromarray(up).save(p, **kw)
+    img = read_photo(p)
+    assert img.dtype == np.uint8 and img.shape == (32, 48, 3) and img.flags.c_contiguous
+    assert mad(img, up) <= tol
+    assert image_size(p) == (48, 32)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("suffix,kw,tol", [
+    (".jpg", {"quality": 95, "subsampling": 0}, 3.0), (".png", {}, 0.0), (".webp", {"lossless": True}, 0.0),
+    (".tif", {}, 0.0), (".tiff", {"compression": "tiff_lzw"}, 0.0),
+])
+def test_all_eight_exif_orientations_read_upright(tmp_path, orientation, suffix, kw, tol):
+    up = upright()
+    p = save(tmp_path / f"o{orientation}{suffix}", STORE[orientation](up), orientation, **kw)
+    assert mad(read_photo(p), up) <= tol
+    assert image_size(p) == (48, 32)  # upright size, the shape read_photo returns
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_opencv_and_pillow_paths_agree_on_orientation(tmp_path, orientation, monkeypatch):
+    p = save(tmp_path / "a.jpg", STORE[orientation](upright()), orientation, quality=95, subsampling=0)
+    fast = read_photo(p)
+    monkeypatch.setattr(photo, "_cv2_can", lambda hdr: False)
+    careful = read_photo(p)
+    assert mad(fast, careful) < 1.5
+
+
+def test_cmyk_jpeg_has_correct_colours_in_both_decoders(tmp_path):
+    up = upright()
+    p = tmp_path / "cmyk.jpg"
+    Image.fromarray(up).convert("CMYK").save(p, quality=95)
+    assert Image.open(p).mode == "CMYK"
+    img = read_photo(p)
+    assert mad(img, up) < 4
+    for (y, x), colour in zip([(8, 12), (8, 36), (24, 12), (24, 36)], QUADRANTS):
+        assert np.abs(img[y, x].astype(int) - colour).max() <= 6
+    bgr = cv2.imdecode(np.fromfile(p, np.uint8), cv2.IMREAD_COLOR)
+    assert mad(bgr[:, :, ::-1], img) < 4
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".tif"])
+@pytest.mark.parametrize("w,h", [(101, 67), (48, 32), (7, 5), (1, 1)])
+def test_reduce_gives_ceil_sizes(tmp_path, suffix, w, h):
+    rng = np.random.default_rng(w)
+    p = tmp_path / f"r{suffix}"
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(p)
+    for k in (1, 2, 4, 8):
+        assert read_photo(p, reduce=k).shape == (math.ceil(h / k), math.ceil(w / k), 3)
+
+
+@pytest.mark.parametrize("suffix,kw", [
+    (".jpg", {"quality": 95, "subsampling": 0}), (".png", {}), (".tif", {}),
+    (".tif", {"compression": "tiff_lzw"}),  # compressed TIFF: Pillow's libtiff path
+])
+@pytest.mark.parametrize("orientation", [1, 6, 7])
+def test_reduced_rotated_matches_rotated_full_downsized(tmp_path, suffix, kw, orientation):
+    up = cv2.resize(upright(), (192, 128), interpolation=cv2.INTER_NEAREST)
+    up = cv2.GaussianBlur(up, (0, 0), 3)
+    p = save(tmp_path / f"big{suffix}", STORE[orientation](up), orientation, **kw)
+    full = read_photo(p)
+    for k in (2, 4, 8):
+        small = read_photo(p, reduce=k)
+        expect = cv2.resize(full, (math.ceil(192 / k), math.ceil(128 / k)),
+                            interpolation=cv2.INTER_AREA)
+        assert mad(small, expect) < 3
+
+
+def test_one_pixel_and_tiny_images(tmp_path):
+    for suffix in (".png", ".jpg"):
+        p = tmp_path / f"one{suffix}"
+        Image.fromarray(np.full((1, 1, 3), (10, 200, 90), np.uint8)).save(p, quality=100)
+        img = read_photo(p)
+        assert img.shape == (1, 1, 3)
+        assert np.abs(img[0, 0].astype(int) - (10, 200, 90)).max() <= 4
+        assert read_photo(p, reduce=8).shape == (1, 1, 3)
+
+
+def test_16_bit_grey_png_and_tiff_scale_to_8_bit(tmp_path):
+    g16 = np.array([[0, 257 * 100, 65535]], np.uint16)
+    for suffix in (".png", ".tif"):
+        p = tmp_path / f"g16{suffix}"
+        Image.fromarray(g16).save(p)
+        img = read_photo(p)
+        assert img[0, :, 0].tolist() == [0, 100, 255]
+        assert (img[..., 0] == img[..., 2]).all()
+
+
+def test_16_bit_rgb_png_and_tiff_keep_the_high_byte(tmp_path):
+    a16 = np.zeros((2, 3, 3), np.uint16)
+    a16[0, 0] = (256 * 200, 256 * 30 + 255, 256 * 7)  # B, G, R as OpenCV writes them
+    for suffix in (".png", ".tiff"):
+        p = tmp_path / f"c16{suffix}"
+        assert cv2.imwrite(str(p), a16)
+        assert read_photo(p)[0, 0].tolist() == [7, 30, 200]
+
+
+def test_greyscale_palette_and_transparency(tmp_path):
+    grey = np.arange(0, 240, 10, dtype=np.uint8).reshape(4, 6)
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    img = read_photo(tmp_path / "g.png")
+    assert (img == grey[:, :, None]).all()
+
+    pal = Image.fromarray(upright()).quantize(colors=4)
+    pal.save(tmp_path / "p.png")
+    assert mad(read_photo(tmp_path / "p.png"), upright()) == 0
+
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[0, 0] = (200, 0, 0, 0)      # fully transparent -> white
+    rgba[0, 1] = (200, 0, 0, 255)    # opaque -> itself
+    rgba[1, 0] = (0, 0, 0, 128)      # half black over white -> ~127
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    img = read_photo(tmp_path / "t.png")
+    assert img[0, 0].tolist() == [255, 255, 255]
+    assert img[0, 1].tolist() == [200, 0, 0]
+    assert abs(int(img[1, 0, 0]) - 127) <= 1
+
+    p = Image.new("P", (2, 1))
+    p.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    p.putpixel((0, 0), 0)
+    p.putpixel((1, 0), 1)
+    p.info["transparency"] = 0
+    p.save(tmp_path / "pt.png", transparency=0)
+    assert read_photo(tmp_path / "pt.png")[0].tolist() == [[255, 255, 255], [0, 0, 255]]
+
+
+def test_non_ascii_and_space_file_names(tmp_path):
+    p = tmp_path / "Fläche ümlaut 写真 1.jpg"
+    Image.fromarray(upright()).save(p, quality=95)
+    assert read_photo(p).shape == (32, 48, 3)
+
+
+def test_jpeg_with_trailing_data_after_end_marker_reads(tmp_path):
+    """Motion photos append a video after the JPEG's end marker: that is not truncation."""
+    p = tmp_path / "motion.jpg"
+    Image.fromarray(upright()).save(p, quality=95)
+    clean = read_photo(p)
+    with open(p, "ab") as f:
+        f.write(b"ftypmp42" + bytes(range(256)) * 40)
+    assert mad(read_photo(p), clean) == 0
+
+
+def _noisy_jpeg(path: Path) -> bytes:
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8)).save(path, quality=90)
+    return path.read_bytes()
+
+
+def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (path, expected cause regex); each a kind of broken file met in real folders."""
+    d = {}
+    (tmp / "empty.jpg").write_bytes(b"")
+    d["empty"] = (tmp / "empty.jpg", "empty file")
+    (tmp / "notes.jpg").write_text("shopping list: milk, eggs\n")
+    d["text as jpg"] = (tmp / "notes.jpg", "not an image file: looks like a text file")
+    (tmp / "folder.png").mkdir()
+    d["directory"] = (tmp / "folder.png", "is a directory")
+    (tmp / "dangling.jpg").symlink_to(tmp / "gone.jpg")
+    d["broken symlink"] = (tmp / "dangling.jpg", "broken symlink")
+    (tmp / "loop_a.jpg").symlink_to(tmp / "loop_b.jpg")
+    (tmp / "loop_b.jpg").symlink_to(tmp / "loop_a.jpg")
+    d["symlink loop"] = (tmp / "loop_a.jpg", "symlink loop")
+    d["missing"] = (tmp / "never.jpg", "no such file")
+    data = _noisy_jpeg(tmp / "full.jpg")
+    (tmp / "cut.jpg").write_bytes(data[: int(len(data) * 0.6)])
+    d["truncated jpeg"] = (tmp / "cut.jpg", "truncated")
+    (tmp / "head.jpg").write_bytes(data[:40])
+    d["jpeg cut in header"] = (tmp / "head.jpg", "truncated|cannot read image header")
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(2).integers(0, 255, (64, 64, 3), np.uint8)).save(buf, "PNG")
+    (tmp / "cut.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    d["truncated png"] = (tmp / "cut.png", "truncated|cannot decode")
+    (tmp / "doc.jpg").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + bytes(200))
+    d["pdf"] = (tmp / "doc.jpg", "PDF")
+    (tmp / "iphone.jpg").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(200))
+    d["heic"] = (tmp / "iphone.jpg", "HEIC")
+    os.mkfifo(tmp / "pipe.jpg")
+    d["fifo"] = (tmp / "pipe.jpg", "not a regular file")
+    (tmp / "eps.jpg").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")
+    d["eps (never run Ghostscript)"] = (tmp / "eps.jpg", "not an image file")
+    return d
+
+
+BAD_NAMES = ["empty", "text as jpg", "directory", "broken symlink", "symlink loop", "missing",
+             "truncated jpeg", "jpeg cut in header", "truncated png", "pdf", "heic", "fifo",
+             "eps (never run Ghostscript)"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_files_give_one_line_photo_error_naming_file_and_cause(tmp_path, name):
+    path, cause = _bad_files(tmp_path)[name]
+    body_only = name in ("truncated jpeg", "truncated png")  # the header alone looks fine
+    for call in (read_photo,) if body_only else (read_photo, image_size):
+        with pytest.raises(PhotoError, match=cause) as ei:
+            call(path)
+        assert path.name in str(ei.value) and "\n" not in str(ei.value)
+        assert ei.value.path == str(path)
+
+
+def test_unreadable_file_permission_denied(tmp_path, monkeypatch):
+    p = tmp_path / "secret.jpg"
+    Image.fromarray(upright()).save(p)
+    if os.geteuid() != 0:
+        p.chmod(0)
+    else:  # root ignores file modes: simulate what the kernel says to other users
+        real_open = os.open
+
+        def deny(path, *a, **kw):
+            if Path(path) == p:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, *a, **kw)
+        monkeypatch.setattr(photo.os, "open", deny)
+    with pytest.raises(PhotoError, match="permission denied"):
+        read_photo(p)
+
+
+def test_file_vanishing_between_listing_and_reading(tmp_path, monkeypatch):
+    p = tmp_path / "a.jpg"
+    Image.fromarray(upright()).save(p)
+    listed = sorted(tmp_path.iterdir())
+    p.unlink()
+    with pytest.raises(PhotoError, match="no such file"):
+        read_photo(listed[0])
+    # Vanishing after the open: the reader holds the file, so it still reads it whole.
+    Image.fromarray(upright()).save(p)
+    real_probe = photo._probe
+
+    def probe_then_delete(path, f, max_pixels):
+        hdr = real_probe(path, f, max_pixels)
+        os.unlink(path)
+        return hdr
+    monkeypatch.setattr(photo, "_probe", probe_then_delete)
+    assert read_photo(p).shape == (32, 48, 3)
+    assert not p.exists()
+
+
+def _png_bomb(path: Path, side: int = 50_000) -> Path:
+    """A valid 1-bit side x side PNG of zeros, ~300 KB, built without a 300 MB buffer."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    block = bytes(1 + side // 8) * 1000  # 1000 rows: filter byte + packed bits
+    c = zlib.compressobj(9)
+    seg = c.compress(block) + c.flush(zlib.Z_FULL_FLUSH)  # self-contained: can be repeated
+    fin = c.flush()
+    adler = 1
+    for _ in range(side // 1000):
+        adler = zlib.adler32(block, adler)
+    stream = seg + seg[2:] * (side // 1000 - 1) + fin[:-4] + struct.pack(">I", adler)
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", stream)
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bomb_refused_from_header_before_decoding(tmp_path, monkeypatch):
+    bomb = _png_bomb(tmp_path / "bomb.png")
+    assert bomb.stat().st_size < 400_000
+
+    def no_decoding(*a, **kw):
+        raise AssertionError("decoded a bomb")
+    monkeypatch.setattr(photo.cv2, "imdecode", no_decoding)
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    for call in (read_photo, image_size):
+        with pytest.raises(PhotoError, match="2500000000 pixels, over the limit of 100000000"):
+            call(bomb)
+
+
+def test_pixel_limit_is_configurable(tmp_path):
+    p = tmp_path / "a.png"
+    Image.fromarray(upright(100, 50)).save(p)
+    with pytest.raises(PhotoError, match="100x50 = 5000 pixels, over the limit of 4999"):
+        read_photo(p, max_pixels=4999)
+    assert read_photo(p, max_pixels=5000).shape == (50, 100, 3)
+    with pytest.raises(ConfigError):
+        read_photo(p, max_pixels=0)
+
+
+def test_bad_reduce_is_a_config_error(tmp_path):
+    p = tmp_path / "a.png"
+    Image.fromarray(upright()).save(p)
+    for k in (0, 3, 16, -2):
+        with pytest.raises(ConfigError, match="reduce"):
+            read_photo(p, reduce=k)
+
+
+@pytest.mark.parametrize("w,h,limit,k", [
+    (100, 100, 10_000, 1), (8000, 6000, 24_000_000, 2), (8000, 6000, 3_000_000, 4),
+    (8000, 6000, 749_999, 8), (8000, 6000, 1, 8), (101, 101, 51 * 51, 2),
+])
+def test_choose_reduce_known_answers(w, h, limit, k):
+    assert choose_reduce(w, h, limit) == k
