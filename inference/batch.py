@@ -557,12 +557,15 @@ def _prepare_out(out: Path, bc: BatchConfig, settings: dict) -> dict:
         except (OSError, ValueError):
             previous = None
     if entries and bc.overwrite:
-        for name in OWN_OUTPUTS:
+        for name in OWN_OUTPUTS:  # only spotscale's own files: a user's other files stay
             p = out / name
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p, ignore_errors=True)
-            elif p.exists() or p.is_symlink():
-                p.unlink()
+            try:
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                elif p.exists() or p.is_symlink():
+                    p.unlink()
+            except OSError as e:
+                raise _output_error(p, e) from None
         previous = None
     elif entries and not bc.resume:
         raise ConfigError(f"{out}: output folder is not empty; pass --resume to continue the run "

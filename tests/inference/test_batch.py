@@ -352,3 +352,27 @@ def test_overlay_names_keep_the_relative_path_and_stay_short():
     assert batch.overlay_name("a/b c.png") == "a/b c.png.jpg"
     long = batch.overlay_name("d/" + "x" * 250 + ".jpg")
     assert long.startswith("d/") and len(long) < 40
+
+
+def failing_load_model(config: dict) -> tuple[None, dict]:
+    from spotscale.data.errors import CheckpointError
+    raise CheckpointError("bad.pt", "truncated weights file")
+
+
+def test_a_model_that_cannot_load_stops_the_run_with_one_line(tmp_path):
+    root = tmp_path / "in"
+    make_folder(root, 2)
+    engine = Engine(fake_analyze, failing_load_model, {}, fake_render)
+    with pytest.raises(ConfigError, match="could not start: bad.pt: truncated weights file"):
+        score_folder(root, tmp_path / "out", engine, BatchConfig(workers=1, progress=False))
+
+
+def test_heic_without_pillow_heif_is_an_error_row_not_skipped(tmp_path):
+    if batch._register_heif():
+        pytest.skip("pillow-heif is installed here")
+    root = tmp_path / "in"
+    make_folder(root, 1)
+    (root / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    run_fake(root, tmp_path / "out")
+    rows = {r["image"]: r for r in read_csv(tmp_path / "out" / "images.csv")[1]}
+    assert rows["IMG_0001.HEIC"]["error"] == "IMG_0001.HEIC: HEIC not supported: install pillow-heif"

@@ -1,0 +1,98 @@
+"""Batch scoring speed: photos/s with 1 and 2 workers, peak memory per worker, 12 MP analysis vs decode.
+
+Targets (issue 5): 2 workers >= 1.7x one worker; <= 1 GB peak RSS per worker; analysing a 12 MP
+JPEG (scale, segmentation, measurement, CNN, rules) <= 3x the time cv2.imread takes to decode it.
+The generated photos are cached (SPOTSCALE_BENCH_CACHE, default ~/.cache/spotscale/bench_batch).
+Run: .venv/bin/python benchmarks/bench_batch.py [--n 200] [--workers 1 2]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+CACHE = Path(os.environ.get("SPOTSCALE_BENCH_CACHE", Path.home() / ".cache" / "spotscale" / "bench_batch"))
+SIZE = (1600, 1200)
+SEED = 90_001  # disjoint from training and evaluation seeds
+
+
+def photo_folder(n: int) -> Path:
+    """A cached folder of n generated 1600x1200 photos (generated once)."""
+    from spotscale.data.synth import write_dataset
+    folder = CACHE / f"photos_{n}_{SIZE[0]}x{SIZE[1]}"
+    images = folder / "images"
+    if not images.is_dir() or len(list(images.iterdir())) < n:
+        t0 = time.perf_counter()
+        write_dataset(folder, n, SEED, size=SIZE, scale="mixed", workers=2)
+        print(f"generated {n} photos into {folder} in {time.perf_counter() - t0:.0f} s")
+    return images
+
+
+def bench_workers(images: Path, workers: int) -> tuple[float, float, tuple[float, ...], int]:
+    """(photos/s, wall seconds, peak RSS MB per worker, n errors) for one full run."""
+    from spotscale.inference.batch import BatchConfig, pipeline_engine, score_folder
+    from spotscale.inference.pipeline import AnalysisConfig
+    with tempfile.TemporaryDirectory() as tmp:
+        s = score_folder(images, Path(tmp) / "out", pipeline_engine(AnalysisConfig()),
+                         BatchConfig(workers=workers, progress=False))
+    return s.n_selected / s.seconds, s.seconds, s.worker_peak_rss_mb, s.n_error
+
+
+def bench_12mp(repeats: int = 3) -> None:
+    """Whole analysis of one 12 MP JPEG against its cv2.imread decode, with the stage breakdown."""
+    import cv2
+    from spotscale.data.synth import render_photo
+    from spotscale.inference.batch import pipeline_load_model
+    from spotscale.inference.pipeline import AnalysisConfig, analyze_photo
+    path = CACHE / "photo_12mp.jpg"
+    if not path.is_file():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        photo = render_photo(SEED, size=(4000, 3000), scale="aruco")
+        cv2.imwrite(str(path), cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    decode = []
+    for _ in range(max(3, repeats)):
+        t0 = time.perf_counter()
+        cv2.imread(str(path))
+        decode.append(time.perf_counter() - t0)
+    config = AnalysisConfig()
+    bundle, _ = pipeline_load_model(config)
+    analyze_photo(path, config, net_bundle=bundle)  # warm-up (first torch call, caches)
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = analyze_photo(path, config, net_bundle=bundle)
+        runs.append((time.perf_counter() - t0, result))
+    total, result = min(runs, key=lambda r: r[0])
+    t_decode = statistics.median(decode)
+    print(f"12 MP JPEG ({result.width}x{result.height}): cv2.imread {t_decode * 1000:.0f} ms, "
+          f"whole analysis {total * 1000:.0f} ms = {total / t_decode:.2f}x decode (target <= 3x), "
+          f"{len(result.spots)} spots, scale {result.scale.source}")
+    for stage, seconds in result.timings.items():
+        if isinstance(seconds, (int, float)):
+            print(f"  {stage:<20s} {seconds * 1000:8.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200, help="photos in the folder (>= 200 for the figures)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--skip-12mp", action="store_true")
+    args = parser.parse_args()
+    images = photo_folder(args.n)
+    rates = {}
+    for w in args.workers:
+        rate, wall, rss, n_err = bench_workers(images, w)
+        rates[w] = rate
+        print(f"workers={w}: {args.n} photos in {wall:.1f} s = {rate:.2f} photos/s; peak RSS per worker "
+              f"{', '.join(f'{m:.0f}' for m in rss)} MB (target <= 1024); {n_err} errors")
+    if 1 in rates and 2 in rates:
+        print(f"speed-up 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x (target >= 1.7x)")
+    if not args.skip_12mp:
+        bench_12mp()
+
+
+if __name__ == "__main__":
+    main()
