@@ -68,6 +68,7 @@ class BatchConfig:
     thumb_px: int = 240  # long side of the report thumbnails
     progress: bool = True
     flush_every_s: float = 30.0  # regenerate the CSVs this often during a run
+    timeout_s: float | None = 900.0  # a photo analysed longer than this is stopped (error row)
 
 
 @dataclass(frozen=True)
@@ -398,8 +399,11 @@ def _describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def _crash_part(rel: str, path: Path, code: int | None) -> dict:
-    text = f"{rel}: the analysis crashed its worker process ({_describe_exit(code)}); file skipped"
+def _crash_part(rel: str, path: Path, code: int | None, timeout_s: float | None = None) -> dict:
+    if timeout_s is not None:
+        text = f"{rel}: analysis stopped after the {timeout_s:g} s time limit; file skipped"
+    else:
+        text = f"{rel}: the analysis crashed its worker process ({_describe_exit(code)}); file skipped"
     return {"format": PART_FORMAT, "image": rel, "source": _source_stamp(path), "overlay": "",
             "thumb": "", "timings": {}, "summary": {}, "image_row": error_row(rel, text), "spot_rows": []}
 
@@ -431,6 +435,8 @@ class _Proc:
     conn: Any
     ready: bool = False
     task: tuple[int, str, str] | None = None
+    started: float = 0.0
+    timed_out: bool = False
 
 
 class _ProcessPool:
@@ -461,19 +467,28 @@ class _ProcessPool:
         while pending or any(w.task is not None for w in self.procs):
             for w in self.procs:
                 if w.ready and w.task is None and pending:
-                    w.task = pending.popleft()
+                    w.task, w.started = pending.popleft(), time.monotonic()
                     try:
                         w.conn.send(w.task)
                     except OSError:
                         pass  # its death is seen below
             if not self.procs:
                 break
-            wait_connections([w.conn for w in self.procs] + [w.proc.sentinel for w in self.procs])
+            wait_connections([w.conn for w in self.procs] + [w.proc.sentinel for w in self.procs],
+                             timeout=1.0 if self.bc.timeout_s else None)
+            self._stop_overdue()
             for w in list(self.procs):
                 if not self._service(w, on_result):
                     self._bury(w, on_result)
                     if pending:
                         self._start()
+
+    def _stop_overdue(self) -> None:
+        limit = self.bc.timeout_s
+        for w in self.procs:
+            if limit and w.task is not None and time.monotonic() - w.started > limit and not w.timed_out:
+                w.timed_out = True
+                w.proc.kill()
 
     def _service(self, w: _Proc, on_result: OnResult) -> bool:
         """Handle whatever `w` sent; False when it has died."""
@@ -508,7 +523,8 @@ class _ProcessPool:
                 raise ConfigError(f"worker processes die while starting ({_describe_exit(w.proc.exitcode)})")
         if w.task is not None:
             idx, path, rel = w.task
-            on_result(idx, _crash_part(rel, Path(path), w.proc.exitcode))
+            on_result(idx, _crash_part(rel, Path(path), w.proc.exitcode,
+                                       self.bc.timeout_s if w.timed_out else None))
 
     def close(self) -> None:
         for w in self.procs:

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="analysis settings (TOML); flags override it")
     parser.add_argument("--max-pixels", type=int, help="refuse photos with more pixels than this")
     parser.add_argument("--no-overlays", action="store_true", help="write no overlay images")
+    parser.add_argument("--timeout", type=float, default=900.0,
+                        help="seconds one photo may take before it is stopped and recorded as an error "
+                             "(default 900; 0 = no limit; needs --workers >= 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--engine", help=argparse.SUPPRESS)  # MODULE:FUNC(config) -> Engine (tests)
 
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from spotscale.inference.batch import BatchConfig, parse_shard, pipeline_engine, score_folder
     bc = BatchConfig(workers=args.workers, resume=args.resume, overwrite=args.overwrite,
                      shard=parse_shard(args.shard) if args.shard else None,
-                     overlays=not args.no_overlays, progress=not args.no_progress)
+                     overlays=not args.no_overlays, progress=not args.no_progress,
+                     timeout_s=args.timeout or None)
     if args.engine:
         module, _, func = args.engine.partition(":")
         engine = getattr(importlib.import_module(module), func)(args)

@@ -37,6 +37,8 @@ def fake_analyze(path: Path, config: dict, bundle: object) -> PhotoResult:
         os.kill(os.getpid(), signal.SIGSEGV)
     if "oom" in path.name:
         raise MemoryError
+    if "hang" in path.name:
+        time.sleep(60)
     img = read_photo(path)
     dark = (img.mean(axis=2) < 100).astype(np.uint8)
     n, _, stats, cents = cv2.connectedComponentsWithStats(dark)
@@ -288,10 +290,12 @@ def test_worker_crashes_become_error_rows(tmp_path):
     names = make_folder(root, 4)
     make_photo(root / "segv.png", [3])
     make_photo(root / "oom.png", [3])
-    res = score_folder(root, out, fake_engine(), BatchConfig(workers=2, progress=False))
-    assert (res.n_ok, res.n_error) == (4, 2)
+    make_photo(root / "hang.png", [3])
+    res = score_folder(root, out, fake_engine(), BatchConfig(workers=2, progress=False, timeout_s=3))
+    assert (res.n_ok, res.n_error) == (4, 3)
     rows = {r["image"]: r for r in read_csv(out / "images.csv")[1]}
     assert "SIGSEGV" in rows["segv.png"]["error"] and "out of memory" in rows["oom.png"]["error"]
+    assert "3 s time limit" in rows["hang.png"]["error"]
     assert all(rows[n]["status"] == "ok" for n in names)
     assert len(res.worker_peak_rss_mb) >= 2 and all(m > 10 for m in res.worker_peak_rss_mb)
 
