@@ -6,7 +6,8 @@ duplicate or dangling ids, an unknown label, a path escaping the dataset root) i
 
 Coordinates are (x, y) pixels of the image as stored (EXIF applied), like everywhere in spotscale.
 COCO masks are uncompressed RLE (column-major `counts`, `size` [h, w]), compressed RLE strings
-(pycocotools) or polygons; `mask_of` turns any of them into a bool array.
+(pycocotools; decoded by `spotscale.data.coco.rle_decode`) or polygons in COCO's continuous
+coordinates (pixel i spans [i, i+1)); `mask_of` turns any of them into a bool array.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from spotscale.data.coco import rle_decode
 from spotscale.data.errors import AnnotationError
 from spotscale.data.photo import DEFAULT_MAX_PIXELS, PHOTO_SUFFIXES
 from spotscale.data.types import COCO_CATEGORIES, FINAL_LABELS
@@ -93,46 +95,6 @@ def normalize_label(name: object) -> tuple[str, str | None] | None:
 
 # ----------------------------------------------------------------------------- masks
 
-def rle_decode(rle: dict) -> np.ndarray:
-    """Bool mask (h, w) of a COCO RLE: uncompressed (list counts) or compressed (string counts)."""
-    h, w = (int(v) for v in rle["size"])
-    counts = rle["counts"]
-    if isinstance(counts, (str, bytes)):
-        counts = _rle_string_counts(counts)
-    counts = np.asarray(counts, dtype=np.int64)
-    if counts.ndim != 1 or (counts < 0).any() or int(counts.sum()) != h * w:
-        raise ValueError(f"RLE counts do not add up to size {h}x{w}")
-    values = np.zeros(len(counts), dtype=bool)
-    values[1::2] = True
-    flat = np.repeat(values, counts)
-    return flat.reshape(w, h).T  # column-major
-
-
-def _rle_string_counts(s: str | bytes) -> list[int]:
-    """Decode pycocotools' compressed RLE string (6-bit groups, delta-coded from the 3rd count)."""
-    data = s.encode("ascii") if isinstance(s, str) else s
-    counts: list[int] = []
-    i = 0
-    while i < len(data):
-        x, k, more = 0, 0, True
-        while more:
-            if i >= len(data):
-                raise ValueError("compressed RLE string ends mid-number")
-            c = data[i] - 48
-            if not 0 <= c < 64:
-                raise ValueError("bad character in compressed RLE string")
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            i += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    return counts
-
-
 def mask_of(spot: LabelledSpot, h: int, w: int, mm_per_px: float | None = None) -> np.ndarray | None:
     """Bool mask (h, w) of a spot: its RLE, else its polygons, else a disc of its diameter, else None.
 
@@ -201,6 +163,16 @@ def _rle_stats(counts: list[int], h: int) -> tuple[float, float, int, tuple[int,
     return sx / area, sy / area, area, (int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1))
 
 
+def _mask_stats(m: np.ndarray) -> tuple[float, float, int, tuple[int, int, int, int]]:
+    """(x, y, area, bbox) of a bool mask."""
+    ys, xs = np.nonzero(m)
+    if xs.size == 0:
+        return math.nan, math.nan, 0, (0, 0, 0, 0)
+    x0, y0 = int(xs.min()), int(ys.min())
+    bbox = (x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1)
+    return float(xs.mean()), float(ys.mean()), int(xs.size), bbox
+
+
 def _polygon_centroid(polys: Iterable[tuple[float, ...]]) -> tuple[float, float, float]:
     """Area-weighted centroid (x, y) and area of polygons (shoelace); vertex mean if degenerate."""
     a_sum = cx = cy = 0.0
@@ -238,6 +210,10 @@ def _safe_path(root: Path, name: object, src: Path, where: str) -> Path:
     if not inside:
         raise AnnotationError(src, f"{where}: path {name!r} escapes the dataset root {root}")
     return target
+
+
+def _short(e: BaseException) -> str:
+    return " ".join(str(e).split())[:120] or type(e).__name__
 
 
 def _finite(v: object) -> float | None:
@@ -459,7 +435,14 @@ def _coco_geometry(src: Path, where: str, ann: dict, width: int | None,
     seg_bbox = None
     if isinstance(seg, dict):
         rle = _check_rle(src, where, seg, width, height)
-        cx, cy, area, box = _rle_stats(rle["counts"], rle["size"][0])
+        if isinstance(rle["counts"], str):
+            try:
+                cx, cy, area, box = _mask_stats(rle_decode(rle))
+            except Exception as e:  # noqa: BLE001 - a hostile string can fail in many ways
+                raise AnnotationError(src, f"{where}: bad compressed RLE string ({_short(e)})"
+                                      ) from None
+        else:
+            cx, cy, area, box = _rle_stats(rle["counts"], rle["size"][0])
         if area > 0:
             x, y, seg_bbox = cx, cy, box
     elif isinstance(seg, list) and seg:
@@ -492,12 +475,12 @@ def _check_rle(src: Path, where: str, seg: dict, width: int | None, height: int 
                                    f"{height}x{width}")
     if h * w > DEFAULT_MAX_PIXELS:
         raise AnnotationError(src, f"{where}: RLE size {h}x{w} is over {DEFAULT_MAX_PIXELS} pixels")
-    if isinstance(counts, str):
-        try:
-            counts = _rle_string_counts(counts)
-        except ValueError as e:
-            raise AnnotationError(src, f"{where}: bad compressed RLE: {e}") from None
-    elif isinstance(counts, list):
+    if isinstance(counts, str):  # pycocotools' compressed form, decoded later
+        if not all("0" <= ch <= "o" for ch in counts):  # 6-bit groups are chars 48..111
+            raise AnnotationError(src, f"{where}: bad compressed RLE string (characters outside "
+                                       "'0'..'o')")
+        return {"counts": counts, "size": [h, w]}
+    if isinstance(counts, list):
         ints = [_int_id(c) for c in counts]
         if any(c is None or c < 0 for c in ints):
             raise AnnotationError(src, f"{where}: RLE counts must be non-negative integers")

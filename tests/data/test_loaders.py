@@ -11,7 +11,7 @@ from PIL import Image
 
 from spotscale.data.errors import AnnotationError
 from spotscale.data.loaders import (
-    LabelledSet, load_coco, load_crop_folder, load_csv_manifest, load_labelled, mask_of,
+    LabelledSet, LabelledSpot, load_coco, load_crop_folder, load_csv_manifest, load_labelled, mask_of,
     normalize_label, rle_decode,
 )
 
@@ -79,6 +79,9 @@ def test_coco_from_the_generator_layout(tmp_path):
     assert (nev.x, nev.y) == pytest.approx((34.5, 24.5))  # square [30,40)x[20,30): pixels 30..39
     assert mask_of(nev, H, W).sum() == 100
     assert mask_of(nev, H, W)[20:30, 30:40].all()
+    tri = LabelledSpot(image=Path("t"), x=0, y=0, label="other",
+                       polygons=((30.0, 20.0, 40.0, 20.0, 35.0, 30.0),))
+    assert mask_of(tri, H, W).sum() == 50  # the triangle's area: pixels whose centre is inside
     assert b.mm_per_px is None and len(b.spots) == 1  # the crowd region is skipped
     assert b.spots[0].bbox == (0, 0, 10, 6) and (b.spots[0].x, b.spots[0].y) == (4.5, 2.5)
 
@@ -155,6 +158,8 @@ BAD_COCO = {
                     "annotation 12: has neither a bbox nor"),
     "rle wrong size": (lambda d: d["annotations"][0]["segmentation"].update(size=[10, 10]),
                        "annotation 10: RLE size 10x10 differs"),
+    "rle bad string": (lambda d: d["annotations"][0].update(
+        segmentation={"counts": "3\x7f", "size": [H, W]}), "annotation 10: bad compressed RLE"),
     "rle bad sum": (lambda d: d["annotations"][0]["segmentation"]["counts"].append(5),
                     "annotation 10: RLE counts add up to 2405"),
     "polygon odd": (lambda d: d["annotations"][1].update(segmentation=[[1, 2, 3, 4, 5]]),
