@@ -1,0 +1,519 @@
+"""Spot segmentation: skin mask, blood-contrast candidates on a reduced image, sub-pixel outlines at full res.
+
+Coordinates are (x, y) pixels of the image as stored (EXIF orientation applied). Candidates are found
+on a working image of about `work_max_side` pixels (cheap), in a blood index (log R/G) minus its own
+local skin background, divided by the local noise, so the threshold is in signal-to-noise units and
+neither lighting nor skin tone decides what is found. Each candidate is then re-segmented on a
+full-resolution crop against its OWN contrast (half-way between its core and its surrounding skin),
+on an upsampled crop, which gives its outline to a fraction of a pixel.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from spotscale.data.types import Candidate
+from spotscale.inference.colour import blood_index, to_lab
+
+
+@dataclass
+class SegmentConfig:
+    """Knobs of the segmentation; defaults are meant to work on any ordinary skin photo."""
+
+    work_max_side: int = 1000  # candidates are found on a reduced image of about this size
+    min_diameter_mm: float = 0.3  # smaller spots are dropped (when the scale is known)
+    min_work_px_per_min_spot: float = 1.2  # the work image is kept fine enough for min_diameter_mm
+    max_work_side: int = 2000  # ...but never larger than this (speed)
+    high_snr: float = 6.0  # hysteresis: a candidate must reach this signal-to-noise somewhere
+    low_snr: float = 3.0  # ...and extends over pixels above this
+    min_contrast: float = 0.03  # minimum blood-index contrast (log R/G) of a spot's core
+    noise_floor: float = 0.006  # lower bound of the local noise (log units): flat images
+    max_elongation: float = 4.0  # longer-than-wide components (hair, creases, scratches) are rejected
+    background_sigma_frac: float = 0.04  # local skin background: gaussian sigma, fraction of the long side
+    half_level: float = 0.5  # outline at this fraction between skin background and spot core
+    split_neck_ratio: float = 0.7  # touching spots split where the neck is narrower than this x radius
+    max_split_radius_mm: float = 2.5  # only petechia-sized lobes are split apart
+    crop_upsample_px: int = 48  # a spot's crop is upsampled until it is about this many px across
+    max_upsample: int = 8
+
+
+@dataclass(frozen=True)
+class RefinedCandidate(Candidate):
+    """A Candidate with its sub-pixel outline and the edge softness found while segmenting it."""
+
+    contour: tuple[tuple[float, float], ...] = field(default=(), repr=False, compare=False)
+    area_px: float = 0.0  # area inside the sub-pixel outline, full-res px
+    edge_width_px: float = 0.0  # width of the 25 %-75 % contrast transition, full-res px
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """What segment() found in one photo."""
+
+    candidates: tuple[Candidate, ...]  # full-resolution px (bbox + bool mask crop)
+    skin_mask: np.ndarray = field(repr=False)  # bool, at the reduced working size
+    skin_area_px: float = 0.0  # in full-res px (exclusions removed)
+    work_scale: float = 1.0  # full-res px per working px
+    debug: dict = field(default_factory=dict, repr=False)  # name -> image, only with debug_dir
+
+
+def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px: float | None = None,
+            config: SegmentConfig | None = None, reduced: np.ndarray | None = None,
+            debug_dir: str | Path | None = None) -> Segmentation:
+    """Find the candidate spots of an RGB uint8 photo.
+
+    `exclude`: bool mask (full-res or working-size) of regions that are never spots (the reference).
+    `reduced`: the same photo decoded at a reduced size (e.g. libjpeg 1/4), used as the working image.
+    """
+    cfg = config or SegmentConfig()
+    h, w = image_rgb.shape[:2]
+    work = _working_image(image_rgb, reduced, mm_per_px, cfg)
+    work_scale = w / work.shape[1]
+    ex_work = _resize_mask(exclude, work.shape[:2]) if exclude is not None else None
+    skin = skin_mask(work)
+    if ex_work is not None:
+        skin &= ~ex_work
+    snr, resid = _snr_map(work, skin, cfg)
+    comps = _candidate_components(snr, resid, skin, ex_work, cfg)
+    cands: list[Candidate] = []
+    for box, mask in comps:
+        cands.extend(_refine(image_rgb, box, mask, work_scale, mm_per_px, exclude, cfg))
+    cands = _dedupe(cands)
+    if mm_per_px:
+        min_area = math.pi * (0.5 * cfg.min_diameter_mm / mm_per_px) ** 2 * 0.5
+        cands = [c for c in cands if _area(c) >= min_area]
+    debug: dict = {}
+    if debug_dir is not None:
+        debug = _debug_images(work, skin, snr, comps, debug_dir)
+    skin_area = float(skin.sum()) * work_scale * (h / work.shape[0])
+    return Segmentation(tuple(cands), skin, skin_area, work_scale, debug)
+
+
+def _area(c: Candidate) -> float:
+    return c.area_px if isinstance(c, RefinedCandidate) else float(c.mask.sum())
+
+
+# ----------------------------------------------------------------------------------------------
+# working image and skin
+
+
+def _working_image(image_rgb: np.ndarray, reduced: np.ndarray | None, mm_per_px: float | None,
+                   cfg: SegmentConfig) -> np.ndarray:
+    """The reduced image candidates are found on: `reduced` if given, else an area-resize."""
+    h, w = image_rgb.shape[:2]
+    if reduced is not None and reduced.shape[0] > 0:
+        return reduced
+    side = max(h, w)
+    target = min(side, cfg.work_max_side)
+    if mm_per_px:  # keep the smallest spot at least ~1.2 working px across
+        need = side * mm_per_px * cfg.min_work_px_per_min_spot / cfg.min_diameter_mm
+        target = min(side, max(target, min(cfg.max_work_side, int(need))))
+    if target >= side:
+        return image_rgb
+    f = target / side
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    return cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    m = np.asarray(mask, dtype=bool)
+    if m.shape == shape:
+        return m.copy()
+    r = cv2.resize(m.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_AREA if
+                   m.shape[0] > shape[0] else cv2.INTER_NEAREST)
+    return r > 0
+
+
+def skin_mask(work_rgb: np.ndarray) -> np.ndarray:
+    """Bool mask of skin: pixels whose hue and saturation match the photo's dominant skin cluster.
+
+    Skin colour is estimated from the image itself (hue mode among skin-plausible pixels, weighted
+    to the centre), so dark and light skin are both kept while cloth, sheets or walls of other
+    hues or much higher or lower saturation are not. Spots inside the skin are holes, and filled.
+    """
+    h, w = work_rgb.shape[:2]
+    small, f = _small(work_rgb, 320)
+    lab = to_lab(small)
+    L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    chroma = np.hypot(a, b)
+    hue = np.degrees(np.arctan2(b, a))
+    sat = chroma / np.maximum(L, 5.0)
+    plaus = (L > 4) & (L < 99) & (chroma > 2.5) & (hue > -15) & (hue < 105)
+    if plaus.sum() < 0.02 * plaus.size:
+        return np.ones((h, w), bool)
+    yy, xx = np.mgrid[0:L.shape[0], 0:L.shape[1]]
+    cw = np.exp(-(((xx / L.shape[1] - 0.5) / 0.35) ** 2 + ((yy / L.shape[0] - 0.5) / 0.35) ** 2))
+    hist, edges = np.histogram(hue[plaus], bins=60, range=(-15, 105), weights=cw[plaus])
+    hist = np.convolve(hist, [1, 2, 3, 2, 1], mode="same")
+    mode = 0.5 * (edges[np.argmax(hist)] + edges[np.argmax(hist) + 1])
+    core = plaus & (np.abs(hue - mode) < 12)
+    s_med = float(np.median(sat[core]))
+    h_mad = float(np.median(np.abs(hue[core] - mode))) * 1.48
+    L_med = float(np.median(L[core]))
+    tol_h = max(14.0, 3.5 * h_mad)
+    m = ((np.abs(hue - mode) < tol_h) & (sat > 0.35 * s_med) & (sat < 2.2 * s_med + 0.05)
+         & (L > min(8.0, 0.3 * L_med)))
+    m = _clean_skin(m)
+    return cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+
+
+def _small(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    h, w = img.shape[:2]
+    f = min(1.0, side / max(h, w))
+    if f >= 1.0:
+        return img, 1.0
+    return cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA), f
+
+
+def _clean_skin(m: np.ndarray) -> np.ndarray:
+    """Morphological cleanup: close small gaps, fill holes (spots), keep the large components."""
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    u = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, k)
+    u = cv2.morphologyEx(u, cv2.MORPH_CLOSE, k)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(u, connectivity=8)
+    if n <= 1:
+        return m
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.zeros(n, bool)
+    keep[1:] = (areas >= 0.1 * areas.max()) & (areas >= 0.01 * m.size)
+    u = keep[lab].astype(np.uint8)
+    return _fill_holes(u) > 0
+
+
+def _fill_holes(u: np.ndarray) -> np.ndarray:
+    inv = (u == 0).astype(np.uint8)
+    n, lab, _, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
+    border = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    outside = np.isin(lab, border[border > 0]) & (inv > 0)
+    return (~outside).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------
+# contrast and candidates on the working image
+
+
+def _snr_map(work: np.ndarray, skin: np.ndarray, cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Blood-index contrast against the local skin background, in local-noise units; and the contrast."""
+    bi = cv2.GaussianBlur(blood_index(work), (0, 0), 0.8)
+    wgt = skin.astype(np.float32)
+    if wgt.sum() < 16:
+        wgt = np.ones_like(wgt)
+    sigma = cfg.background_sigma_frac * max(work.shape[:2])
+    bg = _norm_blur(bi, wgt, sigma)
+    resid = bi - bg
+    noise = _noise(resid, wgt, sigma, cfg)
+    for _ in range(2):  # background again, without the spots (positive outliers)
+        w2 = wgt * (resid < 2.5 * noise).astype(np.float32)
+        bg = _norm_blur(bi, w2, sigma)
+        resid = bi - bg
+        noise = _noise(resid, w2, sigma, cfg)
+    return resid / noise, resid
+
+
+def _noise(resid: np.ndarray, wgt: np.ndarray, sigma: float, cfg: SegmentConfig) -> np.ndarray:
+    mad = _norm_blur(np.abs(resid), wgt, sigma * 1.5) * 1.25
+    return np.maximum(mad, cfg.noise_floor)
+
+
+def _norm_blur(x: np.ndarray, wgt: np.ndarray, sigma: float) -> np.ndarray:
+    """Normalised convolution: gaussian mean of x over the pixels where wgt > 0, done on a small copy."""
+    h, w = x.shape
+    f = min(1.0, 4.0 / max(sigma, 1e-6))  # about 4 small px per sigma is plenty for a smooth field
+    sw, sh = max(2, round(w * f)), max(2, round(h * f))
+    xs = cv2.resize(x * wgt, (sw, sh), interpolation=cv2.INTER_AREA)
+    ws = cv2.resize(wgt, (sw, sh), interpolation=cv2.INTER_AREA)
+    s = sigma * sw / w
+    num = cv2.GaussianBlur(xs, (0, 0), s, borderType=cv2.BORDER_REFLECT)
+    den = cv2.GaussianBlur(ws, (0, 0), s, borderType=cv2.BORDER_REFLECT)
+    fill = float((x * wgt).sum() / max(wgt.sum(), 1e-6))
+    out = np.where(den > 1e-3, num / np.maximum(den, 1e-6), fill).astype(np.float32)
+    return cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
+                          ex_work: np.ndarray | None, cfg: SegmentConfig):
+    """Hysteresis components of the SNR map that look like spots: (bbox, mask crop) in working px."""
+    low = (snr > cfg.low_snr).astype(np.uint8)
+    n, lab, stats, cents = cv2.connectedComponentsWithStats(low, connectivity=8)
+    if n <= 1:
+        return []
+    peak = np.zeros(n, np.float32)
+    np.maximum.at(peak, lab.ravel(), snr.ravel())
+    cpeak = np.zeros(n, np.float32)
+    np.maximum.at(cpeak, lab.ravel(), resid.ravel())
+    ex = None
+    if ex_work is not None and ex_work.any():
+        ex = cv2.dilate(ex_work.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    out = []
+    for i in range(1, n):
+        if peak[i] < cfg.high_snr or cpeak[i] < cfg.min_contrast:
+            continue
+        x, y, bw, bh, area = stats[i]
+        cx, cy = cents[i]
+        if not skin[min(int(round(cy)), skin.shape[0] - 1), min(int(round(cx)), skin.shape[1] - 1)]:
+            continue
+        mask = lab[y:y + bh, x:x + bw] == i
+        if ex is not None and ex[y:y + bh, x:x + bw][mask].any():
+            continue
+        if area >= 6 and _elongation(mask) > cfg.max_elongation:
+            continue
+        out.append(((int(x), int(y), int(bw), int(bh)), mask))
+    return out
+
+
+def _elongation(mask: np.ndarray) -> float:
+    """sqrt of the ratio of the principal second moments of a mask (1 for a disc)."""
+    m = cv2.moments(mask.astype(np.uint8), binaryImage=True)
+    if m["m00"] <= 0:
+        return 1.0
+    mu20, mu02, mu11 = m["mu20"] / m["m00"], m["mu02"] / m["m00"], m["mu11"] / m["m00"]
+    d = math.sqrt(max(0.0, ((mu20 - mu02) / 2) ** 2 + mu11 ** 2))
+    l1, l2 = (mu20 + mu02) / 2 + d, (mu20 + mu02) / 2 - d
+    return math.sqrt((l1 + 1 / 12) / (l2 + 1 / 12))
+
+
+# ----------------------------------------------------------------------------------------------
+# full-resolution refinement
+
+
+def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray, ws: float,
+            mm_per_px: float | None, exclude: np.ndarray | None, cfg: SegmentConfig) -> list[Candidate]:
+    """Re-segment one working-image candidate on a full-res crop at its own half-maximum contrast."""
+    H, W = image.shape[:2]
+    x, y, bw, bh = box
+    size = max(bw, bh) * ws
+    margin = int(max(6, 0.6 * size, 1.5 * ws))
+    x0, y0 = max(0, int(x * ws) - margin), max(0, int(y * ws) - margin)
+    x1, y1 = min(W, int(math.ceil((x + bw) * ws)) + margin), min(H, int(math.ceil((y + bh) * ws)) + margin)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return []
+    crop = image[y0:y1, x0:x1]
+    bi = cv2.GaussianBlur(blood_index(crop), (0, 0), 0.7)
+    # the working candidate, in crop px, grown by one working px: where the spot's core is
+    seed = np.zeros(bi.shape, np.uint8)
+    sx0, sy0 = int(x * ws) - x0, int(y * ws) - y0
+    sw, sh = max(1, int(round(bw * ws))), max(1, int(round(bh * ws)))
+    up = cv2.resize(wmask.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
+    _paste(seed, up, sx0, sy0)
+    grow = max(1, int(round(ws)))
+    seed = cv2.dilate(seed, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    ring = cv2.dilate(seed, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin // 2 + 1,) * 2)) == 0
+    if exclude is not None and exclude.shape[:2] == (H, W):
+        ring &= ~exclude[y0:y1, x0:x1]
+    if ring.sum() < 8:
+        ring = seed == 0
+    if ring.sum() < 8:
+        return []
+    bg_bi = float(np.median(bi[ring]))
+    inside = bi[seed > 0]
+    vmax = float(inside.max())
+    if vmax - bg_bi < cfg.min_contrast:
+        return []
+    core = (seed > 0) & (bi > bg_bi + 0.75 * (vmax - bg_bi))
+    bi_contrast = vmax - bg_bi
+    bi = colour_contrast(crop, ring, core)
+    bg = 0.0
+    inside = bi[seed > 0]
+    vmax = float(inside.max())
+    above = inside[inside > 0.5 * vmax]
+    peak = float(np.percentile(above, 90)) if above.size >= 4 else vmax
+    level = bg + cfg.half_level * (peak - bg)
+    U = int(np.clip(round(cfg.crop_upsample_px / max(size, 1.0)), 1, cfg.max_upsample))
+    big = bi if U == 1 else cv2.resize(bi, None, fx=U, fy=U, interpolation=cv2.INTER_LINEAR)
+    fg = (big > level).astype(np.uint8)
+    seed_big = seed if U == 1 else cv2.resize(seed, None, fx=U, fy=U, interpolation=cv2.INTER_NEAREST)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    hit = np.unique(lab[(seed_big > 0) & (fg > 0)])
+    hit = [i for i in hit if i > 0 and _touches_core(lab == i, big, seed_big, peak, bg)]
+    out: list[Candidate] = []
+    for i in hit:
+        comp = (lab == i).astype(np.uint8)
+        parts = _split(comp, U, mm_per_px, cfg)
+        for part in parts:
+            c = _candidate_from_mask(part, big, U, x0, y0, bg, peak, bi_contrast)
+            if c is not None:
+                out.append(c)
+    return out
+
+
+def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """Where each pixel lies between the surrounding skin colour (0) and the spot's core colour (1).
+
+    The RGB difference to the skin is projected on the skin->core direction: linear in how much of
+    the spot covers a pixel, so 0.5 is the half-way (half-maximum) edge. The skin level is a plane
+    fitted on the ring, so a lighting gradient across a large spot does not shift its edge.
+    """
+    f = crop.astype(np.float32)
+    skin = np.median(f[ring], axis=0)
+    core_rgb = np.median(f[core], axis=0) if core.any() else f[~ring].mean(0)
+    d = core_rgb - skin
+    nn = float(d @ d)
+    if nn < 1e-6:
+        return np.zeros(crop.shape[:2], np.float32)
+    t = ((f - skin) @ (d / nn)).astype(np.float32)
+    ys, xs = np.nonzero(ring)
+    step = max(1, xs.size // 2000)
+    ys, xs = ys[::step], xs[::step]
+    A = np.c_[xs, ys, np.ones(xs.size)].astype(np.float64)
+    coef, *_ = np.linalg.lstsq(A, t[ys, xs].astype(np.float64), rcond=None)
+    h, w = t.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    t -= (coef[0] * xx + coef[1] * yy + coef[2]).astype(np.float32)
+    return cv2.GaussianBlur(t, (0, 0), 0.7)
+
+
+def _touches_core(comp: np.ndarray, big: np.ndarray, seed_big: np.ndarray, peak: float, bg: float) -> bool:
+    """A component counts when it holds a part of the spot's core (>= 75 % contrast)."""
+    return bool((big[comp & (seed_big > 0)] > bg + 0.75 * (peak - bg)).any())
+
+
+def _paste(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
+    h, w = src.shape
+    X0, Y0 = max(0, x), max(0, y)
+    X1, Y1 = min(dst.shape[1], x + w), min(dst.shape[0], y + h)
+    if X1 > X0 and Y1 > Y0:
+        dst[Y0:Y1, X0:X1] = np.maximum(dst[Y0:Y1, X0:X1], src[Y0 - y:Y1 - y, X0 - x:X1 - x])
+
+
+def _split(comp: np.ndarray, U: int, mm_per_px: float | None, cfg: SegmentConfig) -> list[np.ndarray]:
+    """Split a component into touching round lobes where the neck between them is clearly narrower."""
+    dist = cv2.distanceTransform(comp, cv2.DIST_L2, 5)
+    dmax = float(dist.max())
+    if dmax < 1.5 * U:  # too small to have a measurable neck
+        return [comp]
+    if mm_per_px and dmax / U * mm_per_px > cfg.max_split_radius_mm:
+        return [comp]
+    k = max(3, int(dmax * 0.5) | 1)
+    local_max = (dist >= cv2.dilate(dist, np.ones((k, k), np.uint8))) & (dist > 0.4 * dmax)
+    n, lab, _, cents = cv2.connectedComponentsWithStats(local_max.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return [comp]
+    peaks = []
+    for i in range(1, n):
+        ys, xs = np.nonzero(lab == i)
+        j = int(np.argmax(dist[ys, xs]))
+        peaks.append((int(xs[j]), int(ys[j]), float(dist[ys[j], xs[j]])))
+    groups = _group_peaks(peaks, dist, cfg.split_neck_ratio)
+    if len(set(groups)) <= 1:
+        return [comp]
+    # each pixel goes to the lobe whose rim is nearest (distance to its centre minus its radius):
+    # for touching round spots this cuts along the line through the neck
+    ys, xs = np.nonzero(comp)
+    score = np.full(xs.shape, np.inf)
+    owner = np.zeros(xs.shape, np.int32)
+    for (px, py, r), g in zip(peaks, groups):
+        sc = np.hypot(xs - px, ys - py) - r
+        better = sc < score
+        score[better], owner[better] = sc[better], g
+    parts = []
+    for g in sorted(set(groups)):
+        p = np.zeros(comp.shape, np.uint8)
+        sel = owner == g
+        p[ys[sel], xs[sel]] = 1
+        if p.any():
+            parts.append(p)
+    return parts or [comp]
+
+
+def _group_peaks(peaks: list[tuple[int, int, float]], dist: np.ndarray, ratio: float) -> list[int]:
+    """Union peaks whose connecting segment never narrows below `ratio` x the smaller radius."""
+    parent = list(range(len(peaks)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(peaks)):
+        for j in range(i + 1, len(peaks)):
+            (xa, ya, ra), (xb, yb, rb) = peaks[i], peaks[j]
+            n = max(2, int(math.hypot(xb - xa, yb - ya)) + 1)
+            xs = np.linspace(xa, xb, n).round().astype(int)
+            ys = np.linspace(ya, yb, n).round().astype(int)
+            neck = float(dist[ys, xs].min())
+            if neck >= ratio * min(ra, rb):
+                parent[find(i)] = find(j)
+    return [find(i) for i in range(len(peaks))]
+
+
+def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, x0: int, y0: int,
+                         bg: float, peak: float, contrast: float) -> RefinedCandidate | None:
+    """Sub-pixel outline, full-res mask and edge softness of one lobe of an upsampled crop."""
+    cs, _ = cv2.findContours(part, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not cs:
+        return None
+    c = max(cs, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    # upsampled pixel centres -> full-res px; pixel-centre outlines sit half a small pixel inside
+    pts = (c + 0.5) / U - 0.5
+    cen = pts.mean(axis=0)
+    d = pts - cen
+    nrm = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
+    pts = pts + 0.5 / U * d / nrm + (x0, y0)
+    area_px = float(part.sum()) / (U * U)
+    if len(pts) > 64:
+        pts = pts[np.linspace(0, len(pts), 64, endpoint=False).astype(int)]
+    ys, xs = np.nonzero(part)
+    bx0, by0 = xs.min() // U, ys.min() // U
+    bx1, by1 = xs.max() // U + 1, ys.max() // U + 1
+    sub = part[by0 * U:by1 * U, bx0 * U:bx1 * U].astype(np.float32)
+    full = cv2.resize(sub, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA) >= 0.5
+    if not full.any():
+        full = cv2.resize(sub, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA) > 0
+    edge = _edge_width(part, big, U, bg, peak)
+    return RefinedCandidate(
+        bbox=(int(x0 + bx0), int(y0 + by0), int(bx1 - bx0), int(by1 - by0)), mask=full,
+        contrast=float(contrast), contour=tuple((float(a), float(b)) for a, b in pts),
+        area_px=area_px, edge_width_px=edge)
+
+
+def _edge_width(part: np.ndarray, big: np.ndarray, U: int, bg: float, peak: float) -> float:
+    """Width of the 25 %-75 % transition, from the equivalent radii of the two level sets (full px)."""
+    near = cv2.dilate(part, np.ones((2 * U + 1, 2 * U + 1), np.uint8)) > 0
+    a25 = float((big[near] > bg + 0.25 * (peak - bg)).sum())
+    a75 = float((big[part > 0] > bg + 0.75 * (peak - bg)).sum())
+    return max(0.0, (math.sqrt(a25 / math.pi) - math.sqrt(a75 / math.pi)) / U)
+
+
+def _dedupe(cands: list[Candidate]) -> list[Candidate]:
+    """Drop candidates that repeat an already found spot (one spot reached from two seeds)."""
+    out: list[Candidate] = []
+    cents = []
+    for c in sorted(cands, key=_area, reverse=True):
+        cx, cy = _centre(c)
+        if any(abs(cx - ox) < 1.0 and abs(cy - oy) < 1.0 for ox, oy in cents):
+            continue
+        out.append(c)
+        cents.append((cx, cy))
+    return sorted(out, key=lambda c: (c.bbox[1], c.bbox[0]))
+
+
+def _centre(c: Candidate) -> tuple[float, float]:
+    ys, xs = np.nonzero(c.mask)
+    if xs.size == 0:
+        return c.bbox[0] + c.bbox[2] / 2, c.bbox[1] + c.bbox[3] / 2
+    return c.bbox[0] + float(xs.mean()), c.bbox[1] + float(ys.mean())
+
+
+def _debug_images(work: np.ndarray, skin: np.ndarray, snr: np.ndarray, comps, debug_dir) -> dict:
+    """Write the intermediate images of the segmentation to debug_dir and return them by name."""
+    d = Path(debug_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    over = cv2.cvtColor(work, cv2.COLOR_RGB2BGR).copy()
+    for (x, y, bw, bh), _ in comps:
+        cv2.rectangle(over, (x - 2, y - 2), (x + bw + 1, y + bh + 1), (255, 255, 0), 1)
+    imgs = {
+        "skin_mask": (skin * 255).astype(np.uint8),
+        "snr": np.clip(snr * 20 + 64, 0, 255).astype(np.uint8),
+        "candidates": over,
+    }
+    for name, im in imgs.items():
+        cv2.imwrite(str(d / f"{name}.png"), im)
+    return imgs
+
+
+__all__ = ["SegmentConfig", "Segmentation", "RefinedCandidate", "segment", "skin_mask"]

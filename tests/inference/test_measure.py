@@ -1,0 +1,115 @@
+"""Measurement: Feret diameters, areas and colours on shapes whose answer is known from geometry."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from spotscale.data.types import Candidate, Scale
+from spotscale.inference.measure import feret_diameters, measure, polygon_area, skin_area_cm2, to_plane_mm
+from spotscale.inference.segment import SegmentConfig, segment
+from tests.inference.test_segment import disc, finish, skin
+
+MMPP = 0.05
+
+
+def one_spot(img, scale):
+    seg = segment(img, mm_per_px=scale.mm_per_px)
+    spots = measure(img, seg.candidates, scale)
+    assert len(spots) == 1
+    return spots[0]
+
+
+def test_feret_of_square_and_segment():
+    sq = np.array([[0, 0], [16, 0], [16, 16], [0, 16]], float)
+    dmax, dmin = feret_diameters(sq)
+    assert dmax == pytest.approx(16 * math.sqrt(2))
+    assert dmin == pytest.approx(16)
+    assert polygon_area(sq) == pytest.approx(256)
+    assert feret_diameters(np.array([[0, 0], [3, 4]], float)) == (pytest.approx(5), 0.0)
+
+
+def test_disc_of_known_radius_at_known_scale():
+    img = skin(seed=2)
+    disc(img, 240.4, 170.2, 15.0)  # 1.5 mm diameter at 0.05 mm/px
+    s = one_spot(finish(img), Scale(mm_per_px=MMPP, mm_per_px_uncertainty=MMPP * 0.001, source="manual"))
+    assert abs(s.diameter_mm - 1.5) < 0.05
+    assert abs(s.minor_mm - 1.5) < 0.05
+    assert abs(s.eq_diameter_mm - 1.5) < 0.03
+    assert s.area_mm2 == pytest.approx(math.pi * 0.75 ** 2, rel=0.04)
+    assert (s.x, s.y) == (pytest.approx(240.4, abs=0.2), pytest.approx(170.2, abs=0.2))
+    assert 0 < s.diameter_uncertainty_mm < 0.1
+    assert s.spot_id == 1
+    assert 3 <= len(s.contour) <= 64
+    assert s.lab[1] > s.skin_lab[1] + 10  # spot is redder (a*) than the skin around it
+    assert s.lab[0] < s.skin_lab[0]
+
+
+def test_small_disc_size_within_a_pixel():
+    img = skin(seed=4, gradient=False)
+    disc(img, 100.5, 100.5, 4.0)  # 0.4 mm
+    s = one_spot(finish(img), Scale(mm_per_px=MMPP))
+    assert abs(s.diameter_mm - 0.4) < 0.05
+
+
+def test_ellipse_feret_is_major_axis():
+    img = skin(seed=6)
+    disc(img, 240, 180, None, axes=(40, 15), angle=math.radians(30))
+    s = one_spot(finish(img), Scale(mm_per_px=MMPP))
+    assert s.diameter_mm == pytest.approx(80 * MMPP, abs=0.06)
+    assert s.minor_mm == pytest.approx(30 * MMPP, abs=0.06)
+    assert s.diameter_px == pytest.approx(80, abs=1.2)
+
+
+def test_tilted_plane_measured_through_homography():
+    # skin plane rendered at 20 px/mm holds a 3 mm disc; the camera sees it tilted (a homography)
+    plane = skin(w=400, h=400, seed=8, gradient=False)
+    disc(plane, 200, 200, 30.0)
+    src = np.float32([[0, 0], [400, 0], [400, 400], [0, 400]])
+    dst = np.float32([[40, 20], [420, 60], [400, 330], [70, 300]])
+    img_from_plane = cv2.getPerspectiveTransform(src, dst)
+    img = cv2.warpPerspective(finish(plane), img_from_plane, (480, 360), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT)
+    plane_mm_from_img = np.diag([MMPP, MMPP, 1.0]) @ np.linalg.inv(img_from_plane)
+    H = plane_mm_from_img / plane_mm_from_img[2, 2]
+    scale = Scale(mm_per_px=MMPP, homography=tuple(map(tuple, H)), source="aruco")
+    corner = to_plane_mm(np.array([[40.0, 20.0]]), scale)[0]
+    assert corner == pytest.approx([0.0, 0.0], abs=1e-6)
+    s = one_spot(img, scale)
+    assert s.diameter_mm == pytest.approx(3.0, abs=0.06)
+    assert s.minor_mm == pytest.approx(3.0, abs=0.08)
+    assert s.area_mm2 == pytest.approx(math.pi * 1.5 ** 2, rel=0.05)
+    assert s.diameter_px != pytest.approx(s.diameter_mm / MMPP, abs=3)  # pixels are foreshortened
+
+
+def test_no_scale_leaves_mm_empty_and_px_filled():
+    img = skin(seed=10)
+    disc(img, 200, 150, 10)
+    im = finish(img)
+    seg = segment(im)
+    (s,) = measure(im, seg.candidates, Scale(mm_per_px=None, reason="no reference found"))
+    assert s.diameter_mm is None and s.area_mm2 is None and s.minor_mm is None
+    assert s.eq_diameter_mm is None and s.diameter_uncertainty_mm is None
+    assert s.diameter_px == pytest.approx(20, abs=0.7)
+    assert s.area_px == pytest.approx(math.pi * 100, rel=0.05)
+    assert skin_area_cm2(seg, Scale(mm_per_px=None)) is None
+
+
+def test_plain_candidate_measured_from_its_mask():
+    mask = np.zeros((21, 21), bool)
+    yy, xx = np.mgrid[0:21, 0:21]
+    mask[np.hypot(xx - 10, yy - 10) <= 8] = True
+    img = finish(skin(w=100, h=100))
+    (s,) = measure(img, [Candidate(bbox=(30, 40, 21, 21), mask=mask)], Scale(mm_per_px=0.1))
+    assert (s.x, s.y) == (pytest.approx(40), pytest.approx(50))
+    assert s.diameter_mm == pytest.approx(1.7, abs=0.1)
+
+
+def test_skin_area_cm2():
+    im = finish(skin(w=800, h=600, gradient=False))
+    seg = segment(im, config=SegmentConfig(work_max_side=400))
+    assert skin_area_cm2(seg, Scale(mm_per_px=0.1)) == pytest.approx(80 * 60 / 100, rel=0.01)
+    H = ((0.2, 0.0, 0.0), (0.0, 0.2, 0.0), (0.0, 0.0, 1.0))
+    assert skin_area_cm2(seg, Scale(mm_per_px=0.2, homography=H)) == pytest.approx(160 * 120 / 100, rel=0.01)

@@ -1,0 +1,159 @@
+"""Segmentation on synthetic skin: spots of known place and size are found, look-alikes are not."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from spotscale.inference.segment import RefinedCandidate, SegmentConfig, segment, skin_mask
+
+
+# Tiny synthetic skin photos with spots whose size is known by construction (test_measure uses them too).
+LIGHT = (225, 180, 160)
+DARK = (92, 62, 48)
+BLOOD = (160, 45, 70)
+
+
+def skin(w: int = 480, h: int = 360, tone=LIGHT, seed: int = 0, gradient: bool = True) -> np.ndarray:
+    """Skin-coloured float image with a fine texture and a left-to-right lighting gradient."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = tone
+    tex = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 1.5)
+    img += (tex / tex.std() * 3.0)[..., None]
+    if gradient:
+        img *= np.linspace(0.75, 1.1, w, dtype=np.float32)[None, :, None]
+    return img
+
+
+def disc(img: np.ndarray, cx: float, cy: float, r: float, colour=BLOOD, axes=None, angle: float = 0.0,
+         strength: float = 1.0) -> None:
+    """Paint an anti-aliased disc (or ellipse with semi-axes `axes`, rotated by `angle` rad) in place."""
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    dx, dy = xx - cx, yy - cy
+    if axes is None:
+        d = np.hypot(dx, dy) - r
+    else:
+        a, b = axes
+        c, s = np.cos(angle), np.sin(angle)
+        u, v = dx * c + dy * s, -dx * s + dy * c
+        d = (np.hypot(u / a, v / b) - 1) * min(a, b)
+    alpha = (np.clip(0.5 - d, 0, 1) * strength)[..., None]
+    img[:] = img * (1 - alpha) + np.asarray(colour, np.float32) * alpha
+
+
+def stroke(img: np.ndarray, p0, p1, width: float = 2.0, colour=(60, 42, 35)) -> None:
+    """Paint a dark hair-like line segment in place."""
+    m = np.zeros(img.shape[:2], np.uint8)
+    cv2.line(m, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 255, max(1, int(round(width))), cv2.LINE_AA)
+    a = (m.astype(np.float32) / 255)[..., None]
+    img[:] = img * (1 - a) + np.asarray(colour, np.float32) * a
+
+
+def finish(img: np.ndarray, seed: int = 1, noise: float = 1.5) -> np.ndarray:
+    """Add sensor noise and quantise to RGB uint8."""
+    rng = np.random.default_rng(seed)
+    return np.clip(img + rng.normal(0, noise, img.shape).astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
+
+def centres(seg):
+    out = []
+    for c in seg.candidates:
+        ys, xs = np.nonzero(c.mask)
+        out.append((c.bbox[0] + xs.mean(), c.bbox[1] + ys.mean()))
+    return out
+
+
+def near(pts, x, y, tol=2.0):
+    return [p for p in pts if abs(p[0] - x) <= tol and abs(p[1] - y) <= tol]
+
+
+def test_discs_found_where_painted_and_nothing_else():
+    img = skin()
+    truth = [(80, 90, 12), (250, 180, 5), (400, 280, 3)]
+    for x, y, r in truth:
+        disc(img, x, y, r)
+    seg = segment(finish(img), mm_per_px=0.05)
+    pts = centres(seg)
+    assert len(pts) == 3
+    for x, y, _ in truth:
+        assert len(near(pts, x, y, 0.5)) == 1
+    assert all(isinstance(c, RefinedCandidate) for c in seg.candidates)
+
+
+def test_outline_is_subpixel_at_half_contrast():
+    img = skin(gradient=False)
+    disc(img, 200.3, 150.6, 7.25)
+    seg = segment(finish(img), mm_per_px=0.05)
+    (c,) = seg.candidates
+    area = c.area_px
+    assert area == pytest.approx(np.pi * 7.25 ** 2, rel=0.03)
+    xy = np.asarray(c.contour)
+    r = np.hypot(xy[:, 0] - 200.3, xy[:, 1] - 150.6)
+    assert abs(np.median(r) - 7.25) < 0.2
+
+
+def test_dark_skin_disc_found():
+    img = skin(tone=DARK, seed=3)
+    disc(img, 240, 180, 6, colour=(85, 28, 38))
+    seg = segment(finish(img), mm_per_px=0.05)
+    assert len(near(centres(seg), 240, 180, 1.0)) == 1
+    assert len(seg.candidates) == 1
+
+
+def test_hair_stroke_rejected():
+    img = skin(seed=5)
+    stroke(img, (40, 60), (420, 250), width=2)
+    stroke(img, (60, 300), (300, 320), width=3)
+    disc(img, 380, 80, 6)
+    seg = segment(finish(img), mm_per_px=0.05)
+    pts = centres(seg)
+    assert len(pts) == 1 and near(pts, 380, 80, 1.0)
+
+
+def test_two_touching_discs_are_two_spots():
+    img = skin(gradient=False, seed=7)
+    disc(img, 200, 150, 8)
+    disc(img, 215, 150, 8)  # overlap of 1 px: a clear neck
+    seg = segment(finish(img), mm_per_px=0.05)
+    pts = sorted(centres(seg))
+    assert len(pts) == 2
+    assert abs(pts[0][0] - 199) < 2.5 and abs(pts[1][0] - 216) < 2.5
+
+
+def test_excluded_region_never_yields_spots():
+    img = skin(seed=9)
+    disc(img, 120, 120, 10)
+    disc(img, 330, 200, 10)
+    exclude = np.zeros(img.shape[:2], bool)
+    exclude[90:150, 90:150] = True
+    seg = segment(finish(img), exclude=exclude, mm_per_px=0.05)
+    pts = centres(seg)
+    assert len(pts) == 1 and near(pts, 330, 200, 1.0)
+
+
+def test_working_image_is_reduced_and_small_spots_survive():
+    img = skin(w=2000, h=1500, gradient=True, seed=11)
+    for x, y in [(300, 300), (1000, 800), (1700, 1200)]:
+        disc(img, x, y, 4)  # 0.4 mm at 0.05 mm/px -> 2 working px at 1/4
+    seg = segment(finish(img), config=SegmentConfig(work_max_side=500))
+    assert seg.work_scale == pytest.approx(4.0)
+    pts = centres(seg)
+    for x, y in [(300, 300), (1000, 800), (1700, 1200)]:
+        assert len(near(pts, x, y, 1.0)) == 1
+
+
+def test_skin_mask_excludes_cloth_keeps_skin():
+    img = skin(gradient=False)
+    img[:, 330:] = (40, 60, 150)  # blue sheet
+    img[:100, :120] = (200, 30, 40)  # saturated red cloth in a corner
+    m = skin_mask(finish(img))
+    assert m[100:, :300].mean() > 0.95
+    assert m[:, 340:].mean() < 0.05
+    assert m[:90, :110].mean() < 0.1
+
+
+def test_skin_area_in_full_res_px():
+    img = skin(w=800, h=600, gradient=False)
+    seg = segment(finish(img), config=SegmentConfig(work_max_side=400))
+    assert seg.skin_area_px == pytest.approx(800 * 600, rel=0.01)
