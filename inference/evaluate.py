@@ -9,8 +9,10 @@ Matching rule (one-to-one, per image, hand-checkable):
   (the predicted mm_per_px when the truth has none; without either only P's criterion applies).
 
 What counts:
-  - truth spots: every annotation; hemorrhagic ones (petechia, purpura, ecchymosis) smaller than
+  - truth spots: every annotation; hemorrhagic ones (petechia, purpura, ecchymosis; borderline in a
+    CSV manifest) smaller than
     `min_diameter_mm` are "don't care": neither they nor a prediction matched to them are counted.
+    Truth is read by data/loaders.py (COCO JSON or CSV manifest; photo files need not be present).
   - detection: a truth hemorrhagic spot is found when matched to a prediction whose final label is
     hemorrhagic (petechia, purpura, ecchymosis, borderline). Precision's denominator is every
     hemorrhagic prediction (unmatched, or matched to an `other` truth spot, is a false positive).
@@ -32,10 +34,11 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from spotscale.data import loaders
 from spotscale.data.errors import AnnotationError
-from spotscale.data.types import COCO_CATEGORIES, DISCLAIMER, FINAL_LABELS, HEMORRHAGIC
+from spotscale.data.types import DISCLAIMER, FINAL_LABELS, HEMORRHAGIC
+from spotscale.inference.rules import size_class
 
-HEMORRHAGIC_CATEGORIES: tuple[str, ...] = ("petechia", "purpura", "ecchymosis")
 SIZE_BANDS: tuple[tuple[str, float, float], ...] = (
     ("<2", 0.0, 2.0), ("2-4", 2.0, 4.0), ("4-10", 4.0, 10.0), (">10", 10.0, math.inf),
 )
@@ -115,23 +118,11 @@ class MatchedImage:
 
 def truth_label(category: str, diameter_mm: float | None, scheme: str = "default") -> str:
     """Final label of a truth spot: the rule scheme on its true diameter; `other` stays other."""
-    if category not in HEMORRHAGIC_CATEGORIES:
+    if category not in HEMORRHAGIC:
         return "other"
     if diameter_mm is None:
         return category
-    try:
-        from spotscale.inference.rules import size_class
-    except ImportError:  # rules.py not there yet: the default scheme's published thresholds
-        return _default_size_class(diameter_mm)
     return size_class(diameter_mm, scheme)
-
-
-def _default_size_class(d_mm: float) -> str:
-    if d_mm < 2.0:
-        return "petechia"
-    if d_mm < 4.0:
-        return "borderline"
-    return "purpura" if d_mm <= 10.0 else "ecchymosis"
 
 
 def ita_band(ita: float | None) -> str:
@@ -153,154 +144,43 @@ def image_key(name: str) -> str:
 
 
 def read_truth(path: str | os.PathLike, scheme: str = "default") -> list[TruthImage]:
-    """Read ground truth from a COCO JSON or a CSV manifest (image, x, y, diameter_mm, label)."""
+    """Read ground truth from a COCO JSON or a CSV manifest (a file, or a folder holding one).
+
+    Parsing and validation are the loaders' (data/loaders.py); photo files need not be present.
+    Image names are taken relative to the annotation file's folder, as `score DIR` names them.
+    """
     p = Path(path)
     if p.is_dir():
-        p = p / "annotations.json"
+        found = [p / n for n in (*loaders.COCO_NAMES, *loaders.CSV_NAMES) if (p / n).is_file()]
+        if not found:
+            raise AnnotationError(p, "no annotations.json or manifest CSV in this folder")
+        p = found[0]
     if not p.is_file():
         raise AnnotationError(p, "no such annotation file")
-    if p.suffix.lower() == ".csv":
-        return _read_truth_csv(p, scheme)
-    try:
-        coco = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise AnnotationError(p, f"cannot read COCO JSON: {e}") from None
-    return _truth_from_coco(p, coco, scheme)
-
-
-def _truth_from_coco(p: Path, coco: object, scheme: str) -> list[TruthImage]:
-    if not isinstance(coco, dict) or not isinstance(coco.get("images"), list):
-        raise AnnotationError(p, "not a COCO file (no 'images' list)")
-    cats = {c.get("id"): c.get("name") for c in coco.get("categories", []) if isinstance(c, dict)}
-    if not cats:
-        cats = {i + 1: name for i, name in enumerate(COCO_CATEGORIES)}
-    spots: dict[object, list[TruthSpot]] = {}
-    for a in coco.get("annotations", []):
-        if not isinstance(a, dict) or "image_id" not in a:
-            raise AnnotationError(p, f"annotation without image_id: {str(a)[:80]}")
-        category = cats.get(a.get("category_id"), "other")
-        attrs = a.get("attributes") or {}
-        d_mm = _float(attrs.get("diameter_mm"))
-        x, y = _annotation_centre(p, a)
-        spots.setdefault(a["image_id"], []).append(
-            TruthSpot(x, y, d_mm, category, truth_label(category, d_mm, scheme)))
+    if p.suffix.lower() == ".json":
+        labelled = loaders.load_coco(p, check_files=False)
+    else:
+        labelled = loaders.load_csv_manifest(p, check_files=False)
+    base = p.parent.resolve()
     out = []
-    for im in coco["images"]:
-        if not isinstance(im, dict) or "file_name" not in im:
-            raise AnnotationError(p, f"image entry without file_name: {str(im)[:80]}")
-        scale = im.get("scale") or {}
-        kind = scale.get("kind", "unknown") if isinstance(scale, dict) else str(scale)
-        out.append(TruthImage(image_key(im["file_name"]), _float(im.get("mm_per_px")), str(kind),
-                              _float(im.get("ita")), tuple(spots.get(im.get("id"), ()))))
+    for im in labelled.images:
+        scale = im.meta.get("scale")
+        kind = scale.get("kind", "unknown") if isinstance(scale, dict) else str(scale or "unknown")
+        spots = tuple(TruthSpot(s.x, s.y, s.diameter_mm, s.label,
+                                truth_label(s.label, s.diameter_mm, scheme)) for s in im.spots)
+        out.append(TruthImage(image_key(os.path.relpath(im.path, base)), im.mm_per_px, kind,
+                              _float(im.meta.get("ita")), spots))
     return out
 
 
-def _read_truth_csv(p: Path, scheme: str) -> list[TruthImage]:
-    by_image: dict[str, list[TruthSpot]] = {}
-    try:
-        with p.open(newline="", encoding="utf-8") as f:
-            for i, row in enumerate(csv.DictReader(f), start=2):
-                try:
-                    x, y = float(row["x"]), float(row["y"])
-                    category = (row.get("label") or "other").strip()
-                    d_mm = _float(row.get("diameter_mm"))
-                    key = image_key(row["image"])
-                except (KeyError, TypeError, ValueError) as e:
-                    raise AnnotationError(p, f"line {i}: bad row ({e})") from None
-                by_image.setdefault(key, []).append(
-                    TruthSpot(x, y, d_mm, category, truth_label(category, d_mm, scheme)))
-    except (OSError, UnicodeDecodeError) as e:
-        raise AnnotationError(p, f"cannot read CSV manifest: {e}") from None
-    return [TruthImage(k, spots=tuple(v)) for k, v in by_image.items()]
-
-
 def _float(v: object) -> float | None:
-    if v is None or v == "":
+    if v is None or v == "" or isinstance(v, bool):
         return None
     try:
         f = float(v)
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
-
-
-def _annotation_centre(p: Path, a: dict) -> tuple[float, float]:
-    """Centroid (x, y) px of a COCO annotation: from its mask (RLE or polygon), else its bbox centre."""
-    seg = a.get("segmentation")
-    try:
-        if isinstance(seg, dict) and "counts" in seg:
-            c = rle_centroid(seg)
-            if c is not None:
-                return c
-        if isinstance(seg, list) and seg and isinstance(seg[0], list):
-            c = polygon_centroid(seg)
-            if c is not None:
-                return c
-        x0, y0, w, h = (float(v) for v in a["bbox"])
-        return x0 + w / 2.0, y0 + h / 2.0
-    except (KeyError, TypeError, ValueError) as e:
-        raise AnnotationError(p, f"annotation {a.get('id')}: no usable mask or bbox ({e})") from None
-
-
-def rle_counts(counts: list[int] | str) -> list[int]:
-    """COCO RLE counts as a list of ints (decodes the compressed string form of pycocotools)."""
-    if not isinstance(counts, str):
-        return [int(c) for c in counts]
-    out: list[int] = []
-    pos = 0
-    while pos < len(counts):
-        x, k, more = 0, 0, True
-        while more:
-            c = ord(counts[pos]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            pos += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(out) > 2:
-            x += out[-2]
-        out.append(x)
-    return out
-
-
-def rle_centroid(rle: dict) -> tuple[float, float] | None:
-    """Centroid (x, y) of a COCO RLE mask (column-major runs, first run is background), no decoding."""
-    h = int(rle["size"][0])
-    n = sx = sy = 0.0
-    start = 0
-    for i, run in enumerate(rle_counts(rle["counts"])):
-        if i % 2 == 1 and run > 0:
-            a, b = start, start + run
-            while a < b:  # split the run at column ends
-                col, y0 = divmod(a, h)
-                end = min(b, (col + 1) * h)
-                m = end - a
-                n += m
-                sx += col * m
-                sy += m * y0 + m * (m - 1) / 2.0
-                a = end
-        start += run
-    if n == 0:
-        return None
-    return sx / n, sy / n  # pixel centres are at integer coordinates, as in spots.csv
-
-
-def polygon_centroid(polys: list[list[float]]) -> tuple[float, float] | None:
-    """Area-weighted centroid (x, y) of COCO polygons [[x0, y0, x1, y1, ...], ...]."""
-    area = cx = cy = 0.0
-    for poly in polys:
-        pts = np.asarray(poly, dtype=float).reshape(-1, 2)
-        x, y = pts[:, 0], pts[:, 1]
-        x1, y1 = np.roll(x, -1), np.roll(y, -1)
-        cross = x * y1 - x1 * y
-        a = cross.sum() / 2.0
-        area += a
-        cx += ((x + x1) * cross).sum() / 6.0
-        cy += ((y + y1) * cross).sum() / 6.0
-    if abs(area) < 1e-12:
-        return None
-    return cx / area, cy / area
 
 
 def read_predictions(out_dir: str | os.PathLike) -> dict[str, PredImage]:
@@ -395,7 +275,7 @@ def _f1(tp: int, n_pred: int, n_truth: int) -> float | None:
 
 def _counted(t: TruthSpot, cfg: EvalConfig) -> bool:
     """False for hemorrhagic truth spots below the size limit ("don't care")."""
-    if t.category not in HEMORRHAGIC_CATEGORIES:
+    if t.category not in HEMORRHAGIC:
         return True
     return t.diameter_mm is None or t.diameter_mm >= cfg.min_diameter_mm
 
@@ -425,7 +305,7 @@ def detection_metrics(images: list[MatchedImage], cfg: EvalConfig) -> dict:
         by_pred = {pi: ti for ti, pi, _ in m.matches}
         by_truth = {ti: pi for ti, pi, _ in m.matches}
         for ti, t in enumerate(m.truth.spots):
-            if t.category in HEMORRHAGIC_CATEGORIES and _counted(t, cfg):
+            if t.category in HEMORRHAGIC and _counted(t, cfg):
                 n_truth += 1
                 pi = by_truth.get(ti)
                 tp += pi is not None and m.pred.spots[pi].label in HEMORRHAGIC
@@ -448,7 +328,7 @@ def size_pairs(images: list[MatchedImage], cfg: EvalConfig) -> list[tuple[float,
     for m in images:
         for ti, pi, _ in m.matches:
             t, p = m.truth.spots[ti], m.pred.spots[pi]
-            if (t.category in HEMORRHAGIC_CATEGORIES and _counted(t, cfg)
+            if (t.category in HEMORRHAGIC and _counted(t, cfg)
                     and t.diameter_mm is not None and p.diameter_mm is not None):
                 out.append((t.diameter_mm, p.diameter_mm))
     return out
@@ -598,7 +478,7 @@ def summary_row(name: str, m: dict) -> list[str]:
             _fmt(c["mae"], digits=2)]
 
 
-SUMMARY_HEADER = ["group", "photos", "truth spots", "precision", "recall", "F1", "size MAE mm",
+SUMMARY_HEADER = ["group", "photos", "true spots (hemorrhagic)", "precision", "recall", "F1", "size MAE mm",
                   "size rel err (median)", "label macro-F1", "label acc (matched)", "petechiae count r",
                   "count MAE"]
 

@@ -5,15 +5,13 @@ import csv
 import json
 import math
 
-import numpy as np
 import pytest
 
 from spotscale.data.errors import AnnotationError
 from spotscale.inference import cli
 from spotscale.inference.evaluate import (
-    EvalConfig, PredImage, PredSpot, TruthImage, TruthSpot, evaluate, evaluate_paths, ita_band,
-    match_spots, polygon_centroid, read_predictions, read_truth, rle_centroid, rle_counts,
-    truth_label,
+    EvalConfig, PredImage, PredSpot, TruthImage, TruthSpot, evaluate, ita_band, match_spots,
+    read_predictions, read_truth, truth_label,
 )
 from spotscale.inference.tables import IMAGE_COLUMNS, SPOT_COLUMNS
 
@@ -157,48 +155,6 @@ def test_truth_label_follows_the_default_scheme(d_mm, label):
     assert truth_label("other", d_mm) == "other"
 
 
-def _rle_encode_string(counts: list[int]) -> str:
-    """pycocotools' compressed RLE string (the inverse of rle_counts), written out for the test."""
-    out = []
-    for i, x in enumerate(counts):
-        if i > 2:
-            x -= counts[i - 2]
-        more = True
-        while more:
-            c = x & 0x1F
-            x >>= 5
-            more = not ((c & 0x10) == 0 and x == 0 or (c & 0x10) != 0 and x == -1)
-            if more:
-                c |= 0x20
-            out.append(chr(c + 48))
-    return "".join(out)
-
-
-def _rle(mask: np.ndarray) -> dict:
-    flat = mask.flatten(order="F").astype(np.int8)
-    change = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
-    counts = np.diff(np.concatenate([[0], change])).tolist()
-    return {"size": list(mask.shape), "counts": counts}
-
-
-def test_rle_centroid_of_a_rectangle_and_an_l_shape():
-    m = np.zeros((7, 9), bool)
-    m[1:3, 2:4] = True  # rows 1-2, cols 2-3 -> centre (x 2.5, y 1.5)
-    assert rle_centroid(_rle(m)) == pytest.approx((2.5, 1.5))
-    m[:] = False
-    m[0:7, 8] = True  # a full last column (a run that reaches the end of the mask)
-    m[6, 0:8] = True  # the bottom row (runs crossing column ends)
-    ys, xs = np.nonzero(m)
-    assert rle_centroid(_rle(m)) == pytest.approx((xs.mean(), ys.mean()))
-    compressed = {"size": list(m.shape), "counts": _rle_encode_string(_rle(m)["counts"])}
-    assert rle_counts(compressed["counts"]) == _rle(m)["counts"]
-    assert rle_centroid(compressed) == pytest.approx((xs.mean(), ys.mean()))
-
-
-def test_polygon_centroid_of_a_square():
-    assert polygon_centroid([[0, 0, 4, 0, 4, 2, 0, 2]]) == pytest.approx((2.0, 1.0))
-
-
 def _write_coco(path) -> None:
     cats = [{"id": i + 1, "name": n} for i, n in enumerate(("petechia", "purpura", "ecchymosis", "other"))]
     images = [{"id": k, "file_name": f"./{name}", "width": 800, "height": 800, "mm_per_px": mpp,
@@ -206,10 +162,10 @@ def _write_coco(path) -> None:
               for k, (name, (mpp, kind, ita, _, _)) in enumerate(IMAGES.items(), start=1)]
     ids = {name: k for k, name in enumerate(IMAGES, start=1)}
     anns = []
-    for im, i, x, y, c, d in TRUTH:  # a 2x2 px box centred on (x, y) via its bbox, no mask
+    for im, i, x, y, c, d in TRUTH:  # a 3x3 px box around pixel (x, y), no mask
         cat_id = next(cat["id"] for cat in cats if cat["name"] == c)
-        anns.append({"id": i, "image_id": ids[im], "category_id": cat_id, "bbox": [x - 1, y - 1, 2, 2],
-                     "area": 4, "attributes": {"diameter_mm": d}})
+        anns.append({"id": i, "image_id": ids[im], "category_id": cat_id, "bbox": [x - 1, y - 1, 3, 3],
+                     "area": 9, "attributes": {"diameter_mm": d}})
     path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
 
 
@@ -262,7 +218,7 @@ def test_bad_inputs_raise_annotation_errors(tmp_path):
     with pytest.raises(AnnotationError, match="no such annotation file"):
         read_truth(tmp_path / "nope.json")
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(AnnotationError, match="cannot read COCO JSON"):
+    with pytest.raises(AnnotationError, match="not valid JSON"):
         read_truth(tmp_path / "bad.json")
     (tmp_path / "bad.csv").write_text("image,x,y,diameter_mm,label\na.png,oops,1,1,petechia\n")
     with pytest.raises(AnnotationError, match="line 2"):
