@@ -1,0 +1,572 @@
+"""Synthetic skin photos with bleeding spots, a reference scale and exact ground truth.
+
+The scene is drawn on a raster of the flat skin plane (millimetres) and warped into the image
+with a known homography (rotation, scale, mild perspective tilt). A spot's mask is where its
+pigment opacity >= 0.5 (soft edges make the boundary a definition); its sizes are MEASURED from
+that mask on the skin plane (max / min Feret over the mask's pixel corners, area, equal-area
+circle), not taken from the values asked for. Image masks are the warped plane opacities
+thresholded at 0.5. Pixel coordinates are (x, y) with integer values at pixel centres.
+"""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from spotscale.data import coco
+from spotscale.data.synth_geometry import apply_h, camera_homography, jacobian_scale, measure_mask_mm
+from spotscale.data.synth_refs import STICKER_COLOURS, RefDrawing, draw_aruco, draw_ruler, draw_sticker, paste
+from spotscale.data.synth_skin import (
+    FITZPATRICK_BY_BAND, add_hair, add_veins_creases, background, draw_curves, ita_band, lab_to_linear_rgb,
+    limb_mask, linear_to_srgb_u8, noise, sample_skin_lab, skin_texture,
+)
+from spotscale.data.synth_spots import SpotPlan, render_spot
+
+SCALE_KINDS = ("aruco", "ruler", "sticker", "none")
+
+
+@dataclass(frozen=True)
+class SynthSpot:
+    """One ground-truth spot. `mask` is the bool crop of `bbox` (x0, y0, w, h) in image px."""
+
+    category: str
+    subtype: str
+    borderline: bool
+    mask: np.ndarray = field(repr=False, compare=False)
+    bbox: tuple[int, int, int, int]
+    x: float
+    y: float
+    diameter_mm: float
+    eq_diameter_mm: float
+    area_mm2: float
+    minor_mm: float
+
+    def full_mask(self, h: int, w: int) -> np.ndarray:
+        """The spot's mask as a full (h, w) bool image."""
+        out = np.zeros((h, w), bool)
+        x0, y0, bw, bh = self.bbox
+        out[y0:y0 + bh, x0:x0 + bw] = self.mask
+        return out
+
+
+@dataclass(frozen=True)
+class SynthPhoto:
+    """A rendered photo (RGB uint8 as it would be saved), its spots and its metadata."""
+
+    image: np.ndarray = field(repr=False)
+    spots: tuple[SynthSpot, ...]
+    meta: dict
+
+
+@dataclass
+class _Plane:
+    """The skin-plane raster: mm = origin + raster_mm * (u, v); `to_image` maps raster px -> image px."""
+
+    raster_mm: float
+    ox: float
+    oy: float
+    w: int
+    h: int
+    to_image: np.ndarray
+    to_plane_mm: np.ndarray  # image px -> plane mm
+
+    def mm_to_raster(self, x_mm: float, y_mm: float) -> tuple[float, float]:
+        return (x_mm - self.ox) / self.raster_mm, (y_mm - self.oy) / self.raster_mm
+
+
+def _seed_for(seed: int, index: int) -> int:
+    """Per-photo seed: depends only on (seed, index), so photo i is the same whatever n is."""
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
+
+
+def _camera(rng: np.random.Generator, size: tuple[int, int], options: dict) -> tuple[np.ndarray, dict]:
+    w, h = size
+    if "mm_per_px" in options:
+        mpp = float(options["mm_per_px"])
+    else:
+        fov_mm = float(np.exp(rng.uniform(np.log(110), np.log(420))))
+        mpp = fov_mm / max(w, h)
+    rot = float(options.get("rotation_deg", rng.normal(0, 8) if rng.random() < 0.8 else rng.uniform(-180, 180)))
+    tilt = tuple(float(t) for t in options.get("tilt", rng.uniform(-0.15, 0.15, 2)))
+    h_pi = camera_homography(size, (0.0, 0.0), mpp, rot, tilt)
+    return h_pi, {"mm_per_px_nominal": mpp, "rotation_deg": rot, "tilt": list(tilt)}
+
+
+def _plane(h_pi: np.ndarray, size: tuple[int, int]) -> _Plane:
+    w, h = size
+    h_ip = np.linalg.inv(h_pi)
+    h_ip /= h_ip[2, 2]
+    corners = apply_h(h_ip, np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]]))
+    finest = min(jacobian_scale(h_ip, x, y) for x, y in [(0, 0), (w - 1, 0), (w - 1, h - 1), (0, h - 1)])
+    r = finest
+    pad = 4 * r
+    ox, oy = corners.min(0) - pad
+    rw, rh = (np.ceil((corners.max(0) + pad - (ox, oy)) / r)).astype(int) + 1
+    a = np.array([[r, 0, ox], [0, r, oy], [0, 0, 1]])
+    return _Plane(r, float(ox), float(oy), int(rw), int(rh), h_pi @ a, h_ip)
+
+
+def _pick_scale(rng: np.random.Generator, scale: str) -> str:
+    if scale == "mixed":
+        return str(rng.choice(SCALE_KINDS, p=[0.45, 0.25, 0.2, 0.1]))
+    if scale not in SCALE_KINDS:
+        raise ValueError(f"unknown scale {scale!r}; expected one of {SCALE_KINDS + ('mixed',)}")
+    return scale
+
+
+def _draw_reference(rng: np.random.Generator, kind: str, plane: _Plane, size: tuple[int, int],
+                    options: dict) -> tuple[RefDrawing | None, dict]:
+    """Choose, draw and place the reference; returns the drawing and its placement (centre mm, angle)."""
+    w, h = size
+    r = plane.raster_mm
+    if kind == "aruco":
+        side = float(options.get("marker_side_mm", 20.0 if rng.random() < 0.75 else rng.choice([10, 15, 25, 30, 40])))
+        ref = draw_aruco(rng, r, side, int(options.get("marker_id", rng.integers(0, 50))))
+    elif kind == "ruler":
+        ref = draw_ruler(rng, r, float(rng.choice([30, 50, 60, 80, 100, 150])))
+    elif kind == "sticker":
+        colour = str(rng.choice(list(STICKER_COLOURS)))
+        dia = float(rng.choice([8, 10, 12, 15, 19, 20, 25])) if colour != "silver" else float(
+            rng.choice([16.25, 18.75, 21.25, 23.25, 24.25, 25.75]))
+        ref = draw_sticker(rng, r, dia, colour)
+    else:
+        ref = None
+    return ref, {}
+
+
+def _place_reference(rng: np.random.Generator, ref: RefDrawing, plane: _Plane, size: tuple[int, int],
+                     in_frame: bool) -> tuple[np.ndarray, float, np.ndarray]:
+    """Pick the reference's centre (mm) and angle so its outline is inside the image (or partly out)."""
+    w, h = size
+    ext = ref.outline_mm.max(0) - ref.outline_mm.min(0)
+    for _ in range(200):
+        if in_frame:
+            px = np.array([rng.uniform(0.05, 0.95) * w, rng.uniform(0.05, 0.95) * h])
+        else:
+            side = rng.integers(4)
+            t = rng.uniform(0.1, 0.9)
+            px = np.array([[0, t * h], [w, t * h], [t * w, 0], [t * w, h]][side], float)
+        c_mm = apply_h(plane.to_plane_mm, px)[0]
+        ang = float(rng.uniform(-180, 180) if rng.random() < 0.5 else rng.normal(0, 10))
+        a = np.deg2rad(ang)
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        outline_mm = ref.outline_mm @ rot.T + c_mm
+        outline_img = apply_h(np.linalg.inv(plane.to_plane_mm), outline_mm)
+        inside = ((outline_img >= 1) & (outline_img <= np.array([w - 2, h - 2]))).all()
+        if inside == in_frame and (in_frame or not (outline_img < -0.5 * ext.max() / 0.1).all()):
+            return c_mm, ang, outline_img
+    return c_mm, ang, outline_img
+
+
+def _spot_plan(rng: np.random.Generator, n_scale: float) -> list[tuple[str, str, str, float, int]]:
+    """What spots to draw: (category, subtype, appearance, nominal diameter mm, cluster id or -1)."""
+    plan: list[tuple[str, str, str, float, int]] = []
+    if rng.random() < 0.05:
+        return plan
+    n_clusters = int(rng.choice([0, 1, 2, 3], p=[0.25, 0.4, 0.25, 0.1]))
+    for c in range(n_clusters):
+        for _ in range(int(rng.integers(5, 40) * n_scale) + 1):
+            plan.append(("petechia", "petechia", "petechia", float(np.exp(rng.uniform(np.log(0.3), np.log(1.8)))), c))
+    for _ in range(int(rng.integers(0, 8) * n_scale)):
+        plan.append(("petechia", "petechia", "petechia", float(np.exp(rng.uniform(np.log(0.3), np.log(1.8)))), -1))
+    for _ in range(int(rng.choice([0, 1, 2, 4, 6]))):
+        plan.append(("purpura", "purpura", "purpura", float(rng.uniform(4.6, 9.0)), -1))
+    for _ in range(int(rng.choice([0, 0, 1, 2]))):
+        plan.append(("ecchymosis", "ecchymosis", "ecchymosis", float(rng.uniform(12, 40)), -1))
+    for _ in range(int(rng.choice([0, 1, 2, 3, 5]))):
+        look = "petechia" if rng.random() < 0.5 else "purpura"
+        plan.append((look, look, look, float(rng.uniform(2.2, 3.6)), -1))
+    for _ in range(int(rng.choice([0, 1, 2, 4, 8]))):
+        plan.append(("other", "nevus", "nevus", float(rng.uniform(1.5, 6)), -1))
+    if rng.random() < 0.3:
+        for _ in range(int(rng.integers(5, 30))):
+            plan.append(("other", "freckle", "freckle", float(rng.uniform(1, 4)), 100))
+    for _ in range(int(rng.choice([0, 0, 1, 2, 4]))):
+        plan.append(("other", "cherry_angioma", "cherry_angioma", float(rng.uniform(1, 4)), -1))
+    for _ in range(int(rng.choice([0, 0, 1, 3]))):
+        plan.append(("other", "bite", "bite", float(rng.uniform(2, 6)), -1))
+    return plan
+
+
+def _categorise(category: str, appearance: str, diameter_mm: float) -> tuple[str, bool]:
+    """Category of a spot from its MEASURED diameter (hemorrhagic) and borderline flag for [2, 4) mm."""
+    if category == "other":
+        return "other", False
+    if diameter_mm < 2:
+        return "petechia", False
+    if diameter_mm < 4:
+        return ("purpura" if appearance == "purpura" else "petechia"), True
+    if diameter_mm <= 10:
+        return "purpura", False
+    return "ecchymosis", False
+
+
+class _Occupancy:
+    """Which raster pixels already hold a spot or the reference (spots must not overlap)."""
+
+    def __init__(self, plane: _Plane):
+        self.grid = np.zeros((plane.h, plane.w), bool)
+
+    def free(self, u0: int, v0: int, mask: np.ndarray) -> bool:
+        h, w = mask.shape
+        if u0 < 0 or v0 < 0 or v0 + h > self.grid.shape[0] or u0 + w > self.grid.shape[1]:
+            return False
+        grown = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        return not (self.grid[v0:v0 + h, u0:u0 + w] & grown).any()
+
+    def take(self, u0: int, v0: int, mask: np.ndarray) -> None:
+        h, w = mask.shape
+        self.grid[v0:v0 + h, u0:u0 + w] |= mask
+
+
+def _spot_to_image(op: np.ndarray, u0: int, v0: int, plane: _Plane, size: tuple[int, int]):
+    """Warp a spot's opacity crop into the image; return (mask crop, bbox) or None if not fully inside."""
+    w, h = size
+    ch, cw = op.shape
+    corners = apply_h(plane.to_image, np.array([[u0 - 1, v0 - 1], [u0 + cw, v0 - 1], [u0 + cw, v0 + ch],
+                                                  [u0 - 1, v0 + ch]], float))
+    x0, y0 = np.floor(corners.min(0)).astype(int)
+    x1, y1 = np.ceil(corners.max(0)).astype(int) + 1
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        return None
+    t = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], float) @ plane.to_image @ np.array(
+        [[1, 0, u0], [0, 1, v0], [0, 0, 1]], float)
+    warped = cv2.warpPerspective(op, t, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderValue=0)
+    m = warped >= 0.5
+    if not m.any():
+        return None
+    ys, xs = np.nonzero(m)
+    by0, by1, bx0, bx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    return m[by0:by1, bx0:bx1], (int(x0 + bx0), int(y0 + by0), int(bx1 - bx0), int(by1 - by0))
+
+
+def _sample_spot_centre(rng, plane: _Plane, size, skin_cov: np.ndarray, clusters: dict, cid: int,
+                        diameter: float):
+    w, h = size
+    if cid >= 0:
+        if cid not in clusters:
+            clusters[cid] = (rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h, rng.uniform(4, 25))
+        cx, cy, rad_mm = clusters[cid]
+        c_mm = apply_h(plane.to_plane_mm, np.array([[cx, cy]]))[0]
+        a, d = rng.uniform(0, 2 * np.pi), rad_mm * np.sqrt(rng.random())
+        return c_mm + d * np.array([np.cos(a), np.sin(a)])
+    px = np.array([[rng.uniform(0.02, 0.98) * w, rng.uniform(0.02, 0.98) * h]])
+    return apply_h(plane.to_plane_mm, px)[0]
+
+
+def _render_spots(rng, plane: _Plane, size, skin: np.ndarray, skin_cov: np.ndarray, occ: _Occupancy,
+                  skin_dark: float, options: dict) -> list[SynthSpot]:
+    """Draw the planned spots onto the skin raster (in place) and return their ground truth."""
+    r = plane.raster_mm
+    n_scale = float(options.get("density", 1.0))
+    clusters: dict = {}
+    spots: list[SynthSpot] = []
+    for category, _subtype, appearance, diameter, cid in _spot_plan(rng, n_scale):
+        subtype = _subtype
+        for _attempt in range(6):
+            c_mm = _sample_spot_centre(rng, plane, size, skin_cov, clusters, cid, diameter)
+            u, v = plane.mm_to_raster(*c_mm)
+            if not (0 <= u < plane.w and 0 <= v < plane.h) or skin_cov[int(v), int(u)] < 0.99:
+                continue
+            layer = render_spot(rng, SpotPlan(category, subtype, c_mm[0], c_mm[1], diameter / 2, appearance),
+                                r, plane.ox, plane.oy, skin_dark)
+            mask = layer.opacity >= 0.5
+            if not mask.any() or not occ.free(layer.u0, layer.v0, mask):
+                continue
+            hh, ww = mask.shape
+            if skin_cov[layer.v0:layer.v0 + hh, layer.u0:layer.u0 + ww][mask].min() < 0.99:
+                continue
+            placed = _spot_to_image(layer.opacity, layer.u0, layer.v0, plane, size)
+            if placed is None:
+                continue
+            occ.take(layer.u0, layer.v0, mask)
+            sub = skin[layer.v0:layer.v0 + hh, layer.u0:layer.u0 + ww]
+            dens = layer.absorb if layer.extra_absorb is None else layer.absorb + layer.extra_absorb
+            sub *= np.exp(-dens)
+            if layer.highlight is not None:
+                sub += layer.highlight[..., None] * np.float32(0.9)
+            to_mm = np.array([[r, 0, plane.ox + r * layer.u0], [0, r, plane.oy + r * layer.v0], [0, 0, 1]])
+            sizes = measure_mask_mm(mask, to_mm, px_area_mm2=r * r)
+            cat, borderline = _categorise(category, appearance, sizes["diameter_mm"])
+            img_mask, bbox = placed
+            ys, xs = np.nonzero(img_mask)
+            spots.append(SynthSpot(cat, subtype if category == "other" else cat, borderline, img_mask, bbox,
+                                   float(xs.mean() + bbox[0]), float(ys.mean() + bbox[1]),
+                                   sizes["diameter_mm"], sizes["eq_diameter_mm"], sizes["area_mm2"],
+                                   sizes["minor_mm"]))
+            break
+    return spots
+
+
+def _tattoo(rng, skin: np.ndarray, raster_mm: float) -> bool:
+    if rng.random() > 0.12:
+        return False
+    h, w = skin.shape[:2]
+    ink = [np.array([0.25, 0.6, 0.4], np.float32), np.array([1.6, 1.2, 0.7], np.float32),
+           np.array([0.2, 1.5, 1.5], np.float32), np.array([1.5, 0.4, 1.2], np.float32)]
+    k = ink[rng.integers(len(ink))] * rng.uniform(0.8, 2.0)
+    sub_w, sub_h = int(w * rng.uniform(0.15, 0.4)), int(h * rng.uniform(0.15, 0.4))
+    x0, y0 = int(rng.integers(0, max(1, w - sub_w))), int(rng.integers(0, max(1, h - sub_h)))
+    cov = draw_curves(rng, (sub_h, sub_w), int(rng.integers(3, 12)), (20 / raster_mm, 60 / raster_mm),
+                      max(1.0, rng.uniform(0.5, 2.5) / raster_mm), 0.3)
+    cov = cv2.GaussianBlur(cov, (0, 0), max(0.5, 0.15 / raster_mm))
+    skin[y0:y0 + sub_h, x0:x0 + sub_w] *= np.exp(-cov[..., None] * k)
+    return True
+
+
+def _lighting(rng, size: tuple[int, int]) -> tuple[np.ndarray, dict]:
+    """Low-frequency gain: uneven light, a soft shadow, vignetting; built small and upsampled."""
+    w, h = size
+    sw, sh = 64, 48
+    yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+    xn, yn = xx / (sw - 1) - 0.5, yy / (sh - 1) - 0.5
+    g = 1 + rng.uniform(-0.35, 0.35) * xn + rng.uniform(-0.35, 0.35) * yn
+    g *= 1 + noise(rng, (sh, sw), 16) * rng.uniform(0.02, 0.1)
+    vig = rng.uniform(0.0, 0.45)
+    g *= 1 - vig * (xn ** 2 + yn ** 2) * 2
+    shadow = rng.random() < 0.3
+    if shadow:
+        a = rng.uniform(0, 2 * np.pi)
+        d = xn * np.cos(a) + yn * np.sin(a) - rng.uniform(0, 0.4)
+        g *= 1 - rng.uniform(0.2, 0.5) / (1 + np.exp(-d / rng.uniform(0.02, 0.08)))
+    exposure = rng.uniform(0.75, 1.25)
+    g = cv2.resize((g * exposure).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    return g, {"vignetting": float(vig), "shadow": bool(shadow), "exposure": float(exposure)}
+
+
+def _camera_effects(rng, img: np.ndarray, options: dict) -> dict:
+    """White balance cast, blur, sensor noise, in place on linear RGB."""
+    wb = rng.normal(1, 0.06, 3).astype(np.float32)
+    wb /= wb.mean()
+    img *= wb
+    out = {"white_balance": wb.tolist()}
+    blur = float(options.get("blur_px", rng.choice([0, 0, 0.6, 1.0, 1.8, 3.0])))
+    if blur > 0:
+        cv2.GaussianBlur(img, (0, 0), blur, dst=img)
+    out["blur_px"] = blur
+    sigma = float(options.get("noise", rng.uniform(0.002, 0.02)))
+    if sigma > 0:
+        h, w = img.shape[:2]
+        small = rng.standard_normal((h // 2 + 1, w // 2 + 1)).astype(np.float32)
+        n = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+        img += (n * sigma)[..., None] * np.sqrt(np.clip(img, 0, 1) + 0.02)
+    out["noise"] = sigma
+    return out
+
+
+def _watermark(rng, rgb: np.ndarray) -> str | None:
+    if rng.random() > 0.2:
+        return None
+    h, w = rgb.shape[:2]
+    text = str(rng.choice(["(c) DermClinic 2024", "www.skinatlas.example", "2023-05-14 10:32",
+                           "Patient 0042 - left forearm", "SAMPLE", "medphoto.example.org"]))
+    scale = w / 900 * rng.uniform(0.6, 1.6)
+    thick = max(1, int(scale * 2))
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    x = int(rng.uniform(0, max(1, w - tw)))
+    y = int(rng.uniform(th + 1, h - 2))
+    overlay = rgb.copy()
+    colour = (255, 255, 255) if rng.random() < 0.7 else (255, 255, 0)
+    cv2.putText(overlay, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
+    a = rng.uniform(0.3, 0.9)
+    cv2.addWeighted(overlay, a, rgb, 1 - a, 0, dst=rgb)
+    return text
+
+
+def _measure_ita(rng, rgb: np.ndarray, plane: _Plane, bare: np.ndarray) -> tuple[float, float]:
+    """ITA (deg) of bare skin in the final image, and the image's skin fraction, by random sampling."""
+    h, w = rgb.shape[:2]
+    xs = rng.uniform(0, w - 1, 60000)
+    ys = rng.uniform(0, h - 1, 60000)
+    inv = np.linalg.inv(plane.to_image)
+    uv = np.round(apply_h(inv, np.c_[xs, ys])).astype(int)
+    uv[:, 0] = np.clip(uv[:, 0], 0, plane.w - 1)
+    uv[:, 1] = np.clip(uv[:, 1], 0, plane.h - 1)
+    b = bare[uv[:, 1], uv[:, 0]]
+    skin_fraction = float(b.mean()) if b.size else 0.0
+    px = rgb[np.round(ys[b]).astype(int), np.round(xs[b]).astype(int)]
+    if len(px) < 20:
+        return float("nan"), skin_fraction
+    lab = cv2.cvtColor(px.reshape(-1, 1, 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    lum, bb = float(np.median(lab[:, 0])), float(np.median(lab[:, 2]))
+    return float(np.degrees(np.arctan2(lum - 50, bb))), skin_fraction
+
+
+def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "aruco", **options) -> SynthPhoto:
+    """Render one photo of skin with spots and a reference; `size` is (width, height) in px.
+
+    options (all optional): mm_per_px, rotation_deg, tilt (tx, ty), marker_side_mm, marker_id,
+    skin_band (an ITA band name), density (spot count factor), blur_px, noise, in_frame, jpeg_quality.
+    """
+    rng = np.random.default_rng(seed)
+    size = (int(size[0]), int(size[1]))
+    kind = _pick_scale(rng, scale)
+    h_pi, cam_meta = _camera(rng, size, options)
+    plane = _plane(h_pi, size)
+    r = plane.raster_mm
+    shape = (plane.h, plane.w)
+    lab, ita_nominal = sample_skin_lab(rng, options.get("skin_band"))
+    base = lab_to_linear_rgb(lab)
+    skin_dark = float(np.clip((41 - ita_nominal) / 90, 0, 1))
+    skin = skin_texture(rng, shape, r, base, ita_nominal)
+    vis = apply_h(np.linalg.inv(plane.to_image), np.array([[0, 0], [size[0], size[1]]], float))
+    cov, across, limb_meta = limb_mask(rng, shape, r, (0, 0, plane.w, plane.h))
+    veins = add_veins_creases(rng, skin, r, skin_dark)
+    tattoo = _tattoo(rng, skin, r)
+    occ = _Occupancy(plane)
+    ref, in_frame, ref_meta = None, True, {"kind": "none"}
+    if kind != "none":
+        ref, _ = _draw_reference(rng, kind, plane, size, options)
+    if ref is not None:
+        in_frame = bool(options.get("in_frame", rng.random() < 0.9))
+        c_mm, ang, outline_img = _place_reference(rng, ref, plane, size, in_frame)
+        ref_meta = dict(ref.meta)
+        ref_centre_px = np.array(plane.mm_to_raster(*c_mm))
+        # reserve the reference's area (with a margin) so no spot is drawn under it
+        a = np.deg2rad(ang)
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        poly = (ref.outline_mm * 1.15) @ rot.T / r + ref_centre_px
+        res = np.zeros(shape, np.uint8)
+        cv2.fillPoly(res, [np.round(poly).astype(np.int32)], 1)
+        occ.grid |= res.astype(bool)
+    spots = _render_spots(rng, plane, size, skin, cov, occ, skin_dark, options)
+    hair = add_hair(rng, skin, r, ita_nominal)
+    shade = 1 - rng.uniform(0.1, 0.45) * across ** 3
+    skin *= shade[..., None]
+    bg, bg_kind = background(rng, shape, r)
+    bg *= (1 - 0.5 * np.clip(1 - cv2.GaussianBlur(cov, (0, 0), max(1.0, 3 / r)), 0, 1) * (cov < 0.5))[..., None]
+    scene = skin * cov[..., None] + bg * (1 - cov[..., None])
+    bare = (cov >= 0.99) & ~occ.grid
+    if ref is not None:
+        ext = ref.outline_mm.max(0) - ref.outline_mm.min(0)
+        ref_alpha = paste(scene, ref, tuple(ref_centre_px), ang, r, tuple(ext))
+        bare &= ref_alpha < 0.01
+        outline = [[float(x), float(y)] for x, y in outline_img]
+        ref_meta["outline"] = outline
+        ref_meta["in_frame"] = in_frame
+        for name, pts in ref.points_mm.items():
+            ref_meta[name] = apply_h(np.linalg.inv(plane.to_plane_mm), pts @ rot.T + c_mm).tolist()
+        ref_px = np.mean(outline_img, axis=0)
+    else:
+        ref_meta.update({"outline": [], "in_frame": False})
+        ref_px = np.array([(size[0] - 1) / 2, (size[1] - 1) / 2])
+    img = cv2.warpPerspective(scene, plane.to_image, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    del scene, skin, bg
+    gain, light_meta = _lighting(rng, size)
+    img *= gain[..., None]
+    cam_fx = _camera_effects(rng, img, options)
+    rgb = linear_to_srgb_u8(img)
+    watermark = _watermark(rng, rgb)
+    ita, skin_fraction = _measure_ita(rng, rgb, plane, bare)
+    mm_per_px = jacobian_scale(plane.to_plane_mm, float(ref_px[0]), float(ref_px[1]))
+    q = options.get("jpeg_quality")
+    meta = {
+        "seed": int(seed), "width": size[0], "height": size[1], "mm_per_px": mm_per_px,
+        "scale": ref_meta, "image_to_plane": (plane.to_plane_mm / plane.to_plane_mm[2, 2]).tolist(),
+        "ita": ita, "ita_nominal": ita_nominal, "ita_band": ita_band(ita) if ita == ita else "unknown",
+        "fitzpatrick": FITZPATRICK_BY_BAND.get(ita_band(ita), "?") if ita == ita else "?",
+        "skin_lab_nominal": list(lab), "skin_fraction": skin_fraction,
+        "jpeg_quality": int(q) if q is not None else None,
+        "background": bg_kind, "tattoo": tattoo, "watermark": watermark, **limb_meta, **veins, **hair,
+        **cam_meta, **light_meta, **cam_fx, "raster_mm": r,
+    }
+    return SynthPhoto(rgb, tuple(spots), meta)
+
+
+def _coco_entries(photo: SynthPhoto, image_id: int, file_name: str, first_ann_id: int) -> tuple[dict, list[dict]]:
+    """COCO image entry (with the photo's meta) and its annotation entries."""
+    h, w = photo.image.shape[:2]
+    image = {"id": image_id, "file_name": file_name, "width": w, "height": h, **photo.meta}
+    anns = []
+    for k, s in enumerate(photo.spots):
+        anns.append({
+            "id": first_ann_id + k, "image_id": image_id, "category_id": coco.category_id(s.category),
+            "segmentation": coco.rle_encode_crop(s.mask, s.bbox, h, w), "bbox": [int(v) for v in s.bbox],
+            "area": int(np.count_nonzero(s.mask)), "iscrowd": 0,
+            "attributes": {"diameter_mm": s.diameter_mm, "eq_diameter_mm": s.eq_diameter_mm,
+                           "area_mm2": s.area_mm2, "minor_mm": s.minor_mm, "subtype": s.subtype,
+                           "borderline": s.borderline, "x": s.x, "y": s.y},
+        })
+    return image, anns
+
+
+def _render_and_save(job: tuple) -> tuple[dict, list[dict]]:
+    """Worker: render photo `index`, save it, return its COCO entries (annotation ids assigned later)."""
+    out_dir, index, seed, size, scale, jpeg_quality, web_fraction = job
+    ps = _seed_for(seed, index)
+    rng = np.random.default_rng([ps, 1])
+    if rng.random() < web_fraction:
+        size = (640, 480) if size[0] >= size[1] else (480, 640)
+        q = int(rng.integers(40, 81)) if jpeg_quality is None else int(jpeg_quality)
+    else:
+        q = int(rng.integers(40, 96)) if jpeg_quality is None else int(jpeg_quality)
+    photo = render_photo(ps, size, scale, jpeg_quality=q)
+    name = f"synth_{index:05d}.jpg" if q < 100 else f"synth_{index:05d}.png"
+    path = Path(out_dir) / "images" / name
+    bgr = cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR)
+    ok = cv2.imwrite(str(path), bgr, [cv2.IMWRITE_JPEG_QUALITY, q] if q < 100 else [])
+    if not ok:
+        raise OSError(f"could not write {path}")
+    image, anns = _coco_entries(photo, index + 1, f"images/{name}", 0)
+    image["per_photo_seed"] = ps
+    return image, anns
+
+
+def write_dataset(out_dir: Path | str, n: int, seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "mixed",
+                  jpeg_quality: int | None = None, workers: int = 1, web_fraction: float = 0.1,
+                  progress=None) -> Path:
+    """Render `n` photos into out_dir/images and write out_dir/annotations.json (COCO); return the JSON path.
+
+    Photo i uses a seed derived from (seed, i) only, so it is identical whatever `n` is. A fraction
+    `web_fraction` of photos are small 640x480 web images; jpeg_quality None draws 40-95 per photo
+    (100 writes PNG). `progress(image_entry, annotations)` is called after each photo.
+    """
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    jobs = [(str(out), i, int(seed), tuple(size), scale, jpeg_quality, web_fraction) for i in range(n)]
+    images, annotations = [], []
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = pool.map(_render_and_save, jobs)
+            for image, anns in results:
+                _collect(image, anns, images, annotations, progress)
+    else:
+        for job in jobs:
+            _collect(*_render_and_save(job), images, annotations, progress)
+    return coco.write_coco(out / "annotations.json", images, annotations,
+                           {"description": "spotscale synthetic photos", "seed": int(seed), "n": int(n),
+                            "scale": scale, "mask_rule": "pigment opacity >= 0.5"})
+
+
+def _collect(image: dict, anns: list[dict], images: list, annotations: list, progress) -> None:
+    for a in anns:
+        a["id"] = len(annotations) + 1
+        annotations.append(a)
+    images.append(image)
+    if progress is not None:
+        progress(image, anns)
+
+
+def describe(image: dict, anns: list[dict]) -> str:
+    """One line about a generated photo: file, scale kind, ITA, counts per category."""
+    counts = {c: 0 for c in ("petechia", "purpura", "ecchymosis", "other")}
+    names = {i + 1: c for i, c in enumerate(counts)}
+    for a in anns:
+        counts[names[a["category_id"]]] += 1
+    border = sum(1 for a in anns if a["attributes"]["borderline"])
+    ita = image.get("ita")
+    return (f"{image['file_name']}  {image['width']}x{image['height']}  scale={image['scale']['kind']}"
+            f"  mm/px={image['mm_per_px']:.4f}  ITA={ita:+.1f} ({image.get('ita_band')})  "
+            + " ".join(f"{k}={v}" for k, v in counts.items()) + f" borderline={border}")
+
+
+def save_meta(path: Path | str, photo: SynthPhoto) -> Path:
+    """Write one photo's ground truth (meta and spots, masks as RLE) as JSON."""
+    image, anns = _coco_entries(photo, 1, Path(path).with_suffix(".jpg").name, 1)
+    path = Path(path)
+    path.write_text(json.dumps({"image": image, "annotations": anns, "categories": coco.coco_categories()}))
+    return path

@@ -1,0 +1,157 @@
+"""Reference objects for the generator: ArUco marker sticker, mm ruler, round sticker.
+
+Each is drawn flat in its own frame (mm, centred on the object) as linear RGB + alpha at a given
+mm per pixel, then pasted onto the skin-plane raster by `paste`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+STICKER_COLOURS: dict[str, tuple[float, float, float]] = {  # linear RGB
+    "red": (0.55, 0.03, 0.03), "green": (0.03, 0.35, 0.06), "blue": (0.02, 0.08, 0.5),
+    "yellow": (0.8, 0.6, 0.02), "orange": (0.85, 0.22, 0.01), "white": (0.82, 0.82, 0.8),
+    "black": (0.02, 0.02, 0.02), "silver": (0.45, 0.45, 0.47),
+}
+
+
+@dataclass(frozen=True)
+class RefDrawing:
+    """A reference drawn in its own frame: linear RGB, alpha, mm per px, and its outline (mm, local)."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray
+    mm_per_px: float
+    outline_mm: np.ndarray  # (N, 2) polygon in the object's frame, centred at (0, 0)
+    meta: dict = field(default_factory=dict)
+    points_mm: dict = field(default_factory=dict)  # named (N, 2) point sets in the local frame
+
+
+def _canvas(w_mm: float, h_mm: float, res: float) -> tuple[int, int]:
+    return int(np.ceil(w_mm / res)) + 2, int(np.ceil(h_mm / res)) + 2
+
+
+def draw_aruco(rng: np.random.Generator, res: float, side_mm: float, marker_id: int) -> RefDrawing:
+    """ArUco DICT_4X4_50 marker of printed side `side_mm` on a white sticker with a margin."""
+    margin = side_mm * rng.uniform(0.15, 0.35)
+    total = side_mm + 2 * margin
+    w, h = _canvas(total, total, res)
+    ss = 4
+    big = int(round(total / res * ss))
+    dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
+    cells = cv2.aruco.generateImageMarker(dictionary, marker_id, 6)  # 6x6 cells incl. black border
+    paper = np.full((big, big), 255, np.uint8)
+    m0 = int(round(margin / res * ss))
+    ms = int(round(side_mm / res * ss))
+    paper[m0:m0 + ms, m0:m0 + ms] = cv2.resize(cells, (ms, ms), interpolation=cv2.INTER_NEAREST)
+    grey = cv2.resize(paper, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    white = rng.uniform(0.7, 0.9)
+    ink = rng.uniform(0.01, 0.04)
+    lin = ink + (white - ink) * grey
+    tint = np.array([1.0, rng.uniform(0.97, 1.0), rng.uniform(0.92, 1.0)], np.float32)
+    rgb = lin[..., None] * tint
+    alpha = np.zeros((h, w), np.float32)
+    fill = int(round(total / res * ss)) / ss
+    yy, xx = np.mgrid[0:h, 0:w]
+    alpha[(xx < fill) & (yy < fill)] = 1.0
+    # re-centre: local frame origin at sticker centre, px (0,0) at mm (-total/2, -total/2)
+    half = total / 2
+    outline = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
+    s = side_mm / 2
+    corners = np.array([[-s, -s], [s, -s], [s, s], [-s, s]])
+    meta = {"kind": "aruco", "marker_side_mm": float(side_mm), "marker_id": int(marker_id),
+            "dictionary": "DICT_4X4_50", "sticker_margin_mm": float(margin)}
+    return RefDrawing(rgb, alpha, res, outline, meta, {"marker_corners": corners})
+
+
+def draw_ruler(rng: np.random.Generator, res: float, length_mm: float) -> RefDrawing:
+    """A flat ruler with mm ticks, longer 5 and 10 mm ticks and printed cm numbers."""
+    width = rng.uniform(12, 25)
+    body = length_mm + 2 * rng.uniform(3, 8)
+    ss = 2
+    w, h = _canvas(body, width, res / ss)
+    base = {"white": (0.8, 0.8, 0.78), "yellow": (0.8, 0.62, 0.12), "clear": (0.55, 0.58, 0.6),
+            "steel": (0.45, 0.46, 0.48)}
+    colour_name = str(rng.choice(list(base)))
+    img = np.ones((h, w, 3), np.float32) * np.array(base[colour_name], np.float32)
+    ink = (0.02, 0.02, 0.02) if colour_name != "steel" else (0.05, 0.05, 0.06)
+    px = 1.0 / (res / ss)
+    x0 = (body - length_mm) / 2
+    thick = max(1, int(round(0.15 * px)))
+    for i in range(int(length_mm) + 1):
+        tick = 5.0 if i % 10 == 0 else (3.5 if i % 5 == 0 else 2.0)
+        x = int(round((x0 + i) * px))
+        cv2.line(img, (x, 0), (x, int(round(tick * px))), ink, thick, cv2.LINE_AA)
+        if i % 10 == 0:
+            scale = 0.11 * px / 10 * 2.6
+            txt = str(i // 10)
+            (tw, th), _ = cv2.getTextSize(txt, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+            cv2.putText(img, txt, (x - tw // 2, int(round(5.8 * px)) + th), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        ink, max(1, int(scale * 2)), cv2.LINE_AA)
+    if rng.random() < 0.5:
+        cv2.putText(img, "mm", (int(round((x0 + 1.5) * px)), int(round((width - 2.5) * px))),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.08 * px, ink, max(1, int(0.2 * px)), cv2.LINE_AA)
+    ww, hh = _canvas(body, width, res)
+    rgb = cv2.resize(img, (ww, hh), interpolation=cv2.INTER_AREA)
+    alpha = np.zeros((hh, ww), np.float32)
+    alpha[: int(round(width / res)), : int(round(body / res))] = 0.85 if colour_name == "clear" else 1.0
+    hb, hw_ = body / 2, width / 2
+    outline = np.array([[-hb, -hw_], [hb, -hw_], [hb, hw_], [-hb, hw_]])
+    ticks = np.array([[x0 + i - hb, -hw_] for i in range(int(length_mm) + 1)])
+    meta = {"kind": "ruler", "length_mm": float(length_mm), "width_mm": float(width), "colour": colour_name,
+            "tick_mm": 1.0, "numbers": "cm"}
+    return RefDrawing(rgb, alpha, res, outline, meta, {"tick_tops": ticks})
+
+
+def draw_sticker(rng: np.random.Generator, res: float, diameter_mm: float, colour: str) -> RefDrawing:
+    """A round sticker (or coin, colour 'silver') of known diameter and colour."""
+    ss = 4
+    n = int(np.ceil(diameter_mm / res)) + 2
+    big = np.zeros((n * ss, n * ss), np.uint8)
+    c = diameter_mm / res * ss / 2
+    cv2.circle(big, (int(round(c * 16)), int(round(c * 16))), int(round(c * 16)), 255, -1, cv2.LINE_8, 4)
+    alpha = cv2.resize(big, (n, n), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    col = np.array(STICKER_COLOURS[colour], np.float32) * rng.uniform(0.85, 1.1)
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    r = np.hypot(xx - c / ss, yy - c / ss) / max(c / ss, 1)
+    shade = 1.0 - 0.12 * r ** 2 + (0.15 if colour == "silver" else 0.04) * np.exp(-((r - 0.45) / 0.2) ** 2)
+    rgb = col * shade[..., None]
+    ang = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    outline = np.c_[np.cos(ang), np.sin(ang)] * diameter_mm / 2
+    meta = {"kind": "sticker", "diameter_mm": float(diameter_mm), "colour": colour}
+    # local frame: pixel (0,0) sits at mm (-d/2, -d/2)
+    return RefDrawing(rgb.astype(np.float32), alpha, res, outline, meta, {})
+
+
+def paste(canvas: np.ndarray, ref: RefDrawing, centre_px: tuple[float, float], angle_deg: float,
+          raster_mm: float, extent_mm: tuple[float, float]) -> np.ndarray:
+    """Alpha-blend `ref` onto `canvas` (raster px) rotated by angle, centred at centre_px; return its alpha.
+
+    `extent_mm` (w, h) is the object's outline extent, whose centre is the local origin.
+    """
+    k = ref.mm_per_px / raster_mm
+    a = np.deg2rad(angle_deg)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) * k
+    local_c = np.array([extent_mm[0] / 2, extent_mm[1] / 2]) / ref.mm_per_px  # local origin in ref px
+    t = np.asarray(centre_px, float) - rot @ local_c
+    m = np.c_[rot, t].astype(np.float64)
+    h, w = canvas.shape[:2]
+    hh, ww = ref.alpha.shape
+    corners = np.array([[0, 0], [ww, 0], [ww, hh], [0, hh]], float) @ rot.T + t
+    x0, y0 = np.floor(corners.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
+    x0c, y0c, x1c, y1c = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    full_alpha = np.zeros((h, w), np.float32)
+    if x1c <= x0c or y1c <= y0c:
+        return full_alpha
+    m_loc = m.copy()
+    m_loc[:, 2] -= (x0c, y0c)
+    size = (x1c - x0c, y1c - y0c)
+    al = cv2.warpAffine(ref.alpha, m_loc, size, flags=cv2.INTER_LINEAR, borderValue=0)
+    col = cv2.warpAffine(ref.rgb, m_loc, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    sub = canvas[y0c:y1c, x0c:x1c]
+    sub[:] = sub * (1 - al[..., None]) + col * al[..., None]
+    full_alpha[y0c:y1c, x0c:x1c] = al
+    return full_alpha

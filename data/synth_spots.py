@@ -1,0 +1,153 @@
+"""Spot pigments for the generator: opacity crops on the skin-plane raster and their absorption.
+
+A spot is an opacity field in [0, 1] on a local crop of the plane raster. Its colour comes from
+multiplying the skin's linear RGB by a transmission exp(-opacity * density * k), where k is the
+pigment's absorption per channel (haemoglobin, melanin, bilirubin...), so the same bleed is darker
+and less red on dark skin. THE MASK OF A SPOT IS WHERE ITS PIGMENT OPACITY >= 0.5: soft edges make
+"where is the boundary" a definition, and this is ours.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# Absorption per linear R, G, B (relative optical densities).
+K_OXY = np.array([0.22, 2.1, 1.5], np.float32)       # fresh, bright red blood
+K_DEOXY = np.array([0.75, 2.0, 1.0], np.float32)     # purple, deoxygenated
+K_OLD = np.array([0.75, 1.15, 1.55], np.float32)     # brownish, hemosiderin
+K_BRUISE_RIM = np.array([0.35, 0.25, 1.5], np.float32)  # yellow-green, bilirubin / biliverdin
+K_MELANIN = np.array([0.9, 1.35, 1.9], np.float32)
+K_ERYTHEMA = np.array([0.05, 0.55, 0.4], np.float32)  # pink inflammation
+
+
+@dataclass(frozen=True)
+class SpotPlan:
+    """What to draw: kind, centre (mm), nominal radius (mm), and appearance parameters."""
+
+    category: str
+    subtype: str
+    x_mm: float
+    y_mm: float
+    radius_mm: float
+    appearance: str  # "petechia" | "purpura" for hemorrhagic spots (borderline look), else subtype
+
+
+@dataclass(frozen=True)
+class SpotLayer:
+    """A rendered spot: opacity and per-pixel absorption on a crop of the plane raster."""
+
+    u0: int
+    v0: int
+    opacity: np.ndarray          # (h, w) float32, the mask is opacity >= 0.5
+    absorb: np.ndarray           # (h, w, 3) float32 optical density (already times opacity)
+    extra_absorb: np.ndarray | None = None  # halo etc.: drawn, but not part of the mask
+    highlight: np.ndarray | None = None     # additive specular highlight (h, w)
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, int], cells: float) -> np.ndarray:
+    """Smooth zero-mean unit-ish noise with about `cells` blobs across the larger side."""
+    h, w = shape
+    n = max(2, int(cells))
+    small = rng.standard_normal((n + 2, n + 2)).astype(np.float32)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def _blob(rng: np.random.Generator, radius_px: float, soft_px: float, irregular: float,
+          elong: float, cx: float, cy: float, shape: tuple[int, int]) -> np.ndarray:
+    """Opacity of a star-shaped blob: sigmoid of (r(theta) - distance) / soft, 0.5 on the outline."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ang = rng.uniform(0, np.pi)
+    dx, dy = xx - cx, yy - cy
+    ca, sa = np.cos(ang), np.sin(ang)
+    px = (dx * ca + dy * sa) / elong
+    py = -dx * sa + dy * ca
+    d = np.hypot(px, py)
+    th = np.arctan2(py, px)
+    r = np.ones_like(d)
+    for k in range(2, 7):
+        amp = irregular * rng.uniform(0, 1) / k ** 0.8
+        r += amp * np.cos(k * th + rng.uniform(0, 2 * np.pi))
+    r *= radius_px
+    z = np.clip((r - d) / max(soft_px, 1e-3), -30, 30)
+    return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+
+def render_spot(rng: np.random.Generator, plan: SpotPlan, raster_mm: float, ox_mm: float, oy_mm: float,
+                skin_dark: float) -> SpotLayer:
+    """Draw one spot's opacity and absorption on a local crop of the plane raster.
+
+    `raster_mm` is mm per raster pixel; (ox_mm, oy_mm) the mm position of raster pixel (0, 0);
+    `skin_dark` in [0, 1] (0 very light, 1 very dark) shifts colours the way melanin does.
+    """
+    rad = plan.radius_mm / raster_mm
+    kind = plan.appearance
+    soft = {
+        "petechia": rng.uniform(0.25, 0.6) + 0.06 * rad,
+        "purpura": rad * rng.uniform(0.12, 0.3),
+        "ecchymosis": rad * rng.uniform(0.15, 0.3),
+        "nevus": rng.uniform(0.3, 0.8) + 0.05 * rad,
+        "freckle": rad * rng.uniform(0.2, 0.45),
+        "cherry_angioma": rng.uniform(0.3, 0.7),
+        "bite": rad * rng.uniform(0.25, 0.4),
+    }.get(kind, rad * 0.2)
+    irregular = {"petechia": 0.12, "purpura": 0.45, "ecchymosis": 0.55, "nevus": 0.08,
+                 "freckle": 0.3, "cherry_angioma": 0.05, "bite": 0.12}.get(kind, 0.2)
+    elong = rng.uniform(1.0, {"ecchymosis": 1.6, "purpura": 1.4, "freckle": 1.5}.get(kind, 1.15))
+    halo = rad * 2.6 if kind == "bite" else 0.0
+    reach = max(rad * elong * (1 + irregular) + 6 * soft, halo + 3 * soft) + 3
+    u_c = (plan.x_mm - ox_mm) / raster_mm
+    v_c = (plan.y_mm - oy_mm) / raster_mm
+    u0, v0 = int(np.floor(u_c - reach)), int(np.floor(v_c - reach))
+    n = int(np.ceil(2 * reach)) + 2
+    cx, cy = u_c - u0, v_c - v0
+    op = _blob(rng, rad, soft, irregular, elong, cx, cy, (n, n))
+    if kind == "purpura" and rng.random() < 0.5:  # merged lobes
+        for _ in range(rng.integers(1, 3)):
+            a = rng.uniform(0, 2 * np.pi)
+            off = rad * rng.uniform(0.4, 0.8)
+            lobe = _blob(rng, rad * rng.uniform(0.4, 0.7), soft, irregular, 1.0,
+                         cx + off * np.cos(a), cy + off * np.sin(a), (n, n))
+            op = np.maximum(op, lobe)
+    tex = 1.0 + _noise(rng, (n, n), max(2, rad / 3)) * 0.15
+    extra = None
+    highlight = None
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    if kind == "petechia":
+        mix = rng.random()
+        k = K_OXY * (1 - mix) + K_DEOXY * mix if rng.random() < 0.8 else K_OLD
+        dens = rng.uniform(0.5, 1.1) * (1.0 - 0.35 * skin_dark)
+        absorb = (op * tex * dens)[..., None] * k
+    elif kind == "purpura":
+        mix = rng.uniform(0.4, 1.0)
+        k = K_OXY * (1 - mix) + K_DEOXY * mix
+        dens = rng.uniform(0.45, 0.9) * (1.0 - 0.3 * skin_dark)
+        absorb = (op * tex * dens)[..., None] * k
+    elif kind == "ecchymosis":
+        d = np.hypot(xx - cx, yy - cy) / max(rad, 1)
+        rim = np.clip((d - rng.uniform(0.35, 0.6)) / 0.45, 0, 1)[..., None]
+        rim = rim * rng.uniform(0.4, 1.0)
+        k = K_DEOXY * (1 - rim) + K_BRUISE_RIM * rim
+        dens = rng.uniform(0.45, 0.85) * (1.0 - 0.3 * skin_dark)
+        absorb = (op * (1 + _noise(rng, (n, n), 5) * 0.25) * dens)[..., None] * k
+    elif kind in ("nevus", "freckle"):
+        dens = rng.uniform(0.9, 2.2) if kind == "nevus" else rng.uniform(0.25, 0.55)
+        absorb = (op * tex * dens)[..., None] * K_MELANIN
+    elif kind == "cherry_angioma":
+        dens = rng.uniform(1.0, 1.6)
+        absorb = (op * dens)[..., None] * (K_OXY * 1.2)
+        hx, hy = cx - rad * 0.35, cy - rad * 0.35
+        highlight = (np.exp(-((xx - hx) ** 2 + (yy - hy) ** 2) / (2 * max(rad * 0.22, 0.6) ** 2))
+                     * rng.uniform(0.25, 0.6)).astype(np.float32)
+    elif kind == "bite":
+        dens = rng.uniform(0.5, 0.9)
+        absorb = (op * dens)[..., None] * K_ERYTHEMA
+        hal = np.exp(-(np.hypot(xx - cx, yy - cy) / max(halo * 0.55, 1)) ** 2).astype(np.float32)
+        extra = (hal * rng.uniform(0.2, 0.45))[..., None] * K_ERYTHEMA
+        punct = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * max(rad * 0.12, 0.5) ** 2))
+        absorb = absorb + (punct * 0.6)[..., None].astype(np.float32) * K_DEOXY
+    else:
+        raise ValueError(f"unknown spot appearance {kind!r}")
+    return SpotLayer(u0, v0, op, absorb.astype(np.float32), extra, highlight)

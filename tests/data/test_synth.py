@@ -1,0 +1,165 @@
+"""The generator's truth checked against its own pixels, determinism, COCO validity, RLE round trips."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from spotscale.data import coco
+from spotscale.data.synth import render_photo, write_dataset
+from spotscale.data.synth_geometry import apply_h, camera_homography, feret, jacobian_scale, measure_mask_mm
+
+SIZE = (640, 480)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return render_photo(3, SIZE, "aruco", mm_per_px=0.06, density=0.5, blur_px=0.0)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    path = write_dataset(out, 3, seed=7, size=(320, 240), scale="mixed", web_fraction=0.0)
+    return out, json.loads(path.read_text())
+
+
+# ---- geometry helpers: answers known from geometry
+def test_feret_of_square_corners():
+    pts = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], float)
+    dmax, dmin = feret(pts)
+    assert dmax == pytest.approx(10 * np.sqrt(2))
+    assert dmin == pytest.approx(10)
+
+
+def test_measure_disc_mask():
+    yy, xx = np.mgrid[0:101, 0:101]
+    disc = (xx - 50) ** 2 + (yy - 50) ** 2 <= 40 ** 2
+    m = measure_mask_mm(disc, np.diag([0.1, 0.1, 1.0]), px_area_mm2=0.01)
+    assert m["eq_diameter_mm"] == pytest.approx(8.0, abs=0.05)
+    assert m["diameter_mm"] == pytest.approx(8.1, abs=0.1)  # pixel corners add up to one pixel
+    assert m["minor_mm"] == pytest.approx(8.1, abs=0.1)
+
+
+def test_camera_homography_scale_at_centre():
+    h = camera_homography((400, 300), (5.0, -2.0), 0.05, 30.0, (0.0, 0.0))
+    centre = apply_h(h, np.array([[5.0, -2.0]]))[0]
+    assert centre == pytest.approx([199.5, 149.5])
+    assert jacobian_scale(np.linalg.inv(h), 199.5, 149.5) == pytest.approx(0.05)
+
+
+# ---- RLE
+@pytest.mark.parametrize("shape", [(7, 5), (1, 1), (30, 40)])
+def test_rle_round_trip(shape):
+    rng = np.random.default_rng(0)
+    mask = rng.random(shape) < 0.4
+    rle = coco.rle_encode(mask)
+    assert sum(rle["counts"]) <= shape[0] * shape[1]
+    assert (coco.rle_decode(rle) == mask).all()
+
+
+def test_rle_is_column_major_and_starts_with_zeros():
+    mask = np.array([[1, 0], [1, 1]], bool)  # column-major: 1,1,0,1
+    assert coco.rle_encode(mask)["counts"] == [0, 2, 1, 1]
+
+
+def test_rle_crop_matches_full():
+    rng = np.random.default_rng(1)
+    full = np.zeros((20, 30), bool)
+    crop = rng.random((5, 7)) < 0.5
+    full[10:15, 3:10] = crop
+    assert coco.rle_encode_crop(crop, (3, 10, 7, 5), 20, 30) == coco.rle_encode(full)
+
+
+def test_rle_decode_compressed_string():
+    # counts 0,2,1,1: the 4th is delta-coded against the 2nd (1 - 2 = -1 -> "O")
+    assert coco.counts_to_string([0, 2, 1, 1]) == "021O"
+    assert coco.rle_decode({"counts": "021O", "size": [2, 2]}).tolist() == [[True, False], [True, True]]
+    rng = np.random.default_rng(2)
+    mask = rng.random((40, 33)) < 0.3
+    rle = coco.rle_encode(mask)
+    packed = {"counts": coco.counts_to_string(rle["counts"]), "size": rle["size"]}
+    assert (coco.rle_decode(packed) == mask).all()
+
+
+# ---- the photo's truth against its own pixels
+def test_photo_shape_and_meta(photo):
+    assert photo.image.shape == (480, 640, 3) and photo.image.dtype == np.uint8
+    m = photo.meta
+    assert m["scale"]["kind"] == "aruco" and m["scale"]["marker_side_mm"] > 0
+    assert len(m["scale"]["outline"]) == 4
+    assert m["mm_per_px"] == pytest.approx(0.06, rel=0.3)
+    assert -90 < m["ita"] < 90
+    assert 0 < m["skin_fraction"] <= 1
+    assert len(photo.spots) > 0
+
+
+def test_spot_sizes_match_image_masks(photo):
+    h_ip = np.array(photo.meta["image_to_plane"])
+    mpp = photo.meta["mm_per_px"]
+    for s in photo.spots:
+        x0, y0 = s.bbox[:2]
+        to_mm = h_ip @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], float)
+        m = measure_mask_mm(s.mask, to_mm)
+        tol = 1.5 * mpp + 1.5 * photo.meta["raster_mm"]
+        assert m["diameter_mm"] == pytest.approx(s.diameter_mm, abs=tol)
+        assert m["eq_diameter_mm"] == pytest.approx(s.eq_diameter_mm, abs=tol)
+
+
+def test_spot_labels_follow_measured_size(photo):
+    for s in photo.spots:
+        if s.category == "other":
+            assert not s.borderline
+        elif s.borderline:
+            assert 2 <= s.diameter_mm < 4
+        elif s.category == "petechia":
+            assert s.diameter_mm < 2
+        elif s.category == "purpura":
+            assert 4 <= s.diameter_mm <= 10
+
+
+def test_marker_outline_matches_scale(photo):
+    h_ip = np.array(photo.meta["image_to_plane"])
+    corners = apply_h(h_ip, np.array(photo.meta["scale"]["marker_corners"]))
+    sides = np.linalg.norm(corners - np.roll(corners, 1, axis=0), axis=1)
+    assert sides == pytest.approx(photo.meta["scale"]["marker_side_mm"], rel=1e-6)
+
+
+def test_determinism_by_seed():
+    a = render_photo(11, (160, 120), "mixed")
+    b = render_photo(11, (160, 120), "mixed")
+    c = render_photo(12, (160, 120), "mixed")
+    assert (a.image == b.image).all() and a.meta == b.meta
+    assert not (a.image == c.image).all()
+
+
+# ---- COCO output
+def test_coco_validity(dataset):
+    out, doc = dataset
+    assert [c["id"] for c in doc["categories"]] == [1, 2, 3, 4]
+    ids = [a["id"] for a in doc["annotations"]]
+    assert len(ids) == len(set(ids))
+    images = {im["id"]: im for im in doc["images"]}
+    for im in doc["images"]:
+        assert (out / im["file_name"]).is_file()
+        assert "mm_per_px" in im and "image_to_plane" in im and "ita" in im
+    for a in doc["annotations"]:
+        im = images[a["image_id"]]
+        x, y, w, h = a["bbox"]
+        assert 0 <= x and 0 <= y and x + w <= im["width"] and y + h <= im["height"]
+        mask = coco.rle_decode(a["segmentation"], im["height"], im["width"])
+        assert int(mask.sum()) == a["area"]
+        ys, xs = np.nonzero(mask)
+        assert (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) == tuple(a["bbox"])
+        assert {"diameter_mm", "eq_diameter_mm", "area_mm2", "minor_mm", "subtype", "borderline"} <= set(a["attributes"])
+
+
+def test_photo_independent_of_n(dataset, tmp_path):
+    _, doc = dataset
+    path = write_dataset(tmp_path, 1, seed=7, size=(320, 240), scale="mixed", web_fraction=0.0)
+    one = json.loads(path.read_text())
+    assert one["images"][0]["per_photo_seed"] == doc["images"][0]["per_photo_seed"]
+    assert one["images"][0]["ita"] == doc["images"][0]["ita"]
+    n0 = sum(a["image_id"] == 1 for a in doc["annotations"])
+    assert len(one["annotations"]) == n0
