@@ -320,7 +320,8 @@ def densest_window(points_px: np.ndarray, scale: Scale, skin_mask: np.ndarray | 
         if not valid.any():
             return empty
         sums = np.where(valid, sums, -1.0)
-    j, i = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    score = sums if frac is None else sums + 1e-3 * frac  # ties: the window most on skin
+    j, i = np.unravel_index(int(np.argmax(score)), score.shape)
     centre_grid = np.array([[i + k / 2.0, j + k / 2.0]])
     centre_px = _to_plane(np.linalg.inv(to_grid), centre_grid)[0]
     return {"count": int(max(sums[j, i], 0)), "center_px": (round(float(centre_px[0]), 1),

@@ -1,0 +1,283 @@
+"""One photo's way through: read -> scale -> reference mask -> segment -> measure -> classify -> rules.
+
+`analyze_photo(path, config)` is what `spotscale analyze` and batch scoring both call. Everything is
+passed explicitly (config, model bundle, debug folder); nothing is global and nothing shells out.
+
+Reading: the photo is decoded at full size for measurement, and a second time at 1/4 by libjpeg's
+DCT scaling (cheap for JPEG) as the working image of the scale search and segmentation. Photos with
+more than `analysis_max_pixels` (default 40 MP) are analysed at 1/2, 1/4 or 1/8 resolution instead
+of exhausting memory; every coordinate and the scale are then mapped back to the stored image.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spotscale.data.errors import ConfigError
+from spotscale.data.photo import DEFAULT_MAX_PIXELS, choose_reduce, image_size, read_photo
+from spotscale.data.types import DISCLAIMER, PhotoResult, Scale, Spot
+from spotscale.inference import rules
+from spotscale.inference.segment import SegmentConfig
+
+WORK_REDUCE = 4  # the working image is the photo decoded at 1/4 (about 1000 px for 12 MP)
+MIN_SIDE_FOR_REDUCED = 1600  # smaller photos are their own working image
+
+
+def _default_scale_config() -> Any:
+    from spotscale.inference.scale import ScaleConfig
+    return ScaleConfig()
+
+
+@dataclass
+class AnalysisConfig:
+    """How one photo is analysed; defaults in code, a TOML file may override, then CLI flags."""
+
+    scale: Any = field(default_factory=_default_scale_config)  # inference.scale.ScaleConfig
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    scheme: str = "default"
+    scheme_file: str | None = None
+    other_confidence: float = 0.6  # a CNN `other` at least this sure stays other
+    max_pixels: int = DEFAULT_MAX_PIXELS  # refuse larger photos (decompression bombs)
+    analysis_max_pixels: int = 40_000_000  # larger photos are analysed at reduced resolution
+    model_path: str | None = None  # None = the shipped default model; "none" = no CNN
+    reference_margin_px: int = 6  # the reference outline grown by this much is never a spot
+
+    def scheme_obj(self) -> rules.Scheme:
+        """The threshold scheme this config names (file wins over name)."""
+        return rules.get_scheme(self.scheme, self.scheme_file)
+
+
+_SECTIONS = {"scale", "segment"}
+
+
+def load_config(path: str | Path, base: AnalysisConfig | None = None) -> AnalysisConfig:
+    """An AnalysisConfig from a TOML file: top-level keys plus [scale] and [segment] tables."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read config ({e.strerror or e})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    cfg = base or AnalysisConfig()
+    top = {k: v for k, v in data.items() if k not in _SECTIONS}
+    cfg = _replace_checked(p, cfg, top, "")
+    for section in _SECTIONS & data.keys():
+        if not isinstance(data[section], dict):
+            raise ConfigError(f"{p}: [{section}] must be a table")
+        sub = _replace_checked(p, getattr(cfg, section), data[section], f"{section}.")
+        cfg = dataclasses.replace(cfg, **{section: sub})
+    return cfg
+
+
+def _replace_checked(p: Path, obj: Any, values: dict, prefix: str) -> Any:
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    for k, v in values.items():
+        if k not in names or k in _SECTIONS:
+            raise ConfigError(f"{p}: unknown setting {prefix}{k!r}")
+        cur = getattr(obj, k)
+        if isinstance(cur, bool) != isinstance(v, bool) or (
+                isinstance(cur, (int, float)) and not isinstance(v, (int, float))):
+            raise ConfigError(f"{p}: {prefix}{k} = {v!r} has the wrong type (default {cur!r})")
+    return dataclasses.replace(obj, **values)
+
+
+def config_from_args(args: Any) -> AnalysisConfig:
+    """AnalysisConfig from `--config` TOML (if any), then the CLI flags that are set."""
+    cfg = load_config(args.config) if getattr(args, "config", None) else AnalysisConfig()
+    sc = cfg.scale
+    for flag, attr in (("mm_per_px", "mm_per_px"), ("dpi", "dpi"), ("marker_mm", "marker_side_mm"),
+                       ("sticker_mm", "sticker_diameter_mm")):
+        v = getattr(args, flag, None)
+        if v is not None:
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ConfigError(f"--{flag.replace('_', '-')} {v}: must be a positive finite number")
+            sc = dataclasses.replace(sc, **{attr: float(v)})
+    cfg = dataclasses.replace(cfg, scale=sc)
+    if getattr(args, "scheme", None):
+        cfg = dataclasses.replace(cfg, scheme=args.scheme)
+    if getattr(args, "scheme_file", None):
+        cfg = dataclasses.replace(cfg, scheme_file=str(args.scheme_file))
+    if getattr(args, "model", None):
+        cfg = dataclasses.replace(cfg, model_path=str(args.model))
+    if getattr(args, "max_pixels", None):
+        cfg = dataclasses.replace(cfg, max_pixels=int(args.max_pixels))
+    cfg.scheme_obj()  # an unknown scheme or bad scheme file fails now, in one line
+    return cfg
+
+
+def load_model(config: AnalysisConfig) -> tuple[Any, dict] | None:
+    """(net, meta) of config.model_path (None = default model), or None for "none"."""
+    if config.model_path is not None and str(config.model_path).lower() == "none":
+        return None
+    from spotscale.model.checkpoint import load_checkpoint, load_default_model
+    if config.model_path is None:
+        return load_default_model()
+    return load_checkpoint(config.model_path)
+
+
+# --------------------------------------------------------------------------------- analysis
+
+
+def analyze_photo(path: str | Path, config: AnalysisConfig | None = None, net_bundle: Any = None,
+                  debug_dir: str | Path | None = None) -> PhotoResult:
+    """Analyse one photo file; net_bundle None loads config.model_path (unless it is "none")."""
+    cfg = config or AnalysisConfig()
+    t0 = time.perf_counter()
+    width, height = image_size(path, cfg.max_pixels)
+    k = choose_reduce(width, height, cfg.analysis_max_pixels) if width * height > cfg.analysis_max_pixels else 1
+    image = read_photo(path, cfg.max_pixels, reduce=k)
+    reduced = None
+    if max(image.shape[:2]) >= MIN_SIDE_FOR_REDUCED and k * WORK_REDUCE <= 8:
+        reduced = read_photo(path, cfg.max_pixels, reduce=k * WORK_REDUCE)
+    t_read = time.perf_counter() - t0
+    if net_bundle is None:
+        net_bundle = load_model(cfg)
+    result = analyze_image(image, _config_at_reduce(cfg, k), net_bundle, reduced, debug_dir, str(path))
+    if k > 1:
+        result = rescale_result(result, k, width, height)
+    timings = {"read": round(t_read, 4), **result.timings}
+    timings["total"] = round(time.perf_counter() - t0, 4)
+    return dataclasses.replace(result, timings=timings)
+
+
+def analyze_image(image_rgb: np.ndarray, config: AnalysisConfig | None = None, net_bundle: Any = None,
+                  reduced: np.ndarray | None = None, debug_dir: str | Path | None = None,
+                  path: str = "") -> PhotoResult:
+    """Analyse an RGB uint8 image already in memory (net_bundle None = no CNN here)."""
+    from spotscale.inference.measure import measure, skin_area_cm2
+    from spotscale.inference.scale import find_scale, reference_mask
+    from spotscale.inference.segment import segment
+    cfg = config or AnalysisConfig()
+    scheme = cfg.scheme_obj()
+    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
+        raise ConfigError(f"{path or 'image'}: expected an RGB uint8 array, got {image_rgb.shape} {image_rgb.dtype}")
+    h, w = image_rgb.shape[:2]
+    reduce = 1 if reduced is None else max(1, round(w / reduced.shape[1]))
+    clock = _Clock()
+    scale = find_scale(image_rgb, cfg.scale, reduced=reduced, reduce=reduce)
+    exclude = reference_mask(scale, (h, w), margin_px=cfg.reference_margin_px) if scale.outline else None
+    clock.lap("scale")
+    seg = segment(image_rgb, exclude=exclude, mm_per_px=scale.mm_per_px, config=cfg.segment,
+                  reduced=reduced, debug_dir=debug_dir)
+    clock.lap("segment")
+    spots = measure(image_rgb, seg.candidates, scale)
+    area_cm2 = skin_area_cm2(seg, scale)
+    clock.lap("measure")
+    spots, model_note = _classify(image_rgb, spots, scale, net_bundle)
+    clock.lap("classify")
+    spots = rules.apply_rules(spots, scheme, scale.found, cfg.other_confidence)
+    summary = rules.photo_summary(spots, scale, area_cm2, seg.skin_mask, 1.0 / seg.work_scale, scheme)
+    summary.update(scale_source=scale.source, scale_reason=scale.reason, model=model_note)
+    clock.lap("rules")
+    notes = (DISCLAIMER,) + tuple(n for n in summary["notes"] if n != DISCLAIMER)
+    result = PhotoResult(path=path, width=w, height=h, scale=scale, spots=tuple(spots),
+                         skin_area_cm2=area_cm2, skin_area_px=seg.skin_area_px, summary=summary,
+                         timings=clock.timings, notes=notes)
+    if debug_dir is not None:
+        _write_debug(Path(debug_dir), image_rgb, reduced, seg, result)
+    return result
+
+
+class _Clock:
+    """Seconds per stage, in order."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self._t, 4)
+        self._t = now
+
+
+def _classify(image_rgb: np.ndarray, spots: list[Spot], scale: Scale, net_bundle: Any) -> tuple[list[Spot], dict]:
+    """CNN labels when a model is given; the note says which model (or none)."""
+    if net_bundle is None:
+        return spots, {"name": "none", "note": "no CNN: labels from size alone"}
+    net, meta = net_bundle
+    from spotscale.inference.classify import classify
+    info = {k: meta.get(k) for k in ("version", "arch", "name", "created", "sha256")
+            if isinstance(meta, dict) and isinstance(meta.get(k), (str, int, float))}
+    return (classify(image_rgb, spots, scale, net, meta) if spots else spots), info or {"name": "model"}
+
+
+# ----------------------------------------------------------------------------- reduced analysis
+
+
+def _config_at_reduce(cfg: AnalysisConfig, k: int) -> AnalysisConfig:
+    """A manual scale (mm per stored px, dpi) restated for the photo decoded at 1/k."""
+    if k == 1:
+        return cfg
+    sc = cfg.scale
+    changes = {}
+    if getattr(sc, "mm_per_px", None):
+        changes["mm_per_px"] = sc.mm_per_px * k
+    if getattr(sc, "dpi", None):
+        changes["dpi"] = sc.dpi / k
+    return dataclasses.replace(cfg, scale=dataclasses.replace(sc, **changes)) if changes else cfg
+
+
+def rescale_result(result: PhotoResult, k: int, width: int, height: int) -> PhotoResult:
+    """Map a result found on the photo decoded at 1/k back to stored-image pixels (width x height)."""
+
+    def pt(x: float, y: float) -> tuple[float, float]:
+        return ((x + 0.5) * k - 0.5, (y + 0.5) * k - 0.5)
+
+    spots = []
+    for s in result.spots:
+        x0, y0, bw, bh = s.bbox
+        spots.append(dataclasses.replace(
+            s, x=pt(s.x, s.y)[0], y=pt(s.x, s.y)[1], bbox=(x0 * k, y0 * k, bw * k, bh * k),
+            area_px=s.area_px * k * k, diameter_px=s.diameter_px * k,
+            contour=tuple(pt(x, y) for x, y in s.contour)))
+    sc = result.scale
+    hom = None
+    if sc.homography is not None:  # full px -> reduced px -> mm
+        a = np.array([[1 / k, 0, 0.5 / k - 0.5], [0, 1 / k, 0.5 / k - 0.5], [0, 0, 1]])
+        hom = tuple(tuple(float(v) for v in row) for row in np.asarray(sc.homography) @ a)
+    scale = dataclasses.replace(
+        sc, mm_per_px=None if sc.mm_per_px is None else sc.mm_per_px / k,
+        mm_per_px_uncertainty=None if sc.mm_per_px_uncertainty is None else sc.mm_per_px_uncertainty / k,
+        outline=tuple(pt(x, y) for x, y in sc.outline), homography=hom)
+    summary = dict(result.summary)
+    c = summary.get("densest_window_center_px")
+    if c:
+        summary["densest_window_center_px"] = tuple(round(v, 1) for v in pt(*c))
+    note = f"Analysed at 1/{k} resolution (photo larger than the analysis pixel limit)."
+    summary["notes"] = list(summary.get("notes", [])) + [note]
+    return dataclasses.replace(result, width=width, height=height, scale=scale, spots=tuple(spots),
+                               skin_area_px=result.skin_area_px * k * k, summary=summary,
+                               notes=result.notes + (note,))
+
+
+# ----------------------------------------------------------------------------------- debug
+
+
+def _write_debug(d: Path, image: np.ndarray, reduced: np.ndarray | None, seg: Any, result: PhotoResult) -> None:
+    """Images of every step: reduced photo, blood channel, reference, final overlay (segment adds its own)."""
+    import cv2
+    from spotscale.inference.colour import blood_index
+    from spotscale.inference.overlay import draw_overlay, draw_reference
+    d.mkdir(parents=True, exist_ok=True)
+    small = reduced if reduced is not None else image
+    cv2.imwrite(str(d / "00_photo_reduced.jpg"), cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
+    bi = blood_index(small)
+    lo, hi = np.percentile(bi, [1, 99])
+    cv2.imwrite(str(d / "02_blood_channel.png"),
+                np.clip((bi - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8))
+    ref = draw_reference(image.copy(), result.scale)
+    cv2.imwrite(str(d / "03_reference.jpg"), cv2.cvtColor(ref, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(d / "09_final.jpg"), cv2.cvtColor(draw_overlay(image, result), cv2.COLOR_RGB2BGR))
+
+
+__all__ = ["AnalysisConfig", "load_config", "config_from_args", "load_model", "analyze_photo",
+           "analyze_image", "rescale_result"]

@@ -1,0 +1,70 @@
+"""`spotscale analyze`: the three output files with the shared columns, the summary, one-line errors."""
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import pytest
+
+from spotscale.data.types import DISCLAIMER
+from spotscale.inference.cli import main
+from spotscale.inference.tables import SPOT_COLUMNS
+from tests.inference.test_pipeline import DISCS, disc_photo
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    p = tmp_path_factory.mktemp("photo") / "arm.png"  # lossless: this tests the command, not JPEG noise
+    cv2.imwrite(str(p), cv2.cvtColor(disc_photo(), cv2.COLOR_RGB2BGR))
+    return p
+
+
+def test_analyze_writes_overlay_csv_and_json(photo, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["analyze", str(photo), "--out", str(out), "--mm-per-px", "0.1", "--model", "none",
+               "--debug-dir", str(tmp_path / "dbg")])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "Scale: manual, 0.1000" in printed and DISCLAIMER in printed and "petechia 1" in printed
+    over = cv2.imread(str(out / "overlay.jpg"))
+    assert over is not None and over.shape[1] == 800 and over.shape[0] > 600  # photo + header band
+    with open(out / "spots.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+        assert tuple(rows[0].keys()) == SPOT_COLUMNS
+    assert len(rows) == len(DISCS)
+    assert sorted(r["label"] for r in rows) == ["borderline", "petechia", "purpura", "purpura"]
+    assert all(r["image"] == "arm.png" for r in rows)
+    res = json.loads((out / "result.json").read_text())
+    assert res["scale"]["source"] == "manual" and res["scale"]["found"] is True
+    assert res["scheme"]["name"] == "default" and res["scheme"]["source"]
+    assert "spotscale" in res["software"] and res["disclaimer"] == DISCLAIMER
+    assert len(res["spots"]) == len(DISCS) and res["width"] == 800
+    for name in ("00_photo_reduced.jpg", "02_blood_channel.png", "03_reference.jpg", "09_final.jpg"):
+        assert (tmp_path / "dbg" / name).is_file()
+
+
+def test_scheme_flag_changes_labels(photo, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["analyze", str(photo), "--out", str(out), "--mm-per-px", "0.1", "--model", "none",
+                 "--scheme", "medlineplus"]) == 0
+    with open(out / "spots.csv", newline="") as fh:
+        labels = sorted(r["label"] for r in csv.DictReader(fh))
+    assert labels == ["petechia", "petechia", "purpura", "purpura"]  # 3 mm is a petechia there
+    assert "medlineplus" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, argv_extra, match", [
+    (b"not an image at all", [], "bad.jpg"),
+    (None, ["--mm-per-px", "-1"], "mm-per-px"),
+    (None, ["--scheme", "nope"], "unknown threshold scheme"),
+])
+def test_bad_input_gives_one_line_and_exit_2(photo, tmp_path, capsys, content, argv_extra, match):
+    target = photo
+    if content is not None:
+        target = tmp_path / "bad.jpg"
+        target.write_bytes(content)
+    rc = main(["analyze", str(target), "--out", str(tmp_path / "o"), "--model", "none", *argv_extra])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.count("\n") == 1 and match in err and "Traceback" not in err

@@ -1,0 +1,154 @@
+"""One-photo pipeline: spots found with sizes near their construction, reduced analysis, config, no scale."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from spotscale.data.errors import ConfigError
+from spotscale.data.types import DISCLAIMER, PhotoResult, Scale, Spot
+from spotscale.inference.pipeline import (AnalysisConfig, analyze_image, analyze_photo, config_from_args,
+                                          load_config, rescale_result)
+
+MM_PER_PX = 0.1
+# (x, y, diameter mm) of dark red discs on plain skin: petechia, borderline, purpura
+DISCS = ((150, 150, 1.5), (200, 450, 3.0), (400, 150, 6.0), (620, 420, 5.0))
+
+
+def disc_photo(w: int = 800, h: int = 600, discs=DISCS, mm_per_px: float = MM_PER_PX, seed: int = 0) -> np.ndarray:
+    """Skin-coloured noise with anti-aliased blood-coloured discs of known diameter."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = (224, 172, 150)
+    img += rng.normal(0, 2, img.shape)
+    yy, xx = np.mgrid[0:h, 0:w]
+    for cx, cy, d_mm in discs:
+        r = d_mm / mm_per_px / 2
+        a = np.clip(r + 0.5 - np.hypot(xx - cx, yy - cy), 0, 1)[..., None]
+        img = img * (1 - a) + np.array([150, 40, 60], np.float32) * a
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def manual_config(mm_per_px: float | None = MM_PER_PX, **kw) -> AnalysisConfig:
+    cfg = AnalysisConfig(model_path="none", **kw)
+    return dataclasses.replace(cfg, scale=dataclasses.replace(cfg.scale, mm_per_px=mm_per_px))
+
+
+def match(spots, discs, tol_px: float):
+    """For each disc, the spot whose centroid is within tol_px (or None)."""
+    out = []
+    for cx, cy, _ in discs:
+        near = [s for s in spots if np.hypot(s.x - cx, s.y - cy) < tol_px]
+        out.append(near[0] if near else None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def disc_result() -> PhotoResult:
+    return analyze_image(disc_photo(), manual_config(), None)
+
+
+def test_spots_found_with_sizes_and_labels_near_construction(disc_result):
+    r = disc_result
+    assert r.scale.source == "manual" and r.scale.mm_per_px == pytest.approx(MM_PER_PX)
+    found = match(r.spots, DISCS, 3.0)
+    assert all(s is not None for s in found)
+    assert len(r.spots) == len(DISCS)  # nothing found on plain skin
+    for s, (_, _, d) in zip(found, DISCS):
+        assert s.diameter_mm == pytest.approx(d, abs=0.25)
+    assert [s.label for s in found] == ["petechia", "borderline", "purpura", "purpura"]
+    assert all("no_model:label_from_size" in s.flags for s in found)
+
+
+@pytest.mark.xfail(reason="segment: a spot over ~8 mm (10 % of the frame) inflates its own local noise "
+                          "estimate and is not found (reported to the segmentation owner)", strict=False)
+def test_large_ecchymosis_is_found_and_labelled():
+    r = analyze_image(disc_photo(discs=((400, 300, 15.0),)), manual_config(), None)
+    found = match(r.spots, ((400, 300, 15.0),), 5.0)[0]
+    assert found is not None and found.diameter_mm == pytest.approx(15.0, abs=0.5)
+    assert found.label == "ecchymosis"
+
+
+@pytest.mark.xfail(reason="segment: JPEG 4:2:0 chroma blur leaves a blood-index halo beside large spots that "
+                          "is found as extra small spots (reported to the segmentation owner)", strict=False)
+def test_jpeg_photo_gives_no_extra_spots(tmp_path):
+    p = tmp_path / "discs.jpg"
+    cv2.imwrite(str(p), cv2.cvtColor(disc_photo(), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    r = analyze_photo(p, manual_config())
+    assert all(s is not None for s in match(r.spots, DISCS, 3.0))
+    assert len(r.spots) == len(DISCS)
+
+
+def test_summary_and_timings(disc_result):
+    s = disc_result.summary
+    assert s["counts"]["petechia"] == 1 and s["counts"]["purpura"] == 2
+    assert s["scheme"] == "default" and s["model"]["name"] == "none"
+    area = 8.0 * 6.0  # cm2: the whole 80 x 60 mm frame is skin
+    assert disc_result.skin_area_cm2 == pytest.approx(area, rel=0.05)
+    assert s["petechiae_per_6_25cm2"] == pytest.approx(6.25 / disc_result.skin_area_cm2, abs=1e-3)
+    assert s["max_petechiae_6_25cm2"] == 1
+    assert set(disc_result.timings) >= {"scale", "segment", "measure", "classify", "rules"}
+    assert disc_result.notes[0] == DISCLAIMER
+
+
+def test_analyze_photo_from_file_and_at_reduced_resolution(tmp_path):
+    p = tmp_path / "discs.png"
+    cv2.imwrite(str(p), cv2.cvtColor(disc_photo(), cv2.COLOR_RGB2BGR))
+    full = analyze_photo(p, manual_config())
+    assert (full.width, full.height) == (800, 600) and "read" in full.timings and "total" in full.timings
+    # a pixel limit below 480 000 forces analysis at 1/2; coordinates and mm come back in stored px
+    half = analyze_photo(p, manual_config(analysis_max_pixels=200_000))
+    assert (half.width, half.height) == (800, 600)
+    assert half.scale.mm_per_px == pytest.approx(MM_PER_PX)
+    found = match(half.spots, DISCS[2:], 4.0)  # the two largest survive halving comfortably
+    for s, (_, _, d) in zip(found, DISCS[2:]):
+        assert s is not None and s.diameter_mm == pytest.approx(d, abs=0.4)
+    assert any("1/2 resolution" in n for n in half.notes)
+
+
+def test_rescale_result_maps_reduced_pixels_back():
+    spot = Spot(spot_id=1, x=10.0, y=20.0, bbox=(8, 18, 5, 5), area_px=20.0, diameter_px=5.0,
+                contour=((8.0, 18.0), (12.0, 22.0)))
+    h = ((0.2, 0.0, 1.0), (0.0, 0.2, 2.0), (0.0, 0.0, 1.0))
+    r = PhotoResult("x", 50, 40, Scale(0.2, 0.002, "aruco", ((0.0, 0.0), (4.0, 0.0)), h), (spot,))
+    out = rescale_result(r, 4, 200, 160)
+    s = out.spots[0]
+    assert (s.x, s.y) == (41.5, 81.5)  # (x + 0.5) * 4 - 0.5
+    assert s.bbox == (32, 72, 20, 20) and s.area_px == 320.0 and s.diameter_px == 20.0
+    assert out.scale.mm_per_px == pytest.approx(0.05)
+    # the full-res homography sends a full-res point where the reduced one sent its reduced twin
+    hf = np.asarray(out.scale.homography)
+    q = hf @ np.array([41.5, 81.5, 1.0])
+    assert q[:2] / q[2] == pytest.approx([0.2 * 10 + 1, 0.2 * 20 + 2])
+
+
+def test_no_scale_and_no_model_still_labels_with_flags():
+    r = analyze_image(disc_photo(), manual_config(None), None)
+    assert not r.scale.found and r.scale.reason
+    assert r.spots and all(s.diameter_mm is None and s.label for s in r.spots)
+    assert all(s.flags for s in r.spots)
+    assert r.summary["petechiae_per_6_25cm2"] is None
+
+
+def test_config_file_then_flags(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('scheme = "medlineplus"\nother_confidence = 0.7\n[scale]\nmarker_side_mm = 15.0\n'
+                 '[segment]\nhigh_snr = 7.0\n')
+    cfg = load_config(p)
+    assert cfg.scheme == "medlineplus" and cfg.scale.marker_side_mm == 15.0 and cfg.segment.high_snr == 7.0
+    args = argparse.Namespace(config=p, mm_per_px=None, dpi=None, marker_mm=25.0, sticker_mm=None,
+                              scheme="itp-bat", scheme_file=None, model="none", max_pixels=None)
+    cfg = config_from_args(args)
+    assert cfg.scheme == "itp-bat" and cfg.scale.marker_side_mm == 25.0 and cfg.model_path == "none"
+    assert cfg.other_confidence == 0.7
+    p.write_text("colour = 3\n")
+    with pytest.raises(ConfigError, match="unknown setting 'colour'"):
+        load_config(p)
+    p.write_text("[segment]\nhigh_snr = 'x'\n")
+    with pytest.raises(ConfigError, match="wrong type"):
+        load_config(p)
+    with pytest.raises(ConfigError, match="unknown threshold scheme"):
+        config_from_args(argparse.Namespace(config=None, scheme="nope"))
