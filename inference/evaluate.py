@@ -455,8 +455,8 @@ def evaluate(truth: list[TruthImage], preds: dict[str, PredImage],
 
 
 MATCHING_RULE = (
-    "prediction P matches truth T when centre distance d <= max(3 px, 0.5 * T diameter px) and "
-    "d <= max(3 px, 0.5 * P diameter px); one-to-one, greedy by increasing d"
+    "their centres are at most max(3 px, half the true diameter) and at most max(3 px, half the "
+    "predicted diameter) apart, one-to-one, nearest pairs first"
 )
 
 
@@ -519,7 +519,7 @@ def format_report(result: dict) -> str:
     parts += ["", "Confusion matrix of final labels (rows truth, columns predicted):",
               markdown_table(["truth \\ pred", *lab["cols"]],
                              [[r, *map(str, row)] for r, row in zip(lab["rows"], lab["matrix"])]),
-              "", f"Matching: {result['matching_rule']}.", DISCLAIMER]
+              "", f"A prediction matches a true spot when {result['matching_rule']}.", DISCLAIMER]
     return "\n".join(parts)
 
 
@@ -573,7 +573,10 @@ def write_plots(result: dict, images: list[MatchedImage], out_dir: Path,
 
 
 def _plot_bland_altman(fig, result: dict, images: list[MatchedImage], cfg: EvalConfig) -> None:
-    ax = fig.add_subplot()
+    """Difference against mean, in mm (top) and relative to the mean (bottom), coloured by skin tone."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax, ax2 = fig.add_subplot(2, 1, 1), fig.add_subplot(2, 1, 2)
     groups: dict[str, list[MatchedImage]] = {}
     for m in images:
         groups.setdefault(ita_band(m.truth.ita), []).append(m)
@@ -581,16 +584,23 @@ def _plot_bland_altman(fig, result: dict, images: list[MatchedImage], cfg: EvalC
         pairs = size_pairs(ims, cfg)
         if pairs:
             t, p = np.array(pairs).T
-            ax.scatter((t + p) / 2, p - t, s=10, alpha=0.7, label=f"{g} (n={len(pairs)})")
+            mean = (t + p) / 2
+            ax.scatter(mean, p - t, s=8, alpha=0.7, label=f"{g} (n={len(pairs)})")
+            ax2.scatter(mean, 100 * (p - t) / mean, s=8, alpha=0.7)
     s = result["overall"]["size"]
     if s["n"]:
         for v, style in ((s["bias_mm"], "-"), (s["loa_low_mm"], "--"), (s["loa_high_mm"], "--")):
             ax.axhline(v, color="k", linestyle=style, linewidth=1)
-        ax.set_xscale("log")
-        ax.legend(fontsize=7)
-    ax.set_xlabel("mean of true and measured diameter (mm)")
-    ax.set_ylabel("measured - true diameter (mm)")
-    ax.set_title("Bland-Altman: spot diameter (bias, 95% limits)")
+        ax.legend(fontsize=6)
+        for a in (ax, ax2):
+            a.set_xscale("log")
+            a.xaxis.set_major_formatter(ScalarFormatter())
+            a.xaxis.set_minor_formatter(NullFormatter())
+    ax2.axhline(0, color="k", linewidth=1)
+    ax.set_ylabel("measured - true (mm)")
+    ax2.set_ylabel("difference / mean (%)")
+    ax2.set_xlabel("mean of true and measured diameter (mm)")
+    ax.set_title("Bland-Altman: spot diameter (bias and 95% limits in mm)")
 
 
 def _plot_confusion(fig, result: dict, images: list[MatchedImage], cfg: EvalConfig) -> None:
@@ -634,6 +644,6 @@ def _plot_by_ita(fig, result: dict, images: list[MatchedImage], cfg: EvalConfig)
     ax.legend(fontsize=7)
     ax.set_title("Detection by skin tone (ITA band)")
     ax2 = fig.add_subplot(2, 1, 2)
-    ax2.bar(x, [result["by_ita"][g]["size"]["mae_mm"] or 0.0 for g in groups])
+    ax2.bar(x, [100 * (result["by_ita"][g]["size"]["rel_error_median"] or 0.0) for g in groups])
     ax2.set_xticks(x, groups, fontsize=7)
-    ax2.set_ylabel("diameter MAE (mm)")
+    ax2.set_ylabel("diameter error, median (%)")
