@@ -152,3 +152,27 @@ def test_config_file_then_flags(tmp_path):
         load_config(p)
     with pytest.raises(ConfigError, match="unknown threshold scheme"):
         config_from_args(argparse.Namespace(config=None, scheme="nope"))
+
+
+@pytest.fixture(scope="module")
+def synth_case():
+    synth = pytest.importorskip("spotscale.data.synth")
+    photo = synth.render_photo(3, size=(640, 480), scale="aruco", mm_per_px=0.12)
+    return photo, analyze_image(photo.image, AnalysisConfig(model_path="none"), None)
+
+
+def test_generated_photo_end_to_end(synth_case):
+    photo, r = synth_case
+    assert r.scale.source == "aruco"
+    assert r.scale.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=0.02)
+    truth = [s for s in photo.spots if s.category == "petechia"]
+    pairs = []
+    for t in truth:
+        near = [p for p in r.spots if np.hypot(p.x - t.x, p.y - t.y) < max(3.0, 0.5 * max(t.bbox[2:]))]
+        if near:
+            pairs.append((t, near[0]))
+    assert len(pairs) >= 0.8 * len(truth)
+    err = np.array([p.diameter_mm - t.diameter_mm for t, p in pairs])
+    assert np.median(np.abs(err)) < 0.15
+    assert sum(p.label == "petechia" for _, p in pairs) >= 0.95 * len(pairs)
+    assert r.summary["max_petechiae_6_25cm2"] >= 1
