@@ -19,16 +19,33 @@ SIZE = (1600, 1200)
 SEED = 90_001  # disjoint from training and evaluation seeds
 
 
-def photo_folder(n: int) -> Path:
-    """A cached folder of n generated 1600x1200 photos (generated once)."""
+def photo_folder(n: int, n_unique: int = 25) -> Path:
+    """A cached folder of n 1600x1200 JPEGs: n_unique generated photos, each in 8 variants.
+
+    The generator needs ~10 s per 1600x1200 photo on one core, so the folder holds each distinct
+    photo mirrored/flipped/rotated and at two JPEG qualities (same work per photo for the analysis).
+    """
+    import cv2
     from spotscale.data.synth import write_dataset
     folder = CACHE / f"photos_{n}_{SIZE[0]}x{SIZE[1]}"
-    images = folder / "images"
-    if not images.is_dir() or len(list(images.iterdir())) < n:
+    if folder.is_dir() and len(list(folder.glob("*.jpg"))) >= n:
+        return folder
+    base = CACHE / f"unique_{n_unique}_{SIZE[0]}x{SIZE[1]}"
+    if not (base / "annotations.json").is_file():
         t0 = time.perf_counter()
-        write_dataset(folder, n, SEED, size=SIZE, scale="mixed", workers=2)
-        print(f"generated {n} photos into {folder} in {time.perf_counter() - t0:.0f} s")
-    return images
+        write_dataset(base, n_unique, SEED, size=SIZE, scale="mixed", jpeg_quality=92, workers=2, web_fraction=0.0)
+        print(f"generated {n_unique} photos into {base} in {time.perf_counter() - t0:.0f} s")
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = sorted((base / "images").iterdir())
+    variants = [lambda im: im, lambda im: cv2.flip(im, 1), lambda im: cv2.flip(im, 0), lambda im: cv2.flip(im, -1)]
+    i = 0
+    while i < n:
+        src = sources[i % len(sources)]
+        k = i // len(sources)
+        img = variants[k % 4](cv2.imread(str(src)))
+        cv2.imwrite(str(folder / f"{src.stem}_v{k}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92 if k < 4 else 80])
+        i += 1
+    return folder
 
 
 def bench_workers(images: Path, workers: int) -> tuple[float, float, tuple[float, ...], int]:

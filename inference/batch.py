@@ -889,29 +889,36 @@ def pipeline_analyze(path: Path, config: Any, net_bundle: Any) -> PhotoResult:
 
 def pipeline_load_model(config: Any) -> tuple[Any, dict]:
     """Engine.load_model for the real pipeline: the default model, a checkpoint, or none."""
-    model_path = getattr(config, "model_path", None)
-    if model_path is not None and str(model_path).lower() == "none":
+    from spotscale.inference.pipeline import load_model
+    bundle = load_model(config)
+    if bundle is None:
         return None, {"name": "none", "note": "no CNN: labels from size alone"}
-    from spotscale.model.checkpoint import load_checkpoint, load_default_model
-    net, meta = load_default_model() if model_path is None else load_checkpoint(model_path)
-    return (net, meta), model_info(meta, model_path)
+    return bundle, model_info(bundle[1], getattr(config, "model_path", None))
 
 
 def model_info(meta: dict, model_path: Any) -> dict:
     """The few facts about a model that summary.json and the report show."""
-    info = {"name": "default" if model_path is None else str(model_path)}
-    for key in ("version", "arch", "name", "created", "sha256", "trained", "spotscale_version"):
+    info = {"path": "default" if model_path is None else str(model_path)}
+    for key in ("version", "arch", "name", "created", "sha256"):
         v = meta.get(key) if isinstance(meta, dict) else None
         if isinstance(v, (str, int, float)):
-            info[key if key != "name" else "arch_name"] = v
+            info[key] = v
     return info
 
 
 def pipeline_render(path: Path, result: PhotoResult, long_side_px: int) -> Any:
-    """Engine.render for the real pipeline: the overlay drawn on a (reduced) decode of the photo."""
+    """Engine.render for the real pipeline: the overlay drawn on a reduced decode of the photo.
+
+    The photo is decoded at the largest JPEG reduction (1, 2, 4, 8) still at least
+    `long_side_px` on its long side, which is much cheaper than a second full decode.
+    """
     from spotscale.data.photo import read_photo
     from spotscale.inference.overlay import draw_overlay
-    return draw_overlay(read_photo(path), result)
+    reduce = 1
+    while reduce < 8 and max(result.width, result.height) / (reduce * 2) >= long_side_px:
+        reduce *= 2
+    allowed = max(1, result.width * result.height)  # the analysis already accepted this size
+    return draw_overlay(read_photo(path, allowed, reduce=reduce), result, max_side_px=long_side_px)
 
 
 def pipeline_engine(config: Any) -> Engine:

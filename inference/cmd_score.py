@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import math
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue a killed or partial run in --out")
     parser.add_argument("--overwrite", action="store_true", help="replace spotscale's earlier files in --out")
     parser.add_argument("--shard", metavar="K/N",
-                        help="score only shard K of N (K is 1-based, e.g. a Slurm array 1-N); "
-                             "join the shard outputs with `spotscale merge`")
+                        help="score only shard K of N, K 1-based (Slurm: --array=1-N and --shard "
+                             "$SLURM_ARRAY_TASK_ID/N); a file's shard is a stable hash of its relative "
+                             "path; join the shard outputs with `spotscale merge`")
     parser.add_argument("--mm-per-px", type=float, help="known scale, overrides reference detection")
     parser.add_argument("--scheme", help="threshold scheme name (default, medlineplus, itp-bat)")
     parser.add_argument("--scheme-file", type=Path, help="your own threshold scheme (TOML/JSON)")
@@ -37,8 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def analysis_config(args: argparse.Namespace) -> Any:
     """AnalysisConfig from --config TOML, then the flags."""
     from spotscale.inference import pipeline
-    if args.mm_per_px is not None and not (math.isfinite(args.mm_per_px) and args.mm_per_px > 0):
-        raise ConfigError(f"--mm-per-px {args.mm_per_px}: must be a positive finite number")
     if args.max_pixels is not None and args.max_pixels < 1:
         raise ConfigError(f"--max-pixels {args.max_pixels}: must be positive")
     return pipeline.config_from_args(args)

@@ -380,3 +380,57 @@ def test_heic_without_pillow_heif_is_an_error_row_not_skipped(tmp_path):
     run_fake(root, tmp_path / "out")
     rows = {r["image"]: r for r in read_csv(tmp_path / "out" / "images.csv")[1]}
     assert rows["IMG_0001.HEIC"]["error"] == "IMG_0001.HEIC: HEIC not supported: install pillow-heif"
+
+
+# ----------------------------------------------------------------------------- the real pipeline
+
+@pytest.fixture(scope="session")
+def generated_folder(tmp_path_factory) -> Path:
+    """Three small generated photos (known spots, a reference) in a nested folder."""
+    from spotscale.data.synth import render_photo
+    root = tmp_path_factory.mktemp("generated") / "photos"
+    for i, (rel, scale) in enumerate([("a.jpg", "aruco"), ("sub/b.png", "sticker"), ("sub/c d.jpg", "ruler")]):
+        photo = render_photo(500 + i, size=(400, 300), scale=scale)
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / rel), cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR))
+    (root / "sub" / "truncated.jpg").write_bytes((root / "a.jpg").read_bytes()[:2000])
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_reference(generated_folder, tmp_path_factory) -> Path:
+    """An uninterrupted in-process run of the real pipeline without a CNN."""
+    from spotscale.inference.pipeline import AnalysisConfig
+    out = tmp_path_factory.mktemp("real") / "ref"
+    score_folder(generated_folder, out, batch.pipeline_engine(AnalysisConfig(model_path="none")),
+                 BatchConfig(workers=0, progress=False))
+    return out
+
+
+def test_real_pipeline_rows_do_not_depend_on_the_number_of_workers(generated_folder, real_reference, tmp_path):
+    from spotscale.inference.pipeline import AnalysisConfig
+    res = score_folder(generated_folder, tmp_path / "w2", batch.pipeline_engine(AnalysisConfig(model_path="none")),
+                       BatchConfig(workers=2, progress=False))
+    assert (res.n_ok, res.n_error) == (3, 1)
+    assert outputs_without_seconds(tmp_path / "w2") == outputs_without_seconds(real_reference)
+    rows = {r["image"]: r for r in read_csv(real_reference / "images.csv")[1]}
+    assert "truncated" in rows["sub/truncated.jpg"]["error"]
+    assert sum(int(r["n_spots"] or 0) for r in rows.values()) > 0  # the generator drew spots
+    assert (real_reference / "overlays" / "sub" / "c d.jpg.jpg").is_file()
+
+
+def test_real_pipeline_resume_after_sigkill(generated_folder, real_reference, tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "spotscale.inference.cli", "score", str(generated_folder), "--out", str(out),
+           "--model", "none", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list((out / batch.PARTS_DIR).glob("*.json")):
+            break
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    r = subprocess.run(cmd + ["--resume"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert outputs_without_seconds(out) == outputs_without_seconds(real_reference)
