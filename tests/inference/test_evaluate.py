@@ -225,3 +225,18 @@ def test_bad_inputs_raise_annotation_errors(tmp_path):
         read_truth(tmp_path / "bad.csv")
     with pytest.raises(AnnotationError, match="not a score output"):
         read_predictions(tmp_path)
+
+
+def test_data_mode_scores_a_generated_folder_then_evaluates(tmp_path, capsys):
+    from spotscale.data.synth import write_dataset
+
+    write_dataset(tmp_path / "set", 1, seed=5, size=(640, 480), web_fraction=0.0)
+    code = cli.main(["evaluate", "--data", str(tmp_path / "set"), "--out", str(tmp_path / "ev"),
+                     "--model", "none", "--workers", "0"])
+    assert code == 0
+    r = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert (tmp_path / "ev" / "pred" / "spots.csv").is_file()
+    assert r["overall"]["n_images"] == 1 and r["overall"]["n_images_not_scored"] == 0
+    assert r["overall"]["detection"]["n_truth"] == sum(
+        1 for a in json.loads((tmp_path / "set" / "annotations.json").read_text())["annotations"]
+        if a["category_id"] in (1, 2, 3) and a["attributes"]["diameter_mm"] >= 0.5)
