@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--skip-12mp", action="store_true")
     args = parser.parse_args()
     images = photo_folder(args.n)
+    print(f"{os.cpu_count()} CPUs, load average before the runs {os.getloadavg()[0]:.1f} "
+          "(other processes on the machine slow both runs and blur the speed-up)")
     rates = {}
     for w in args.workers:
         rate, wall, rss, n_err = bench_workers(images, w)
