@@ -48,12 +48,19 @@ def photo_folder(n: int, n_unique: int = 25) -> Path:
     return folder
 
 
+def default_model_path() -> str | None:
+    """The shipped model when its weights exist, else no CNN (said in the output)."""
+    from spotscale.model.checkpoint import DEFAULT_WEIGHTS
+    return None if DEFAULT_WEIGHTS.is_file() else "none"
+
+
 def bench_workers(images: Path, workers: int) -> tuple[float, float, tuple[float, ...], int]:
     """(photos/s, wall seconds, peak RSS MB per worker, n errors) for one full run."""
     from spotscale.inference.batch import BatchConfig, pipeline_engine, score_folder
     from spotscale.inference.pipeline import AnalysisConfig
     with tempfile.TemporaryDirectory() as tmp:
-        s = score_folder(images, Path(tmp) / "out", pipeline_engine(AnalysisConfig()),
+        config = AnalysisConfig(model_path=default_model_path())
+        s = score_folder(images, Path(tmp) / "out", pipeline_engine(config),
                          BatchConfig(workers=workers, progress=False))
     return s.n_selected / s.seconds, s.seconds, s.worker_peak_rss_mb, s.n_error
 
@@ -74,7 +81,7 @@ def bench_12mp(repeats: int = 3) -> None:
         t0 = time.perf_counter()
         cv2.imread(str(path))
         decode.append(time.perf_counter() - t0)
-    config = AnalysisConfig()
+    config = AnalysisConfig(model_path=default_model_path())
     bundle, _ = pipeline_load_model(config)
     analyze_photo(path, config, net_bundle=bundle)  # warm-up (first torch call, caches)
     runs = []
@@ -99,6 +106,7 @@ def main() -> None:
     parser.add_argument("--skip-12mp", action="store_true")
     args = parser.parse_args()
     images = photo_folder(args.n)
+    print(f"model: {default_model_path() or 'default (model/weights/default.pt)'}")
     print(f"{os.cpu_count()} CPUs, load average before the runs {os.getloadavg()[0]:.1f} "
           "(other processes on the machine slow both runs and blur the speed-up)")
     rates = {}

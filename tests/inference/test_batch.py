@@ -140,13 +140,17 @@ def test_score_writes_tables_overlays_and_error_rows(tmp_path):
     (root / "empty.jpg").write_bytes(b"")
     (root / "text.png").write_text("not an image")
     (root / "bad dir.png").mkdir()
+    (root / "gone.jpg").symlink_to(root / "nowhere.jpg")
+    (root / "loop1.jpg").symlink_to(root / "loop2.jpg")
+    (root / "loop2.jpg").symlink_to(root / "loop1.jpg")
+    bad = ["empty.jpg", "text.png", "bad dir.png", "gone.jpg", "loop1.jpg", "loop2.jpg"]
     res = run_fake(root, out)
-    assert (res.n_ok, res.n_error) == (4, 3)
+    assert (res.n_ok, res.n_error) == (4, 6)
     cols, rows = read_csv(out / "images.csv", drop=())
     assert tuple(cols) == IMAGE_COLUMNS
-    assert [r["image"] for r in rows] == sorted(good + ["empty.jpg", "text.png", "bad dir.png"])
+    assert [r["image"] for r in rows] == sorted(good + bad)
     errors = {r["image"]: r["error"] for r in rows if r["status"] == "error"}
-    assert set(errors) == {"empty.jpg", "text.png", "bad dir.png"}
+    assert set(errors) == set(bad)
     assert all(e.startswith(name + ": ") and "\n" not in e for name, e in errors.items())
     assert "empty" in errors["empty.jpg"] and "directory" in errors["bad dir.png"]
     spot_cols, spots = read_csv(out / "spots.csv", drop=())
@@ -158,7 +162,7 @@ def test_score_writes_tables_overlays_and_error_rows(tmp_path):
     assert all((out / "overlays" / f"{g}.jpg").is_file() and (out / "thumbs" / f"{g}.jpg").is_file()
                for g in good)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["n_ok"] == 4 and summary["n_error"] == 3 and summary["complete"]
+    assert summary["n_ok"] == 4 and summary["n_error"] == 6 and summary["complete"]
     assert sum(summary["totals"].values()) == 7 and summary["model"]["name"] == "fake"
     assert "not a diagnosis" in summary["disclaimer"]
 
