@@ -267,6 +267,8 @@ def _decode_cv2(p: Path, data: bytes, hdr: _Header, reduce: int) -> np.ndarray |
     is_jpeg = hdr.format in ("JPEG", "MPO")
     if is_jpeg and b"\xff\xd9" not in data[-64:]:
         return None  # no end-of-image marker near the end: Pillow tells truncated from trailer data
+    if hdr.format == "PNG" and not _png_chunks_fit(data):
+        return None  # OpenCV would try to allocate what a corrupt chunk length claims (GBs)
     flag = (_CV2_FLAGS[reduce] if is_jpeg else cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION
     try:
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
@@ -277,6 +279,20 @@ def _decode_cv2(p: Path, data: bytes, hdr: _Header, reduce: int) -> np.ndarray |
     if bgr.shape[:2] != (hdr.height, hdr.width) and (reduce == 1 or not is_jpeg):
         return None  # OpenCV disagrees with the header: let Pillow decide
     return _resize_to(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), hdr.width, hdr.height, reduce)
+
+
+def _png_chunks_fit(data: bytes) -> bool:
+    """True when every PNG chunk's declared length fits in the file (walks chunk headers only)."""
+    i, n = 8, len(data)
+    while i + 8 <= n:
+        length = int.from_bytes(data[i:i + 4], "big")
+        kind = data[i + 4:i + 8]
+        i += 12 + length
+        if i > n:
+            return False
+        if kind == b"IEND":
+            return True
+    return i == n
 
 
 def _decode_pil(p: Path, data: bytes, hdr: _Header, reduce: int) -> tuple[np.ndarray, int]:

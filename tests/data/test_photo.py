@@ -357,3 +357,23 @@ def test_bad_reduce_is_a_config_error(tmp_path):
 ])
 def test_choose_reduce_known_answers(w, h, limit, k):
     assert choose_reduce(w, h, limit) == k
+
+
+def test_png_chunk_claiming_gigabytes_never_reaches_opencv(tmp_path, monkeypatch):
+    """Found by the fuzz tests: OpenCV allocates whatever a corrupt PNG chunk length says."""
+    buf = io.BytesIO()
+    Image.fromarray(upright()).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    idat = data.index(b"IDAT") - 4
+    data[idat:idat + 4] = (3_774_874_235).to_bytes(4, "big")
+    p = tmp_path / "liar.png"
+    p.write_bytes(bytes(data))
+
+    def no_opencv(*a, **kw):
+        raise AssertionError("OpenCV got a lying PNG")
+    monkeypatch.setattr(photo.cv2, "imdecode", no_opencv)
+    assert mad(read_photo(p), upright()) == 0  # the pixel data itself is intact: Pillow reads it
+    data[idat + 8:idat + 20] = bytes(12)  # now break the compressed data too
+    p.write_bytes(bytes(data))
+    with pytest.raises(PhotoError, match="liar.png: (truncated|cannot decode)"):
+        read_photo(p)
