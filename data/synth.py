@@ -21,8 +21,8 @@ from spotscale.data import coco
 from spotscale.data.synth_geometry import apply_h, camera_homography, jacobian_scale, measure_mask_mm
 from spotscale.data.synth_refs import STICKER_COLOURS, RefDrawing, draw_aruco, draw_ruler, draw_sticker, paste
 from spotscale.data.synth_skin import (
-    FITZPATRICK_BY_BAND, add_hair, add_veins_creases, background, draw_curves, ita_band, lab_to_linear_rgb,
-    limb_mask, linear_to_srgb_u8, noise, sample_skin_lab, skin_texture,
+    FITZPATRICK_BY_BAND, add_hair, background, draw_curves, fine_density, ita_band, lab_to_linear_rgb, limb_field,
+    linear_to_srgb_u8, noise, sample_skin_lab, skin_density, vein_density,
 )
 from spotscale.data.synth_spots import SpotPlan, render_spot
 
@@ -64,18 +64,22 @@ class SynthPhoto:
 
 @dataclass
 class _Plane:
-    """The skin-plane raster: mm = origin + raster_mm * (u, v); `to_image` maps raster px -> image px."""
+    """The skin-plane raster, axis-aligned with the camera: `to_mm` maps raster px -> plane mm (a similarity).
+
+    `to_image` maps raster px -> image px; `to_plane_mm` image px -> plane mm; `angle_deg` is how much
+    a direction on the plane turns on the raster.
+    """
 
     raster_mm: float
-    ox: float
-    oy: float
     w: int
     h: int
+    to_mm: np.ndarray
     to_image: np.ndarray
-    to_plane_mm: np.ndarray  # image px -> plane mm
+    to_plane_mm: np.ndarray
+    angle_deg: float
 
-    def mm_to_raster(self, x_mm: float, y_mm: float) -> tuple[float, float]:
-        return (x_mm - self.ox) / self.raster_mm, (y_mm - self.oy) / self.raster_mm
+    def mm_to_raster(self, pts_mm: np.ndarray) -> np.ndarray:
+        return apply_h(np.linalg.inv(self.to_mm), pts_mm)
 
 
 def _seed_for(seed: int, index: int) -> int:
@@ -96,18 +100,20 @@ def _camera(rng: np.random.Generator, size: tuple[int, int], options: dict) -> t
     return h_pi, {"mm_per_px_nominal": mpp, "rotation_deg": rot, "tilt": list(tilt)}
 
 
-def _plane(h_pi: np.ndarray, size: tuple[int, int]) -> _Plane:
+def _plane(h_pi: np.ndarray, size: tuple[int, int], rotation_deg: float, mm_per_px: float) -> _Plane:
+    """A raster of the skin plane at the image's central scale, rotated like the camera so it hugs the frame."""
     w, h = size
     h_ip = np.linalg.inv(h_pi)
     h_ip /= h_ip[2, 2]
     corners = apply_h(h_ip, np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]]))
-    finest = min(jacobian_scale(h_ip, x, y) for x, y in [(0, 0), (w - 1, 0), (w - 1, h - 1), (0, h - 1)])
-    r = finest
-    pad = 4 * r
-    ox, oy = corners.min(0) - pad
-    rw, rh = (np.ceil((corners.max(0) + pad - (ox, oy)) / r)).astype(int) + 1
-    a = np.array([[r, 0, ox], [0, r, oy], [0, 0, 1]])
-    return _Plane(r, float(ox), float(oy), int(rw), int(rh), h_pi @ a, h_ip)
+    a = np.deg2rad(rotation_deg)
+    rot = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    q = apply_h(rot, corners)
+    r = mm_per_px
+    q0 = q.min(0) - 3 * r
+    rw, rh = (np.ceil((q.max(0) + 3 * r - q0) / r)).astype(int) + 1
+    to_mm = rot.T @ np.array([[r, 0, q0[0]], [0, r, q0[1]], [0, 0, 1]])
+    return _Plane(r, int(rw), int(rh), to_mm, h_pi @ to_mm, h_ip, float(rotation_deg))
 
 
 def _pick_scale(rng: np.random.Generator, scale: str) -> str:
@@ -142,7 +148,6 @@ def _place_reference(rng: np.random.Generator, ref: RefDrawing, plane: _Plane, s
                      in_frame: bool) -> tuple[np.ndarray, float, np.ndarray]:
     """Pick the reference's centre (mm) and angle so its outline is inside the image (or partly out)."""
     w, h = size
-    ext = ref.outline_mm.max(0) - ref.outline_mm.min(0)
     for _ in range(200):
         if in_frame:
             px = np.array([rng.uniform(0.05, 0.95) * w, rng.uniform(0.05, 0.95) * h])
@@ -157,7 +162,7 @@ def _place_reference(rng: np.random.Generator, ref: RefDrawing, plane: _Plane, s
         outline_mm = ref.outline_mm @ rot.T + c_mm
         outline_img = apply_h(np.linalg.inv(plane.to_plane_mm), outline_mm)
         inside = ((outline_img >= 1) & (outline_img <= np.array([w - 2, h - 2]))).all()
-        if inside == in_frame and (in_frame or not (outline_img < -0.5 * ext.max() / 0.1).all()):
+        if inside == in_frame:
             return c_mm, ang, outline_img
     return c_mm, ang, outline_img
 
@@ -244,36 +249,35 @@ def _spot_to_image(op: np.ndarray, u0: int, v0: int, plane: _Plane, size: tuple[
     return m[by0:by1, bx0:bx1], (int(x0 + bx0), int(y0 + by0), int(bx1 - bx0), int(by1 - by0))
 
 
-def _sample_spot_centre(rng, plane: _Plane, size, skin_cov: np.ndarray, clusters: dict, cid: int,
-                        diameter: float):
+def _sample_spot_centre(rng, plane: _Plane, size, clusters: dict, cid: int) -> np.ndarray:
+    """A spot centre in plane-raster px: uniform over the frame, or around its cluster's centre."""
     w, h = size
     if cid >= 0:
         if cid not in clusters:
-            clusters[cid] = (rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h, rng.uniform(4, 25))
-        cx, cy, rad_mm = clusters[cid]
-        c_mm = apply_h(plane.to_plane_mm, np.array([[cx, cy]]))[0]
+            px = np.array([[rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h]])
+            clusters[cid] = (apply_h(plane.to_plane_mm, px)[0], rng.uniform(4, 25))
+        c_mm, rad_mm = clusters[cid]
         a, d = rng.uniform(0, 2 * np.pi), rad_mm * np.sqrt(rng.random())
-        return c_mm + d * np.array([np.cos(a), np.sin(a)])
+        return plane.mm_to_raster(c_mm + d * np.array([np.cos(a), np.sin(a)]))[0]
     px = np.array([[rng.uniform(0.02, 0.98) * w, rng.uniform(0.02, 0.98) * h]])
-    return apply_h(plane.to_plane_mm, px)[0]
+    return apply_h(np.linalg.inv(plane.to_image), px)[0]
 
 
 def _render_spots(rng, plane: _Plane, size, skin: np.ndarray, skin_cov: np.ndarray, occ: _Occupancy,
                   skin_dark: float, options: dict) -> list[SynthSpot]:
     """Draw the planned spots onto the skin raster (in place) and return their ground truth."""
     r = plane.raster_mm
-    n_scale = float(options.get("density", 1.0))
     clusters: dict = {}
     spots: list[SynthSpot] = []
-    for category, _subtype, appearance, diameter, cid in _spot_plan(rng, n_scale):
-        subtype = _subtype
+    for category, subtype, appearance, diameter, cid in _spot_plan(rng, float(options.get("density", 1.0))):
         for _attempt in range(6):
-            c_mm = _sample_spot_centre(rng, plane, size, skin_cov, clusters, cid, diameter)
-            u, v = plane.mm_to_raster(*c_mm)
+            u, v = _sample_spot_centre(rng, plane, size, clusters, cid)
             if not (0 <= u < plane.w and 0 <= v < plane.h) or skin_cov[int(v), int(u)] < 0.99:
                 continue
-            layer = render_spot(rng, SpotPlan(category, subtype, c_mm[0], c_mm[1], diameter / 2, appearance),
-                                r, plane.ox, plane.oy, skin_dark)
+            rq = int(diameter / 2 / r * 0.7)  # cheap pre-check before drawing
+            if occ.grid[max(0, int(v) - rq):int(v) + rq + 1, max(0, int(u) - rq):int(u) + rq + 1].any():
+                continue
+            layer = render_spot(rng, SpotPlan(category, subtype, u, v, diameter / 2, appearance), r, skin_dark)
             mask = layer.opacity >= 0.5
             if not mask.any() or not occ.free(layer.u0, layer.v0, mask):
                 continue
@@ -289,7 +293,7 @@ def _render_spots(rng, plane: _Plane, size, skin: np.ndarray, skin_cov: np.ndarr
             sub *= np.exp(-dens)
             if layer.highlight is not None:
                 sub += layer.highlight[..., None] * np.float32(0.9)
-            to_mm = np.array([[r, 0, plane.ox + r * layer.u0], [0, r, plane.oy + r * layer.v0], [0, 0, 1]])
+            to_mm = plane.to_mm @ np.array([[1, 0, layer.u0], [0, 1, layer.v0], [0, 0, 1]], float)
             sizes = measure_mask_mm(mask, to_mm, px_area_mm2=r * r)
             cat, borderline = _categorise(category, appearance, sizes["diameter_mm"])
             img_mask, bbox = placed
@@ -303,6 +307,7 @@ def _render_spots(rng, plane: _Plane, size, skin: np.ndarray, skin_cov: np.ndarr
 
 
 def _tattoo(rng, skin: np.ndarray, raster_mm: float) -> bool:
+    """Sometimes add tattoo ink strokes (in place on linear RGB skin)."""
     if rng.random() > 0.12:
         return False
     h, w = skin.shape[:2]
@@ -319,7 +324,7 @@ def _tattoo(rng, skin: np.ndarray, raster_mm: float) -> bool:
 
 
 def _lighting(rng, size: tuple[int, int]) -> tuple[np.ndarray, dict]:
-    """Low-frequency gain: uneven light, a soft shadow, vignetting; built small and upsampled."""
+    """Per-channel gain: uneven light, a soft shadow, vignetting, exposure and white-balance cast (small, upsampled)."""
     w, h = size
     sw, sh = 64, 48
     yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32)
@@ -334,26 +339,31 @@ def _lighting(rng, size: tuple[int, int]) -> tuple[np.ndarray, dict]:
         d = xn * np.cos(a) + yn * np.sin(a) - rng.uniform(0, 0.4)
         g *= 1 - rng.uniform(0.2, 0.5) / (1 + np.exp(-d / rng.uniform(0.02, 0.08)))
     exposure = rng.uniform(0.75, 1.25)
-    g = cv2.resize((g * exposure).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    return g, {"vignetting": float(vig), "shadow": bool(shadow), "exposure": float(exposure)}
+    wb = rng.normal(1, 0.06, 3)
+    wb /= wb.mean()
+    if rng.random() < 0.2:  # strong cast: tungsten (warm) or shade (cool)
+        wb = wb * (np.array([1.15, 1.0, 0.8]) if rng.random() < 0.5 else np.array([0.88, 1.0, 1.15]))
+    g3 = (g * exposure)[..., None] * wb.astype(np.float32)
+    g3 = cv2.resize(g3.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    return g3, {"vignetting": float(vig), "shadow": bool(shadow), "exposure": float(exposure),
+                "white_balance": [float(v) for v in wb]}
 
 
 def _camera_effects(rng, img: np.ndarray, options: dict) -> dict:
-    """White balance cast, blur, sensor noise, in place on linear RGB."""
-    wb = rng.normal(1, 0.06, 3).astype(np.float32)
-    wb /= wb.mean()
-    img *= wb
-    out = {"white_balance": wb.tolist()}
-    blur = float(options.get("blur_px", rng.choice([0, 0, 0.6, 1.0, 1.8, 3.0])))
+    """Optical blur and signal-dependent sensor noise, in place on linear RGB (>= 0)."""
+    h, w = img.shape[:2]
+    out = {}
+    blur = float(options.get("blur_px", rng.choice([0, 0, 0.5, 1.0, 1.8, 3.0]) * np.sqrt(max(w, h) / 2000)))
     if blur > 0:
         cv2.GaussianBlur(img, (0, 0), blur, dst=img)
     out["blur_px"] = blur
     sigma = float(options.get("noise", rng.uniform(0.002, 0.02)))
     if sigma > 0:
-        h, w = img.shape[:2]
-        small = rng.standard_normal((h // 2 + 1, w // 2 + 1)).astype(np.float32)
+        small = rng.standard_normal((h // 2 + 1, w // 2 + 1, 3), dtype=np.float32)
+        small *= np.float32(sigma)
         n = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
-        img += (n * sigma)[..., None] * np.sqrt(np.clip(img, 0, 1) + 0.02)
+        n *= cv2.sqrt(img)
+        img += n
     out["noise"] = sigma
     return out
 
@@ -396,68 +406,95 @@ def _measure_ita(rng, rgb: np.ndarray, plane: _Plane, bare: np.ndarray) -> tuple
     return float(np.degrees(np.arctan2(lum - 50, bb))), skin_fraction
 
 
+def _skin_and_limb(rng, plane: _Plane, base: np.ndarray, skin_dark: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Bare skin (linear RGB, before spots and hair), limb coverage (0..1) and the signed distance to its edge.
+
+    Colour variation (mottling, veins, limb curvature shading) is drawn at 1/4 resolution; fine grey
+    texture (pores, skin lines, creases) at full resolution.
+    """
+    r = plane.raster_mm
+    ds = 4
+    low = (max(2, -(-plane.h // ds)), max(2, -(-plane.w // ds)))
+    od_low = skin_density(rng, low, r * ds)
+    veins, n_veins = vein_density(rng, low, r * ds, skin_dark)
+    od_low += veins
+    signed, across, limb_meta = limb_field(rng, low, r * ds)
+    shade = rng.uniform(0.1, 0.45)
+    od_low -= np.log(1 - shade * across ** 3)[..., None]  # limb curvature shading
+    colour_low = np.exp(-od_low) * base
+    skin = cv2.resize(colour_low.astype(np.float32), (plane.w, plane.h), interpolation=cv2.INTER_LINEAR)
+    fine, fine_meta = fine_density(rng, (plane.h, plane.w), r)
+    skin *= cv2.exp(np.negative(fine, out=fine))[..., None]
+    tattoo = _tattoo(rng, skin, r)
+    signed = cv2.resize(signed * ds, (plane.w, plane.h), interpolation=cv2.INTER_LINEAR)
+    soft = max(1.0, 0.3 / r)
+    cov = np.clip(0.5 - signed / soft, 0, 1)
+    meta = {**limb_meta, **fine_meta, "veins": n_veins, "tattoo": tattoo, "limb_shading": float(shade)}
+    return skin, cov, signed, meta
+
+
+def _reference_into(rng, kind: str, plane: _Plane, size, options: dict, occ: _Occupancy):
+    """Draw and place the reference; reserve its area in `occ`; returns (drawing, placement, scale meta)."""
+    ref, _ = _draw_reference(rng, kind, plane, size, options)
+    if ref is None:
+        return None, None, {"kind": "none", "outline": [], "in_frame": False}
+    in_frame = bool(options.get("in_frame", rng.random() < 0.9))
+    c_mm, ang, outline_img = _place_reference(rng, ref, plane, size, in_frame)
+    a = np.deg2rad(ang)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    poly = plane.mm_to_raster((ref.outline_mm * 1.15) @ rot.T + c_mm)
+    res = np.zeros((plane.h, plane.w), np.uint8)
+    cv2.fillPoly(res, [np.round(poly).astype(np.int32)], 1)
+    occ.grid |= res.astype(bool)
+    meta = dict(ref.meta)
+    meta["outline"] = [[float(x), float(y)] for x, y in outline_img]
+    meta["in_frame"] = in_frame
+    meta["angle_deg"] = ang
+    img_from_mm = np.linalg.inv(plane.to_plane_mm)
+    for name, pts in ref.points_mm.items():
+        meta[name] = apply_h(img_from_mm, pts @ rot.T + c_mm).tolist()
+    return ref, (c_mm, ang, np.mean(outline_img, axis=0)), meta
+
+
 def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "aruco", **options) -> SynthPhoto:
     """Render one photo of skin with spots and a reference; `size` is (width, height) in px.
 
     options (all optional): mm_per_px, rotation_deg, tilt (tx, ty), marker_side_mm, marker_id,
-    skin_band (an ITA band name), density (spot count factor), blur_px, noise, in_frame, jpeg_quality.
+    skin_band (an ITA band name), density (spot count factor), blur_px, noise, in_frame, jpeg_quality
+    (recorded only; the caller encodes).
     """
     rng = np.random.default_rng(seed)
     size = (int(size[0]), int(size[1]))
     kind = _pick_scale(rng, scale)
     h_pi, cam_meta = _camera(rng, size, options)
-    plane = _plane(h_pi, size)
+    plane = _plane(h_pi, size, cam_meta["rotation_deg"], cam_meta["mm_per_px_nominal"])
     r = plane.raster_mm
-    shape = (plane.h, plane.w)
     lab, ita_nominal = sample_skin_lab(rng, options.get("skin_band"))
-    base = lab_to_linear_rgb(lab)
     skin_dark = float(np.clip((41 - ita_nominal) / 90, 0, 1))
-    skin = skin_texture(rng, shape, r, base, ita_nominal)
-    vis = apply_h(np.linalg.inv(plane.to_image), np.array([[0, 0], [size[0], size[1]]], float))
-    cov, across, limb_meta = limb_mask(rng, shape, r, (0, 0, plane.w, plane.h))
-    veins = add_veins_creases(rng, skin, r, skin_dark)
-    tattoo = _tattoo(rng, skin, r)
+    skin, cov, signed, skin_meta = _skin_and_limb(rng, plane, lab_to_linear_rgb(lab), skin_dark)
     occ = _Occupancy(plane)
-    ref, in_frame, ref_meta = None, True, {"kind": "none"}
-    if kind != "none":
-        ref, _ = _draw_reference(rng, kind, plane, size, options)
-    if ref is not None:
-        in_frame = bool(options.get("in_frame", rng.random() < 0.9))
-        c_mm, ang, outline_img = _place_reference(rng, ref, plane, size, in_frame)
-        ref_meta = dict(ref.meta)
-        ref_centre_px = np.array(plane.mm_to_raster(*c_mm))
-        # reserve the reference's area (with a margin) so no spot is drawn under it
-        a = np.deg2rad(ang)
-        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-        poly = (ref.outline_mm * 1.15) @ rot.T / r + ref_centre_px
-        res = np.zeros(shape, np.uint8)
-        cv2.fillPoly(res, [np.round(poly).astype(np.int32)], 1)
-        occ.grid |= res.astype(bool)
+    ref, placement, ref_meta = _reference_into(rng, kind, plane, size, options, occ)
     spots = _render_spots(rng, plane, size, skin, cov, occ, skin_dark, options)
     hair = add_hair(rng, skin, r, ita_nominal)
-    shade = 1 - rng.uniform(0.1, 0.45) * across ** 3
-    skin *= shade[..., None]
-    bg, bg_kind = background(rng, shape, r)
-    bg *= (1 - 0.5 * np.clip(1 - cv2.GaussianBlur(cov, (0, 0), max(1.0, 3 / r)), 0, 1) * (cov < 0.5))[..., None]
-    scene = skin * cov[..., None] + bg * (1 - cov[..., None])
+    bg, bg_kind = background(rng, (plane.h, plane.w), r, 4, shadow_from=signed)
+    bg -= skin
+    bg *= (1 - cov)[..., None]
+    scene = bg
+    scene += skin
+    del skin
     bare = (cov >= 0.99) & ~occ.grid
     if ref is not None:
+        c_mm, ang, ref_px = placement
         ext = ref.outline_mm.max(0) - ref.outline_mm.min(0)
-        ref_alpha = paste(scene, ref, tuple(ref_centre_px), ang, r, tuple(ext))
-        bare &= ref_alpha < 0.01
-        outline = [[float(x), float(y)] for x, y in outline_img]
-        ref_meta["outline"] = outline
-        ref_meta["in_frame"] = in_frame
-        for name, pts in ref.points_mm.items():
-            ref_meta[name] = apply_h(np.linalg.inv(plane.to_plane_mm), pts @ rot.T + c_mm).tolist()
-        ref_px = np.mean(outline_img, axis=0)
+        centre = plane.mm_to_raster(c_mm[None])[0]
+        al, ax, ay = paste(scene, ref, tuple(centre), ang + plane.angle_deg, r, tuple(ext))
+        bare[ay:ay + al.shape[0], ax:ax + al.shape[1]] &= al < 0.01
     else:
-        ref_meta.update({"outline": [], "in_frame": False})
         ref_px = np.array([(size[0] - 1) / 2, (size[1] - 1) / 2])
     img = cv2.warpPerspective(scene, plane.to_image, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    del scene, skin, bg
+    del scene
     gain, light_meta = _lighting(rng, size)
-    img *= gain[..., None]
+    img *= gain
     cam_fx = _camera_effects(rng, img, options)
     rgb = linear_to_srgb_u8(img)
     watermark = _watermark(rng, rgb)
@@ -470,9 +507,8 @@ def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "
         "ita": ita, "ita_nominal": ita_nominal, "ita_band": ita_band(ita) if ita == ita else "unknown",
         "fitzpatrick": FITZPATRICK_BY_BAND.get(ita_band(ita), "?") if ita == ita else "?",
         "skin_lab_nominal": list(lab), "skin_fraction": skin_fraction,
-        "jpeg_quality": int(q) if q is not None else None,
-        "background": bg_kind, "tattoo": tattoo, "watermark": watermark, **limb_meta, **veins, **hair,
-        **cam_meta, **light_meta, **cam_fx, "raster_mm": r,
+        "jpeg_quality": int(q) if q is not None else None, "background": bg_kind, "watermark": watermark,
+        **skin_meta, **hair, **cam_meta, **light_meta, **cam_fx, "raster_mm": r,
     }
     return SynthPhoto(rgb, tuple(spots), meta)
 

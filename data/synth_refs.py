@@ -126,8 +126,10 @@ def draw_sticker(rng: np.random.Generator, res: float, diameter_mm: float, colou
 
 
 def paste(canvas: np.ndarray, ref: RefDrawing, centre_px: tuple[float, float], angle_deg: float,
-          raster_mm: float, extent_mm: tuple[float, float]) -> np.ndarray:
-    """Alpha-blend `ref` onto `canvas` (raster px) rotated by angle, centred at centre_px; return its alpha.
+          raster_mm: float, extent_mm: tuple[float, float]) -> tuple[np.ndarray, int, int]:
+    """Alpha-blend `ref` onto `canvas` (raster px) rotated by angle, centred at centre_px.
+
+    Returns the pasted alpha as a crop and the crop's top-left (x0, y0) on the canvas.
 
     `extent_mm` (w, h) is the object's outline extent, whose centre is the local origin.
     """
@@ -143,9 +145,8 @@ def paste(canvas: np.ndarray, ref: RefDrawing, centre_px: tuple[float, float], a
     x0, y0 = np.floor(corners.min(0)).astype(int) - 1
     x1, y1 = np.ceil(corners.max(0)).astype(int) + 2
     x0c, y0c, x1c, y1c = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    full_alpha = np.zeros((h, w), np.float32)
     if x1c <= x0c or y1c <= y0c:
-        return full_alpha
+        return np.zeros((0, 0), np.float32), 0, 0
     m_loc = m.copy()
     m_loc[:, 2] -= (x0c, y0c)
     size = (x1c - x0c, y1c - y0c)
@@ -153,5 +154,4 @@ def paste(canvas: np.ndarray, ref: RefDrawing, centre_px: tuple[float, float], a
     col = cv2.warpAffine(ref.rgb, m_loc, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     sub = canvas[y0c:y1c, x0c:x1c]
     sub[:] = sub * (1 - al[..., None]) + col * al[..., None]
-    full_alpha[y0c:y1c, x0c:x1c] = al
-    return full_alpha
+    return al, int(x0c), int(y0c)

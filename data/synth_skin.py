@@ -71,31 +71,37 @@ def noise(rng: np.random.Generator, shape: tuple[int, int], cell_px: float) -> n
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
-def skin_texture(rng: np.random.Generator, shape: tuple[int, int], raster_mm: float, base: np.ndarray,
-                 ita: float) -> np.ndarray:
-    """Skin colour field: mottling (melanin / erythema), fine texture and pores, linear RGB."""
+def skin_density(rng: np.random.Generator, shape: tuple[int, int], raster_mm: float) -> np.ndarray:
+    """Optical density of skin mottling (melanin and erythema blotches), (h, w, 3) at `raster_mm` per px."""
+    r = raster_mm
+    mel = noise(rng, shape, 25 / r) * rng.uniform(0.03, 0.09) + noise(rng, shape, 6 / r) * rng.uniform(0.01, 0.04)
+    ery = noise(rng, shape, 15 / r) * rng.uniform(0.02, 0.1)
+    od = mel[..., None] * np.array([0.8, 1.0, 1.25], np.float32)
+    od += ery[..., None] * np.array([0.05, 1.0, 0.7], np.float32)
+    return od
+
+
+def fine_density(rng: np.random.Generator, shape: tuple[int, int], raster_mm: float) -> tuple[np.ndarray, dict]:
+    """Full-resolution grey optical density: fine texture, pores and creases / skin lines, (h, w)."""
     h, w = shape
-    mott = noise(rng, shape, 25 / raster_mm) * 0.05 + noise(rng, shape, 6 / raster_mm) * 0.03
-    red = noise(rng, shape, 15 / raster_mm) * rng.uniform(0.02, 0.08)
-    small = (max(2, h // 2), max(2, w // 2))
-    fine = cv2.resize(rng.standard_normal(small).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    fine *= rng.uniform(0.015, 0.04)
-    img = np.empty((h, w, 3), np.float32)
-    g = 1.0 + mott + fine
-    img[..., 0] = base[0] * g * (1 + red * 0.3)
-    img[..., 1] = base[1] * g * (1 - red)
-    img[..., 2] = base[2] * g * (1 - red * 0.6)
-    # pores: sparse small dark dots
-    n_pores = int(h * w * raster_mm ** 2 * rng.uniform(0.3, 1.5))  # per mm^2
+    small = (max(2, (h + 1) // 2), max(2, (w + 1) // 2))
+    fine = cv2.resize(rng.standard_normal(small, dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    fine *= np.float32(rng.uniform(0.015, 0.04))
+    pore_density = float(rng.uniform(0.3, 1.5))  # per mm^2
+    n_pores = min(int(h * w * raster_mm ** 2 * pore_density), 400_000)
     if n_pores:
         pores = np.zeros((h, w), np.float32)
-        ys = rng.integers(0, h, n_pores)
-        xs = rng.integers(0, w, n_pores)
-        pores[ys, xs] = 1.0
-        sig = max(0.6, 0.06 / raster_mm)
-        pores = cv2.GaussianBlur(pores, (0, 0), sig) * (2 * np.pi * sig ** 2)
-        img *= (1 - np.clip(pores, 0, 1) * rng.uniform(0.1, 0.3))[..., None]
-    return img
+        pores[rng.integers(0, h, n_pores), rng.integers(0, w, n_pores)] = 1.0
+        sig = max(0.6, 0.05 / raster_mm)
+        pores = cv2.GaussianBlur(pores, (0, 0), sig)
+        fine += pores * np.float32(2 * np.pi * sig ** 2 * rng.uniform(0.1, 0.35))
+    n_creases = int(rng.choice([0, 3, 8, 20], p=[0.25, 0.3, 0.3, 0.15]))
+    if n_creases:
+        cov = draw_curves(rng, (h, w), n_creases, (10 / raster_mm, 60 / raster_mm),
+                          max(1.0, rng.uniform(0.08, 0.25) / raster_mm), 0.05)
+        cov = cv2.GaussianBlur(cov, (0, 0), max(0.7, 0.1 / raster_mm))
+        fine += cov * np.float32(rng.uniform(0.15, 0.4))
+    return fine, {"pores_per_mm2": pore_density, "creases": n_creases}
 
 
 def draw_curves(rng: np.random.Generator, shape: tuple[int, int], n: int, length_px: tuple[float, float],
@@ -135,92 +141,86 @@ def add_hair(rng: np.random.Generator, img: np.ndarray, raster_mm: float, ita: f
     hair_col = np.array([0.02, 0.015, 0.01], np.float32) * rng.uniform(0.5, 3)
     if rng.random() < 0.15:
         hair_col = np.array([0.25, 0.18, 0.1], np.float32)  # fair hair
-    op = cov * rng.uniform(0.6, 0.95)
-    img *= (1 - op)[..., None]
-    img += op[..., None] * hair_col
+    if n:
+        cov *= np.float32(rng.uniform(0.6, 0.95))
+        img -= (img - hair_col) * cov[..., None]
     return {"hair_per_cm2": density, "hair_count": n}
 
 
-def add_veins_creases(rng: np.random.Generator, img: np.ndarray, raster_mm: float, skin_dark: float) -> dict:
-    """Bluish wide low-contrast veins and darker thin creases / skin folds."""
-    h, w = img.shape[:2]
+def vein_density(rng: np.random.Generator, shape: tuple[int, int], raster_mm: float, skin_dark: float) -> tuple[np.ndarray, int]:
+    """Low-resolution optical density of bluish, wide, low-contrast veins, (h, w, 3) at `raster_mm` per px."""
     n_veins = int(rng.choice([0, 1, 2, 4], p=[0.3, 0.3, 0.25, 0.15]))
-    out = {"veins": n_veins}
-    if n_veins:
-        ds = 4
-        small = (max(2, h // ds), max(2, w // ds))
-        cov = draw_curves(rng, small, n_veins, (60 / raster_mm / ds, 200 / raster_mm / ds),
-                          rng.uniform(2, 5) / raster_mm / ds, 0.15)
-        cov = cv2.GaussianBlur(cov, (0, 0), max(1.0, 1.2 / raster_mm / ds))
-        cov = cv2.resize(cov, (w, h), interpolation=cv2.INTER_LINEAR)
-        k = np.array([0.35, 0.18, 0.02], np.float32) * rng.uniform(0.5, 1.2) * (1 - 0.6 * skin_dark)
-        img *= np.exp(-cov[..., None] * k)
-    n_creases = int(rng.choice([0, 2, 6, 15], p=[0.3, 0.3, 0.25, 0.15]))
-    out["creases"] = n_creases
-    if n_creases:
-        cov = draw_curves(rng, (h, w), n_creases, (10 / raster_mm, 60 / raster_mm),
-                          max(1.0, rng.uniform(0.1, 0.3) / raster_mm), 0.05)
-        cov = cv2.GaussianBlur(cov, (0, 0), max(0.7, 0.15 / raster_mm))
-        img *= (1 - cov * rng.uniform(0.15, 0.35))[..., None]
-    return out
+    h, w = shape
+    if not n_veins:
+        return np.zeros((h, w, 3), np.float32), 0
+    cov = draw_curves(rng, shape, n_veins, (60 / raster_mm, 200 / raster_mm), rng.uniform(2, 5) / raster_mm, 0.15)
+    cov = cv2.GaussianBlur(cov, (0, 0), max(1.0, 1.2 / raster_mm))
+    k = np.array([0.3, 0.15, 0.02], np.float32) * rng.uniform(0.5, 1.2) * (1 - 0.6 * skin_dark)
+    return cov[..., None] * k, n_veins
 
 
-def background(rng: np.random.Generator, shape: tuple[int, int], raster_mm: float) -> tuple[np.ndarray, str]:
-    """Non-skin surroundings: cloth (incl. red/purple), blue/white/green sheets, wall or floor."""
+def background(rng: np.random.Generator, shape: tuple[int, int], raster_mm: float, ds: int,
+               shadow_from: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+    """Non-skin surroundings (cloth incl. red/purple, blue/white/green sheets, wall, floor), full-res linear RGB.
+
+    Folds and shading are drawn at 1/ds resolution and upsampled; weave is full resolution.
+    `shadow_from` (full-res signed distance to the limb, px) darkens the background next to the limb.
+    """
     h, w = shape
     kinds = {
         "red_cloth": (0.35, 0.02, 0.03), "purple_cloth": (0.12, 0.02, 0.18), "blue_sheet": (0.08, 0.2, 0.45),
         "white_sheet": (0.7, 0.72, 0.72), "green_sheet": (0.1, 0.3, 0.22), "wall": (0.55, 0.5, 0.42),
         "floor": (0.3, 0.18, 0.08), "dark_cloth": (0.02, 0.02, 0.03), "jeans": (0.04, 0.07, 0.15),
+        "pink_cloth": (0.6, 0.2, 0.25),
     }
     kind = str(rng.choice(list(kinds)))
     col = np.array(kinds[kind], np.float32) * rng.uniform(0.7, 1.2, 3).astype(np.float32)
-    folds = 1 + noise(rng, shape, 40 / raster_mm) * (0.25 if "sheet" in kind or "cloth" in kind else 0.08)
-    img = np.empty((h, w, 3), np.float32)
-    img[:] = col
-    img *= folds[..., None]
+    low = (max(2, -(-h // ds)), max(2, -(-w // ds)))
+    soft = "sheet" in kind or "cloth" in kind
+    folds = 1 + noise(rng, low, 40 / raster_mm / ds) * (0.25 if soft else 0.08)
+    if soft:
+        folds -= np.abs(noise(rng, low, 15 / raster_mm / ds)) * 0.25
+    folds = np.clip(folds, 0.1, None)
     if kind == "floor":
-        yy = np.arange(h, dtype=np.float32)[:, None]
-        img *= (1 + 0.15 * np.sin(yy * raster_mm / rng.uniform(2, 8)))[..., None]
-    elif "cloth" in kind or kind == "jeans":
-        weave = rng.standard_normal((max(2, h // 2), max(2, w // 2))).astype(np.float32)
-        img *= (1 + 0.08 * cv2.resize(weave, (w, h), interpolation=cv2.INTER_LINEAR))[..., None]
+        yy = np.arange(low[0], dtype=np.float32)[:, None]
+        folds = folds * (1 + 0.15 * np.sin(yy * raster_mm * ds / rng.uniform(2, 8)))
+    if shadow_from is not None:
+        d = cv2.resize(shadow_from, (low[1], low[0]), interpolation=cv2.INTER_AREA)
+        folds = folds * (1 - rng.uniform(0.2, 0.5) * np.exp(-np.clip(d, 0, None) / max(1.0, 5 / raster_mm)))
+    img = cv2.resize((folds[..., None] * col).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    if soft or kind == "jeans":
+        small = (max(2, (h + 1) // 2), max(2, (w + 1) // 2))
+        weave = cv2.resize(rng.standard_normal(small, dtype=np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+        img *= (1 + np.float32(0.08) * weave)[..., None]
     return img, kind
 
 
-def limb_mask(rng: np.random.Generator, shape: tuple[int, int], raster_mm: float,
-              visible_px: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Where the limb is (soft coverage 0..1) and a 0..1 'across the limb' coordinate for curvature shading.
+def limb_field(rng: np.random.Generator, shape: tuple[int, int], raster_mm: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Signed distance (px, < 0 inside) to the limb's outline and a 0..1 'across the limb' coordinate.
 
-    `visible_px` (u0, v0, u1, v1) bounds what the camera sees; full-frame skin in some photos.
+    Smooth fields, computed on a coarse raster of `shape` and meant to be upsampled; some photos are all skin.
     """
     h, w = shape
-    u0, v0, u1, v1 = visible_px
-    diag = np.hypot(u1 - u0, v1 - v0)
-    mode = rng.choice(["full", "limb", "edge"], p=[0.3, 0.45, 0.25])
+    diag = float(np.hypot(w, h))
+    mode = str(rng.choice(["full", "limb", "edge"], p=[0.3, 0.45, 0.25]))
     ang = rng.uniform(0, np.pi)
     n = np.array([-np.sin(ang), np.cos(ang)])
-    cx, cy = (u0 + u1) / 2, (v0 + v1) / 2
-    xs = np.arange(w, dtype=np.float32)
-    ys = np.arange(h, dtype=np.float32)
-    across = (xs[None, :] - cx) * n[0] + (ys[:, None] - cy) * n[1]  # px, signed
-    along = (xs[None, :] - cx) * -n[1] + (ys[:, None] - cy) * n[0]
-    wiggle = noise(rng, (1, max(4, w)), 8).ravel()
+    cx, cy = w / 2, h / 2
+    xs = np.arange(w, dtype=np.float32)[None, :] - cx
+    ys = np.arange(h, dtype=np.float32)[:, None] - cy
+    across = xs * n[0] + ys * n[1]
+    along = xs * -n[1] + ys * n[0]
     if mode == "full":
-        half = diag * rng.uniform(0.9, 1.5)
-        offset = 0.0
+        half, offset = diag * rng.uniform(0.9, 1.5), 0.0
     elif mode == "limb":
-        half = diag * rng.uniform(0.28, 0.45)
-        offset = diag * rng.uniform(-0.08, 0.08)
+        half, offset = diag * rng.uniform(0.28, 0.45), diag * rng.uniform(-0.08, 0.08)
     else:
         half = diag * rng.uniform(0.5, 0.8)
         offset = half - diag * rng.uniform(0.15, 0.35)
     taper = 1 + rng.uniform(-0.15, 0.15) * along / diag
     bend = rng.uniform(-0.15, 0.15) * (along / diag) ** 2 * diag
-    edge_noise = np.interp(along.ravel(), np.linspace(along.min(), along.max(), wiggle.size),
-                           wiggle).reshape(along.shape) * 0.01 * diag
-    d = np.abs(across - offset - bend) - half * taper - edge_noise
-    soft = max(1.0, 0.3 / raster_mm)
-    cov = np.clip(0.5 - d / soft, 0, 1).astype(np.float32)
-    rel = np.clip(np.abs(across - offset - bend) / (half * taper), 0, 1).astype(np.float32)
-    return cov, rel, {"layout": str(mode)}
+    wiggle = noise(rng, (h, w), max(4.0, 30 / raster_mm)) * 0.008 * diag
+    dist = np.abs(across - offset - bend)
+    signed = dist - half * taper - wiggle
+    rel = np.clip(dist / (half * taper), 0, 1)
+    return signed.astype(np.float32), rel.astype(np.float32), {"layout": mode}

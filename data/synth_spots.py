@@ -24,12 +24,12 @@ K_ERYTHEMA = np.array([0.05, 0.55, 0.4], np.float32)  # pink inflammation
 
 @dataclass(frozen=True)
 class SpotPlan:
-    """What to draw: kind, centre (mm), nominal radius (mm), and appearance parameters."""
+    """What to draw: kind, centre (plane-raster px), nominal radius (mm), and appearance."""
 
     category: str
     subtype: str
-    x_mm: float
-    y_mm: float
+    u: float  # centre in plane-raster px
+    v: float
     radius_mm: float
     appearance: str  # "petechia" | "purpura" for hemorrhagic spots (borderline look), else subtype
 
@@ -67,19 +67,18 @@ def _blob(rng: np.random.Generator, radius_px: float, soft_px: float, irregular:
     d = np.hypot(px, py)
     th = np.arctan2(py, px)
     r = np.ones_like(d)
-    for k in range(2, 7):
-        amp = irregular * rng.uniform(0, 1) / k ** 0.8
+    for k in range(2, 6):
+        amp = irregular * rng.uniform(0, 1) / k ** 1.5
         r += amp * np.cos(k * th + rng.uniform(0, 2 * np.pi))
     r *= radius_px
     z = np.clip((r - d) / max(soft_px, 1e-3), -30, 30)
     return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
 
-def render_spot(rng: np.random.Generator, plan: SpotPlan, raster_mm: float, ox_mm: float, oy_mm: float,
-                skin_dark: float) -> SpotLayer:
+def render_spot(rng: np.random.Generator, plan: SpotPlan, raster_mm: float, skin_dark: float) -> SpotLayer:
     """Draw one spot's opacity and absorption on a local crop of the plane raster.
 
-    `raster_mm` is mm per raster pixel; (ox_mm, oy_mm) the mm position of raster pixel (0, 0);
+    `raster_mm` is mm per raster pixel;
     `skin_dark` in [0, 1] (0 very light, 1 very dark) shifts colours the way melanin does.
     """
     rad = plan.radius_mm / raster_mm
@@ -97,12 +96,30 @@ def render_spot(rng: np.random.Generator, plan: SpotPlan, raster_mm: float, ox_m
                  "freckle": 0.3, "cherry_angioma": 0.05, "bite": 0.12}.get(kind, 0.2)
     elong = rng.uniform(1.0, {"ecchymosis": 1.6, "purpura": 1.4, "freckle": 1.5}.get(kind, 1.15))
     halo = rad * 2.6 if kind == "bite" else 0.0
-    reach = max(rad * elong * (1 + irregular) + 6 * soft, halo + 3 * soft) + 3
-    u_c = (plan.x_mm - ox_mm) / raster_mm
-    v_c = (plan.y_mm - oy_mm) / raster_mm
-    u0, v0 = int(np.floor(u_c - reach)), int(np.floor(v_c - reach))
+    lobes = 1.5 if kind == "purpura" else 1.0
+    reach = max(rad * lobes * elong * (1 + 0.8 * irregular) + 5 * soft, halo * 1.6) + 3
+    u0, v0 = int(np.floor(plan.u - reach)), int(np.floor(plan.v - reach))
     n = int(np.ceil(2 * reach)) + 2
-    cx, cy = u_c - u0, v_c - v0
+    # large spots are drawn on a coarser grid and upsampled: the upsampled field IS the spot
+    f = max(1.0, rad / 30.0)
+    nw = int(np.ceil(n / f))
+    cx, cy = (plan.u - u0 + 0.5) / f - 0.5, (plan.v - v0 + 0.5) / f - 0.5
+    op, absorb, extra, highlight = _fields(rng, kind, rad / f, soft / f, irregular, elong, halo / f, cx, cy, nw,
+                                           skin_dark)
+    if f > 1:
+        op, absorb = _up(op, n), _up(absorb, n)
+        extra = None if extra is None else _up(extra, n)
+        highlight = None if highlight is None else _up(highlight, n)
+    return SpotLayer(u0, v0, op, absorb, extra, highlight)
+
+
+def _up(a: np.ndarray, n: int) -> np.ndarray:
+    return cv2.resize(a, (n, n), interpolation=cv2.INTER_LINEAR)
+
+
+def _fields(rng: np.random.Generator, kind: str, rad: float, soft: float, irregular: float, elong: float,
+            halo: float, cx: float, cy: float, n: int, skin_dark: float):
+    """Opacity, absorption, extra absorption and highlight of one spot on an n x n grid."""
     op = _blob(rng, rad, soft, irregular, elong, cx, cy, (n, n))
     if kind == "purpura" and rng.random() < 0.5:  # merged lobes
         for _ in range(rng.integers(1, 3)):
@@ -150,4 +167,4 @@ def render_spot(rng: np.random.Generator, plan: SpotPlan, raster_mm: float, ox_m
         absorb = absorb + (punct * 0.6)[..., None].astype(np.float32) * K_DEOXY
     else:
         raise ValueError(f"unknown spot appearance {kind!r}")
-    return SpotLayer(u0, v0, op, absorb.astype(np.float32), extra, highlight)
+    return op, absorb.astype(np.float32), extra, highlight
