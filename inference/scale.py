@@ -1,0 +1,473 @@
+"""Reference scale: find how many mm one pixel is, from an ArUco marker, a mm ruler, a sticker or the user.
+
+Coordinates are (x, y) px of the image as stored (EXIF applied); integer (x, y) is a pixel centre.
+Search runs on a reduced image (1/`reduce` size; reduced pixel x' has its centre at full-size
+x = (x' + 0.5) * reduce - 0.5) and every measurement is refined on full-resolution crops only, so a
+12 MP photo costs tens of milliseconds. Edges are located at the 50 % crossing between the local dark
+and light levels (unbiased under symmetric blur) and straight edges are fitted by least squares, so
+ArUco corners come from intersecting fitted sides rather than from single-pixel corner estimates.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from spotscale.data.errors import ConfigError
+from spotscale.data.types import Scale
+
+NO_SCALE_REASON = "no ArUco marker, ruler or sticker found"
+SOURCES = ("aruco", "ruler", "sticker")
+_SEARCH_MAX_SIDE = 1400  # long side of the reduced search image when none is given
+_CORNER_SIGMA_FLOOR_PX = 0.05  # corner localisation floor added to the fitted-edge uncertainty
+
+_NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
+    "white": (245, 245, 245), "black": (20, 20, 20), "red": (220, 30, 30), "green": (40, 170, 70),
+    "blue": (30, 90, 210), "yellow": (245, 215, 40), "orange": (245, 140, 30), "grey": (128, 128, 128),
+    "gray": (128, 128, 128), "silver": (190, 190, 195), "gold": (200, 165, 70), "copper": (185, 110, 70),
+}
+
+
+@dataclass
+class ScaleConfig:
+    """How to look for the reference scale; manual `mm_per_px` / `dpi` override detection."""
+
+    aruco_dict: str = "DICT_4X4_50"
+    marker_side_mm: float = 20.0
+    marker_id: int | None = None  # None: any id
+    ruler: bool = True
+    sticker_diameter_mm: float | None = None  # None: sticker/coin search off
+    sticker_color: str | tuple | None = None  # name, or (r, g, b); None: any uniform disc
+    mm_per_px: float | None = None
+    dpi: float | None = None
+    order: tuple[str, ...] = SOURCES
+    marker_margin: float = 0.4  # outline = black square grown by this fraction of its side (quiet zone)
+    marker_consistency: float = 0.08  # max relative side-length disagreement between markers
+
+
+# ----------------------------------------------------------------------------------------------
+# Public API
+
+
+def find_scale(image_rgb: np.ndarray, config: ScaleConfig | None = None, reduced: np.ndarray | None = None,
+               reduce: int = 1) -> Scale:
+    """The photo's scale: manual value if configured, else the first reference found in `config.order`.
+
+    `reduced`: the same photo decoded at 1/`reduce` size (e.g. libjpeg's reduced JPEG decode), used
+    for the search; when None a reduced copy is made here.
+    """
+    cfg = config if config is not None else ScaleConfig()
+    manual = _manual_scale(cfg)
+    if manual is not None:
+        return manual
+    _check_config(cfg)
+    if image_rgb is None or image_rgb.ndim < 2 or image_rgb.size == 0:
+        return Scale(None, source="none", reason="empty image")
+    small, k = _search_image(image_rgb, reduced, reduce)
+    reasons: list[str] = []
+    for kind in cfg.order:
+        if kind == "aruco":
+            found, why = _find_aruco(image_rgb, small, k, cfg)
+        elif kind == "ruler" and cfg.ruler:
+            found, why = _find_ruler(image_rgb, small, k)
+        elif kind == "sticker" and cfg.sticker_diameter_mm is not None:
+            found, why = _find_sticker(image_rgb, small, k, cfg)
+        else:
+            continue
+        if found is not None:
+            if reasons:
+                found = _with_reason(found, "; ".join(reasons))
+            return found
+        if why:
+            reasons.append(why)
+    reason = NO_SCALE_REASON + (f" ({'; '.join(reasons)})" if reasons else "")
+    return Scale(None, source="none", reason=reason)
+
+
+def reference_mask(scale: Scale, shape: tuple[int, int], margin_px: int = 0, px_scale: float = 1.0) -> np.ndarray:
+    """Bool mask (h, w) of the reference outline filled and grown by `margin_px`.
+
+    `px_scale`: full-resolution px per mask px, for a mask of a reduced image (outline in full px).
+    """
+    h, w = int(shape[0]), int(shape[1])
+    mask = np.zeros((h, w), np.uint8)
+    if len(scale.outline) >= 3:
+        pts = (np.asarray(scale.outline, np.float64) + 0.5) / px_scale - 0.5
+        cv2.fillPoly(mask, [np.round(pts * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+        if margin_px > 0:
+            ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin_px + 1, 2 * margin_px + 1))
+            mask = cv2.dilate(mask, ker)
+    return mask.astype(bool)
+
+
+def plane_mm_per_px(scale: Scale, x: float, y: float) -> float | None:
+    """Local mm per px at image pixel (x, y): the homography's sqrt|det J| there, else the scalar scale."""
+    if not scale.found:
+        return None
+    if scale.homography is None:
+        return float(scale.mm_per_px)
+    return _jacobian_scale(np.asarray(scale.homography, np.float64), x, y)
+
+
+# ----------------------------------------------------------------------------------------------
+# Manual scale and configuration
+
+
+def _manual_scale(cfg: ScaleConfig) -> Scale | None:
+    """A Scale from --mm-per-px or --dpi, or None when neither is given."""
+    if cfg.mm_per_px is not None and cfg.dpi is not None:
+        raise ConfigError(f"give either mm_per_px ({cfg.mm_per_px}) or dpi ({cfg.dpi}), not both")
+    if cfg.mm_per_px is not None:
+        v = _positive("mm_per_px", cfg.mm_per_px)
+        return Scale(v, 0.0, source="manual", reason=f"manual mm_per_px={v:g}", n_references=0)
+    if cfg.dpi is not None:
+        d = _positive("dpi", cfg.dpi)
+        return Scale(25.4 / d, 0.0, source="manual", reason=f"manual dpi={d:g}", n_references=0)
+    return None
+
+
+def _positive(name: str, value: object) -> float:
+    """`value` as a finite positive float, or a ConfigError naming it."""
+    try:
+        v = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    return v
+
+
+def _check_config(cfg: ScaleConfig) -> None:
+    """Refuse impossible detection settings with a ConfigError."""
+    _positive("marker_side_mm", cfg.marker_side_mm)
+    if cfg.sticker_diameter_mm is not None:
+        _positive("sticker_diameter_mm", cfg.sticker_diameter_mm)
+    if not hasattr(cv2.aruco, str(cfg.aruco_dict)) or not str(cfg.aruco_dict).startswith("DICT_"):
+        raise ConfigError(f"unknown ArUco dictionary {cfg.aruco_dict!r} (e.g. DICT_4X4_50)")
+    bad = [k for k in cfg.order if k not in SOURCES]
+    if bad:
+        raise ConfigError(f"unknown scale source(s) {bad} in order; known: {', '.join(SOURCES)}")
+    if cfg.sticker_color is not None:
+        _sticker_rgb(cfg.sticker_color)
+
+
+def _with_reason(scale: Scale, note: str) -> Scale:
+    return Scale(scale.mm_per_px, scale.mm_per_px_uncertainty, scale.source, scale.outline, scale.homography,
+                 (scale.reason + "; " if scale.reason else "") + note, scale.n_references)
+
+
+# ----------------------------------------------------------------------------------------------
+# Shared geometry helpers
+
+
+def _search_image(image: np.ndarray, reduced: np.ndarray | None, reduce: int) -> tuple[np.ndarray, int]:
+    """(reduced grey-or-RGB image, factor k) to search on."""
+    if reduced is not None and reduced.size and reduce >= 1:
+        return reduced, int(reduce)
+    h, w = image.shape[:2]
+    k = 1
+    while max(h, w) / k > _SEARCH_MAX_SIDE:
+        k *= 2
+    if k == 1:
+        return image, 1
+    small = image
+    for _ in range(k.bit_length() - 1):  # exact 2x2 box averages: an area reduction at a fraction of its cost
+        sh, sw = small.shape[:2]
+        if sh % 2 or sw % 2:
+            small = cv2.copyMakeBorder(small, 0, sh % 2, 0, sw % 2, cv2.BORDER_REPLICATE)
+        small = cv2.resize(small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
+    return small, k
+
+
+def _to_full(pts: np.ndarray, k: int) -> np.ndarray:
+    """Reduced-image (x', y') -> full-size (x, y)."""
+    return (np.asarray(pts, np.float64) + 0.5) * k - 0.5
+
+
+def _gray(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        return img
+    return cv2.cvtColor(img[..., :3], cv2.COLOR_RGB2GRAY)
+
+
+def _gray_crop(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    """Float32 grey crop [y0:y1, x0:x1] of the full image, clipped to it."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    crop = image[y0:y1, x0:x1]
+    return _gray(np.ascontiguousarray(crop)).astype(np.float32)
+
+
+def _sample(gray: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Bilinear samples of a float32 image at (xs, ys) (same shapes)."""
+    return cv2.remap(gray, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def _jacobian_scale(h: np.ndarray, x: float, y: float) -> float:
+    """sqrt(|det J|) of homography `h` at (x, y): output units per input unit."""
+    w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+    return float(math.sqrt(abs(np.linalg.det(h) / w ** 3)))
+
+
+def _apply_h(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    p = np.asarray(pts, np.float64).reshape(-1, 2)
+    q = np.c_[p, np.ones(len(p))] @ h.T
+    return q[:, :2] / q[:, 2:3]
+
+
+def _edge_crossings(profiles: np.ndarray, s: np.ndarray, min_contrast: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-sample 50 % crossing positions (in units of `s`) of dark-to-light profiles, and a valid flag.
+
+    Each row of `profiles` runs from the dark side (s < 0) to the light side (s > 0); the dark and light
+    levels are the medians of its outer quarters, and the up-crossing nearest s = 0 is interpolated.
+    Rows whose contrast is below `min_contrast` or below a third of the median contrast are invalid.
+    """
+    n = profiles.shape[1]
+    q = max(2, n // 4)
+    dark = np.median(profiles[:, :q], axis=1)
+    light = np.median(profiles[:, -q:], axis=1)
+    contrast = light - dark
+    mid = (dark + light) / 2.0
+    above = profiles >= mid[:, None]
+    ups = ~above[:, :-1] & above[:, 1:]  # crossing between j and j+1
+    dist = np.where(ups, np.abs(np.arange(n - 1) + 0.5 - (n - 1) / 2.0)[None, :], np.inf)
+    j = np.argmin(dist, axis=1)
+    rows = np.arange(len(profiles))
+    a, b = profiles[rows, j], profiles[rows, j + 1]
+    t = np.where(b != a, (mid - a) / np.where(b != a, b - a, 1.0), 0.5)
+    pos = s[j] + t * (s[j + 1] - s[j])
+    floor = max(min_contrast, 0.33 * float(np.median(contrast))) if len(contrast) else min_contrast
+    ok = np.isfinite(dist[rows, j]) & (contrast >= floor)
+    return np.where(ok, pos, np.nan), ok
+
+
+def _fit_line(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Total least squares line through points with 3-sigma rejection: (point, unit dir, residual sd)."""
+    keep = np.ones(len(pts), bool)
+    for _ in range(3):
+        if keep.sum() < 3:
+            return None
+        p = pts[keep]
+        c = p.mean(axis=0)
+        _, _, vt = np.linalg.svd(p - c, full_matrices=False)
+        d, nrm = vt[0], vt[1]
+        res = (pts - c) @ nrm
+        sd = float(np.std(res[keep]))
+        new = np.abs(res) <= max(3 * sd, 0.05)
+        if (new == keep).all():
+            break
+        keep = new
+    return c, d, sd / math.sqrt(max(1, keep.sum()))
+
+
+def _intersect(l1: tuple[np.ndarray, np.ndarray], l2: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
+    (p1, d1), (p2, d2) = l1, l2
+    a = np.array([d1, -d2]).T
+    if abs(np.linalg.det(a)) < 1e-9:
+        return None
+    t = np.linalg.solve(a, p2 - p1)
+    return p1 + t[0] * d1
+
+
+# ----------------------------------------------------------------------------------------------
+# ArUco marker
+
+
+def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) -> tuple[Scale | None, str]:
+    """Scale from the ArUco marker(s): sub-pixel sides on full resolution, homography to the marker plane."""
+    dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, cfg.aruco_dict))
+    params = cv2.aruco.DetectorParameters()
+    params.minMarkerPerimeterRate = 0.01
+    params.minMarkerDistanceRate = 0.01  # the white sticker edge lies close to the black square: keep both
+    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+    detector = cv2.aruco.ArucoDetector(dictionary, params)
+    corners, ids, _ = detector.detectMarkers(_gray(small))
+    if ids is None or len(ids) == 0:
+        return None, "no ArUco marker detected (none, or not fully in frame)"
+    h, w = image.shape[:2]
+    markers, refused = [], []
+    for c, mid in _distinct(corners, ids):
+        if cfg.marker_id is not None and int(mid) != cfg.marker_id:
+            refused.append(f"marker id {int(mid)} is not the configured id {cfg.marker_id}")
+            continue
+        quad = _to_full(c.reshape(4, 2), k)
+        if (quad.min(axis=0) < 2).any() or quad[:, 0].max() > w - 3 or quad[:, 1].max() > h - 3:
+            refused.append(f"marker id {int(mid)} touches the image border")
+            continue
+        refined = _refine_quad(image, quad)
+        if refined is None:
+            refused.append(f"marker id {int(mid)}: edges too blurred or washed out to locate (glare/blur)")
+            continue
+        markers.append((int(mid), *refined))
+    if not markers:
+        return None, "; ".join(refused) or "no usable ArUco marker"
+    return _marker_scale(markers, refused, cfg), ""
+
+
+def _distinct(corners, ids) -> list[tuple[np.ndarray, int]]:
+    """Detections with nested duplicates (same id, same centre) reduced to the largest quad."""
+    items = sorted(zip(corners, ids.ravel()), key=lambda ci: -cv2.contourArea(ci[0].reshape(4, 2)))
+    kept: list[tuple[np.ndarray, int]] = []
+    for c, i in items:
+        q = c.reshape(4, 2)
+        side = math.sqrt(abs(cv2.contourArea(q)))
+        if not any(int(i) == int(j) and np.linalg.norm(q.mean(0) - p.reshape(4, 2).mean(0)) < 0.3 * side
+                   for p, j in kept):
+            kept.append((c, int(i)))
+    return kept
+
+
+def _refine_quad(image: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Full-resolution corners of the marker's black square from fitted sides, and corner sigma px.
+
+    Pass 1 takes, along each side's normals, the outermost dark-to-light step within 0.85 cell (the
+    detector's corners may sit up to half a cell inside the square); pass 2 re-fits each side from
+    the 50 % crossing of profiles within 0.45 cell of the pass-1 line, with per-profile levels.
+    """
+    sigmas: list[float] = []
+    for outermost in (True, False, False):
+        side = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)))
+        if side < 8:
+            return None
+        cell = side / 6.0
+        reach = 0.85 * cell if outermost else max(1.5, min(0.45 * cell, 12.0))
+        x0, y0 = np.floor(quad.min(axis=0) - reach - 3).astype(int)
+        x1, y1 = np.ceil(quad.max(axis=0) + reach + 4).astype(int)
+        x0, y0 = max(0, x0), max(0, y0)
+        gray = _gray_crop(image, x0, y0, x1, y1)
+        centre = quad.mean(axis=0)
+        lines, sigmas = [], []
+        for i in range(4):
+            a, b = quad[i] - (x0, y0), quad[(i + 1) % 4] - (x0, y0)
+            fit = _fit_side(gray, a, b, centre - (x0, y0), reach, outermost)
+            if fit is None:
+                return None
+            lines.append((fit[0] + (x0, y0), fit[1]))
+            sigmas.append(fit[2])
+        new = [_intersect(lines[i - 1], lines[i]) for i in range(4)]
+        if any(c is None for c in new):
+            return None
+        new_quad = np.array(new)
+        if np.abs(new_quad - quad).max() > cell:
+            return None
+        quad = new_quad
+    sigma = math.hypot(float(np.sqrt(np.mean(np.square(sigmas)))) * 2.0, _CORNER_SIGMA_FLOOR_PX)
+    return quad, sigma
+
+
+def _fit_side(gray: np.ndarray, a: np.ndarray, b: np.ndarray, centre: np.ndarray, reach: float,
+              outermost: bool) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Fit the straight dark-inside / light-outside edge between approximate corners a and b (crop px)."""
+    d = b - a
+    length = float(np.linalg.norm(d))
+    u = d / length
+    n = np.array([-u[1], u[0]])
+    if np.dot((a + b) / 2 - centre, n) < 0:
+        n = -n  # outward normal
+    m = int(np.clip(length / 2, 8, 120))
+    t = np.linspace(0.12, 0.88, m) * length
+    s = np.arange(-reach, reach + 1e-9, 0.25)
+    base = a[None, :] + t[:, None] * u[None, :]
+    prof = _sample(gray, base[:, 0:1] + s[None, :] * n[0], base[:, 1:2] + s[None, :] * n[1])
+    if outermost:
+        pos, ok = _outer_steps(prof, s, 12.0)
+    else:
+        pos, ok = _edge_crossings(prof, s, 12.0)
+    if ok.sum() < max(5, 0.3 * m):
+        return None
+    return _fit_line(base[ok] + pos[ok, None] * n[None, :])
+
+
+def _outer_steps(profiles: np.ndarray, s: np.ndarray, min_contrast: float) -> tuple[np.ndarray, np.ndarray]:
+    """Position of the outermost up-crossing of the mid level (levels from all profiles together)."""
+    dark, light = np.percentile(profiles, [10, 90])
+    if light - dark < min_contrast:
+        return np.full(len(profiles), np.nan), np.zeros(len(profiles), bool)
+    mid = (dark + light) / 2.0
+    above = profiles >= mid
+    ups = ~above[:, :-1] & above[:, 1:]
+    n = profiles.shape[1]
+    j = np.where(ups.any(axis=1), n - 2 - np.argmax(ups[:, ::-1], axis=1), 0)
+    rows = np.arange(len(profiles))
+    pa, pb = profiles[rows, j], profiles[rows, j + 1]
+    t = np.where(pb != pa, (mid - pa) / np.where(pb != pa, pb - pa, 1.0), 0.5)
+    ok = ups.any(axis=1)
+    return np.where(ok, s[j] + t * (s[j + 1] - s[j]), np.nan), ok
+
+
+def _marker_scale(markers: list[tuple[int, np.ndarray, float]], refused: list[str], cfg: ScaleConfig) -> Scale:
+    """Scale from refined markers: the largest one, checked against the others."""
+    s = cfg.marker_side_mm
+    plane = np.array([[-s / 2, -s / 2], [s / 2, -s / 2], [s / 2, s / 2], [-s / 2, s / 2]], np.float64)
+    sizes = [float(np.sqrt(abs(cv2.contourArea(q.astype(np.float32))))) for _, q, _ in markers]
+    order = np.argsort(sizes)[::-1]
+    mid, quad, sigma = markers[order[0]]
+    hom = cv2.getPerspectiveTransform(quad.astype(np.float32), plane.astype(np.float32)).astype(np.float64)
+    hom = np.linalg.solve(cv2.getPerspectiveTransform(plane.astype(np.float32), quad.astype(np.float32)).astype(
+        np.float64), np.eye(3)) if not np.isfinite(hom).all() else hom
+    hom /= hom[2, 2]
+    centre = _intersect((quad[0], quad[2] - quad[0]), (quad[1], quad[3] - quad[1]))
+    centre = quad.mean(axis=0) if centre is None else centre
+    mm_per_px = _jacobian_scale(hom, *centre)
+    used = [mid]
+    notes = list(refused)
+    for j in order[1:]:
+        oid, oquad, _ = markers[j]
+        sides = np.linalg.norm(_apply_h(hom, oquad) - _apply_h(hom, np.roll(oquad, -1, axis=0)), axis=1)
+        rel = abs(float(np.mean(sides)) / s - 1.0)
+        if rel <= cfg.marker_consistency:
+            used.append(oid)
+        else:
+            notes.append(f"marker id {oid} refused: its side is {np.mean(sides):.1f} mm in the plane of "
+                         f"marker id {mid} ({rel:.0%} off {s:g} mm; different size or plane)")
+    unc = mm_per_px * sigma / sizes[order[0]]
+    outline = _apply_h(np.linalg.inv(hom), plane * (1.0 + 2.0 * cfg.marker_margin))
+    reason = f"ArUco marker id {mid} ({cfg.marker_side_mm:g} mm, {sizes[order[0]]:.0f} px side)"
+    if len(used) > 1:
+        reason += f"; consistent with marker id(s) {', '.join(map(str, used[1:]))}"
+    if notes:
+        reason += "; " + "; ".join(notes)
+    return Scale(mm_per_px, unc, "aruco", tuple(map(tuple, outline.tolist())),
+                 tuple(map(tuple, hom.tolist())), reason, len(used))
+
+
+# ----------------------------------------------------------------------------------------------
+# Ruler (filled in below)
+
+
+def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | None, str]:
+    """Scale from a ruler's millimetre ticks."""
+    return None, "no ruler found"
+
+
+# ----------------------------------------------------------------------------------------------
+# Sticker / coin
+
+
+def _sticker_rgb(colour: str | tuple) -> tuple[int, int, int]:
+    if isinstance(colour, str):
+        c = colour.strip().lower()
+        if c in _NAMED_COLOURS:
+            return _NAMED_COLOURS[c]
+        if c.startswith("#") and len(c) == 7:
+            try:
+                return int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)
+            except ValueError:
+                pass
+        raise ConfigError(f"unknown sticker colour {colour!r}; use a name ({', '.join(_NAMED_COLOURS)}), "
+                          "#rrggbb or an (r, g, b) tuple")
+    try:
+        r, g, b = (int(v) for v in colour)
+    except (TypeError, ValueError):
+        raise ConfigError(f"sticker colour must be a name or (r, g, b), got {colour!r}") from None
+    if not all(0 <= v <= 255 for v in (r, g, b)):
+        raise ConfigError(f"sticker colour values must be 0-255, got {colour!r}")
+    return r, g, b
+
+
+def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) -> tuple[Scale | None, str]:
+    """Scale from a round sticker or coin of the configured diameter (and colour)."""
+    return None, "no sticker found"

@@ -1,0 +1,172 @@
+"""Reference scale on synthetic photos whose true mm per px is known by construction."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from spotscale.data.errors import ConfigError
+from spotscale.inference.scale import ScaleConfig, find_scale, plane_mm_per_px, reference_mask
+
+SS = 4  # supersampling of the renders (anti-aliased edges)
+
+
+def skin(w: int, h: int, seed: int = 0) -> np.ndarray:
+    """A skin-coloured RGB image with mild smooth texture."""
+    rng = np.random.default_rng(seed)
+    tex = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 3) * 8
+    img = np.array([200, 150, 125], np.float32)[None, None, :] + tex[..., None]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def plane_to_image(size, centre_px, mm_per_px, rot_deg=0.0, tilt=(0.0, 0.0)) -> np.ndarray:
+    """Homography plane mm (origin at the marker centre) -> image px, with a perspective tilt."""
+    w, h = size
+    a = math.radians(rot_deg)
+    s = 1.0 / mm_per_px
+    rs = np.array([[s * math.cos(a), -s * math.sin(a), 0], [s * math.sin(a), s * math.cos(a), 0], [0, 0, 1]])
+    p = np.array([[1, 0, 0], [0, 1, 0], [tilt[0] / (w / 2), tilt[1] / (h / 2), 1]])
+    t = np.array([[1, 0, centre_px[0]], [0, 1, centre_px[1]], [0, 0, 1.0]])
+    return t @ p @ rs
+
+
+def true_scale(hom: np.ndarray) -> float:
+    """sqrt|det J| of image->plane at the image of the plane origin."""
+    c = hom @ [0, 0, 1.0]
+    x, y = c[:2] / c[2]
+    inv = np.linalg.inv(hom)
+    w = inv[2, 0] * x + inv[2, 1] * y + inv[2, 2]
+    return math.sqrt(abs(np.linalg.det(inv) / w ** 3))
+
+
+def paste(img: np.ndarray, art: np.ndarray, art_to_plane: np.ndarray, hom: np.ndarray) -> np.ndarray:
+    """Warp grey `art` (art px -> plane mm via `art_to_plane`) onto `img` through plane->image `hom`."""
+    h, w = img.shape[:2]
+    m = np.array([[SS, 0, (SS - 1) / 2], [0, SS, (SS - 1) / 2], [0, 0, 1.0]]) @ hom @ art_to_plane
+    big = cv2.warpPerspective(art, m, (w * SS, h * SS), flags=cv2.INTER_LINEAR, borderValue=0)
+    cov = cv2.warpPerspective(np.full_like(art, 255), m, (w * SS, h * SS), flags=cv2.INTER_NEAREST, borderValue=0)
+    big = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+    a = cv2.resize(cov, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    out = img.astype(np.float32) * (1 - a[..., None]) + big[..., None]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def with_marker(img, hom, side_mm=20.0, marker_id=7, res=20.0):
+    """Paste an ArUco DICT_4X4_50 marker (black square side_mm, white quiet zone) at the plane origin."""
+    side_px = int(round(side_mm * res))
+    pad = side_px // 3
+    art = cv2.aruco.generateImageMarker(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50), marker_id, side_px)
+    art = cv2.copyMakeBorder(art, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+    off = (pad - 0.5) / res + side_mm / 2
+    return paste(img, art, np.array([[1 / res, 0, -off], [0, 1 / res, -off], [0, 0, 1.0]]), hom)
+
+
+def translated(hom, dx_mm, dy_mm):
+    return hom @ np.array([[1, 0, -dx_mm], [0, 1, -dy_mm], [0, 0, 1.0]])
+
+
+# ---- ArUco ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rot, tilt", [(0.0, (0.0, 0.0)), (33.0, (0.12, -0.08)), (-120.0, (-0.1, 0.15))],
+                         ids=["flat", "tilted", "rotated-tilted"])
+def test_marker_scale_within_0_1_percent(rot, tilt):
+    hom = plane_to_image((900, 700), (430, 360), 0.07, rot, tilt)
+    sc = find_scale(with_marker(skin(900, 700), hom))
+    assert sc.source == "aruco" and sc.n_references == 1
+    assert sc.mm_per_px == pytest.approx(true_scale(hom), rel=1e-3)
+    assert 0 < sc.mm_per_px_uncertainty < 0.01 * sc.mm_per_px
+    # the homography maps the marker centre to the plane origin and measures 20 mm sides
+    h = np.asarray(sc.homography)
+    c = hom @ [0, 0, 1.0]
+    q = h @ [c[0] / c[2], c[1] / c[2], 1]
+    assert np.hypot(*(q[:2] / q[2])) < 0.05
+    assert plane_mm_per_px(sc, c[0] / c[2], c[1] / c[2]) == pytest.approx(sc.mm_per_px, rel=1e-5)
+
+
+def test_marker_outline_masks_marker_and_quiet_zone():
+    hom = plane_to_image((600, 500), (300, 250), 0.08, 20.0)
+    sc = find_scale(with_marker(skin(600, 500), hom))
+    mask = reference_mask(sc, (500, 600))
+    corners = np.array([[-10, -10], [10, -10], [10, 10], [-10, 10], [-13, 0], [0, 13.5]], float)
+    pts = np.c_[corners, np.ones(len(corners))] @ hom.T
+    xs, ys = (pts[:, :2] / pts[:, 2:]).round().astype(int).T
+    assert mask[ys, xs].all()
+    assert not mask[20, 20] and not mask[480, 580]
+    assert reference_mask(sc, (500, 600), margin_px=10).sum() > mask.sum()
+    small = reference_mask(sc, (250, 300), px_scale=2.0)
+    assert small.sum() == pytest.approx(mask.sum() / 4, rel=0.05)
+
+
+def test_no_marker_no_scale_with_reason():
+    sc = find_scale(skin(640, 480))
+    assert not sc.found and sc.source == "none"
+    assert "no ArUco marker, ruler or sticker found" in sc.reason
+    assert plane_mm_per_px(sc, 10, 10) is None
+
+
+def test_marker_half_out_of_frame_is_not_used():
+    hom = plane_to_image((700, 500), (690, 250), 0.08, 10.0)
+    sc = find_scale(with_marker(skin(700, 500), hom))
+    assert not sc.found
+    assert "ArUco" in sc.reason
+
+
+def test_two_consistent_markers_and_an_inconsistent_one():
+    base = plane_to_image((1000, 700), (500, 350), 0.08, 15.0, (0.05, 0.0))
+    img = with_marker(skin(1000, 700), translated(base, -20, -8), marker_id=3)
+    img = with_marker(img, translated(base, 22, 8), marker_id=9)
+    sc = find_scale(img)
+    assert sc.source == "aruco" and sc.n_references == 2
+    img3 = with_marker(img, translated(base, 0, -5), side_mm=8.0, marker_id=11)  # a smaller print
+    sc3 = find_scale(img3)
+    assert sc3.n_references == 2 and "marker id 11 refused" in sc3.reason
+    only9 = find_scale(img, ScaleConfig(marker_id=9))
+    assert only9.n_references == 1 and "id 9" in only9.reason
+
+
+def test_blurred_marker_still_measured():
+    hom = plane_to_image((800, 600), (400, 300), 0.06, 25.0, (0.05, 0.05))
+    img = cv2.GaussianBlur(with_marker(skin(800, 600), hom), (0, 0), 2.5)
+    sc = find_scale(img)
+    assert sc.source == "aruco"
+    assert sc.mm_per_px == pytest.approx(true_scale(hom), rel=3e-3)
+
+
+def test_marker_side_is_configurable():
+    hom = plane_to_image((800, 600), (400, 300), 0.1, 40.0)
+    sc = find_scale(with_marker(skin(800, 600), hom, side_mm=30.0), ScaleConfig(marker_side_mm=30.0))
+    assert sc.mm_per_px == pytest.approx(true_scale(hom), rel=1e-3)
+
+
+def test_reduced_search_image_gives_the_same_scale():
+    hom = plane_to_image((1200, 900), (600, 450), 0.05, 12.0, (0.05, 0.05))
+    img = with_marker(skin(1200, 900), hom)
+    red = cv2.resize(img, (300, 225), interpolation=cv2.INTER_AREA)
+    sc = find_scale(img, reduced=red, reduce=4)
+    assert sc.mm_per_px == pytest.approx(true_scale(hom), rel=1e-3)
+
+
+# ---- manual -----------------------------------------------------------------------------------
+
+
+def test_manual_values_override_detection():
+    hom = plane_to_image((600, 500), (300, 250), 0.08)
+    img = with_marker(skin(600, 500), hom)
+    sc = find_scale(img, ScaleConfig(mm_per_px=0.02))
+    assert sc.source == "manual" and sc.mm_per_px == 0.02 and sc.homography is None
+    assert find_scale(img, ScaleConfig(dpi=1200)).mm_per_px == pytest.approx(25.4 / 1200)
+    assert plane_mm_per_px(sc, 5, 5) == 0.02
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"mm_per_px": 0}, "mm_per_px"), ({"mm_per_px": -0.1}, "mm_per_px"), ({"mm_per_px": float("nan")}, "nan"),
+    ({"dpi": float("inf")}, "dpi"), ({"dpi": "abc"}, "dpi"), ({"mm_per_px": 0.1, "dpi": 300}, "not both"),
+    ({"marker_side_mm": 0}, "marker_side_mm"), ({"aruco_dict": "DICT_9X9_1"}, "DICT_9X9_1"),
+    ({"order": ("aruco", "laser")}, "laser"), ({"sticker_diameter_mm": 10, "sticker_color": "plaid"}, "plaid"),
+])
+def test_bad_config_is_a_config_error(kw, match):
+    with pytest.raises(ConfigError, match=match):
+        find_scale(skin(64, 48), ScaleConfig(**kw))
