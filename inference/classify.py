@@ -1,0 +1,68 @@
+"""Label every spot of a photo with the CNN in one batched forward pass: petechia / purpura / other.
+
+The crops come from spotscale.model.crops (the same code training uses). Probabilities are
+calibrated by the temperature stored in the checkpoint metadata. With a homography the crop
+scale is the local mm per px at each spot (sqrt of the Jacobian determinant), else Scale.mm_per_px.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+
+from spotscale.data.types import Scale, Spot
+from spotscale.model.crops import CropConfig, crop_batch, local_mm_per_px
+
+
+def classify(image_rgb: np.ndarray, spots: Sequence[Spot], scale: Scale, net: Any, meta: dict,
+             batch_size: int = 256) -> list[Spot]:
+    """Spots with cnn_label, cnn_prob (calibrated max probability) and cnn_probs filled."""
+    if not spots:
+        return []
+    probs = predict_probs(image_rgb, spots, spot_mm_per_px(spots, scale), net, meta, batch_size)
+    classes = tuple(meta["classes"])
+    out = []
+    for spot, p in zip(spots, probs):
+        j = int(np.argmax(p))
+        out.append(dataclasses.replace(spot, cnn_label=classes[j], cnn_prob=float(p[j]),
+                                       cnn_probs=tuple(float(v) for v in p)))
+    return out
+
+
+def predict_probs(image_rgb: np.ndarray, items: Sequence[Any], mm_per_px: Any, net: Any, meta: dict,
+                  batch_size: int = 256) -> np.ndarray:
+    """Calibrated class probabilities (N, n_classes) of crop items (Spots or (x, y, bbox, mask))."""
+    import torch
+
+    batch = crop_batch(image_rgb, items, mm_per_px, CropConfig.from_dict(meta.get("crop", {})))
+    logits = logits_of(net, batch.images, batch.scalars, batch_size)
+    t = float(meta.get("temperature", 1.0))
+    return torch.softmax(torch.from_numpy(logits) / t, dim=1).numpy()
+
+
+def logits_of(net: Any, images: np.ndarray, scalars: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Raw logits of crops under torch.inference_mode (net put in eval mode)."""
+    import torch
+
+    net.eval()
+    outs = []
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            x = torch.from_numpy(images[i:i + batch_size]).contiguous(memory_format=torch.channels_last)
+            outs.append(net(x, torch.from_numpy(scalars[i:i + batch_size])).float().numpy())
+    return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
+
+
+def spot_mm_per_px(spots: Sequence[Spot], scale: Scale) -> list[float | None]:
+    """mm per image px at each spot: local from the homography if there is one, else the global value."""
+    if scale.mm_per_px is None:
+        return [None] * len(spots)
+    if scale.homography is None:
+        return [float(scale.mm_per_px)] * len(spots)
+    h = np.asarray(scale.homography, np.float64)
+    out: list[float | None] = []
+    for s in spots:
+        v = local_mm_per_px(h, s.x, s.y)
+        out.append(v if v is not None else float(scale.mm_per_px))
+    return out
