@@ -59,7 +59,7 @@ def write_overlay(image_rgb, result: PhotoResult, path: Path) -> bool:
     if not ok:
         raise ConfigError(f"{path}: could not encode the overlay")
     _write_atomic(path, buf.tobytes())
-    return max(result.width, result.height) > OVERLAY_MAX_SIDE_PX
+    return over.shape[1] < result.width  # the header band adds rows, never columns
 
 
 def summary_lines(result: PhotoResult) -> list[str]:
@@ -100,19 +100,18 @@ def summary_lines(result: PhotoResult) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spotscale.data.photo import read_photo
     from spotscale.inference.overlay import write_result_json
-    from spotscale.inference.pipeline import analyze_photo, config_from_args
+    from spotscale.inference.pipeline import analyze_photo_and_image, config_from_args
     config = config_from_args(args)
     out = args.out if args.out is not None else Path("spotscale_out") / args.photo.stem
-    result = analyze_photo(args.photo, config, debug_dir=args.debug_dir)
+    result, image = analyze_photo_and_image(args.photo, config, debug_dir=args.debug_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"{out}: cannot create the output folder ({e.strerror or e})") from None
     write_spots_csv(result, out / "spots.csv", args.photo.name)
-    k = 1 if max(result.width, result.height) <= 2 * OVERLAY_MAX_SIDE_PX else 2
-    downscaled = write_overlay(read_photo(args.photo, config.max_pixels, reduce=k), result, out / "overlay.jpg")
+    downscaled = write_overlay(image, result, out / "overlay.jpg")
+    del image
     write_result_json(result, out / "result.json")
     for line in summary_lines(result):
         print(line)

@@ -44,7 +44,7 @@ class _Pen:
     @staticmethod
     def for_size(w: int, h: int) -> "_Pen":
         side = max(w, h)
-        return _Pen(line=max(1, round(side / 900)), font=max(0.4, side / 1800), text=max(1, round(side / 1100)))
+        return _Pen(line=max(1, round(side / 900)), font=max(0.5, side / 1800), text=max(1, round(side / 1100)))
 
 
 def _text(img: np.ndarray, s: str, org: tuple[int, int], colour: tuple[int, int, int], pen: _Pen,
@@ -72,35 +72,99 @@ def _poly(points: Any, f: float) -> np.ndarray:
     return np.round((np.asarray(points, dtype=np.float64) + 0.5) * f - 0.5).astype(np.int32).reshape(-1, 1, 2)
 
 
-def draw_reference(img: np.ndarray, scale: Scale, f: float = 1.0, pen: _Pen | None = None) -> np.ndarray:
+class _Placer:
+    """Greedy label placement: a label goes where it covers no spot and no earlier label."""
+
+    def __init__(self, h: int, w: int) -> None:
+        self.taken = np.zeros((h, w), bool)
+        self.h, self.w = h, w
+
+    def block(self, x0: int, y0: int, x1: int, y1: int) -> None:
+        self.taken[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
+
+    def free(self, x0: int, y0: int, x1: int, y1: int) -> bool:
+        if x0 < 0 or y0 < 0 or x1 > self.w or y1 > self.h:
+            return False
+        return not self.taken[y0:y1, x0:x1].any()
+
+    def place(self, box: tuple[int, int, int, int], tw: int, th: int, gap: int) -> tuple[int, int] | None:
+        """Top-left of a tw x th label near box (x0, y0, x1, y1), nearest first; None if crowded."""
+        x0, y0, x1, y1 = box
+        cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
+        for step in (0, 1, 2, 4, 7):
+            d = gap + step * th
+            for lx, ly in ((x1 + d, cy - th // 2), (x0 - d - tw, cy - th // 2), (cx - tw // 2, y0 - d - th),
+                           (cx - tw // 2, y1 + d), (x1 + d, y0 - d - th), (x1 + d, y1 + d),
+                           (x0 - d - tw, y0 - d - th), (x0 - d - tw, y1 + d)):
+                if self.free(lx, ly, lx + tw, ly + th):
+                    self.block(lx, ly, lx + tw, ly + th)
+                    return lx, ly
+        return None
+
+
+def _label(img: np.ndarray, placer: _Placer, box: tuple[int, int, int, int], texts: tuple[str, ...],
+           colour: tuple[int, int, int], pen: _Pen, scale: float) -> bool:
+    """Draw the first of `texts` that fits near box (with a leader line if it sits apart)."""
+    for t in texts:
+        (tw, th), base = cv2.getTextSize(t, _FONT, pen.font * scale, pen.text + 2)
+        at = placer.place(box, tw, th + base, 2 * pen.line + 1)
+        if at is None:
+            continue
+        lx, ly = at
+        _text(img, t, (lx, ly + th), colour, pen, scale)
+        bx = min(max(lx, box[0]), box[2])
+        by = min(max(ly + th // 2, box[1]), box[3])
+        tx = lx if lx >= box[2] else (lx + tw if lx + tw <= box[0] else bx)
+        ty = ly + th // 2 if (lx >= box[2] or lx + tw <= box[0]) else (ly + th + base if ly < box[1] else ly)
+        if abs(tx - bx) + abs(ty - by) > 4 * pen.line + 4:
+            cv2.line(img, (bx, by), (tx, ty), colour, max(1, pen.line // 2), cv2.LINE_AA)
+        return True
+    return False
+
+
+def draw_reference(img: np.ndarray, scale: Scale, f: float = 1.0, pen: _Pen | None = None,
+                   placer: _Placer | None = None) -> np.ndarray:
     """Outline the scale reference in place and label it with its source and mm/px."""
     pen = pen or _Pen.for_size(img.shape[1], img.shape[0])
     if not scale.outline:
         return img
     poly = _poly(scale.outline, f)
     cv2.polylines(img, [poly], True, REFERENCE_COLOUR, pen.line + 1, cv2.LINE_AA)
-    x, y = poly[:, 0, 0].min(), poly[:, 0, 1].min()
+    box = (int(poly[:, 0, 0].min()), int(poly[:, 0, 1].min()), int(poly[:, 0, 0].max()), int(poly[:, 0, 1].max()))
     label = f"{scale.source}"
     if scale.mm_per_px:
         label += f" {scale.mm_per_px:.4f} mm/px"
-    ty = int(y - 6 * pen.line) if y > 30 * pen.font else int(poly[:, 0, 1].max() + 25 * pen.font)
-    _text(img, label, (int(x), ty), REFERENCE_COLOUR, pen)
+    placer = placer or _Placer(*img.shape[:2])
+    placer.block(*box)
+    if not _label(img, placer, box, (label,), REFERENCE_COLOUR, pen, 1.0):
+        _text(img, label, (max(0, box[0]), max(int(30 * pen.font), box[1])), REFERENCE_COLOUR, pen)
     return img
 
 
-def _draw_spots(img: np.ndarray, result: PhotoResult, f: float, pen: _Pen) -> None:
+def _spot_box(s, f: float, pad: int) -> tuple[int, int, int, int]:
+    x0, y0, bw, bh = s.bbox
+    return (int(x0 * f) - pad, int(y0 * f) - pad, int(np.ceil((x0 + bw) * f)) + pad, int(np.ceil((y0 + bh) * f)) + pad)
+
+
+def _draw_spots(img: np.ndarray, result: PhotoResult, f: float, pen: _Pen, placer: _Placer) -> int:
+    """Outline, number and size every spot; returns how many labels did not fit (crowded)."""
+    min_r = 3 * pen.line + 2  # a spot drawn smaller than this gets a visible ring instead
     for s in result.spots:
+        placer.block(*_spot_box(s, f, pen.line))
+    hidden = 0
+    for s in sorted(result.spots, key=lambda s: -s.area_px):
         colour = LABEL_COLOURS.get(s.label or "other", LABEL_COLOURS["other"])
-        if len(s.contour) >= 3:
-            poly = _poly(s.contour, f)
-            cv2.polylines(img, [poly], True, colour, pen.line, cv2.LINE_AA)
+        r_px = s.diameter_px * f / 2
+        if len(s.contour) >= 3 and r_px >= min_r:
+            cv2.polylines(img, [_poly(s.contour, f)], True, colour, pen.line, cv2.LINE_AA)
         else:
-            c = (int(round(s.x * f)), int(round(s.y * f)))
-            cv2.circle(img, c, max(2, int(round(s.diameter_px * f / 2))), colour, pen.line, cv2.LINE_AA)
-        x0, y0, bw, bh = s.bbox
+            c = (int(round((s.x + 0.5) * f - 0.5)), int(round((s.y + 0.5) * f - 0.5)))
+            cv2.circle(img, c, int(max(min_r, r_px + pen.line)), colour, pen.line, cv2.LINE_AA)
         size = f" {s.diameter_mm:.1f}mm" if s.diameter_mm is not None else ""
-        org = (int((x0 + bw) * f + 3 * pen.line), int((y0 + bh / 2) * f + 5 * pen.font))
-        _text(img, f"{s.spot_id}{size}", org, colour, pen, 0.8)
+        texts = (f"{s.spot_id}{size}", f"{s.spot_id}") if size else (f"{s.spot_id}",)
+        if not _label(img, placer, _spot_box(s, f, pen.line + min_r), texts, colour, pen, 0.8):
+            hidden += 1
+    return hidden
 
 
 def _header(result: PhotoResult, width: int, pen: _Pen, note: str) -> np.ndarray:
@@ -135,9 +199,13 @@ def draw_overlay(image_rgb: np.ndarray, result: PhotoResult, max_side_px: int | 
     img, f = _resized(image_rgb, result, max_side_px)
     h, w = img.shape[:2]
     pen = _Pen.for_size(w, h)
-    draw_reference(img, result.scale, f, pen)
-    _draw_spots(img, result, f, pen)
-    note = f"drawn at {f:.2f}x" if f < 0.999 else ""
+    placer = _Placer(h, w)
+    draw_reference(img, result.scale, f, pen, placer)
+    hidden = _draw_spots(img, result, f, pen, placer)
+    notes = [f"drawn at {f:.2f}x"] if f < 0.999 else []
+    if hidden:
+        notes.append(f"{hidden} labels hidden (crowded; see spots.csv)")
+    note = "; ".join(notes)
     return np.vstack([_header(result, w, pen, note), img])
 
 

@@ -129,6 +129,12 @@ def load_model(config: AnalysisConfig) -> tuple[Any, dict] | None:
 def analyze_photo(path: str | Path, config: AnalysisConfig | None = None, net_bundle: Any = None,
                   debug_dir: str | Path | None = None) -> PhotoResult:
     """Analyse one photo file; net_bundle None loads config.model_path (unless it is "none")."""
+    return analyze_photo_and_image(path, config, net_bundle, debug_dir)[0]
+
+
+def analyze_photo_and_image(path: str | Path, config: AnalysisConfig | None = None, net_bundle: Any = None,
+                            debug_dir: str | Path | None = None) -> tuple[PhotoResult, np.ndarray]:
+    """analyze_photo, plus the decoded image it analysed (full size, or 1/k for huge photos)."""
     cfg = config or AnalysisConfig()
     t0 = time.perf_counter()
     width, height = image_size(path, cfg.max_pixels)
@@ -143,7 +149,7 @@ def analyze_photo(path: str | Path, config: AnalysisConfig | None = None, net_bu
         result = rescale_result(result, k, width, height)
     timings = {"read": round(t_read, 4), **result.timings}
     timings["total"] = round(time.perf_counter() - t0, 4)
-    return dataclasses.replace(result, timings=timings)
+    return dataclasses.replace(result, timings=timings), image
 
 
 def working_image(image_rgb: np.ndarray) -> np.ndarray | None:
@@ -294,4 +300,5 @@ def _write_debug(d: Path, image: np.ndarray, reduced: np.ndarray | None, seg: An
 
 
 __all__ = ["AnalysisConfig", "load_config", "config_from_args", "load_model", "analyze_photo",
+           "analyze_photo_and_image", "working_image",
            "analyze_image", "rescale_result"]
