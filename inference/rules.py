@@ -12,10 +12,11 @@ never silently forced into a neighbouring class.
   Medical Encyclopedia, "Purpura" (purpura spots 4-10 mm; < 4 mm petechiae; > 1 cm ecchymoses),
   see also "Bleeding into the skin".
 - `itp-bat`: petechia 0.5 <= d <= 3.0; ecchymosis d > 3.0; d < 0.5 borderline. Source: ISTH ITP
-  Bleeding Assessment Tool (Rodeghiero et al., Blood 2013;121:2596): petechiae 0.5-3 mm,
-  ecchymoses (bruises) any patch larger than a petechia. ITP-BAT has no separate purpura class, so
-  this scheme never yields `purpura`; spots below 0.5 mm are outside its petechia definition and
-  are `borderline`.
+  Bleeding Assessment Tool (Rodeghiero et al., Blood 2013;121:2596) for the petechia range
+  0.5-3 mm. ITP-BAT has no purpura class and grades ecchymoses (bruises) by number and by
+  palm-sized area, not by a minimum diameter; reading "larger than a petechia" as d > 3 mm is
+  spotscale's mapping (stated in the output), so this scheme never yields `purpura`. Spots under
+  0.5 mm are outside its petechia definition and are `borderline`.
 - a user's own scheme from a TOML or JSON file: `name`, `source` and a list `bands` of
   {label, min_mm (inclusive), max_mm (exclusive), optional max_inclusive = true}.
 """
@@ -103,11 +104,12 @@ SCHEMES: dict[str, Scheme] = {
     "itp-bat": Scheme(
         "itp-bat",
         "ISTH ITP Bleeding Assessment Tool, Rodeghiero et al., Blood 2013;121(14):2596-2606 "
-        "(petechiae 0.5-3 mm; ecchymoses larger than petechiae)",
+        "(petechiae 0.5-3 mm); ecchymosis > 3 mm is spotscale's reading of 'larger than a petechia'",
         (Band("borderline", 0.0, 0.5), Band("petechia", 0.5, 3.0, max_inclusive=True),
          Band("ecchymosis", 3.0, INF, min_inclusive=False)),
-        "ITP-BAT has no purpura class: every spot larger than 3 mm is an ecchymosis; "
-        "spots under 0.5 mm are outside its petechia definition and labelled borderline."),
+        "ITP-BAT has no purpura class and no minimum ecchymosis diameter: every spot larger than "
+        "3 mm is labelled ecchymosis here; spots under 0.5 mm are outside its petechia definition "
+        "and labelled borderline."),
 }
 
 
