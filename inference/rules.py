@@ -6,8 +6,8 @@ never silently forced into a neighbouring class.
 
 - `default`: petechia d < 2.0; borderline 2.0 <= d < 4.0; purpura 4.0 <= d <= 10.0;
   ecchymosis d > 10.0. Source: the default scheme of the spotscale brief (the common teaching
-  split, e.g. DermNet's petechiae < 2 mm / purpura / ecchymoses > 1 cm; not verified against one
-  primary reference, hence cited as the brief's).
+  split petechiae < 2 mm / ecchymoses > 1 cm; not verified against one primary reference, hence
+  cited as the brief's).
 - `medlineplus`: petechia d < 4.0; purpura 4.0 <= d <= 10.0; ecchymosis d > 10.0. Source: MedlinePlus
   Medical Encyclopedia, "Purpura" (purpura spots 4-10 mm; < 4 mm petechiae; > 1 cm ecchymoses),
   see also "Bleeding into the skin".
@@ -88,8 +88,8 @@ INF = math.inf
 SCHEMES: dict[str, Scheme] = {
     "default": Scheme(
         "default",
-        "default per spotscale brief (common dermatology teaching, e.g. DermNet: petechiae < 2 mm, "
-        "purpura, ecchymoses > 1 cm)",
+        "default per spotscale brief (the common teaching split petechiae < 2 mm, ecchymoses > 1 cm; "
+        "not verified against one primary reference)",
         (Band("petechia", 0.0, 2.0), Band("borderline", 2.0, 4.0),
          Band("purpura", 4.0, 10.0, max_inclusive=True),
          Band("ecchymosis", 10.0, INF, min_inclusive=False)),
