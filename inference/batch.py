@@ -625,15 +625,16 @@ def build_summary(parts: list[dict], n_selected: int, record: dict, model: dict,
     settings = record.get("settings", {})
     analysis = settings.get("analysis") or {}
     scheme = analysis.get("scheme") if isinstance(analysis, dict) else None
+    scheme_source = None
     for p in ok:
         if isinstance(p.get("summary"), dict) and p["summary"].get("scheme"):
-            scheme = p["summary"]["scheme"]
+            scheme, scheme_source = p["summary"]["scheme"], p["summary"].get("scheme_source")
             break
     return {
         "tool": "spotscale score", "disclaimer": DISCLAIMER, "complete": complete,
         "n_images": n_selected, "n_ok": len(ok), "n_error": len(parts) - len(ok),
         "n_pending": n_selected - len(parts), "n_spots": sum(totals.values()), "totals": totals,
-        "scheme": scheme, "model": model, "shard": settings.get("shard"),
+        "scheme": scheme, "scheme_source": scheme_source, "model": model, "shard": settings.get("shard"),
         "input": settings.get("input"), "analysis": analysis, "versions": _versions(),
         "started": record.get("started"), "finished": _now() if complete else None,
         "errors": [p["image_row"]["error"] for p in parts if p["image_row"].get("status") != "ok"],

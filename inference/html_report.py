@@ -104,7 +104,7 @@ def render_report(parts: list[dict], summary: dict) -> str:
 <p class="note">{_e(summary.get("disclaimer", DISCLAIMER))}</p>
 <p>{_e(summary.get("n_images", len(parts)))} photos: {_e(summary.get("n_ok", 0))} analysed,
 {_e(summary.get("n_error", 0))} errors, {_e(summary.get("n_pending", 0))} pending &mdash; run {_e(status)}.
-Scheme: {_e(summary.get("scheme"))}. Model: {_e(model_text or "none")}.
+Scheme: {_e(summary.get("scheme"))}{f" ({_e(summary['scheme_source'])})" if summary.get("scheme_source") else ""}. Model: {_e(model_text or "none")}.
 Started {_e(summary.get("started"))}, finished {_e(summary.get("finished") or "-")}.</p>
 <table class="totals"><tr>{"".join(f"<th>{_e(label)}</th>" for label in FINAL_LABELS)}</tr>
 <tr>{total_cells}</tr></table>
