@@ -92,25 +92,33 @@ def score(args: argparse.Namespace, data: Path, pred: Path) -> dict:
     return score_folder(data, pred, pipeline_engine(config), bc).summary
 
 
-def results_markdown(result: dict, args: argparse.Namespace, model: str) -> str:
+def photo_sizes(ann: Path) -> dict[str, int]:
+    """How many photos of each WxH the generated set holds."""
+    sizes: dict[str, int] = {}
+    for im in json.loads(ann.read_text(encoding="utf-8"))["images"]:
+        key = f"{im['width']}x{im['height']}"
+        sizes[key] = sizes.get(key, 0) + 1
+    return sizes
+
+
+def results_markdown(result: dict, args: argparse.Namespace, model: str, sizes: dict[str, int]) -> str:
     """The README section: what was run, the tables, the caveats."""
     from spotscale.inference.evaluate import (
-        SIZE_BANDS, SUMMARY_HEADER, _fmt, markdown_table, scale_table, summary_row,
+        SUMMARY_HEADER, band_table, markdown_table, scale_table, summary_row,
     )
 
     o = result["overall"]
-    n_web = round(args.n * args.web_fraction)
+    size_text = ", ".join(f"{n} at {wh}" for wh, n in sorted(sizes.items(), key=lambda kv: -kv[1]))
     rows = [summary_row("all photos", o)] + [summary_row(g, m) for g, m in result["by_ita"].items()]
     sh, srows = scale_table(result)
     lab = o["labels"]
-    size = o["size"]["by_band"]
     cfg = result["config"]
     lines = [
         "## Results on generated photos",
         "",
-        f"{args.n} generated photos (seed {args.seed}, which nothing was tuned on; about {n_web} of them "
-        f"small 640x480 web JPEGs, the rest {args.size}; ArUco, ruler and sticker references mixed; all "
-        f"skin tones), scored with the default pipeline and model ({model}), default scheme. "
+        f"{args.n} generated photos (seed {args.seed}, which nothing was tuned on; {size_text} px, the "
+        f"small ones as web JPEGs; ArUco, ruler and sticker references mixed, some photos without any; "
+        f"all skin tones), scored with the default pipeline and model ({model}), default scheme. "
         f"Reproduce with:",
         "",
         f"```sh\n{command_line(args)}\n```",
@@ -122,15 +130,14 @@ def results_markdown(result: dict, args: argparse.Namespace, model: str) -> str:
         "",
         markdown_table(SUMMARY_HEADER, rows),
         "",
-        "Reference scale (relative error of mm/px against the rendered truth):",
+        "Reference scale (relative error of mm/px against the rendered truth; `none` = photos without a "
+        "reference in frame, where any scale found is a false one):",
         "",
         markdown_table(sh, [r for r in srows if r[0] == "all"]),
         "",
-        "Diameter (max Feret) error by true size band:",
+        "Detection recall and diameter (max Feret) error by true size band:",
         "",
-        markdown_table(["band (mm)", "n", "MAE (mm)", "bias (mm)", "relative error (median)"], [
-            [name, str(size[name]["n"]), _fmt(size[name]["mae_mm"]), _fmt(size[name]["bias_mm"]),
-             _fmt(size[name]["rel_error_median"], pct=True)] for name, _, _ in SIZE_BANDS]),
+        markdown_table(*band_table(o)),
         "",
         "Final labels, all photos (rows: truth, columns: spotscale; spurious = found where no spot was "
         "annotated, missed = annotated spot not found):",
@@ -161,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     model = summary.get("model") or summary.get("model_version") or "shipped default"
     if isinstance(model, dict):
         model = model.get("name") or model.get("version") or json.dumps(model, sort_keys=True)
-    md = results_markdown(result, args, str(model))
+    md = results_markdown(result, args, str(model), photo_sizes(ann))
     print(md)
     args.md.parent.mkdir(parents=True, exist_ok=True)
     args.md.write_text(md, encoding="utf-8")

@@ -299,16 +299,21 @@ def scale_metrics(images: list[MatchedImage]) -> dict:
 
 
 def detection_metrics(images: list[MatchedImage], cfg: EvalConfig) -> dict:
-    """Precision, recall and F1 of hemorrhagic spots (see the module docstring for what counts)."""
-    n_truth = tp = n_pred = ignored = 0
+    """Precision, recall and F1 of hemorrhagic spots (see the module docstring for what counts).
+
+    Also: recall by true size band, and `recall_any_label` (matched to any prediction, whatever its
+    label), which separates what segmentation missed from what the labels turned into `other`.
+    """
+    n_pred = ignored = 0
+    found: list[tuple[float | None, bool, bool]] = []  # (true diameter, found, matched at all)
     for m in images:
         by_pred = {pi: ti for ti, pi, _ in m.matches}
         by_truth = {ti: pi for ti, pi, _ in m.matches}
         for ti, t in enumerate(m.truth.spots):
             if t.category in HEMORRHAGIC and _counted(t, cfg):
-                n_truth += 1
                 pi = by_truth.get(ti)
-                tp += pi is not None and m.pred.spots[pi].label in HEMORRHAGIC
+                found.append((t.diameter_mm, pi is not None and m.pred.spots[pi].label in HEMORRHAGIC,
+                              pi is not None))
         for pi, p in enumerate(m.pred.spots):
             if p.label in HEMORRHAGIC:
                 ti = by_pred.get(pi)
@@ -316,10 +321,16 @@ def detection_metrics(images: list[MatchedImage], cfg: EvalConfig) -> dict:
                     ignored += 1
                 else:
                     n_pred += 1
+    n_truth, tp = len(found), sum(f for _, f, _ in found)
     precision, recall = _ratio(tp, n_pred), _ratio(tp, n_truth)
+    by_band = {}
+    for name, lo, hi in SIZE_BANDS:
+        band = [f for d, f, _ in found if d is not None and lo <= d < hi]
+        by_band[name] = {"n_truth": len(band), "recall": _ratio(sum(band), len(band))}
     return {"n_truth": n_truth, "n_pred": n_pred, "tp": tp, "fp": n_pred - tp, "fn": n_truth - tp,
             "ignored_pred": ignored, "precision": precision, "recall": recall,
-            "f1": _f1(tp, n_pred, n_truth)}
+            "f1": _f1(tp, n_pred, n_truth), "recall_any_label": _ratio(sum(a for _, _, a in found), n_truth),
+            "recall_by_band": by_band}
 
 
 def size_pairs(images: list[MatchedImage], cfg: EvalConfig) -> list[tuple[float, float]]:
@@ -504,17 +515,26 @@ def scale_table(result: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def band_table(m: dict) -> tuple[list[str], list[list[str]]]:
+    """Detection recall and diameter error per true size band of one group's figures."""
+    header = ["band (mm)", "true spots", "recall", "sized pairs", "MAE (mm)", "bias (mm)",
+              "rel err (median)"]
+    rows = []
+    for name, _, _ in SIZE_BANDS:
+        d, s = m["detection"]["recall_by_band"][name], m["size"]["by_band"][name]
+        rows.append([name, str(d["n_truth"]), _fmt(d["recall"]), str(s["n"]), _fmt(s["mae_mm"]),
+                     _fmt(s["bias_mm"]), _fmt(s["rel_error_median"], pct=True)])
+    return header, rows
+
+
 def format_report(result: dict) -> str:
     """The terminal report: headline table, scale, size bands, confusion matrix."""
     rows = [summary_row("all", result["overall"])]
     rows += [summary_row(g, m) for g, m in result["by_ita"].items()]
     parts = ["Detection, size, labels and counts (overall and by skin tone, ITA band):",
              markdown_table(SUMMARY_HEADER, rows), "", "Scale:", markdown_table(*scale_table(result)),
-             "", "Diameter error by true size band (all photos):"]
-    bands = result["overall"]["size"]["by_band"]
-    parts.append(markdown_table(["band mm", "n", "MAE mm", "bias mm", "rel err median"], [
-        [b, str(v["n"]), _fmt(v["mae_mm"]), _fmt(v["bias_mm"]), _fmt(v["rel_error_median"], pct=True)]
-        for b, v in bands.items()]))
+             "", "Recall and diameter error by true size band (all photos):",
+             markdown_table(*band_table(result["overall"]))]
     lab = result["overall"]["labels"]
     parts += ["", "Confusion matrix of final labels (rows truth, columns predicted):",
               markdown_table(["truth \\ pred", *lab["cols"]],

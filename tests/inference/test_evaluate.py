@@ -80,6 +80,9 @@ def test_detection_by_hand(result):
     assert d["precision"] == pytest.approx(3 / 5)
     assert d["recall"] == pytest.approx(3 / 4)
     assert d["f1"] == pytest.approx(2 * 0.6 * 0.75 / (0.6 + 0.75))
+    assert d["recall_any_label"] == pytest.approx(3 / 4)  # every match here has a hemorrhagic label
+    bands = {k: (v["n_truth"], v["recall"]) for k, v in d["recall_by_band"].items()}
+    assert bands == {"<2": (2, 0.5), "2-4": (1, 1.0), "4-10": (1, 1.0), ">10": (0, None)}  # T1 T5 | T6 | T2
 
 
 def test_size_by_hand(result):
