@@ -165,9 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = score(args, data, pred)
     t2 = time.perf_counter()
     result = evaluate_paths(ann, pred, ev, EvalConfig())
-    model = summary.get("model") or summary.get("model_version") or "shipped default"
-    if isinstance(model, dict):
-        model = model.get("name") or model.get("version") or json.dumps(model, sort_keys=True)
+    m = summary.get("model") or {}
+    model = ", ".join(f"{k} {str(m[k])[:16]}" for k in ("name", "arch", "version", "sha256", "created")
+                      if isinstance(m, dict) and m.get(k)) or "shipped default"
     md = results_markdown(result, args, str(model), photo_sizes(ann))
     print(md)
     args.md.parent.mkdir(parents=True, exist_ok=True)
