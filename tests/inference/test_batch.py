@@ -337,14 +337,19 @@ def test_resume_after_sigkill_gives_the_rows_of_an_uninterrupted_run(tmp_path, k
     assert outputs_without_seconds(out) == outputs_without_seconds(reference)
 
 
-def test_cli_errors_are_one_line(tmp_path):
+@pytest.mark.parametrize("flags,says", [
+    (["--shard", "5/2"], "--shard"), (["--mm-per-px", "-1"], "--mm-per-px"),
+    (["--mm-per-px", "nan"], "--mm-per-px"), (["--mm-per-px", "0"], "--mm-per-px"),
+    (["--workers", "-1"], "--workers"), (["--scheme", "no-such-scheme"], "no-such-scheme"),
+    (["--config", "/nonexistent/a.toml"], "a.toml"), (["--max-pixels", "0"], "--max-pixels"),
+])
+def test_cli_errors_are_one_line(tmp_path, capsys, flags, says):
+    from spotscale.inference import cli
     root = tmp_path / "in"
     make_folder(root, 1)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    r = subprocess.run([sys.executable, "-m", "spotscale.inference.cli", "score", str(root), "--out",
-                        str(tmp_path / "o"), "--shard", "5/2"], cwd=REPO, env=env, capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "--shard" in r.stderr
+    code = cli.main(["score", str(root), "--out", str(tmp_path / "o"), "--no-progress", *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().count("\n") == 0 and says in err
 
 
 def test_merge_of_some_shards_says_which_are_missing(tmp_path):
