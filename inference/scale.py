@@ -435,12 +435,269 @@ def _marker_scale(markers: list[tuple[int, np.ndarray, float]], refused: list[st
 
 
 # ----------------------------------------------------------------------------------------------
-# Ruler (filled in below)
+# Ruler
+
+
+@dataclass(frozen=True)
+class _Ticks:
+    """Millimetre ticks found along one line: period px at the centre, its sigma, geometry of the run."""
+
+    period_px: float
+    sigma_px: float
+    n_ticks: int
+    positions_px: np.ndarray  # along-axis positions (px from the strip origin) of the kept ticks
+    index: np.ndarray  # tick number of each position
+    polarity: float
 
 
 def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | None, str]:
-    """Scale from a ruler's millimetre ticks."""
-    return None, "no ruler found"
+    """Scale from a ruler's millimetre ticks, found next to a long straight edge, any orientation."""
+    g = cv2.GaussianBlur(_gray(small), (3, 3), 0)
+    side = max(g.shape)
+    edges = cv2.Canny(g, 30, 90)
+    lines = cv2.HoughLinesP(edges, 1, np.pi / 360, threshold=30, minLineLength=max(20, int(0.05 * side)),
+                            maxLineGap=max(3, int(0.01 * side)))
+    if lines is None:
+        return None, "no ruler found (no long straight edge)"
+    best: tuple[float, Scale] | None = None
+    for seg in _distinct_lines(lines.reshape(-1, 4).astype(np.float64), 10):
+        found = _ruler_along(image, g, k, _to_full(seg[:2], k), _to_full(seg[2:], k))
+        if found is not None and (best is None or found[0] > best[0]):
+            best = found
+    if best is None:
+        return None, "no ruler found (no straight edge with regular mm ticks)"
+    return best[1], ""
+
+
+def _distinct_lines(segs: np.ndarray, n_max: int) -> list[np.ndarray]:
+    """Longest segments first, skipping near-duplicates (same direction, nearly the same line)."""
+    lengths = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
+    kept: list[np.ndarray] = []
+    for i in np.argsort(lengths)[::-1]:
+        s = segs[i]
+        d = (s[2:] - s[:2]) / lengths[i]
+        dup = False
+        for o in kept:
+            do = (o[2:] - o[:2]) / np.linalg.norm(o[2:] - o[:2])
+            mid = (s[:2] + s[2:]) / 2 - o[:2]
+            if abs(float(np.dot(d, do))) > 0.995 and abs(mid[0] * do[1] - mid[1] * do[0]) < 3:
+                dup = True
+                break
+        if not dup:
+            kept.append(s)
+        if len(kept) >= n_max:
+            break
+    return kept
+
+
+def _strip(gray: np.ndarray, origin: np.ndarray, u: np.ndarray, n: np.ndarray, t: np.ndarray,
+           o: np.ndarray) -> np.ndarray:
+    """Samples gray at origin + t*u + o*n: rows are offsets `o` across, columns positions `t` along."""
+    xs = origin[0] + t[None, :] * u[0] + o[:, None] * n[0]
+    ys = origin[1] + t[None, :] * u[1] + o[:, None] * n[1]
+    return cv2.remap(gray, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+
+
+def _row_periodicity(rows: np.ndarray, min_period: float, max_period: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: spectral peak-to-mean ratio of the high-passed row and the peak's period (samples).
+
+    White noise gives ratios of about 6-8; a row across regular ticks gives tens to thousands.
+    """
+    x = rows - cv2.GaussianBlur(rows.astype(np.float32), (0, 0), sigmaX=max_period, sigmaY=1e-3)
+    n = x.shape[1]
+    nfft = 1 << int(math.ceil(math.log2(n)))
+    p = np.abs(np.fft.rfft(x * np.hanning(n)[None, :], nfft, axis=1)) ** 2
+    f = np.fft.rfftfreq(nfft)
+    band = (f >= 1.0 / max_period) & (f <= 1.0 / min_period)
+    if band.sum() < 8:
+        return np.zeros(len(rows)), np.zeros(len(rows))
+    pb = p[:, band]
+    j = np.argmax(pb, axis=1)
+    score = pb[np.arange(len(rows)), j] / (pb.mean(axis=1) + 1e-9)
+    return score, 1.0 / f[band][j]
+
+
+def _ruler_along(image: np.ndarray, g_small: np.ndarray, k: int, a: np.ndarray,
+                 b: np.ndarray) -> tuple[float, Scale] | None:
+    """Look for a band of regular ticks parallel to the edge a-b (full px); (score, Scale) or None."""
+    h, w = image.shape[:2]
+    length = float(np.linalg.norm(b - a))
+    u = (b - a) / length
+    n = np.array([-u[1], u[0]])
+    reach = min(0.7 * length, 0.15 * max(h, w))
+    # coarse: reduced image, 0.5 reduced px along, 1 reduced px across
+    t_c = np.arange(-0.15 * length, 1.15 * length, 0.5 * k)
+    o_c = np.arange(-reach, reach + 1e-9, float(k))
+    coarse = _strip(g_small.astype(np.float32), (a + 0.5) / k - 0.5, u, n, t_c / k, o_c / k)
+    valid = (coarse >= 0).mean(axis=0) > 0.99
+    if valid.sum() < 64:
+        return None
+    coarse = coarse[:, valid]
+    t_c = t_c[valid]
+    score, _ = _row_periodicity(coarse, 4.4, 80.0)
+    r0 = int(np.argmax(score))
+    if score[r0] < 20:
+        return None
+    good = score >= max(10.0, 0.3 * score[r0])
+    lo, hi = r0, r0
+    while lo > 0 and good[lo - 1]:
+        lo -= 1
+    while hi < len(good) - 1 and good[hi + 1]:
+        hi += 1
+    band = (o_c[lo] - k, o_c[hi] + k)
+    ticks = _fine_ticks(image, a, u, n, t_c, band)
+    if ticks is None:
+        return None
+    mm_per_px = 1.0 / ticks.period_px
+    if not _has_long_ticks(image, a, u, n, ticks, band, mm_per_px):
+        return None
+    outline = _ruler_outline(coarse, o_c, t_c, a, u, n, ticks, band, mm_per_px)
+    rel = ticks.sigma_px / ticks.period_px
+    sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, 0.002), "ruler", outline, None,
+               f"ruler: {ticks.n_ticks} mm ticks, period {ticks.period_px:.2f} px", 1)
+    return float(score[r0]) * ticks.n_ticks, sc
+
+
+def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
+                band: tuple[float, float]) -> _Ticks | None:
+    """Tick positions on full-resolution rows of the tick band; period from a quadratic index fit."""
+    step = 0.5
+    t = np.arange(t_c[0], t_c[-1], step)
+    o = np.linspace(band[0], band[1], int(np.clip(band[1] - band[0], 3, 40)))
+    x0, y0 = np.floor(np.minimum.reduce([a + t[0] * u + o[0] * n, a + t[-1] * u + o[-1] * n,
+                                         a + t[0] * u + o[-1] * n, a + t[-1] * u + o[0] * n]) - 2).astype(int)
+    x1, y1 = np.ceil(np.maximum.reduce([a + t[0] * u + o[0] * n, a + t[-1] * u + o[-1] * n,
+                                        a + t[0] * u + o[-1] * n, a + t[-1] * u + o[0] * n]) + 3).astype(int)
+    x0, y0 = max(0, x0), max(0, y0)
+    gray = _gray_crop(image, x0, y0, x1, y1)
+    rows = _strip(gray, a - (x0, y0), u, n, t, o)
+    ok = (rows >= 0).all(axis=0)
+    score, _ = _row_periodicity(np.where(rows >= 0, rows, rows[rows >= 0].mean()), 4.0, 0.1 * rows.shape[1])
+    keep = score >= 0.5 * score.max()
+    prof = rows[keep].mean(axis=0)
+    prof[~ok] = np.median(prof[ok]) if ok.any() else 0.0
+    p0 = _autocorr_period(prof, 4.0)
+    if p0 is None:
+        return None
+    return _tick_fit(prof, p0, step, t[0])
+
+
+def _autocorr_period(prof: np.ndarray, min_lag: float) -> float | None:
+    """Smallest lag (samples, sub-sample) whose autocorrelation peak is >= 45 % of the strongest one."""
+    n = len(prof)
+    x = prof - cv2.GaussianBlur(prof.reshape(1, -1).astype(np.float64), (0, 0), n / 20.0).ravel()
+    x = x - x.mean()
+    nfft = 1 << int(math.ceil(math.log2(2 * n)))
+    ac = np.fft.irfft(np.abs(np.fft.rfft(x, nfft)) ** 2, nfft)[: n // 4]
+    if len(ac) < int(min_lag) + 3 or ac[0] <= 0:
+        return None
+    ac = ac / ac[0]
+    lags = np.arange(len(ac))
+    peaks = np.nonzero((lags[1:-1] >= min_lag) & (ac[1:-1] > ac[:-2]) & (ac[1:-1] >= ac[2:]))[0] + 1
+    if len(peaks) == 0:
+        return None
+    top = ac[peaks].max()
+    if top < 0.2:
+        return None
+    j = int(peaks[np.argmax(ac[peaks] >= 0.45 * top)])
+    y0, y1, y2 = ac[j - 1], ac[j], ac[j + 1]
+    den = y0 - 2 * y1 + y2
+    return j + (0.5 * (y0 - y2) / den if den < 0 else 0.0)
+
+
+def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> _Ticks | None:
+    """Tick centres along the profile, numbered, then position = a + b i + c i^2 fitted with rejection."""
+    sm = cv2.GaussianBlur(prof.reshape(1, -1).astype(np.float64), (0, 0), max(1.0, p0)).ravel()
+    d = prof - sm
+    polarity = -1.0 if np.mean(d ** 3) < 0 else 1.0
+    g = polarity * d
+    thr = 0.35 * np.percentile(g, 99)
+    cand = np.nonzero((g[1:-1] > g[:-2]) & (g[1:-1] >= g[2:]) & (g[1:-1] > thr))[0] + 1
+    pos: list[float] = []
+    for j in cand[np.argsort(-g[cand])]:
+        if all(abs(j - q) >= 0.6 * p0 for q in pos):
+            pos.append(float(j))
+    if len(pos) < 12:
+        return None
+    pos_arr = np.sort(np.array(pos))
+    j = pos_arr.astype(int)
+    y0, y1, y2 = g[j - 1], g[j], g[j + 1]
+    den = y0 - 2 * y1 + y2
+    pos_arr = pos_arr + np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
+    idx = np.concatenate([[0], np.cumsum(np.round(np.diff(pos_arr) / p0))]).astype(np.int64)
+    keep = np.ones(len(pos_arr), bool)
+    for _ in range(4):
+        if keep.sum() < 12:
+            return None
+        coef = np.polyfit(idx[keep], pos_arr[keep], 2)
+        res = pos_arr - np.polyval(coef, idx)
+        sd = float(np.std(res[keep]))
+        new = np.abs(res) <= max(3 * sd, 0.05 * p0)
+        if (new == keep).all():
+            break
+        keep = new
+    if sd > 0.15 * p0 or keep.sum() < 12:
+        return None
+    ii = idx[keep]
+    mid = 0.5 * (ii.min() + ii.max())
+    period = (coef[1] + 2 * coef[0] * mid) * step
+    spread = float(np.sqrt(np.sum((ii - ii.mean()) ** 2)))
+    sigma = sd * step / max(spread, 1.0)
+    return _Ticks(period, sigma, int(keep.sum()), pos_arr[keep] * step + t0, ii, polarity)
+
+
+def _has_long_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
+                    band: tuple[float, float], mm_per_px: float) -> bool:
+    """True when every 5th tick reaches further across than the others (the 5 / 10 mm marks of a ruler)."""
+    p = ticks.period_px
+    mid_o = 0.5 * (band[0] + band[1])
+    o = mid_o + np.arange(-8.0, 8.0 + 1e-9, 0.25) / mm_per_px
+    t = np.concatenate([ticks.positions_px, ticks.positions_px - p / 2, ticks.positions_px + p / 2])
+    pts = [a + tt * u + oo * n for tt in (t.min(), t.max()) for oo in (o[0], o[-1])]
+    x0, y0 = np.floor(np.min(pts, axis=0) - 2).astype(int)
+    x1, y1 = np.ceil(np.max(pts, axis=0) + 3).astype(int)
+    x0, y0 = max(0, x0), max(0, y0)
+    gray = _gray_crop(image, x0, y0, x1, y1)
+    vals = _strip(gray, a - (x0, y0), u, n, t, o)
+    m = len(ticks.positions_px)
+    c = ticks.polarity * (vals[:, :m] - 0.5 * (vals[:, m:2 * m] + vals[:, 2 * m:]))
+    c[(vals[:, :m] < 0) | (vals[:, m:2 * m] < 0) | (vals[:, 2 * m:] < 0)] = 0
+    ref = np.median(c.max(axis=0))
+    if ref <= 0:
+        return False
+    extent = (c > 0.4 * ref).sum(axis=0).astype(np.float64)
+    cls = np.array([extent[ticks.index % 5 == r].mean() if (ticks.index % 5 == r).any() else 0 for r in range(5)])
+    top = int(np.argmax(cls))
+    others = np.delete(cls, top)
+    return bool(cls[top] >= 1.3 * max(others.mean(), 1.0))
+
+
+def _ruler_outline(coarse: np.ndarray, o_c: np.ndarray, t_c: np.ndarray, a: np.ndarray, u: np.ndarray,
+                   n: np.ndarray, ticks: _Ticks, band: tuple[float, float], mm_per_px: float) -> tuple:
+    """Rectangle (full px) over the ruler: tick run +- 9 mm along; tick band to the far ruler edge across."""
+    t0 = ticks.positions_px.min() - 9.0 / mm_per_px
+    t1 = ticks.positions_px.max() + 9.0 / mm_per_px
+    med = np.median(coarse, axis=1)
+    step = np.abs(np.diff(med))
+    o_mid = np.clip(0.5 * (o_c[1:] + o_c[:-1]), -1e9, 1e9)
+    lo_band, hi_band = band
+    limit = 35.0 / mm_per_px
+    sides = []
+    for sign in (-1.0, 1.0):
+        edge_near = lo_band if sign < 0 else hi_band
+        beyond = (sign * (o_mid - edge_near) > 0) & (sign * (o_mid - edge_near) < limit)
+        sides.append((float(step[beyond].max()) if beyond.any() else 0.0,
+                      float(o_mid[beyond][np.argmax(step[beyond])]) if beyond.any() else edge_near))
+    # the ruler edge next to the ticks is the closer strong step; the body lies on the other side
+    if abs(sides[0][1] - lo_band) < abs(sides[1][1] - hi_band):
+        o0, o1 = lo_band - 1.0 / mm_per_px, max(sides[1][1], hi_band + 8.0 / mm_per_px)
+    else:
+        o0, o1 = min(sides[0][1], lo_band - 8.0 / mm_per_px), hi_band + 1.0 / mm_per_px
+    o0 -= 1.0 / mm_per_px
+    o1 += 1.0 / mm_per_px
+    quad = [a + t0 * u + o0 * n, a + t1 * u + o0 * n, a + t1 * u + o1 * n, a + t0 * u + o1 * n]
+    return tuple((float(x), float(y)) for x, y in quad)
 
 
 # ----------------------------------------------------------------------------------------------
