@@ -224,24 +224,26 @@ def match_spots(truth: TruthImage, pred: PredImage,
                 config: EvalConfig | None = None) -> tuple[tuple[int, int, float], ...]:
     """One-to-one matches (truth index, pred index, distance px) by the rule of the module docstring."""
     cfg = config or EvalConfig()
+    if not truth.spots or not pred.spots:
+        return ()
     mm_per_px = truth.mm_per_px or pred.mm_per_px
-    pairs = []
-    for ti, t in enumerate(truth.spots):
-        t_px = t.diameter_mm / mm_per_px if (t.diameter_mm and mm_per_px) else None
-        for pi, p in enumerate(pred.spots):
-            d = math.hypot(t.x - p.x, t.y - p.y)
-            if t_px is not None and d > max(cfg.min_match_px, cfg.match_fraction * t_px):
-                continue
-            if d > max(cfg.min_match_px, cfg.match_fraction * (p.diameter_px or 0.0)):
-                continue
-            pairs.append((d, ti, pi))
-    pairs.sort()
+    txy = np.array([(t.x, t.y) for t in truth.spots], dtype=float)
+    pxy = np.array([(p.x, p.y) for p in pred.spots], dtype=float)
+    d = np.hypot(txy[:, None, 0] - pxy[None, :, 0], txy[:, None, 1] - pxy[None, :, 1])
+    t_px = np.array([t.diameter_mm / mm_per_px if (t.diameter_mm and mm_per_px) else np.inf
+                     for t in truth.spots])  # unknown size: only the prediction's criterion applies
+    p_px = np.array([p.diameter_px or 0.0 for p in pred.spots])
+    ok = (d <= np.maximum(cfg.min_match_px, cfg.match_fraction * t_px)[:, None]) & (
+        d <= np.maximum(cfg.min_match_px, cfg.match_fraction * p_px)[None, :])
+    ti, pi = np.nonzero(ok)
+    order = np.lexsort((pi, ti, d[ti, pi]))  # by distance, then truth order, then prediction order
     used_t, used_p, out = set(), set(), []
-    for d, ti, pi in pairs:
-        if ti not in used_t and pi not in used_p:
-            used_t.add(ti)
-            used_p.add(pi)
-            out.append((ti, pi, d))
+    for k in order:
+        a, b = int(ti[k]), int(pi[k])
+        if a not in used_t and b not in used_p:
+            used_t.add(a)
+            used_p.add(b)
+            out.append((a, b, float(d[a, b])))
     return tuple(sorted(out))
 
 
