@@ -1,8 +1,9 @@
-"""Colour conversions for spot finding: true CIELAB and a haemoglobin (erythema-like) index.
+"""Colour conversions for spot finding: true CIELAB, optical density and pigment indices.
 
-The blood index is log(R) - log(G) of the sRGB values: blood absorbs green far more than red, and a
-ratio of two channels does not change when the light gets brighter or dimmer (shading, vignetting,
-curvature of a limb), so a spot stands out by its colour, not by how it is lit.
+Spots are pigment in skin (haemoglobin, its breakdown products, melanin). Their absorbance adds to
+the skin's in optical density (-log of linear RGB), and a ratio of channels does not change when the
+light gets brighter or dimmer (shading, vignetting, curvature of a limb), so a spot stands out by
+its colour, not by how it is lit, on light and dark skin alike.
 """
 from __future__ import annotations
 
@@ -34,3 +35,32 @@ def log_luminance(image_rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(image_rgb).astype(np.float32)
     y = rgb[..., 0] * 0.3 + rgb[..., 1] * 0.6 + rgb[..., 2] * 0.1 + np.float32(LOG_OFFSET)
     return cv2.log(y)
+
+
+def _od_lut(eps: float = 0.002) -> np.ndarray:
+    v = np.arange(256, dtype=np.float64) / 255.0
+    lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+    return (-np.log(lin + eps)).astype(np.float32)
+
+
+_OD_LUT = _od_lut()  # constant table, computed once
+
+
+def optical_density(image_rgb: np.ndarray) -> np.ndarray:
+    """Per-channel optical density -log(linear sRGB + 0.002), float32 (..., 3).
+
+    Pigments (blood, melanin, bilirubin) add to it linearly with their amount (Beer-Lambert), and
+    a change of illumination adds the same constant to all three channels.
+    """
+    img = np.ascontiguousarray(image_rgb, dtype=np.uint8)
+    return cv2.LUT(img, _OD_LUT)
+
+
+def pigment_index(image_rgb: np.ndarray) -> np.ndarray:
+    """Absorbance of green + blue over red, (OD_G + OD_B) / 2 - OD_R, float32 (H, W).
+
+    Blood (fresh or deoxygenated), old blood and melanin all absorb green and blue more than red;
+    shading and lighting changes absorb all channels alike and cancel out.
+    """
+    od = optical_density(image_rgb)
+    return 0.5 * (od[..., 1] + od[..., 2]) - od[..., 0]

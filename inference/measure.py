@@ -163,9 +163,8 @@ def _colours(image: np.ndarray, cand: Candidate) -> tuple[tuple[float, float, fl
     mh, mw = sub.shape
     m[y0 - Y0:y0 - Y0 + mh, x0 - X0:x0 - X0 + mw] = sub[:crop.shape[0] - (y0 - Y0), :crop.shape[1] - (x0 - X0)]
     lab = to_lab(crop)
-    inner = cv2.dilate(m, np.ones((2 * gap + 1,) * 2, np.uint8))
-    outer = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (r + gap) + 1,) * 2))
-    ring = (outer > 0) & (inner == 0)
+    away = cv2.distanceTransform((m == 0).astype(np.uint8), cv2.DIST_L2, 3)  # px from the spot
+    ring = (away > gap) & (away <= r + gap)
     spot = lab[m > 0] if m.any() else lab.reshape(-1, 3)
     skin = lab[ring] if ring.any() else lab.reshape(-1, 3)
     return tuple(float(v) for v in spot.mean(0)), tuple(float(v) for v in skin.mean(0))

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from spotscale.data.types import Candidate
-from spotscale.inference.colour import blood_index, to_lab
+from spotscale.inference.colour import optical_density, pigment_index, to_lab
 
 
 @dataclass
@@ -30,13 +30,16 @@ class SegmentConfig:
     max_work_side: int = 2000  # ...but never larger than this (speed)
     high_snr: float = 6.0  # hysteresis: a candidate must reach this signal-to-noise somewhere
     low_snr: float = 3.0  # ...and extends over pixels above this
-    min_contrast: float = 0.03  # minimum blood-index contrast (log R/G) of a spot's core
-    noise_floor: float = 0.006  # lower bound of the local noise (log units): flat images
+    min_contrast: float = 0.05  # minimum pigment-index contrast (optical density) of a spot's core
+    noise_floor: float = 0.01  # lower bound of the local noise (optical density): flat images
     max_elongation: float = 4.0  # longer-than-wide components (hair, creases, scratches) are rejected
     background_sigma_frac: float = 0.04  # local skin background: gaussian sigma, fraction of the long side
+    narrow_background_mm: float = 1.2  # second, narrow background for small spots (sigma, mm)
     half_level: float = 0.5  # outline at this fraction between skin background and spot core
     split_neck_ratio: float = 0.7  # touching spots split where the neck is narrower than this x radius
     max_split_radius_mm: float = 2.5  # only petechia-sized lobes are split apart
+    smooth_frac: float = 0.02  # outline smoothing (gaussian sigma) as a fraction of the spot size
+    min_green_excess: float = 0.05  # blood and melanin absorb green more than red; inks need not
     crop_upsample_px: int = 48  # a spot's crop is upsampled until it is about this many px across
     max_upsample: int = 8
 
@@ -74,15 +77,16 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     work = _working_image(image_rgb, reduced, mm_per_px, cfg)
     work_scale = w / work.shape[1]
     ex_work = _resize_mask(exclude, work.shape[:2]) if exclude is not None else None
-    skin = skin_mask(work)
+    skin_px, skin = _skin_masks(work)
     if ex_work is not None:
         skin &= ~ex_work
-    snr, resid = _snr_map(work, skin, cfg)
+        skin_px &= ~ex_work
+    snr, resid = _snr_map(work, skin_px, mm_per_px * work_scale if mm_per_px else None, cfg)
     comps = _candidate_components(snr, resid, skin, ex_work, cfg)
-    cands: list[Candidate] = []
+    found: list[tuple[Candidate, bool]] = []
     for box, mask in comps:
-        cands.extend(_refine(image_rgb, box, mask, work_scale, mm_per_px, exclude, cfg))
-    cands = _dedupe(cands)
+        found.extend(_refine(image_rgb, box, mask, work_scale, mm_per_px, exclude, cfg))
+    cands = _dedupe(found)
     if mm_per_px:
         min_area = math.pi * (0.5 * cfg.min_diameter_mm / mm_per_px) ** 2 * 0.5
         cands = [c for c in cands if _area(c) >= min_area]
@@ -129,7 +133,12 @@ def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def skin_mask(work_rgb: np.ndarray) -> np.ndarray:
-    """Bool mask of skin: pixels whose hue and saturation match the photo's dominant skin cluster.
+    """Bool mask of the skin region (spots and hairs inside it included), same size as the image."""
+    return _skin_masks(work_rgb)[1]
+
+
+def _skin_masks(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(skin-coloured pixels, skin region): pixels whose hue and saturation match the skin cluster.: pixels whose hue and saturation match the photo's dominant skin cluster.
 
     Skin colour is estimated from the image itself (hue mode among skin-plausible pixels, weighted
     to the centre), so dark and light skin are both kept while cloth, sheets or walls of other
@@ -144,7 +153,7 @@ def skin_mask(work_rgb: np.ndarray) -> np.ndarray:
     sat = chroma / np.maximum(L, 5.0)
     plaus = (L > 4) & (L < 99) & (chroma > 2.5) & (hue > -15) & (hue < 105)
     if plaus.sum() < 0.02 * plaus.size:
-        return np.ones((h, w), bool)
+        return np.ones((h, w), bool), np.ones((h, w), bool)
     yy, xx = np.mgrid[0:L.shape[0], 0:L.shape[1]]
     cw = np.exp(-(((xx / L.shape[1] - 0.5) / 0.35) ** 2 + ((yy / L.shape[0] - 0.5) / 0.35) ** 2))
     hist, edges = np.histogram(hue[plaus], bins=60, range=(-15, 105), weights=cw[plaus])
@@ -157,8 +166,13 @@ def skin_mask(work_rgb: np.ndarray) -> np.ndarray:
     tol_h = max(14.0, 3.5 * h_mad)
     m = ((np.abs(hue - mode) < tol_h) & (sat > 0.35 * s_med) & (sat < 2.2 * s_med + 0.05)
          & (L > min(8.0, 0.3 * L_med)))
-    m = _clean_skin(m)
-    return cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    region = _clean_skin(m)
+    pix = m & region
+
+    def up(x: np.ndarray) -> np.ndarray:
+        return cv2.resize(x.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+
+    return up(pix), up(region)
 
 
 def _small(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
@@ -196,21 +210,36 @@ def _fill_holes(u: np.ndarray) -> np.ndarray:
 # contrast and candidates on the working image
 
 
-def _snr_map(work: np.ndarray, skin: np.ndarray, cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Blood-index contrast against the local skin background, in local-noise units; and the contrast."""
-    bi = cv2.GaussianBlur(blood_index(work), (0, 0), 0.8)
+def _snr_map(work: np.ndarray, skin: np.ndarray, work_mm_per_px: float | None,
+             cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Blood-index contrast against the local skin background, in local-noise units; and the contrast.
+
+    Two background scales: a wide one for large spots and a narrow one (about a millimetre) for
+    small ones, where blotchy skin redness at intermediate scales would otherwise hide them.
+    """
+    bi = cv2.GaussianBlur(pigment_index(work), (0, 0), 0.8)
     wgt = skin.astype(np.float32)
     if wgt.sum() < 16:
         wgt = np.ones_like(wgt)
-    sigma = cfg.background_sigma_frac * max(work.shape[:2])
+    wide = cfg.background_sigma_frac * max(work.shape[:2])
+    narrow = 4.0 if not work_mm_per_px else float(np.clip(cfg.narrow_background_mm / work_mm_per_px, 2.5, 12.0))
+    snr_w, res_w = _snr_at(bi, wgt, wide, wide, cfg)
+    snr_n, res_n = _snr_at(bi, wgt, narrow, wide, cfg)
+    pick = snr_n > snr_w
+    return np.where(pick, snr_n, snr_w), np.where(pick, res_n, res_w)
+
+
+def _snr_at(bi: np.ndarray, wgt: np.ndarray, sigma: float, noise_sigma: float,
+            cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray]:
+    """SNR and contrast of `bi` against its background at one scale (spots left out of the background)."""
     bg = _norm_blur(bi, wgt, sigma)
     resid = bi - bg
-    noise = _noise(resid, wgt, sigma, cfg)
+    noise = _noise(resid, wgt, noise_sigma, cfg)
     for _ in range(2):  # background again, without the spots (positive outliers)
-        w2 = wgt * (resid < 2.5 * noise).astype(np.float32)
+        w2 = wgt * (np.abs(resid) < 2.5 * noise).astype(np.float32)
         bg = _norm_blur(bi, w2, sigma)
         resid = bi - bg
-        noise = _noise(resid, w2, sigma, cfg)
+        noise = _noise(resid, w2, noise_sigma, cfg)
     return resid / noise, resid
 
 
@@ -261,8 +290,29 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
             continue
         if area >= 6 and _elongation(mask) > cfg.max_elongation:
             continue
-        out.append(((int(x), int(y), int(bw), int(bh)), mask))
+        for sub in _split_by_maxima(mask, snr[y:y + bh, x:x + bw], cfg.high_snr):
+            out.append(((int(x), int(y), int(bw), int(bh)), sub))
     return out
+
+
+def _split_by_maxima(mask: np.ndarray, snr: np.ndarray, high: float) -> list[np.ndarray]:
+    """One sub-mask per SNR maximum of a component, so each spot of a cluster gets its own core."""
+    if mask.sum() < 9:
+        return [mask]
+    s = np.where(mask, snr, 0).astype(np.float32)
+    peaks = (s >= cv2.dilate(s, np.ones((5, 5), np.uint8))) & (s >= high) & mask
+    n, lab, _, cents = cv2.connectedComponentsWithStats(peaks.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return [mask]
+    ys, xs = np.nonzero(mask)
+    d = np.stack([np.hypot(xs - cx, ys - cy) for cx, cy in cents[1:]])
+    owner = np.argmin(d, axis=0)
+    subs = []
+    for k in range(n - 1):
+        sub = np.zeros_like(mask)
+        sub[ys[owner == k], xs[owner == k]] = True
+        subs.append(sub)
+    return subs
 
 
 def _elongation(mask: np.ndarray) -> float:
@@ -281,8 +331,13 @@ def _elongation(mask: np.ndarray) -> float:
 
 
 def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray, ws: float,
-            mm_per_px: float | None, exclude: np.ndarray | None, cfg: SegmentConfig) -> list[Candidate]:
-    """Re-segment one working-image candidate on a full-res crop at its own half-maximum contrast."""
+            mm_per_px: float | None, exclude: np.ndarray | None,
+            cfg: SegmentConfig) -> list[tuple[Candidate, bool]]:
+    """Re-segment one working-image candidate on a full-res crop at its own half-maximum contrast.
+
+    Returns the spots found with, for each, whether it holds this candidate's own peak (its outline
+    was then drawn at its own contrast; others met here are better measured from their own seed).
+    """
     H, W = image.shape[:2]
     x, y, bw, bh = box
     size = max(bw, bh) * ws
@@ -292,7 +347,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     if x1 - x0 < 3 or y1 - y0 < 3:
         return []
     crop = image[y0:y1, x0:x1]
-    bi = cv2.GaussianBlur(blood_index(crop), (0, 0), 0.7)
+    bi = cv2.GaussianBlur(pigment_index(crop), (0, 0), 0.7)
     # the working candidate, in crop px, grown by one working px: where the spot's core is
     seed = np.zeros(bi.shape, np.uint8)
     sx0, sy0 = int(x * ws) - x0, int(y * ws) - y0
@@ -300,8 +355,9 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     up = cv2.resize(wmask.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
     _paste(seed, up, sx0, sy0)
     grow = max(1, int(round(ws)))
-    seed = cv2.dilate(seed, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
-    ring = cv2.dilate(seed, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin // 2 + 1,) * 2)) == 0
+    away = cv2.distanceTransform((seed == 0).astype(np.uint8), cv2.DIST_L2, 3)  # px from the candidate
+    seed = (away <= grow).astype(np.uint8)
+    ring = away > grow + margin // 2
     if exclude is not None and exclude.shape[:2] == (H, W):
         ring &= ~exclude[y0:y1, x0:x1]
     if ring.sum() < 8:
@@ -315,45 +371,53 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         return []
     core = (seed > 0) & (bi > bg_bi + 0.75 * (vmax - bg_bi))
     bi_contrast = vmax - bg_bi
-    bi = colour_contrast(crop, ring, core)
+    bi, d_od = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size))
+    if d_od[1] - d_od[0] <= cfg.min_green_excess * float(np.abs(d_od).sum()):
+        return []  # absorbs red as much as green: ink (tattoo, pen), not blood or melanin
     bg = 0.0
-    inside = bi[seed > 0]
-    vmax = float(inside.max())
-    above = inside[inside > 0.5 * vmax]
-    peak = float(np.percentile(above, 90)) if above.size >= 4 else vmax
+    peak = float(np.median(bi[core])) if core.any() else float(bi[seed > 0].max())
+    if peak <= 0:
+        return []
     level = bg + cfg.half_level * (peak - bg)
     U = int(np.clip(round(cfg.crop_upsample_px / max(size, 1.0)), 1, cfg.max_upsample))
     big = bi if U == 1 else cv2.resize(bi, None, fx=U, fy=U, interpolation=cv2.INTER_LINEAR)
     fg = (big > level).astype(np.uint8)
     seed_big = seed if U == 1 else cv2.resize(seed, None, fx=U, fy=U, interpolation=cv2.INTER_NEAREST)
     n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-    hit = np.unique(lab[(seed_big > 0) & (fg > 0)])
-    hit = [i for i in hit if i > 0 and _touches_core(lab == i, big, seed_big, peak, bg)]
-    out: list[Candidate] = []
+    core_big = core.astype(np.uint8) if U == 1 else cv2.resize(core.astype(np.uint8), None, fx=U, fy=U,
+                                                               interpolation=cv2.INTER_NEAREST)
+    hit = [i for i in np.unique(lab[(core_big > 0) & (fg > 0)]) if i > 0]
+    py, px = np.unravel_index(int(np.argmax(np.where(core, bi, -np.inf))), bi.shape)
+    own_at = (py * U + U // 2, px * U + U // 2)  # this candidate's peak, upsampled px
+    out: list[tuple[Candidate, bool]] = []
     for i in hit:
         comp = (lab == i).astype(np.uint8)
-        parts = _split(comp, U, mm_per_px, cfg)
-        for part in parts:
+        for part in _split(comp, U, mm_per_px, cfg):
             c = _candidate_from_mask(part, big, U, x0, y0, bg, peak, bi_contrast)
             if c is not None:
-                out.append(c)
+                out.append((c, bool(part[own_at])))
     return out
 
 
-def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray) -> np.ndarray:
-    """Where each pixel lies between the surrounding skin colour (0) and the spot's core colour (1).
+def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray,
+                    smooth_px: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel lies between the surrounding skin (0) and the spot's core colour (1).
 
-    The RGB difference to the skin is projected on the skin->core direction: linear in how much of
-    the spot covers a pixel, so 0.5 is the half-way (half-maximum) edge. The skin level is a plane
-    fitted on the ring, so a lighting gradient across a large spot does not shift its edge.
+    The RGB difference to the skin is projected on the skin->core direction: 0.5 is the half-way
+    (half-maximum) edge in the photo's own values, whatever the skin tone. The skin level is a
+    plane fitted on the ring, so a lighting gradient across a large spot does not shift its edge.
+    Returns the contrast map and the core's optical density over the skin's (R, G, B), which says
+    what absorbs (blood and melanin absorb green more than red; inks need not).
     """
     f = crop.astype(np.float32)
     skin = np.median(f[ring], axis=0)
     core_rgb = np.median(f[core], axis=0) if core.any() else f[~ring].mean(0)
+    d_od = (optical_density(core_rgb.round().astype(np.uint8)[None, None]).reshape(3)
+            - optical_density(skin.round().astype(np.uint8)[None, None]).reshape(3))
     d = core_rgb - skin
     nn = float(d @ d)
     if nn < 1e-6:
-        return np.zeros(crop.shape[:2], np.float32)
+        return np.zeros(crop.shape[:2], np.float32), d_od
     t = ((f - skin) @ (d / nn)).astype(np.float32)
     ys, xs = np.nonzero(ring)
     step = max(1, xs.size // 2000)
@@ -363,12 +427,7 @@ def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray) -> np.
     h, w = t.shape
     yy, xx = np.mgrid[0:h, 0:w]
     t -= (coef[0] * xx + coef[1] * yy + coef[2]).astype(np.float32)
-    return cv2.GaussianBlur(t, (0, 0), 0.7)
-
-
-def _touches_core(comp: np.ndarray, big: np.ndarray, seed_big: np.ndarray, peak: float, bg: float) -> bool:
-    """A component counts when it holds a part of the spot's core (>= 75 % contrast)."""
-    return bool((big[comp & (seed_big > 0)] > bg + 0.75 * (peak - bg)).any())
+    return cv2.GaussianBlur(t, (0, 0), smooth_px), d_od
 
 
 def _paste(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
@@ -479,17 +538,23 @@ def _edge_width(part: np.ndarray, big: np.ndarray, U: int, bg: float, peak: floa
     return max(0.0, (math.sqrt(a25 / math.pi) - math.sqrt(a75 / math.pi)) / U)
 
 
-def _dedupe(cands: list[Candidate]) -> list[Candidate]:
-    """Drop candidates that repeat an already found spot (one spot reached from two seeds)."""
+def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
+    """One candidate per spot: spots reached from several seeds are kept once, preferably as
+    segmented from their own peak, else the largest; a candidate centred inside a kept one is a part
+    of it (a lobe of an irregular spot), not a spot of its own."""
     out: list[Candidate] = []
-    cents = []
-    for c in sorted(cands, key=_area, reverse=True):
+    for c, _own in sorted(found, key=lambda co: (not co[1], -_area(co[0]))):
         cx, cy = _centre(c)
-        if any(abs(cx - ox) < 1.0 and abs(cy - oy) < 1.0 for ox, oy in cents):
+        if any(_inside(k, cx, cy) for k in out):
             continue
         out.append(c)
-        cents.append((cx, cy))
     return sorted(out, key=lambda c: (c.bbox[1], c.bbox[0]))
+
+
+def _inside(c: Candidate, x: float, y: float) -> bool:
+    x0, y0, w, h = c.bbox
+    i, j = int(round(y - y0)), int(round(x - x0))
+    return 0 <= i < h and 0 <= j < w and bool(c.mask[i, j])
 
 
 def _centre(c: Candidate) -> tuple[float, float]:

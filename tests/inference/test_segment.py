@@ -28,7 +28,11 @@ def skin(w: int = 480, h: int = 360, tone=LIGHT, seed: int = 0, gradient: bool =
 
 def disc(img: np.ndarray, cx: float, cy: float, r: float, colour=BLOOD, axes=None, angle: float = 0.0,
          strength: float = 1.0) -> None:
-    """Paint an anti-aliased disc (or ellipse with semi-axes `axes`, rotated by `angle` rad) in place."""
+    """Paint an anti-aliased disc (or ellipse with semi-axes `axes`, rotated by `angle` rad) in place.
+
+    Pigment, not paint: the skin's linear RGB is multiplied by a transmission whose optical density
+    grows with coverage (Beer-Lambert), so a fully covered pixel of LIGHT skin shows `colour`.
+    """
     h, w = img.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     dx, dy = xx - cx, yy - cy
@@ -40,7 +44,18 @@ def disc(img: np.ndarray, cx: float, cy: float, r: float, colour=BLOOD, axes=Non
         u, v = dx * c + dy * s, -dx * s + dy * c
         d = (np.hypot(u / a, v / b) - 1) * min(a, b)
     alpha = (np.clip(0.5 - d, 0, 1) * strength)[..., None]
-    img[:] = img * (1 - alpha) + np.asarray(colour, np.float32) * alpha
+    od = np.log(_lin(np.asarray(LIGHT, np.float32)) / _lin(np.asarray(colour, np.float32)))
+    img[:] = _srgb(_lin(img) * np.exp(-alpha * od))
+
+
+def _lin(v: np.ndarray) -> np.ndarray:
+    v = np.clip(v / 255.0, 0, 1)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def _srgb(lin: np.ndarray) -> np.ndarray:
+    lin = np.clip(lin, 0, 1)
+    return 255.0 * np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
 
 
 def stroke(img: np.ndarray, p0, p1, width: float = 2.0, colour=(60, 42, 35)) -> None:

@@ -1,0 +1,230 @@
+"""Accuracy and speed of segmentation + measurement on generator photos with a fixed, untuned seed.
+
+Sizes are measured with the TRUE scale (the generator's image->plane homography) so the figures
+isolate segmentation and measurement from scale finding. Prints recall of hemorrhagic spots
+>= 0.5 mm, the fraction of candidates that match no annotated spot, size errors, all overall and by
+ITA band, then a per-stage timing of one 4000x3000 JPEG against cv2.imread.
+
+Rendered photos are cached (JPEG + JSON + NPZ) under --cache, since rendering is slow.
+Usage: python benchmarks/bench_measure.py [--seed 20261125] [--n-large 30] [--n-small 10] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from spotscale.data.photo import read_photo
+from spotscale.data.types import HEMORRHAGIC, Scale
+from spotscale.inference.measure import measure
+from spotscale.inference.segment import segment
+
+BANDS = ("very_light", "light", "intermediate", "tan", "brown", "dark")
+KINDS = ("aruco", "ruler", "sticker")
+GROUPS = (("light (>41)", 41, 999), ("intermediate (28-41)", 28, 41), ("tan (10-28)", 10, 28),
+          ("brown (-30-10)", -30, 10), ("dark (<-30)", -999, -30))
+
+
+def plan(seed: int, n_large: int, n_small: int) -> list[dict]:
+    """The benchmark photos: every skin band and reference kind, large and small."""
+    out = []
+    for i in range(n_large + n_small):
+        large = i < n_large
+        out.append({"seed": seed + i, "size": (4000, 3000) if large else (640, 480),
+                    "scale": KINDS[i % 3], "skin_band": BANDS[(i // 3 + i) % len(BANDS)]})
+    return out
+
+
+def _name(p: dict) -> str:
+    return f"s{p['seed']}_{p['size'][0]}x{p['size'][1]}_{p['scale']}_{p['skin_band']}"
+
+
+def render_cached(p: dict, cache: Path) -> Path:
+    """Render one photo unless cached; returns the JPEG path (truth next to it)."""
+    from spotscale.data.synth import render_photo  # the generator is only needed to fill the cache
+
+    name = _name(p)
+    jpg = cache / f"{name}.jpg"
+    if jpg.exists() and (cache / f"{name}.json").exists():
+        return jpg
+    ph = render_photo(p["seed"], size=tuple(p["size"]), scale=p["scale"], skin_band=p["skin_band"])
+    spots = [{"category": s.category, "subtype": s.subtype, "borderline": bool(s.borderline),
+              "x": float(s.x), "y": float(s.y), "bbox": [int(v) for v in s.bbox],
+              "diameter_mm": float(s.diameter_mm), "eq_diameter_mm": float(s.eq_diameter_mm),
+              "area_mm2": float(s.area_mm2), "minor_mm": float(s.minor_mm)} for s in ph.spots]
+    np.savez_compressed(cache / f"{name}.npz", **{f"m{i}": s.mask for i, s in enumerate(ph.spots)})
+    meta = {k: v for k, v in ph.meta.items() if _jsonable(v)}
+    tmp = cache / f"{name}.tmp.jpg"
+    cv2.imwrite(str(tmp), cv2.cvtColor(ph.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    (cache / f"{name}.json").write_text(json.dumps({"meta": meta, "spots": spots}))
+    os.replace(tmp, jpg)
+    return jpg
+
+
+def _jsonable(v) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except TypeError:
+        return False
+
+
+def true_scale(meta: dict) -> Scale:
+    """The generator's exact image->plane mapping as a Scale."""
+    H = tuple(tuple(float(v) for v in row) for row in meta["image_to_plane"])
+    return Scale(mm_per_px=float(meta["mm_per_px"]), mm_per_px_uncertainty=0.0, source="truth", homography=H)
+
+
+def exclude_mask(meta: dict, shape: tuple[int, int]) -> np.ndarray | None:
+    """The reference object's outline (grown a little) as the exclusion mask, as scale.py would give."""
+    outline = meta.get("scale", {}).get("outline") or []
+    if len(outline) < 3:
+        return None
+    m = np.zeros(shape, np.uint8)
+    cv2.fillPoly(m, [np.round(np.asarray(outline)).astype(np.int32)], 1)
+    grow = max(3, int(0.01 * max(shape)))
+    return cv2.dilate(m, np.ones((2 * grow + 1,) * 2, np.uint8)) > 0
+
+
+def evaluate_photo(jpg: Path) -> dict:
+    """Run segment + measure on one cached photo and match to the truth."""
+    truth = json.loads(jpg.with_suffix(".json").read_text())
+    meta, tspots = truth["meta"], truth["spots"]
+    img = read_photo(jpg)
+    red = read_photo(jpg, reduce=4) if max(img.shape[:2]) >= 2000 else None
+    scale = true_scale(meta)
+    seg = segment(img, exclude=exclude_mask(meta, img.shape[:2]), mm_per_px=scale.mm_per_px, reduced=red)
+    spots = measure(img, seg.candidates, scale)
+    return {"ita": float(meta["ita"]), "matches": match(spots, tspots), "n_cand": len(spots),
+            "unmatched": sum(1 for s in spots if not _any_truth(s, tspots)), "name": jpg.stem}
+
+
+def _any_truth(s, tspots: list[dict]) -> bool:
+    """Does a candidate lie on any annotated spot (of any category), i.e. is it not hair/pore/cloth?"""
+    for t in tspots:
+        x0, y0, w, h = t["bbox"]
+        if x0 - 2 <= s.x <= x0 + w + 2 and y0 - 2 <= s.y <= y0 + h + 2:
+            return True
+    return False
+
+
+def match(spots, tspots: list[dict]) -> list[tuple[dict, object]]:
+    """Each hemorrhagic truth spot with its nearest candidate within max(2 px, 0.5 x its diameter)."""
+    out = []
+    xy = np.array([[s.x, s.y] for s in spots]) if spots else np.zeros((0, 2))
+    for t in tspots:
+        if t["category"] not in HEMORRHAGIC:
+            continue
+        best = None
+        if len(xy):
+            d = np.hypot(xy[:, 0] - t["x"], xy[:, 1] - t["y"])
+            diam_px = max(t["bbox"][2], t["bbox"][3])
+            j = int(np.argmin(d))
+            if d[j] <= max(2.0, 0.5 * diam_px):
+                best = spots[j]
+        out.append((t, best))
+    return out
+
+
+def report(results: list[dict]) -> None:
+    """Print recall, false-candidate fraction and size errors overall and by ITA group."""
+    print(f"{'group':24s} {'photos':>6s} {'spots>=.5':>9s} {'recall':>7s} {'cands':>6s} {'nonspot':>8s} "
+          f"{'MAE<4mm':>8s} {'n<4':>5s} {'medRel>=4':>9s} {'n>=4':>5s}")
+    for label, lo, hi in (("ALL", -999, 999),) + GROUPS:
+        rs = [r for r in results if lo < r["ita"] <= hi]
+        if not rs:
+            continue
+        ms = [m for r in rs for m in r["matches"] if m[0]["diameter_mm"] >= 0.5]
+        found = [m for m in ms if m[1] is not None]
+        small = [abs(s.diameter_mm - t["diameter_mm"]) for t, s in found if t["diameter_mm"] < 4]
+        large = [abs(s.diameter_mm - t["diameter_mm"]) / t["diameter_mm"] for t, s in found if t["diameter_mm"] >= 4]
+        n_c = sum(r["n_cand"] for r in rs)
+        n_u = sum(r["unmatched"] for r in rs)
+        print(f"{label:24s} {len(rs):6d} {len(ms):9d} {len(found) / max(1, len(ms)):7.3f} {n_c:6d} "
+              f"{n_u / max(1, n_c):8.3f} {_f(statistics.fmean(small) if small else None):>8s} {len(small):5d} "
+              f"{_f(statistics.median(large) if large else None, pct=True):>9s} {len(large):5d}")
+
+
+def _f(v, pct: bool = False) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.2f}%" if pct else f"{v:.3f}"
+
+
+def speed(jpg: Path, repeats: int = 3) -> None:
+    """Per-stage times of one large JPEG, best of `repeats`, and the ratio to cv2.imread."""
+    truth = json.loads(jpg.with_suffix(".json").read_text())
+    meta = truth["meta"]
+    best: dict[str, float] = {}
+    for _ in range(repeats):
+        t = {}
+        t0 = time.perf_counter()
+        cv2.imread(str(jpg))
+        t["imread"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        img = read_photo(jpg)
+        red = read_photo(jpg, reduce=4)
+        t["decode full+1/4"] = time.perf_counter() - t0
+        scale, exclude = true_scale(meta), exclude_mask(meta, img.shape[:2])
+        try:
+            from spotscale.inference.scale import ScaleConfig, find_scale, reference_mask
+            t0 = time.perf_counter()
+            found = find_scale(img, ScaleConfig(), reduced=red, reduce=4)
+            if found.found:
+                exclude = reference_mask(found, img.shape[:2], 8)
+            t["scale"] = time.perf_counter() - t0
+        except Exception as e:  # scale.py is another module; its absence or failure must not stop this
+            t["scale"] = float("nan")
+            print(f"(scale stage skipped: {type(e).__name__}: {e})")
+        t0 = time.perf_counter()
+        seg = segment(img, exclude=exclude, mm_per_px=scale.mm_per_px, reduced=red)
+        t["segmentation"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        measure(img, seg.candidates, scale)
+        t["measurement"] = time.perf_counter() - t0
+        for k, v in t.items():
+            best[k] = min(best.get(k, math.inf), v)
+    total = sum(v for k, v in best.items() if k != "imread" and v == v)
+    print(f"speed on {jpg.name} ({len(seg.candidates)} candidates), best of {repeats}:")
+    for k, v in best.items():
+        print(f"  {k:18s} {1000 * v:8.1f} ms")
+    print(f"  {'total (no imread)':18s} {1000 * total:8.1f} ms   ratio total/imread = {total / best['imread']:.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=20261125, help="first seed (fixed; never tuned on)")
+    ap.add_argument("--n-large", type=int, default=30)
+    ap.add_argument("--n-small", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("SPOTSCALE_BENCH_CACHE", "/tmp/spotscale_bench")))
+    ap.add_argument("--render-only", action="store_true")
+    args = ap.parse_args(argv)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    photos = plan(args.seed, args.n_large, args.n_small)
+    with ProcessPoolExecutor(args.workers) as ex:
+        jpgs = list(ex.map(render_cached, photos, [args.cache] * len(photos)))
+    if args.render_only:
+        return 0
+    with ProcessPoolExecutor(args.workers) as ex:
+        results = list(ex.map(evaluate_photo, jpgs))
+    print(f"bench_measure: {len(results)} generator photos, seeds {args.seed}..{args.seed + len(photos) - 1} "
+          f"({args.n_large} at 4000x3000, {args.n_small} at 640x480), true scale")
+    report(results)
+    large = [j for j, p in zip(jpgs, photos) if p["size"][0] == 4000]
+    if large:
+        speed(large[0])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
