@@ -344,7 +344,7 @@ def _lighting(rng, size: tuple[int, int]) -> tuple[np.ndarray, dict]:
     if rng.random() < 0.2:  # strong cast: tungsten (warm) or shade (cool)
         wb = wb * (np.array([1.15, 1.0, 0.8]) if rng.random() < 0.5 else np.array([0.88, 1.0, 1.15]))
     g3 = (g * exposure)[..., None] * wb.astype(np.float32)
-    g3 = cv2.resize(g3.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    g3 = cv2.resize(g3.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     return g3, {"vignetting": float(vig), "shadow": bool(shadow), "exposure": float(exposure),
                 "white_balance": [float(v) for v in wb]}
 
@@ -359,8 +359,9 @@ def _camera_effects(rng, img: np.ndarray, options: dict) -> dict:
     out["blur_px"] = blur
     sigma = float(options.get("noise", rng.uniform(0.002, 0.02)))
     if sigma > 0:
-        small = rng.standard_normal((h // 2 + 1, w // 2 + 1, 3), dtype=np.float32)
-        small *= np.float32(sigma)
+        small = rng.random((h // 2 + 1, w // 2 + 1, 3), dtype=np.float32)  # uniform, unit variance below
+        small -= np.float32(0.5)
+        small *= np.float32(sigma * np.sqrt(12))
         n = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
         n *= cv2.sqrt(img)
         img += n
@@ -387,8 +388,12 @@ def _watermark(rng, rgb: np.ndarray) -> str | None:
     return text
 
 
-def _measure_ita(rng, rgb: np.ndarray, plane: _Plane, bare: np.ndarray) -> tuple[float, float]:
-    """ITA (deg) of bare skin in the final image, and the image's skin fraction, by random sampling."""
+def _measure_ita(rng, rgb: np.ndarray, plane: _Plane, bare: np.ndarray, skin: np.ndarray) -> tuple[float, float]:
+    """ITA (deg) of bare skin in the final image, and the fraction of the image that is skin, by random sampling.
+
+    ITA = atan((L - 50) / b) in degrees from the median CIELAB L and b of bare skin pixels (no spot,
+    hair-free is not enforced: hair is part of what a measurement sees).
+    """
     h, w = rgb.shape[:2]
     xs = rng.uniform(0, w - 1, 60000)
     ys = rng.uniform(0, h - 1, 60000)
@@ -397,7 +402,7 @@ def _measure_ita(rng, rgb: np.ndarray, plane: _Plane, bare: np.ndarray) -> tuple
     uv[:, 0] = np.clip(uv[:, 0], 0, plane.w - 1)
     uv[:, 1] = np.clip(uv[:, 1], 0, plane.h - 1)
     b = bare[uv[:, 1], uv[:, 0]]
-    skin_fraction = float(b.mean()) if b.size else 0.0
+    skin_fraction = float(skin[uv[:, 1], uv[:, 0]].mean())
     px = rgb[np.round(ys[b]).astype(int), np.round(xs[b]).astype(int)]
     if len(px) < 20:
         return float("nan"), skin_fraction
@@ -476,12 +481,16 @@ def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "
     ref, placement, ref_meta = _reference_into(rng, kind, plane, size, options, occ)
     spots = _render_spots(rng, plane, size, skin, cov, occ, skin_dark, options)
     hair = add_hair(rng, skin, r, ita_nominal)
-    bg, bg_kind = background(rng, (plane.h, plane.w), r, 4, shadow_from=signed)
-    bg -= skin
-    bg *= (1 - cov)[..., None]
-    scene = bg
-    scene += skin
-    del skin
+    rows = np.flatnonzero((cov < 1).any(axis=1))
+    scene, bg_kind = skin, "none"
+    if rows.size:  # blend the background in only where the limb does not cover
+        y0, y1 = rows[0], rows[-1] + 1
+        band, bg_kind = background(rng, (y1 - y0, plane.w), r, 4, shadow_from=signed[y0:y1])
+        band -= skin[y0:y1]
+        band *= (1 - cov[y0:y1])[..., None]
+        scene[y0:y1] += band
+        del band
+    skin_px = cov >= 0.5
     bare = (cov >= 0.99) & ~occ.grid
     if ref is not None:
         c_mm, ang, ref_px = placement
@@ -489,6 +498,7 @@ def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "
         centre = plane.mm_to_raster(c_mm[None])[0]
         al, ax, ay = paste(scene, ref, tuple(centre), ang + plane.angle_deg, r, tuple(ext))
         bare[ay:ay + al.shape[0], ax:ax + al.shape[1]] &= al < 0.01
+        skin_px[ay:ay + al.shape[0], ax:ax + al.shape[1]] &= al < 0.5
     else:
         ref_px = np.array([(size[0] - 1) / 2, (size[1] - 1) / 2])
     img = cv2.warpPerspective(scene, plane.to_image, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -498,7 +508,7 @@ def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "
     cam_fx = _camera_effects(rng, img, options)
     rgb = linear_to_srgb_u8(img)
     watermark = _watermark(rng, rgb)
-    ita, skin_fraction = _measure_ita(rng, rgb, plane, bare)
+    ita, skin_fraction = _measure_ita(rng, rgb, plane, bare, skin_px)
     mm_per_px = jacobian_scale(plane.to_plane_mm, float(ref_px[0]), float(ref_px[1]))
     q = options.get("jpeg_quality")
     meta = {

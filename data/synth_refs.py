@@ -42,7 +42,7 @@ def draw_aruco(rng: np.random.Generator, res: float, side_mm: float, marker_id: 
     big = int(round(total / res * ss))
     dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
     cells = cv2.aruco.generateImageMarker(dictionary, marker_id, 6)  # 6x6 cells incl. black border
-    paper = np.full((big, big), 255, np.uint8)
+    paper = np.full((h * ss, w * ss), 255, np.uint8)  # exact multiple of the output grid
     m0 = int(round(margin / res * ss))
     ms = int(round(side_mm / res * ss))
     paper[m0:m0 + ms, m0:m0 + ms] = cv2.resize(cells, (ms, ms), interpolation=cv2.INTER_NEAREST)
@@ -52,10 +52,9 @@ def draw_aruco(rng: np.random.Generator, res: float, side_mm: float, marker_id: 
     lin = ink + (white - ink) * grey
     tint = np.array([1.0, rng.uniform(0.97, 1.0), rng.uniform(0.92, 1.0)], np.float32)
     rgb = lin[..., None] * tint
-    alpha = np.zeros((h, w), np.float32)
-    fill = int(round(total / res * ss)) / ss
-    yy, xx = np.mgrid[0:h, 0:w]
-    alpha[(xx < fill) & (yy < fill)] = 1.0
+    cover = np.zeros((h * ss, w * ss), np.float32)
+    cover[:big, :big] = 1.0
+    alpha = cv2.resize(cover, (w, h), interpolation=cv2.INTER_AREA)
     # re-centre: local frame origin at sticker centre, px (0,0) at mm (-total/2, -total/2)
     half = total / 2
     outline = np.array([[-half, -half], [half, -half], [half, half], [-half, half]])
@@ -71,7 +70,8 @@ def draw_ruler(rng: np.random.Generator, res: float, length_mm: float) -> RefDra
     width = rng.uniform(12, 25)
     body = length_mm + 2 * rng.uniform(3, 8)
     ss = 2
-    w, h = _canvas(body, width, res / ss)
+    ww, hh = _canvas(body, width, res)
+    w, h = ww * ss, hh * ss
     base = {"white": (0.8, 0.8, 0.78), "yellow": (0.8, 0.62, 0.12), "clear": (0.55, 0.58, 0.6),
             "steel": (0.45, 0.46, 0.48)}
     colour_name = str(rng.choice(list(base)))
@@ -93,10 +93,10 @@ def draw_ruler(rng: np.random.Generator, res: float, length_mm: float) -> RefDra
     if rng.random() < 0.5:
         cv2.putText(img, "mm", (int(round((x0 + 1.5) * px)), int(round((width - 2.5) * px))),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.08 * px, ink, max(1, int(0.2 * px)), cv2.LINE_AA)
-    ww, hh = _canvas(body, width, res)
     rgb = cv2.resize(img, (ww, hh), interpolation=cv2.INTER_AREA)
-    alpha = np.zeros((hh, ww), np.float32)
-    alpha[: int(round(width / res)), : int(round(body / res))] = 0.85 if colour_name == "clear" else 1.0
+    cover = np.zeros((h, w), np.float32)
+    cover[: int(round(width * px)), : int(round(body * px))] = 0.85 if colour_name == "clear" else 1.0
+    alpha = cv2.resize(cover, (ww, hh), interpolation=cv2.INTER_AREA)
     hb, hw_ = body / 2, width / 2
     outline = np.array([[-hb, -hw_], [hb, -hw_], [hb, hw_], [-hb, hw_]])
     ticks = np.array([[x0 + i - hb, -hw_] for i in range(int(length_mm) + 1)])
@@ -110,12 +110,14 @@ def draw_sticker(rng: np.random.Generator, res: float, diameter_mm: float, colou
     ss = 4
     n = int(np.ceil(diameter_mm / res)) + 2
     big = np.zeros((n * ss, n * ss), np.uint8)
-    c = diameter_mm / res * ss / 2
-    cv2.circle(big, (int(round(c * 16)), int(round(c * 16))), int(round(c * 16)), 255, -1, cv2.LINE_8, 4)
+    c = diameter_mm / res * ss / 2 - 0.5  # centre in big-pixel-centre coordinates
+    rad = diameter_mm / res * ss / 2
+    cv2.circle(big, (int(round(c * 16)), int(round(c * 16))), int(round(rad * 16)), 255, -1, cv2.LINE_8, 4)
     alpha = cv2.resize(big, (n, n), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     col = np.array(STICKER_COLOURS[colour], np.float32) * rng.uniform(0.85, 1.1)
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    r = np.hypot(xx - c / ss, yy - c / ss) / max(c / ss, 1)
+    cc = diameter_mm / res / 2 - 0.5
+    r = np.hypot(xx - cc, yy - cc) / max(cc, 1)
     shade = 1.0 - 0.12 * r ** 2 + (0.15 if colour == "silver" else 0.04) * np.exp(-((r - 0.45) / 0.2) ** 2)
     rgb = col * shade[..., None]
     ang = np.linspace(0, 2 * np.pi, 64, endpoint=False)
@@ -136,7 +138,8 @@ def paste(canvas: np.ndarray, ref: RefDrawing, centre_px: tuple[float, float], a
     k = ref.mm_per_px / raster_mm
     a = np.deg2rad(angle_deg)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) * k
-    local_c = np.array([extent_mm[0] / 2, extent_mm[1] / 2]) / ref.mm_per_px  # local origin in ref px
+    # local origin (the object's centre) in ref pixel-centre coordinates: pixel i covers [i - 0.5, i + 0.5]
+    local_c = np.array([extent_mm[0] / 2, extent_mm[1] / 2]) / ref.mm_per_px - 0.5
     t = np.asarray(centre_px, float) - rot @ local_c
     m = np.c_[rot, t].astype(np.float64)
     h, w = canvas.shape[:2]
@@ -155,3 +158,42 @@ def paste(canvas: np.ndarray, ref: RefDrawing, centre_px: tuple[float, float], a
     sub = canvas[y0c:y1c, x0c:x1c]
     sub[:] = sub * (1 - al[..., None]) + col * al[..., None]
     return al, int(x0c), int(y0c)
+
+
+def make_marker_target(path, marker_id: int = 0, side_mm: float = 20.0, dpi: int = 300):
+    """Write a printable ArUco DICT_4X4_50 target (PNG at `dpi`, with its real size printed on it); return the path.
+
+    The page holds the marker (black side `side_mm`) on a white margin, a 50 mm check bar and the text
+    saying how to print it (100 % scale, no "fit to page") and how to check the printed size.
+    """
+    from pathlib import Path
+
+    from PIL import Image
+
+    px_per_mm = dpi / 25.4
+    side = int(round(side_mm * px_per_mm))
+    margin = int(round(6 * px_per_mm))
+    page_w = max(side + 2 * margin, int(round(95 * px_per_mm)))
+    page_h = side + 2 * margin + int(round(28 * px_per_mm))
+    page = np.full((page_h, page_w), 255, np.uint8)
+    dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
+    marker = cv2.aruco.generateImageMarker(dictionary, int(marker_id), side)
+    x0 = (page_w - side) // 2
+    page[margin:margin + side, x0:x0 + side] = marker
+    # light cut line around the white sticker margin
+    cv2.rectangle(page, (x0 - margin // 2, margin // 2), (x0 + side + margin // 2, margin + side + margin // 2), 200, 1)
+    y = margin * 2 + side
+    bar = int(round(50 * px_per_mm))
+    bx = (page_w - bar) // 2
+    cv2.rectangle(page, (bx, y), (bx + bar, y + int(round(1.5 * px_per_mm))), 0, -1)
+    font_scale = 0.75 * dpi / 300
+    lines = [f"ArUco DICT_4X4_50 id {marker_id}: black square = {side_mm:g} mm",
+             f"Print at {dpi} dpi, 100 % (no fit-to-page).", "Check: the bar above is 50 mm."]
+    for k, text in enumerate(lines):
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 2)
+        ty = y + int(round((6 + 6 * k) * px_per_mm)) + th
+        cv2.putText(page, text, ((page_w - tw) // 2, ty), cv2.FONT_HERSHEY_SIMPLEX, font_scale, 0, 2, cv2.LINE_AA)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(page).save(path, dpi=(dpi, dpi))
+    return path

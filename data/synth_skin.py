@@ -82,25 +82,29 @@ def skin_density(rng: np.random.Generator, shape: tuple[int, int], raster_mm: fl
 
 
 def fine_density(rng: np.random.Generator, shape: tuple[int, int], raster_mm: float) -> tuple[np.ndarray, dict]:
-    """Full-resolution grey optical density: fine texture, pores and creases / skin lines, (h, w)."""
+    """Full-resolution grey optical density: fine texture, pores and creases / skin lines, (h, w).
+
+    Drawn at half resolution (pores are ~0.1 mm, several raster pixels) and upsampled once.
+    """
     h, w = shape
-    small = (max(2, (h + 1) // 2), max(2, (w + 1) // 2))
-    fine = cv2.resize(rng.standard_normal(small, dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    sh, sw = max(2, (h + 1) // 2), max(2, (w + 1) // 2)
+    r2 = raster_mm * 2
+    fine = rng.standard_normal((sh, sw), dtype=np.float32)
     fine *= np.float32(rng.uniform(0.015, 0.04))
     pore_density = float(rng.uniform(0.3, 1.5))  # per mm^2
-    n_pores = min(int(h * w * raster_mm ** 2 * pore_density), 400_000)
+    n_pores = min(int(sh * sw * r2 ** 2 * pore_density), 400_000)
     if n_pores:
-        pores = np.zeros((h, w), np.float32)
-        pores[rng.integers(0, h, n_pores), rng.integers(0, w, n_pores)] = 1.0
-        sig = max(0.6, 0.05 / raster_mm)
+        pores = np.zeros((sh, sw), np.float32)
+        pores[rng.integers(0, sh, n_pores), rng.integers(0, sw, n_pores)] = 1.0
+        sig = max(0.5, 0.05 / r2)
         pores = cv2.GaussianBlur(pores, (0, 0), sig)
         fine += pores * np.float32(2 * np.pi * sig ** 2 * rng.uniform(0.1, 0.35))
     n_creases = int(rng.choice([0, 3, 8, 20], p=[0.25, 0.3, 0.3, 0.15]))
     if n_creases:
-        cov = draw_curves(rng, (h, w), n_creases, (10 / raster_mm, 60 / raster_mm),
-                          max(1.0, rng.uniform(0.08, 0.25) / raster_mm), 0.05)
-        cov = cv2.GaussianBlur(cov, (0, 0), max(0.7, 0.1 / raster_mm))
+        cov = draw_curves(rng, (sh, sw), n_creases, (10 / r2, 60 / r2), max(1.0, rng.uniform(0.08, 0.25) / r2), 0.05)
+        cov = cv2.GaussianBlur(cov, (0, 0), max(0.5, 0.1 / r2))
         fine += cov * np.float32(rng.uniform(0.15, 0.4))
+    fine = cv2.resize(fine, (w, h), interpolation=cv2.INTER_LINEAR)
     return fine, {"pores_per_mm2": pore_density, "creases": n_creases}
 
 

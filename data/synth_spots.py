@@ -85,8 +85,8 @@ def render_spot(rng: np.random.Generator, plan: SpotPlan, raster_mm: float, skin
     kind = plan.appearance
     soft = {
         "petechia": rng.uniform(0.25, 0.6) + 0.06 * rad,
-        "purpura": rad * rng.uniform(0.12, 0.3),
-        "ecchymosis": rad * rng.uniform(0.15, 0.3),
+        "purpura": rad * rng.uniform(0.05, 0.14) + 0.5,
+        "ecchymosis": rad * rng.uniform(0.08, 0.18),
         "nevus": rng.uniform(0.3, 0.8) + 0.05 * rad,
         "freckle": rad * rng.uniform(0.2, 0.45),
         "cherry_angioma": rng.uniform(0.3, 0.7),
@@ -138,26 +138,26 @@ def _fields(rng: np.random.Generator, kind: str, rad: float, soft: float, irregu
         dens = rng.uniform(0.5, 1.1) * (1.0 - 0.35 * skin_dark)
         absorb = (op * tex * dens)[..., None] * k
     elif kind == "purpura":
-        mix = rng.uniform(0.4, 1.0)
-        k = K_OXY * (1 - mix) + K_DEOXY * mix
-        dens = rng.uniform(0.45, 0.9) * (1.0 - 0.3 * skin_dark)
+        mix = rng.uniform(0.5, 1.0)
+        k = K_OXY * (1 - mix) + K_DEOXY * mix if rng.random() < 0.85 else K_OLD
+        dens = rng.uniform(0.6, 1.2) * (1.0 - 0.3 * skin_dark)
         absorb = (op * tex * dens)[..., None] * k
     elif kind == "ecchymosis":
         d = np.hypot(xx - cx, yy - cy) / max(rad, 1)
-        rim = np.clip((d - rng.uniform(0.35, 0.6)) / 0.45, 0, 1)[..., None]
-        rim = rim * rng.uniform(0.4, 1.0)
+        rim = np.clip((d - rng.uniform(0.5, 0.8)) / 0.4, 0, 1)[..., None]
+        rim = rim * rng.uniform(0.25, 0.8)
         k = K_DEOXY * (1 - rim) + K_BRUISE_RIM * rim
-        dens = rng.uniform(0.45, 0.85) * (1.0 - 0.3 * skin_dark)
-        absorb = (op * (1 + _noise(rng, (n, n), 5) * 0.25) * dens)[..., None] * k
+        dens = rng.uniform(0.6, 1.1) * (1.0 - 0.3 * skin_dark)
+        absorb = (op * np.clip(1 + _noise(rng, (n, n), 5) * 0.25, 0.3, None) * dens)[..., None] * k
     elif kind in ("nevus", "freckle"):
         dens = rng.uniform(0.9, 2.2) if kind == "nevus" else rng.uniform(0.25, 0.55)
         absorb = (op * tex * dens)[..., None] * K_MELANIN
     elif kind == "cherry_angioma":
         dens = rng.uniform(1.0, 1.6)
         absorb = (op * dens)[..., None] * (K_OXY * 1.2)
-        hx, hy = cx - rad * 0.35, cy - rad * 0.35
-        highlight = (np.exp(-((xx - hx) ** 2 + (yy - hy) ** 2) / (2 * max(rad * 0.22, 0.6) ** 2))
-                     * rng.uniform(0.25, 0.6)).astype(np.float32)
+        hx, hy = cx - rad * 0.3, cy - rad * 0.3
+        highlight = (np.exp(-((xx - hx) ** 2 + (yy - hy) ** 2) / (2 * max(rad * 0.12, 0.5) ** 2))
+                     * rng.uniform(0.1, 0.35)).astype(np.float32)
     elif kind == "bite":
         dens = rng.uniform(0.5, 0.9)
         absorb = (op * dens)[..., None] * K_ERYTHEMA

@@ -163,3 +163,22 @@ def test_photo_independent_of_n(dataset, tmp_path):
     assert one["images"][0]["ita"] == doc["images"][0]["ita"]
     n0 = sum(a["image_id"] == 1 for a in doc["annotations"])
     assert len(one["annotations"]) == n0
+
+
+def test_aruco_marker_is_detectable_where_meta_says():
+    import cv2
+
+    photo = render_photo(21, (800, 600), "aruco", in_frame=True, mm_per_px=0.1, blur_px=0.0, rotation_deg=12.0)
+    dictionary = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
+    corners, ids, _ = cv2.aruco.ArucoDetector(dictionary).detectMarkers(cv2.cvtColor(photo.image, cv2.COLOR_RGB2GRAY))
+    assert ids is not None and photo.meta["scale"]["marker_id"] in ids.ravel()
+    found = corners[list(ids.ravel()).index(photo.meta["scale"]["marker_id"])].reshape(4, 2)
+    truth = np.array(photo.meta["scale"]["marker_corners"])
+    # same corner order (top-left of the printed marker first), within a pixel or so
+    assert np.abs(found - truth).max() < 1.5
+
+
+def test_skin_band_controls_ita():
+    dark = render_photo(5, (200, 150), "none", skin_band="dark", density=0.0)
+    light = render_photo(5, (200, 150), "none", skin_band="very_light", density=0.0)
+    assert dark.meta["ita"] < 0 < light.meta["ita"]
