@@ -63,12 +63,25 @@ def command_line(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
+def generator_hash() -> str:
+    """A hash of the generator's source files: a changed generator means regenerate."""
+    import hashlib
+
+    import spotscale.data as data_pkg
+
+    h = hashlib.sha1()
+    for f in sorted(Path(data_pkg.__file__).parent.glob("synth*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def generate(args: argparse.Namespace, data: Path) -> Path:
     """The test photos and their COCO truth (reused when the same settings made them before)."""
     from spotscale.data.synth import write_dataset
 
     ann = data / "annotations.json"
-    stamp = {"n": args.n, "seed": args.seed, "size": args.size, "web_fraction": args.web_fraction}
+    stamp = {"n": args.n, "seed": args.seed, "size": args.size, "web_fraction": args.web_fraction,
+             "generator": generator_hash()}
     stamp_file = data / "settings.json"
     if ann.is_file() and stamp_file.is_file() and json.loads(stamp_file.read_text()) == stamp:
         return ann
