@@ -278,7 +278,8 @@ def _decode_cv2(p: Path, data: bytes, hdr: _Header, reduce: int) -> np.ndarray |
         return None
     if bgr.shape[:2] != (hdr.height, hdr.width) and (reduce == 1 or not is_jpeg):
         return None  # OpenCV disagrees with the header: let Pillow decide
-    return _resize_to(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), hdr.width, hdr.height, reduce)
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)  # in place: a 50 MP photo is 150 MB
+    return _resize_to(rgb, hdr.width, hdr.height, reduce)
 
 
 def _png_chunks_fit(data: bytes) -> bool:
