@@ -565,6 +565,7 @@ def _prepare_out(out: Path, bc: BatchConfig, settings: dict) -> dict:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise _output_error(out, e) from None
+    _remove_stale_tmp(out)
     entries = {p.name for p in out.iterdir()} - {LOCK_FILE}
     previous = None
     if (out / RUN_FILE).is_file():
@@ -600,6 +601,16 @@ def _prepare_out(out: Path, bc: BatchConfig, settings: dict) -> dict:
         record = {"format": PART_FORMAT, "started": _now(), "settings": settings}
     write_atomic(out / RUN_FILE, _json_bytes(record))
     return record
+
+
+def _remove_stale_tmp(out: Path) -> None:
+    """Half-written files of a killed run (we hold the lock, so nobody is writing them now)."""
+    for d in (out, out / PARTS_DIR):
+        for p in d.glob(".*.tmp") if d.is_dir() else ():
+            try:
+                p.unlink()
+            except OSError:
+                pass
 
 
 def _now() -> str:

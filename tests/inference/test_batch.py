@@ -329,6 +329,9 @@ def test_resume_after_sigkill_gives_the_rows_of_an_uninterrupted_run(tmp_path, k
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    if kill_after_parts == 0:  # as if killed while writing its first file
+        out.mkdir(exist_ok=True)
+        (out / f".{batch.RUN_FILE}.123.tmp").write_text('{"half')
     done_at_kill = len(list((out / batch.PARTS_DIR).glob("*.json")))
     assert done_at_kill < 10, "the run finished before it could be killed"
     resumed = _cli(root, out, "--workers", workers, "--resume")
