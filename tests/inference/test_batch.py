@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import errno
-import io
 import json
 import os
 import signal
@@ -16,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from spotscale.data.errors import ConfigError, PhotoError
+from spotscale.data.errors import ConfigError
 from spotscale.data.photo import read_photo
 from spotscale.data.types import PhotoResult, Scale, Spot
 from spotscale.inference import batch
