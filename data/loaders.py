@@ -58,6 +58,7 @@ class LabelledSpot:
     borderline: bool = False  # 2-4 mm, the undefined band
     ann_id: int | None = None
     polygons: tuple[tuple[float, ...], ...] | None = field(default=None, repr=False)  # x0,y0,x1,..
+    attributes: dict | None = field(default=None, repr=False)  # the file's other per-spot fields
 
 
 @dataclass(frozen=True)
@@ -426,7 +427,8 @@ def _coco_annotation(src: Path, k: int, ann: object, images: dict, cats: dict,
         image=im["path"], x=geo["x"], y=geo["y"], label=label,
         diameter_mm=None if diameter is None else float(diameter), bbox=geo["bbox"],
         mask_rle=geo["rle"], subtype=subtype or None,
-        borderline=bool(borderline) or label == "borderline", ann_id=aid, polygons=geo["polygons"])
+        borderline=bool(borderline) or label == "borderline", ann_id=aid, polygons=geo["polygons"],
+        attributes=attrs or None)
 
 
 def _coco_geometry(src: Path, where: str, ann: dict, width: int | None,

@@ -49,6 +49,10 @@ REDUCE_FACTORS = (1, 2, 4, 8)
 _PIL_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF")
 _CV2_MODES = frozenset({"RGB", "L"})  # 8-bit modes OpenCV decodes exactly like Pillow
 _ORIENTATION_TAG = 0x0112
+# A file larger than 16 bytes per pixel (uncompressed 16-bit RGBA is 8) plus 64 MB of trailer
+# (phones append videos to "motion photos") is not read into memory.
+_BYTES_PER_PIXEL_MAX = 16
+_TRAILER_MAX_BYTES = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
         raise ConfigError(f"reduce must be one of {REDUCE_FACTORS}, got {reduce!r}")
     with _open(p) as f:
         hdr = _probe(p, f, max_pixels)
-        data = _read_all(p, f)
+        data = _read_all(p, f, hdr)
     img = _decode_cv2(p, data, hdr, reduce) if _cv2_can(hdr) else None
     orientation = hdr.orientation
     if img is None:
@@ -158,8 +162,14 @@ def _os_cause(e: OSError) -> str:
     return f"cannot open: {e.strerror or e}"
 
 
-def _read_all(p: Path, f: BinaryIO) -> bytes:
+def _read_all(p: Path, f: BinaryIO, hdr: _Header) -> bytes:
+    """The whole file, unless it is far larger than any encoding of its pixels could be."""
     try:
+        size = os.fstat(f.fileno()).st_size
+        most = _BYTES_PER_PIXEL_MAX * hdr.width * hdr.height + _TRAILER_MAX_BYTES
+        if size > most:
+            raise PhotoError(p, f"file is {size / 1e6:.0f} MB, far more than a {hdr.width}x"
+                                f"{hdr.height} image needs (not read)")
         f.seek(0)
         data = f.read()
     except OSError as e:

@@ -73,6 +73,7 @@ def test_coco_from_the_generator_layout(tmp_path):
     assert a.meta["scale"] == {"kind": "aruco"} and a.meta["ita"] == 41.5
     pet, nev = a.spots
     assert pet.label == "petechia" and pet.diameter_mm == 0.45 and pet.ann_id == 10
+    assert pet.attributes == {"diameter_mm": 0.45, "subtype": None, "borderline": False}
     assert (pet.x, pet.y) == pytest.approx((20.0, 15.0))  # centroid of a symmetric disc
     assert (mask_of(pet, H, W) == disc(20, 15, 4)).all()
     assert nev.label == "other" and nev.subtype == "nevus"

@@ -377,3 +377,14 @@ def test_png_chunk_claiming_gigabytes_never_reaches_opencv(tmp_path, monkeypatch
     p.write_bytes(bytes(data))
     with pytest.raises(PhotoError, match="liar.png: (truncated|cannot decode)"):
         read_photo(p)
+
+
+def test_file_far_larger_than_its_pixels_is_not_read(tmp_path, monkeypatch):
+    p = tmp_path / "padded.png"
+    Image.fromarray(upright(4, 4)).save(p)
+    with open(p, "ab") as f:
+        f.write(bytes(5000))
+    assert read_photo(p).shape == (4, 4, 3)
+    monkeypatch.setattr(photo, "_TRAILER_MAX_BYTES", 1000)
+    with pytest.raises(PhotoError, match="padded.png: file is 0 MB, far more than a 4x4 image"):
+        read_photo(p)
