@@ -23,6 +23,7 @@ from __future__ import annotations
 import errno
 import io
 import math
+import operator
 import os
 import re
 import stat
@@ -118,7 +119,11 @@ def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 
 def _check_limit_arg(max_pixels: int) -> None:
-    if not isinstance(max_pixels, int) or max_pixels < 1:
+    try:
+        ok = operator.index(max_pixels) >= 1  # int, numpy integer; not float, str or None
+    except TypeError:
+        ok = False
+    if not ok:
         raise ConfigError(f"max_pixels must be a positive integer, got {max_pixels!r}")
 
 

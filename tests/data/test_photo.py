@@ -183,6 +183,11 @@ def test_greyscale_palette_and_transparency(tmp_path):
     assert img[0, 1].tolist() == [200, 0, 0]
     assert abs(int(img[1, 0, 0]) - 127) <= 1
 
+    la = np.zeros((1, 2, 2), np.uint8)
+    la[0, 0], la[0, 1] = (0, 0), (60, 255)  # transparent black -> white; opaque grey 60
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    assert read_photo(tmp_path / "la.png")[0].tolist() == [[255] * 3, [60] * 3]
+
     p = Image.new("P", (2, 1))
     p.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
     p.putpixel((0, 0), 0)
@@ -339,8 +344,10 @@ def test_pixel_limit_is_configurable(tmp_path):
     with pytest.raises(PhotoError, match="100x50 = 5000 pixels, over the limit of 4999"):
         read_photo(p, max_pixels=4999)
     assert read_photo(p, max_pixels=5000).shape == (50, 100, 3)
-    with pytest.raises(ConfigError):
-        read_photo(p, max_pixels=0)
+    assert read_photo(p, max_pixels=np.int64(5000)).shape == (50, 100, 3)
+    for bad in (0, -1, 1e8, "100", None):
+        with pytest.raises(ConfigError, match="max_pixels"):
+            read_photo(p, max_pixels=bad)
 
 
 def test_bad_reduce_is_a_config_error(tmp_path):
