@@ -39,15 +39,24 @@ from PIL import Image, UnidentifiedImageError
 from PIL import BmpImagePlugin, GifImagePlugin, JpegImagePlugin, MpoImagePlugin  # noqa: F401
 from PIL import PngImagePlugin, TiffImagePlugin, WebPImagePlugin  # noqa: F401
 
+try:  # Pillow >= 11.2 reads AVIF itself
+    from PIL import AvifImagePlugin  # noqa: F401
+except ImportError:
+    pass
+
 from spotscale.data.errors import ConfigError, PhotoError
 
-PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
+PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp",
+                            ".bmp", ".avif"})
 DEFAULT_MAX_PIXELS = 100_000_000  # refuse larger images before decoding (decompression bombs)
 REDUCE_FACTORS = (1, 2, 4, 8)
 
 # Formats Pillow may identify (JPEG includes multi-picture MPO); anything else (EPS, which runs
 # Ghostscript, PSD, ICO...) is refused.
 _PIL_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF")
+# Also taken when their plugin is registered: AVIF (Pillow >= 11.2), HEIF (after the caller runs
+# pillow_heif.register_heif_opener(); batch scoring checks for it).
+_OPTIONAL_FORMATS = ("AVIF", "HEIF")
 _CV2_MODES = frozenset({"RGB", "L"})  # 8-bit modes OpenCV decodes exactly like Pillow
 _ORIENTATION_TAG = 0x0112
 # A file larger than 16 bytes per pixel (uncompressed 16-bit RGBA is 8) plus 64 MB of trailer
@@ -196,7 +205,7 @@ def _probe(p: Path, f: BinaryIO, max_pixels: int) -> _Header:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # DecompressionBombWarning, corrupt EXIF warnings
-            im = Image.open(f, formats=_PIL_FORMATS)
+            im = Image.open(f, formats=_formats())
             w, h = _stored_size(im)
             hdr = _Header(w, h, im.format or "?", im.mode, _orientation_of(im),
                           "transparency" in im.info)
@@ -214,6 +223,10 @@ def _probe(p: Path, f: BinaryIO, max_pixels: int) -> _Header:
         raise PhotoError(p, f"image has {w}x{h} = {w * h} pixels, over the limit of {max_pixels} "
                             "(decompression bomb guard); refused before decoding")
     return hdr
+
+
+def _formats() -> tuple[str, ...]:
+    return _PIL_FORMATS + tuple(f for f in _OPTIONAL_FORMATS if f in Image.OPEN)
 
 
 def _stored_size(im: Image.Image) -> tuple[int, int]:
@@ -248,7 +261,7 @@ def _orientation_of(im: Image.Image) -> int:
 def _what_is(head: bytes) -> str:
     """A short guess at what a non-image file is, for the error message."""
     if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypavif"):
-        return "HEIC/HEIF/AVIF photo, not supported (export as JPEG)"
+        return "HEIC/HEIF photo, not supported without pillow-heif (or export as JPEG)"
     if head.startswith(b"%PDF"):
         return "a PDF document"
     try:
@@ -320,7 +333,7 @@ def _decode_pil(p: Path, data: bytes, hdr: _Header, reduce: int) -> tuple[np.nda
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data), formats=_PIL_FORMATS) as im:
+            with Image.open(io.BytesIO(data), formats=_formats()) as im:
                 if reduce > 1 and im.format in ("JPEG", "MPO"):
                     im.draft(im.mode, _reduced(hdr.width, hdr.height, reduce))
                 im.load()
