@@ -319,18 +319,24 @@ def _guess_root(src: Path, images: list) -> Path:
     return base
 
 
+def _entry_id(src: Path, section: str, k: int, entry: object, taken) -> int:
+    """The integer id of entry k of a COCO section, refusing non-objects and duplicates."""
+    if not isinstance(entry, dict):
+        raise AnnotationError(src, f"{section}[{k}]: must be an object")
+    eid = _int_id(entry.get("id"))
+    if eid is None:
+        raise AnnotationError(src, f"{section}[{k}]: 'id' must be an integer, got "
+                                   f"{entry.get('id')!r}")
+    if eid in taken:
+        raise AnnotationError(src, f"{section}[{k}]: duplicate id {eid}")
+    return eid
+
+
 def _coco_categories(src: Path, cats: list) -> dict[int, tuple[str | None, str | None, str]]:
     """category id -> (label or None when unknown, subtype, name as written)."""
     out: dict[int, tuple[str | None, str | None, str]] = {}
     for k, c in enumerate(cats):
-        where = f"categories[{k}]"
-        if not isinstance(c, dict):
-            raise AnnotationError(src, f"{where}: must be an object")
-        cid = _int_id(c.get("id"))
-        if cid is None:
-            raise AnnotationError(src, f"{where}: 'id' must be an integer, got {c.get('id')!r}")
-        if cid in out:
-            raise AnnotationError(src, f"{where}: duplicate category id {cid}")
+        cid = _entry_id(src, "categories", k, c, out)
         name = c.get("name")
         if not isinstance(name, str):
             raise AnnotationError(src, f"category {cid}: 'name' must be a string, got {name!r}")
@@ -347,14 +353,8 @@ def _coco_images(src: Path, root: Path, images: list, check_files: bool) -> dict
     out: dict[int, dict] = {}
     names: dict[Path, int] = {}
     for k, im in enumerate(images):
-        if not isinstance(im, dict):
-            raise AnnotationError(src, f"images[{k}]: must be an object")
-        iid = _int_id(im.get("id"))
-        if iid is None:
-            raise AnnotationError(src, f"images[{k}]: 'id' must be an integer, got {im.get('id')!r}")
+        iid = _entry_id(src, "images", k, im, out)
         where = f"image {iid}"
-        if iid in out:
-            raise AnnotationError(src, f"{where}: duplicate image id")
         path = _safe_path(root, im.get("file_name"), src, where)
         if path in names:
             raise AnnotationError(src, f"{where}: same file as image {names[path]} ({path.name})")
@@ -386,15 +386,9 @@ def _positive_int(src: Path, where: str, d: dict, key: str) -> int | None:
 def _coco_annotation(src: Path, k: int, ann: object, images: dict, cats: dict,
                      seen: set[int]) -> LabelledSpot | None:
     """One validated annotation as a LabelledSpot (None for crowd regions)."""
-    if not isinstance(ann, dict):
-        raise AnnotationError(src, f"annotations[{k}]: must be an object")
-    aid = _int_id(ann.get("id"))
-    if aid is None:
-        raise AnnotationError(src, f"annotations[{k}]: 'id' must be an integer, got {ann.get('id')!r}")
-    where = f"annotation {aid}"
-    if aid in seen:
-        raise AnnotationError(src, f"{where}: duplicate annotation id")
+    aid = _entry_id(src, "annotations", k, ann, seen)
     seen.add(aid)
+    where = f"annotation {aid}"
     iid, cid = _int_id(ann.get("image_id")), _int_id(ann.get("category_id"))
     if iid not in images:
         raise AnnotationError(src, f"{where}: image_id {ann.get('image_id')!r} is not an image id")

@@ -7,7 +7,8 @@ one-line `PhotoError(path, cause)`; nothing else escapes `read_photo` or `image_
 How a read goes: the file is opened once (so it cannot vanish half-way), its header is probed with
 Pillow (size, format, mode, EXIF orientation) and the pixel limit is checked BEFORE any decoding;
 then the bytes are decoded, by OpenCV for ordinary 8-bit JPEG / PNG (fast) and by Pillow for
-everything else (16-bit, palette, transparency, CMYK, TIFF, WebP, BMP). Both decoders ignore EXIF
+everything else (16-bit, palette, transparency, CMYK, TIFF, WebP, BMP, AVIF; HEIF only when the
+caller has registered pillow-heif). Embedded ICC profiles are not applied: pixels are taken as sRGB. Both decoders ignore EXIF
 orientation and this module applies it itself, so both paths give identical upright pixels.
 
 Large photos: `read_photo(path, reduce=k)` (k in 1, 2, 4, 8) returns an image of

@@ -136,13 +136,13 @@ BAD_COCO = {
     "annotations not a list": (lambda d: d.update(annotations={}), "'annotations' must be a list"),
     "image id missing": (lambda d: d["images"][1].pop("id"), r"images\[1\]: 'id' must be an integer"),
     "image id string": (lambda d: d["images"][1].update(id="2"), r"images\[1\]: 'id'"),
-    "duplicate image id": (lambda d: d["images"][1].update(id=1), "image 1: duplicate image id"),
+    "duplicate image id": (lambda d: d["images"][1].update(id=1), r"images\[1\]: duplicate id 1"),
     "width negative": (lambda d: d["images"][0].update(width=-5), "image 1: 'width' must be a positive"),
     "mm_per_px zero": (lambda d: d["images"][0].update(mm_per_px=0), "image 1: 'mm_per_px'"),
     "missing file": (lambda d: d["images"][0].update(file_name="images/nope.jpg"),
                      "image 1: image file 'images/nope.jpg' not found"),
     "duplicate ann id": (lambda d: d["annotations"][1].update(id=10),
-                         "annotation 10: duplicate annotation id"),
+                         r"annotations\[1\]: duplicate id 10"),
     "dangling image_id": (lambda d: d["annotations"][0].update(image_id=99),
                           "annotation 10: image_id 99 is not an image id"),
     "unknown category id": (lambda d: d["annotations"][0].update(category_id=7),
@@ -171,7 +171,7 @@ BAD_COCO = {
                           "annotation 10: diameter_mm must be a number >= 0"),
     "ann not object": (lambda d: d["annotations"].append([1, 2]), r"annotations\[4\]: must be an object"),
     "duplicate category": (lambda d: d["categories"].append({"id": 1, "name": "x"}),
-                           r"categories\[4\]: duplicate category id 1"),
+                           r"categories\[4\]: duplicate id 1"),
 }
 
 
