@@ -9,7 +9,6 @@ thresholded at 0.5. Pixel coordinates are (x, y) with integer values at pixel ce
 """
 from __future__ import annotations
 
-import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,7 +178,7 @@ def _spot_plan(rng: np.random.Generator, n_scale: float) -> list[tuple[str, str,
     for _ in range(int(rng.integers(0, 8) * n_scale)):
         plan.append(("petechia", "petechia", "petechia", float(np.exp(rng.uniform(np.log(0.3), np.log(1.8)))), -1))
     for _ in range(int(rng.choice([0, 1, 2, 4, 6]))):
-        plan.append(("purpura", "purpura", "purpura", float(rng.uniform(4.6, 9.0)), -1))
+        plan.append(("purpura", "purpura", "purpura", float(rng.uniform(4.3, 8.0)), -1))
     for _ in range(int(rng.choice([0, 0, 1, 2]))):
         plan.append(("ecchymosis", "ecchymosis", "ecchymosis", float(rng.uniform(12, 40)), -1))
     for _ in range(int(rng.choice([0, 1, 2, 3, 5]))):
@@ -319,6 +318,9 @@ def _tattoo(rng, skin: np.ndarray, raster_mm: float) -> bool:
     cov = draw_curves(rng, (sub_h, sub_w), int(rng.integers(3, 12)), (20 / raster_mm, 60 / raster_mm),
                       max(1.0, rng.uniform(0.5, 2.5) / raster_mm), 0.3)
     cov = cv2.GaussianBlur(cov, (0, 0), max(0.5, 0.15 / raster_mm))
+    yy, xx = np.ogrid[0:sub_h, 0:sub_w]  # strokes end within the drawing, not on a straight cut
+    edge = np.minimum(np.minimum(xx, sub_w - 1 - xx) / (0.12 * sub_w), np.minimum(yy, sub_h - 1 - yy) / (0.12 * sub_h))
+    cov *= np.clip(edge, 0, 1).astype(np.float32)
     skin[y0:y0 + sub_h, x0:x0 + sub_w] *= np.exp(-cov[..., None] * k)
     return True
 
@@ -338,7 +340,7 @@ def _lighting(rng, size: tuple[int, int]) -> tuple[np.ndarray, dict]:
         a = rng.uniform(0, 2 * np.pi)
         d = xn * np.cos(a) + yn * np.sin(a) - rng.uniform(0, 0.4)
         g *= 1 - rng.uniform(0.2, 0.5) / (1 + np.exp(-d / rng.uniform(0.02, 0.08)))
-    exposure = rng.uniform(0.75, 1.25)
+    exposure = rng.uniform(0.7, 1.15)
     wb = rng.normal(1, 0.06, 3)
     wb /= wb.mean()
     if rng.random() < 0.2:  # strong cast: tungsten (warm) or shade (cool)
@@ -610,9 +612,17 @@ def describe(image: dict, anns: list[dict]) -> str:
             + " ".join(f"{k}={v}" for k, v in counts.items()) + f" borderline={border}")
 
 
-def save_meta(path: Path | str, photo: SynthPhoto) -> Path:
-    """Write one photo's ground truth (meta and spots, masks as RLE) as JSON."""
-    image, anns = _coco_entries(photo, 1, Path(path).with_suffix(".jpg").name, 1)
-    path = Path(path)
-    path.write_text(json.dumps({"image": image, "annotations": anns, "categories": coco.coco_categories()}))
-    return path
+def save_photo(image_path: Path | str, photo: SynthPhoto, jpeg_quality: int = 90) -> Path:
+    """Save one photo (JPEG, or PNG for a .png path) and its ground truth as a one-image COCO JSON beside it.
+
+    Returns the JSON path (same name, .json); its image entry's file_name is the photo's file name.
+    """
+    image_path = Path(image_path)
+    bgr = cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR)
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if image_path.suffix.lower() in (".jpg", ".jpeg") else []
+    if not cv2.imwrite(str(image_path), bgr, params):
+        raise OSError(f"could not write {image_path}")
+    image, anns = _coco_entries(photo, 1, image_path.name, 1)
+    image["jpeg_quality"] = int(jpeg_quality) if params else None
+    return coco.write_coco(image_path.with_suffix(".json"), [image], anns,
+                           {"description": "spotscale synthetic photo", "mask_rule": "pigment opacity >= 0.5"})

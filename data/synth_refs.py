@@ -85,8 +85,8 @@ def draw_ruler(rng: np.random.Generator, res: float, length_mm: float) -> RefDra
         x = int(round((x0 + i) * px))
         cv2.line(img, (x, 0), (x, int(round(tick * px))), ink, thick, cv2.LINE_AA)
         if i % 10 == 0:
-            scale = 0.11 * px / 10 * 2.6
             txt = str(i // 10)
+            scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_SIMPLEX, max(6, int(round(2.6 * px))), 1)
             (tw, th), _ = cv2.getTextSize(txt, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
             cv2.putText(img, txt, (x - tw // 2, int(round(5.8 * px)) + th), cv2.FONT_HERSHEY_SIMPLEX, scale,
                         ink, max(1, int(scale * 2)), cv2.LINE_AA)

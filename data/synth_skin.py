@@ -74,8 +74,8 @@ def noise(rng: np.random.Generator, shape: tuple[int, int], cell_px: float) -> n
 def skin_density(rng: np.random.Generator, shape: tuple[int, int], raster_mm: float) -> np.ndarray:
     """Optical density of skin mottling (melanin and erythema blotches), (h, w, 3) at `raster_mm` per px."""
     r = raster_mm
-    mel = noise(rng, shape, 25 / r) * rng.uniform(0.03, 0.09) + noise(rng, shape, 6 / r) * rng.uniform(0.01, 0.04)
-    ery = noise(rng, shape, 15 / r) * rng.uniform(0.02, 0.1)
+    mel = noise(rng, shape, 25 / r) * rng.uniform(0.02, 0.07) + noise(rng, shape, 6 / r) * rng.uniform(0.01, 0.03)
+    ery = noise(rng, shape, 15 / r) * rng.uniform(0.01, 0.07)
     od = mel[..., None] * np.array([0.8, 1.0, 1.25], np.float32)
     od += ery[..., None] * np.array([0.05, 1.0, 0.7], np.float32)
     return od
@@ -96,14 +96,16 @@ def fine_density(rng: np.random.Generator, shape: tuple[int, int], raster_mm: fl
     if n_pores:
         pores = np.zeros((sh, sw), np.float32)
         pores[rng.integers(0, sh, n_pores), rng.integers(0, sw, n_pores)] = 1.0
-        sig = max(0.5, 0.05 / r2)
+        true_sig = 0.05 / r2  # pores smaller than a pixel fade out instead of becoming pixel-sized dots
+        sig = max(0.5, true_sig)
         pores = cv2.GaussianBlur(pores, (0, 0), sig)
-        fine += pores * np.float32(2 * np.pi * sig ** 2 * rng.uniform(0.1, 0.35))
+        fine += pores * np.float32(2 * np.pi * true_sig ** 2 * rng.uniform(0.1, 0.35))
     n_creases = int(rng.choice([0, 3, 8, 20], p=[0.25, 0.3, 0.3, 0.15]))
     if n_creases:
-        cov = draw_curves(rng, (sh, sw), n_creases, (10 / r2, 60 / r2), max(1.0, rng.uniform(0.08, 0.25) / r2), 0.05)
+        width_px = rng.uniform(0.08, 0.25) / r2
+        cov = draw_curves(rng, (sh, sw), n_creases, (10 / r2, 60 / r2), max(1.0, width_px), 0.05)
         cov = cv2.GaussianBlur(cov, (0, 0), max(0.5, 0.1 / r2))
-        fine += cov * np.float32(rng.uniform(0.15, 0.4))
+        fine += cov * np.float32(rng.uniform(0.15, 0.4) * min(1.0, width_px))
     fine = cv2.resize(fine, (w, h), interpolation=cv2.INTER_LINEAR)
     return fine, {"pores_per_mm2": pore_density, "creases": n_creases}
 
@@ -140,13 +142,14 @@ def add_hair(rng: np.random.Generator, img: np.ndarray, raster_mm: float, ita: f
     density = float(rng.choice([0, 0.5, 2, 6, 15], p=[0.25, 0.25, 0.25, 0.15, 0.1]))  # per cm^2
     n = int(area_cm2 * density)
     n = min(n, 4000)
-    thick = max(1.0, rng.uniform(0.04, 0.09) / raster_mm)
+    true_thick = rng.uniform(0.04, 0.1) / raster_mm
+    thick = max(1.0, true_thick)
     cov = draw_curves(rng, (h, w), n, (3 / raster_mm, 15 / raster_mm), thick, 0.12)
     hair_col = np.array([0.02, 0.015, 0.01], np.float32) * rng.uniform(0.5, 3)
     if rng.random() < 0.15:
         hair_col = np.array([0.25, 0.18, 0.1], np.float32)  # fair hair
     if n:
-        cov *= np.float32(rng.uniform(0.6, 0.95))
+        cov *= np.float32(rng.uniform(0.6, 0.95) * min(1.0, true_thick) ** 0.7)  # thin hairs cover part of a pixel
         img -= (img - hair_col) * cov[..., None]
     return {"hair_per_cm2": density, "hair_count": n}
 
@@ -183,8 +186,8 @@ def background(rng: np.random.Generator, shape: tuple[int, int], raster_mm: floa
     soft = "sheet" in kind or "cloth" in kind
     folds = 1 + noise(rng, low, 40 / raster_mm / ds) * (0.25 if soft else 0.08)
     if soft:
-        folds -= np.abs(noise(rng, low, 15 / raster_mm / ds)) * 0.25
-    folds = np.clip(folds, 0.1, None)
+        folds -= np.abs(noise(rng, low, 15 / raster_mm / ds)) * 0.15
+    folds = np.clip(folds, 0.3, None)
     if kind == "floor":
         yy = np.arange(low[0], dtype=np.float32)[:, None]
         folds = folds * (1 + 0.15 * np.sin(yy * raster_mm * ds / rng.uniform(2, 8)))

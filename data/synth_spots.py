@@ -96,7 +96,7 @@ def render_spot(rng: np.random.Generator, plan: SpotPlan, raster_mm: float, skin
                  "freckle": 0.3, "cherry_angioma": 0.05, "bite": 0.12}.get(kind, 0.2)
     elong = rng.uniform(1.0, {"ecchymosis": 1.6, "purpura": 1.4, "freckle": 1.5}.get(kind, 1.15))
     halo = rad * 2.6 if kind == "bite" else 0.0
-    lobes = 1.5 if kind == "purpura" else 1.0
+    lobes = 1.25 if kind == "purpura" else 1.0
     reach = max(rad * lobes * elong * (1 + 0.8 * irregular) + 5 * soft, halo * 1.6) + 3
     u0, v0 = int(np.floor(plan.u - reach)), int(np.floor(plan.v - reach))
     n = int(np.ceil(2 * reach)) + 2
@@ -124,8 +124,8 @@ def _fields(rng: np.random.Generator, kind: str, rad: float, soft: float, irregu
     if kind == "purpura" and rng.random() < 0.5:  # merged lobes
         for _ in range(rng.integers(1, 3)):
             a = rng.uniform(0, 2 * np.pi)
-            off = rad * rng.uniform(0.4, 0.8)
-            lobe = _blob(rng, rad * rng.uniform(0.4, 0.7), soft, irregular, 1.0,
+            off = rad * rng.uniform(0.3, 0.6)
+            lobe = _blob(rng, rad * rng.uniform(0.4, 0.6), soft, irregular, 1.0,
                          cx + off * np.cos(a), cy + off * np.sin(a), (n, n))
             op = np.maximum(op, lobe)
     tex = 1.0 + _noise(rng, (n, n), max(2, rad / 3)) * 0.15
