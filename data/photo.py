@@ -125,7 +125,7 @@ def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
     img = _orient(img, orientation)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8 or min(img.shape[:2]) < 1:
         raise PhotoError(p, f"unexpected decoded image {img.shape} {img.dtype}")
-    return np.ascontiguousarray(img)
+    return np.require(img, requirements=("C_CONTIGUOUS", "WRITEABLE"))  # Pillow's are read-only
 
 
 def _check_limit_arg(max_pixels: int) -> None:

@@ -83,7 +83,9 @@ def test_all_eight_exif_orientations_read_upright(tmp_path, orientation, suffix,
         pytest.skip("this Pillow has no AVIF support")
     up = upright()
     p = save(tmp_path / f"o{orientation}{suffix}", STORE[orientation](up), orientation, **kw)
-    assert mad(read_photo(p), up) <= tol
+    img = read_photo(p)
+    assert mad(img, up) <= tol
+    assert img.flags.writeable and img.flags.c_contiguous  # callers draw on it
     assert image_size(p) == (48, 32)  # upright size, the shape read_photo returns
 
 
@@ -174,6 +176,7 @@ def test_greyscale_palette_and_transparency(tmp_path):
     pal = Image.fromarray(upright()).quantize(colors=4)
     pal.save(tmp_path / "p.png")
     assert mad(read_photo(tmp_path / "p.png"), upright()) == 0
+    assert read_photo(tmp_path / "p.png").flags.writeable
 
     rgba = np.zeros((2, 2, 4), np.uint8)
     rgba[0, 0] = (200, 0, 0, 0)      # fully transparent -> white
