@@ -574,22 +574,16 @@ def evaluate_paths(truth_path: str | os.PathLike, pred_dir: str | os.PathLike,
 def write_plots(result: dict, images: list[MatchedImage], out_dir: Path,
                 config: EvalConfig | None = None) -> list[Path]:
     """PNG plots: Bland-Altman, confusion matrix, petechiae counts, figures by skin-tone group."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     cfg = config or EvalConfig()
     paths = []
     for name, draw in (("bland_altman.png", _plot_bland_altman), ("confusion.png", _plot_confusion),
                        ("counts.png", _plot_counts), ("by_ita.png", _plot_by_ita)):
-        fig = plt.figure(figsize=(6.4, 4.8))
-        try:
-            draw(fig, result, images, cfg)
-            fig.tight_layout()
-            fig.savefig(out_dir / name, dpi=100)
-        finally:
-            plt.close(fig)
+        fig = Figure(figsize=(6.4, 4.8))
+        draw(fig, result, images, cfg)
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=100)
         paths.append(out_dir / name)
     return paths
 
@@ -629,10 +623,11 @@ def _plot_confusion(fig, result: dict, images: list[MatchedImage], cfg: EvalConf
     ax = fig.add_subplot()
     lab = result["overall"]["labels"]
     mat = np.array(lab["matrix"])
-    ax.imshow(mat, cmap="Blues")
+    shade = np.log1p(mat)  # log shading: one big cell (e.g. spurious) must not wash out the rest
+    ax.imshow(shade, cmap="Blues")
     for (i, j), v in np.ndenumerate(mat):
         ax.text(j, i, str(v), ha="center", va="center",
-                color="white" if v > mat.max() / 2 else "black", fontsize=8)
+                color="white" if shade[i, j] > shade.max() / 2 else "black", fontsize=8)
     ax.set_xticks(range(len(lab["cols"])), lab["cols"], rotation=30, ha="right")
     ax.set_yticks(range(len(lab["rows"])), lab["rows"])
     ax.set_xlabel("predicted final label")
