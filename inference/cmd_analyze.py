@@ -84,7 +84,14 @@ def summary_lines(result: PhotoResult) -> list[str]:
         lines.append(f"Bruises over 3 cm: {s['bruises_over_3cm']}")
     lines.append(f"Scheme: {s.get('scheme')} ({s.get('scheme_source')})")
     model = s.get("model") or {}
-    lines.append(f"Model: {model.get('version') or model.get('name') or 'default'}")
+    desc = model.get("path") or model.get("name") or "default"
+    if model.get("version"):
+        desc += f" (version {model['version']})"
+    lines.append(f"Model: {desc}" + (f": {model['note']}" if model.get("note") else ""))
+    t = result.timings
+    if t:
+        lines.append(f"Time: {t.get('total', sum(t.values())):.2f} s ("
+                     + ", ".join(f"{k} {v:.2f}" for k, v in t.items() if k != "total") + ")")
     flagged = [sp for sp in result.spots if sp.flags]
     if flagged:
         lines.append(f"Flags ({len(flagged)} spots):")

@@ -142,12 +142,15 @@ def analyze_photo_and_image(path: str | Path, config: AnalysisConfig | None = No
     image = read_photo(path, cfg.max_pixels, reduce=k)
     reduced = working_image(image)
     t_read = time.perf_counter() - t0
+    t_load = 0.0
     if net_bundle is None:
+        t1 = time.perf_counter()
         net_bundle = load_model(cfg)
+        t_load = time.perf_counter() - t1
     result = analyze_image(image, _config_at_reduce(cfg, k), net_bundle, reduced, debug_dir, str(path))
     if k > 1:
         result = rescale_result(result, k, width, height)
-    timings = {"read": round(t_read, 4), **result.timings}
+    timings = {"read": round(t_read, 4), **({"load_model": round(t_load, 4)} if t_load else {}), **result.timings}
     timings["total"] = round(time.perf_counter() - t0, 4)
     return dataclasses.replace(result, timings=timings), image
 
@@ -225,9 +228,10 @@ def _classify(image_rgb: np.ndarray, spots: list[Spot], scale: Scale, net_bundle
         return spots, {"name": "none", "note": "no CNN: labels from size alone"}
     net, meta = net_bundle
     from spotscale.inference.classify import classify
-    info = {k: meta.get(k) for k in ("version", "arch", "name", "created", "sha256")
+    info = {k: meta.get(k) for k in ("path", "version", "arch", "name", "created", "sha256", "temperature")
             if isinstance(meta, dict) and isinstance(meta.get(k), (str, int, float))}
-    return (classify(image_rgb, spots, scale, net, meta) if spots else spots), info or {"name": "model"}
+    info.setdefault("name", Path(str(info.get("path", "model"))).name)
+    return (classify(image_rgb, spots, scale, net, meta) if spots else spots), info
 
 
 # ----------------------------------------------------------------------------- reduced analysis
