@@ -8,7 +8,8 @@ How a read goes: the file is opened once (so it cannot vanish half-way), its hea
 Pillow (size, format, mode, EXIF orientation) and the pixel limit is checked BEFORE any decoding;
 then the bytes are decoded, by OpenCV for ordinary 8-bit JPEG / PNG (fast) and by Pillow for
 everything else (16-bit, palette, transparency, CMYK, TIFF, WebP, BMP, AVIF; HEIF only when the
-caller has registered pillow-heif). Embedded ICC profiles are not applied: pixels are taken as sRGB. Both decoders ignore EXIF
+caller has registered pillow-heif). RGB photos with an embedded non-sRGB colour profile (Display
+P3 from phones, Adobe RGB) are converted to sRGB; CMYK photos are converted without their profile. Both decoders ignore EXIF
 orientation and this module applies it itself, so both paths give identical upright pixels.
 
 Large photos: `read_photo(path, reduce=k)` (k in 1, 2, 4, 8) returns an image of
@@ -29,7 +30,7 @@ import os
 import re
 import stat
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,6 +77,7 @@ class _Header:
     mode: str
     orientation: int  # EXIF orientation 1..8 (1 when absent or invalid)
     transparent: bool
+    icc: bytes | None = field(default=None, repr=False)  # embedded colour profile, if any
 
     @property
     def upright_size(self) -> tuple[int, int]:
@@ -122,6 +124,8 @@ def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS,
     orientation = hdr.orientation
     if img is None:
         img, orientation = _decode_pil(p, data, hdr, reduce)
+    if hdr.icc and hdr.mode in ("RGB", "RGBA", "RGBX"):
+        img = _to_srgb(img, hdr.icc)
     img = _orient(img, orientation)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8 or min(img.shape[:2]) < 1:
         raise PhotoError(p, f"unexpected decoded image {img.shape} {img.dtype}")
@@ -208,8 +212,9 @@ def _probe(p: Path, f: BinaryIO, max_pixels: int) -> _Header:
             warnings.simplefilter("ignore")  # DecompressionBombWarning, corrupt EXIF warnings
             im = Image.open(f, formats=_formats())
             w, h = _stored_size(im)
+            icc = im.info.get("icc_profile")
             hdr = _Header(w, h, im.format or "?", im.mode, _orientation_of(im),
-                          "transparency" in im.info)
+                          "transparency" in im.info, icc if isinstance(icc, bytes) else None)
     except UnidentifiedImageError:
         raise PhotoError(p, "not an image file: " + _what_is(head)) from None
     except Image.DecompressionBombError as e:
@@ -365,6 +370,26 @@ def _resize_to(arr: np.ndarray, w: int, h: int, reduce: int) -> np.ndarray:
     if arr.shape[1] != tw or arr.shape[0] != th:
         arr = cv2.resize(arr, (tw, th), interpolation=cv2.INTER_AREA)
     return arr
+
+
+def _to_srgb(rgb: np.ndarray, icc: bytes) -> np.ndarray:
+    """Convert pixels encoded in an embedded RGB profile (Display P3, Adobe RGB...) to sRGB.
+
+    Phones tag their photos Display P3; read as sRGB their reds look less saturated. sRGB
+    profiles and unusable profiles leave the pixels as they are (never an error).
+    """
+    from PIL import ImageCms  # local: only photos with a non-sRGB profile need littlecms
+
+    try:
+        prof = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if (prof.profile.xcolor_space.strip() != "RGB"
+                or "srgb" in ImageCms.getProfileDescription(prof).lower()):
+            return rgb
+        srgb = ImageCms.createProfile("sRGB")
+        transform = ImageCms.buildTransform(prof, srgb, "RGB", "RGB")
+        return np.array(ImageCms.applyTransform(Image.fromarray(rgb), transform))
+    except Exception:  # noqa: BLE001 - a broken profile must not lose the photo
+        return rgb
 
 
 def _orient(a: np.ndarray, orientation: int) -> np.ndarray:

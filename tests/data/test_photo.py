@@ -400,3 +400,66 @@ def test_file_far_larger_than_its_pixels_is_not_read(tmp_path, monkeypatch):
     monkeypatch.setattr(photo, "_TRAILER_MAX_BYTES", 1000)
     with pytest.raises(PhotoError, match="padded.png: file is 0 MB, far more than a 4x4 image"):
         read_photo(p)
+
+
+def _matrix_profile(name: str, columns, gamma: float = 2.2) -> bytes:
+    """A minimal ICC v2 RGB matrix/TRC display profile (D50 PCS), built byte by byte."""
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(v) -> bytes:
+        return b"XYZ " + bytes(4) + b"".join(s15(c) for c in v)
+
+    curv = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+    text = name.encode() + b"\0"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(79)
+    d50 = (0.9642, 1.0, 0.8249)
+    tags = [(b"desc", desc), (b"wtpt", xyz(d50)), (b"rXYZ", xyz(columns[0])),
+            (b"gXYZ", xyz(columns[1])), (b"bXYZ", xyz(columns[2])), (b"rTRC", curv),
+            (b"gTRC", curv), (b"bTRC", curv), (b"cprt", b"text" + bytes(4) + b"none\0\0\0\0")]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        data += bytes(-len(data) % 4)
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = (struct.pack(">I", offset + len(body)) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntr"
+              + b"RGB XYZ " + bytes(12) + b"acsp" + bytes(28)
+              + b"".join(s15(c) for c in d50) + bytes(48))
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+# Display P3 and sRGB primaries, adapted to D50: columns of their RGB -> XYZ(D50) matrices.
+P3_D50 = ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
+SRGB_D50 = ((0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7142))
+
+
+def _p3_to_srgb(rgb: np.ndarray) -> np.ndarray:
+    """The colour science, independently of littlecms: decode, P3 -> XYZ -> sRGB, encode."""
+    lin = (rgb / 255.0) ** 2.2
+    xyz = lin @ np.array(P3_D50)  # rows of the column lists = matrix transposed
+    out = np.clip(xyz @ np.linalg.inv(np.array(SRGB_D50)), 0, 1)
+    enc = np.where(out <= 0.0031308, 12.92 * out, 1.055 * out ** (1 / 2.4) - 0.055)
+    return np.round(enc * 255)
+
+
+def test_display_p3_photo_is_converted_to_srgb(tmp_path):
+    colours = np.array([[[200, 100, 100], [128, 128, 128], [90, 140, 60], [30, 40, 160]]], np.uint8)
+    icc = _matrix_profile("Test Display P3", P3_D50)
+    for suffix, kw, tol in ((".png", {}, 2), (".jpg", {"quality": 100, "subsampling": 0}, 4)):
+        p = tmp_path / f"p3{suffix}"
+        big = np.repeat(np.repeat(colours, 8, axis=0), 8, axis=1)  # 8x8 blocks survive JPEG
+        Image.fromarray(big).save(p, icc_profile=icc, **kw)
+        got = read_photo(p)[::8, ::8].astype(int)
+        assert np.abs(got - _p3_to_srgb(colours)).max() <= tol
+        assert got[0, 0, 0] >= 212  # the P3 red is redder in sRGB numbers than it was stored
+
+
+def test_srgb_and_broken_profiles_leave_pixels_alone(tmp_path):
+    from PIL import ImageCms
+    a = upright()
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for name, icc in (("srgb", srgb), ("broken", b"\0" * 40 + b"acsp" + bytes(300))):
+        Image.fromarray(a).save(tmp_path / f"{name}.png", icc_profile=icc)
+        assert mad(read_photo(tmp_path / f"{name}.png"), a) == 0
