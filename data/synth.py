@@ -21,7 +21,7 @@ from spotscale.data.synth_geometry import apply_h, camera_homography, jacobian_s
 from spotscale.data.synth_refs import STICKER_COLOURS, RefDrawing, draw_aruco, draw_ruler, draw_sticker, paste
 from spotscale.data.synth_skin import (
     FITZPATRICK_BY_BAND, add_hair, background, draw_curves, fine_density, ita_band, lab_to_linear_rgb, limb_field,
-    linear_to_srgb_u8, noise, sample_skin_lab, skin_density, vein_density,
+    linear_to_srgb, linear_to_srgb_u8, noise, sample_skin_lab, skin_density, vein_density,
 )
 from spotscale.data.synth_spots import SpotPlan, render_spot
 
@@ -351,6 +351,19 @@ def _lighting(rng, size: tuple[int, int]) -> tuple[np.ndarray, dict]:
                 "white_balance": [float(v) for v in wb]}
 
 
+def _sheen(rng, img: np.ndarray) -> float:
+    """Sometimes a soft specular sheen (oily or moist skin under a flash): a whitish additive glow, in place."""
+    if rng.random() > 0.25:
+        return 0.0
+    h, w = img.shape[:2]
+    sw, sh = 64, 48
+    blob = np.clip(noise(rng, (sh, sw), 6), 0, None) ** 2
+    strength = float(rng.uniform(0.03, 0.15))
+    glow = cv2.resize((blob * strength).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    img += glow[..., None]
+    return strength
+
+
 def _camera_effects(rng, img: np.ndarray, options: dict) -> dict:
     """Optical blur and signal-dependent sensor noise, in place on linear RGB (>= 0)."""
     h, w = img.shape[:2]
@@ -359,6 +372,16 @@ def _camera_effects(rng, img: np.ndarray, options: dict) -> dict:
     if blur > 0:
         cv2.GaussianBlur(img, (0, 0), blur, dst=img)
     out["blur_px"] = blur
+    motion = float(options.get("motion_px", rng.uniform(2, 8) * np.sqrt(max(w, h) / 2000) if rng.random() < 0.1 else 0))
+    if motion >= 1:  # camera shake: a short line kernel
+        k = int(np.ceil(motion)) | 1
+        kernel = np.zeros((k, k), np.float32)
+        a = rng.uniform(0, np.pi)
+        c = (k - 1) / 2
+        cv2.line(kernel, (int(round(c - c * np.cos(a))), int(round(c - c * np.sin(a)))),
+                 (int(round(c + c * np.cos(a))), int(round(c + c * np.sin(a)))), 1.0, 1, cv2.LINE_AA)
+        cv2.filter2D(img, -1, kernel / kernel.sum(), dst=img)
+    out["motion_blur_px"] = motion
     sigma = float(options.get("noise", rng.uniform(0.002, 0.02)))
     if sigma > 0:
         small = rng.random((h // 2 + 1, w // 2 + 1, 3), dtype=np.float32)  # uniform, unit variance below
@@ -390,27 +413,24 @@ def _watermark(rng, rgb: np.ndarray) -> str | None:
     return text
 
 
-def _measure_ita(rng, rgb: np.ndarray, plane: _Plane, bare: np.ndarray, skin: np.ndarray) -> tuple[float, float]:
-    """ITA (deg) of bare skin in the final image, and the fraction of the image that is skin, by random sampling.
-
-    ITA = atan((L - 50) / b) in degrees from the median CIELAB L and b of bare skin pixels (no spot,
-    hair-free is not enforced: hair is part of what a measurement sees).
-    """
-    h, w = rgb.shape[:2]
-    xs = rng.uniform(0, w - 1, 60000)
-    ys = rng.uniform(0, h - 1, 60000)
-    inv = np.linalg.inv(plane.to_image)
-    uv = np.round(apply_h(inv, np.c_[xs, ys])).astype(int)
+def _sample_skin(rng, size: tuple[int, int], plane: _Plane, bare: np.ndarray, skin: np.ndarray, n: int = 60000):
+    """Random image points: (x, y) of those on bare skin, their raster (u, v), and the image's skin fraction."""
+    w, h = size
+    xy = np.c_[rng.uniform(0, w - 1, n), rng.uniform(0, h - 1, n)]
+    uv = np.round(apply_h(np.linalg.inv(plane.to_image), xy)).astype(int)
     uv[:, 0] = np.clip(uv[:, 0], 0, plane.w - 1)
     uv[:, 1] = np.clip(uv[:, 1], 0, plane.h - 1)
-    b = bare[uv[:, 1], uv[:, 0]]
-    skin_fraction = float(skin[uv[:, 1], uv[:, 0]].mean())
-    px = rgb[np.round(ys[b]).astype(int), np.round(xs[b]).astype(int)]
-    if len(px) < 20:
-        return float("nan"), skin_fraction
-    lab = cv2.cvtColor(px.reshape(-1, 1, 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    keep = bare[uv[:, 1], uv[:, 0]]
+    return np.round(xy[keep]).astype(int), uv[keep], float(skin[uv[:, 1], uv[:, 0]].mean())
+
+
+def _ita(srgb: np.ndarray) -> float:
+    """ITA = atan((L - 50) / b) in degrees from the median CIELAB L and b of (N, 3) sRGB values in [0, 1]."""
+    if len(srgb) < 20:
+        return float("nan")
+    lab = cv2.cvtColor(np.clip(srgb, 0, 1).reshape(-1, 1, 3).astype(np.float32), cv2.COLOR_RGB2Lab).reshape(-1, 3)
     lum, bb = float(np.median(lab[:, 0])), float(np.median(lab[:, 2]))
-    return float(np.degrees(np.arctan2(lum - 50, bb))), skin_fraction
+    return float(np.degrees(np.arctan2(lum - 50, bb)))
 
 
 def _skin_and_limb(rng, plane: _Plane, base: np.ndarray, skin_dark: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -503,20 +523,25 @@ def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "
         skin_px[ay:ay + al.shape[0], ax:ax + al.shape[1]] &= al < 0.5
     else:
         ref_px = np.array([(size[0] - 1) / 2, (size[1] - 1) / 2])
+    pts_xy, pts_uv, skin_fraction = _sample_skin(rng, size, plane, bare, skin_px)
+    # ITA of the bare skin as rendered (albedo, texture, curvature; before light and camera)
+    ita = _ita(linear_to_srgb(scene[pts_uv[:, 1], pts_uv[:, 0]]))
     img = cv2.warpPerspective(scene, plane.to_image, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     del scene
     gain, light_meta = _lighting(rng, size)
     img *= gain
+    del gain
+    light_meta["sheen"] = _sheen(rng, img)
     cam_fx = _camera_effects(rng, img, options)
     rgb = linear_to_srgb_u8(img)
     watermark = _watermark(rng, rgb)
-    ita, skin_fraction = _measure_ita(rng, rgb, plane, bare, skin_px)
+    ita_image = _ita(rgb[pts_xy[:, 1], pts_xy[:, 0]].astype(np.float32) / 255.0)  # as the camera saw it
     mm_per_px = jacobian_scale(plane.to_plane_mm, float(ref_px[0]), float(ref_px[1]))
     q = options.get("jpeg_quality")
     meta = {
         "seed": int(seed), "width": size[0], "height": size[1], "mm_per_px": mm_per_px,
         "scale": ref_meta, "image_to_plane": (plane.to_plane_mm / plane.to_plane_mm[2, 2]).tolist(),
-        "ita": ita, "ita_nominal": ita_nominal, "ita_band": ita_band(ita) if ita == ita else "unknown",
+        "ita": ita, "ita_image": ita_image, "ita_nominal": ita_nominal, "ita_band": ita_band(ita) if ita == ita else "unknown",
         "fitzpatrick": FITZPATRICK_BY_BAND.get(ita_band(ita), "?") if ita == ita else "?",
         "skin_lab_nominal": list(lab), "skin_fraction": skin_fraction,
         "jpeg_quality": int(q) if q is not None else None, "background": bg_kind, "watermark": watermark,

@@ -28,6 +28,12 @@ def srgb_to_linear(c: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
+def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
+    """Linear RGB -> sRGB, float in [0, 1]."""
+    c = np.clip(np.asarray(lin, np.float64), 0, 1)
+    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
+
+
 def linear_to_srgb_u8(lin: np.ndarray) -> np.ndarray:
     """Linear RGB float -> sRGB uint8 through a 4096-entry table (fast on 12 MP)."""
     x = np.linspace(0, 1, 4096, dtype=np.float64)
@@ -195,6 +201,8 @@ def background(rng: np.random.Generator, shape: tuple[int, int], raster_mm: floa
         d = cv2.resize(shadow_from, (low[1], low[0]), interpolation=cv2.INTER_AREA)
         folds = folds * (1 - rng.uniform(0.2, 0.5) * np.exp(-np.clip(d, 0, None) / max(1.0, 5 / raster_mm)))
     img = cv2.resize((folds[..., None] * col).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    if soft and rng.random() < 0.35:  # printed pattern: dots or stripes, sometimes red or purple
+        kind += "_" + _print_pattern(rng, img, raster_mm)
     if soft or kind == "jeans":
         small = (max(2, (h + 1) // 2), max(2, (w + 1) // 2))
         weave = cv2.resize(rng.standard_normal(small, dtype=np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
@@ -231,3 +239,28 @@ def limb_field(rng: np.random.Generator, shape: tuple[int, int], raster_mm: floa
     signed = dist - half * taper - wiggle
     rel = np.clip(dist / (half * taper), 0, 1)
     return signed.astype(np.float32), rel.astype(np.float32), {"layout": mode}
+
+
+def _print_pattern(rng: np.random.Generator, img: np.ndarray, raster_mm: float) -> str:
+    """Draw a printed fabric pattern (dots or stripes) on a background, in place; return its name."""
+    h, w = img.shape[:2]
+    colours = [(0.4, 0.02, 0.03), (0.15, 0.02, 0.2), (0.8, 0.8, 0.78), (0.02, 0.02, 0.03), (0.05, 0.1, 0.4)]
+    col = np.array(colours[rng.integers(len(colours))], np.float32)
+    mask = np.zeros((h, w), np.uint8)
+    pitch = rng.uniform(4, 20) / raster_mm
+    if rng.random() < 0.5:
+        rad = max(1, int(pitch * rng.uniform(0.1, 0.3)))
+        for y in np.arange(pitch / 2, h, pitch):
+            off = pitch / 2 if int(y / pitch) % 2 else 0
+            for x in np.arange(off, w, pitch):
+                cv2.circle(mask, (int(x), int(y)), rad, 255, -1, cv2.LINE_AA)
+        name = "dots"
+    else:
+        t = max(1, int(pitch * rng.uniform(0.15, 0.5)))
+        for y in np.arange(0, h + w, pitch):
+            cv2.line(mask, (0, int(y)), (w, int(y - w * 0.3)), 255, t, cv2.LINE_AA)
+        name = "stripes"
+    a = mask.astype(np.float32) / 255.0
+    shade = img.mean(axis=2, keepdims=True) / max(float(img.mean()), 1e-3)  # folds shade the print too
+    img += a[..., None] * (col * shade - img)
+    return name

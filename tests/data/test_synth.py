@@ -182,3 +182,30 @@ def test_skin_band_controls_ita():
     dark = render_photo(5, (200, 150), "none", skin_band="dark", density=0.0)
     light = render_photo(5, (200, 150), "none", skin_band="very_light", density=0.0)
     assert dark.meta["ita"] < 0 < light.meta["ita"]
+
+
+def test_cli_synth_prints_one_line_per_photo(tmp_path, capsys):
+    from spotscale.inference.cli import main
+
+    assert main(["synth", str(tmp_path / "out"), "--n", "2", "--seed", "3", "--size", "160x120",
+                 "--web-fraction", "0"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and "scale=" in lines[0] and "ITA=" in lines[0]
+    assert (tmp_path / "out" / "annotations.json").is_file()
+
+
+def test_cli_synth_rejects_bad_values(tmp_path, capsys):
+    from spotscale.inference.cli import main
+
+    assert main(["synth", str(tmp_path), "--n", "0"]) == 2
+    assert "--n must be >= 1" in capsys.readouterr().err
+
+
+def test_save_photo_writes_loadable_coco(photo, tmp_path):
+    from spotscale.data.synth import save_photo
+
+    path = save_photo(tmp_path / "one.png", photo)
+    doc = json.loads(path.read_text())
+    assert doc["images"][0]["file_name"] == "one.png" and len(doc["annotations"]) == len(photo.spots)
+    a = doc["annotations"][0]
+    assert (coco.rle_decode(a["segmentation"]) == photo.spots[0].full_mask(480, 640)).all()
