@@ -8,17 +8,19 @@ How a read goes: the file is opened once (so it cannot vanish half-way), its hea
 Pillow (size, format, mode, EXIF orientation) and the pixel limit is checked BEFORE any decoding;
 then the bytes are decoded, by OpenCV for ordinary 8-bit JPEG / PNG (fast) and by Pillow for
 everything else (16-bit, palette, transparency, CMYK, TIFF, WebP, BMP, AVIF; HEIF only when the
-caller has registered pillow-heif). RGB photos with an embedded non-sRGB colour profile (Display
-P3 from phones, Adobe RGB) are converted to sRGB; CMYK photos are converted without their profile. Both decoders ignore EXIF
-orientation and this module applies it itself, so both paths give identical upright pixels.
+caller has registered pillow-heif). Both decoders ignore EXIF orientation and this module applies
+it itself, so both paths give identical upright pixels. RGB photos with an embedded non-sRGB
+colour profile (Display P3 from phones, Adobe RGB) are converted to sRGB; CMYK photos are
+converted without their profile (Adobe-inverted CMYK is handled).
 
 Large photos: `read_photo(path, reduce=k)` (k in 1, 2, 4, 8) returns an image of
 ceil(W/k) x ceil(H/k) pixels; JPEGs are decoded directly at that size by libjpeg's DCT scaling
-(a 50 MP photo at k=4 needs ~3 MP of memory and a fraction of the time), other formats are decoded
-and then area-averaged. Reduced pixel (x', y') covers full-size pixels k*x' .. k*x'+k-1, so its
-centre is at full-size x = (x' + 0.5) * k - 0.5. A pipeline that wants at most N working pixels
-calls `choose_reduce(*image_size(path), N)` and reads at that k; any scale it then finds on the
-reduced image is already in mm per reduced pixel, and spot positions map back with the formula above.
+(a 50 MP photo at k=4 peaks at ~30 MB instead of ~300 MB, in a fifth of the time), other formats
+are decoded and then area-averaged. Reduced pixel (x', y') covers full-size pixels
+k*x' .. k*x'+k-1, so its centre is at full-size x = (x' + 0.5) * k - 0.5. The pipeline
+(inference/pipeline.py) reads photos over its analysis limit (40 MP) at
+k = choose_reduce(*image_size(path), limit), analyses the reduced image (the scale it finds is
+in mm per reduced pixel) and maps spot positions and sizes back to the stored image.
 """
 from __future__ import annotations
 
