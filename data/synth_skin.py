@@ -97,6 +97,12 @@ def fine_density(rng: np.random.Generator, shape: tuple[int, int], raster_mm: fl
     r2 = raster_mm * 2
     fine = rng.standard_normal((sh, sw), dtype=np.float32)
     fine *= np.float32(rng.uniform(0.015, 0.04))
+    # skin relief: a network of fine furrows (ridged noise, cells ~0.4-1 mm), fading where cells are sub-pixel
+    cell_px = rng.uniform(0.4, 1.0) / r2
+    if cell_px >= 1.5:
+        ridge = noise(rng, (sh, sw), cell_px)
+        ridge = np.exp(-(ridge / np.float32(0.25)) ** 2)
+        fine += ridge * np.float32(rng.uniform(0.04, 0.12) * min(1.0, (cell_px - 1.5) / 3))
     pore_density = float(rng.uniform(0.3, 1.5))  # per mm^2
     n_pores = min(int(sh * sw * r2 ** 2 * pore_density), 400_000)
     if n_pores:
