@@ -40,7 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=N_PHOTOS, help=f"photos (default {N_PHOTOS})")
     p.add_argument("--seed", type=int, default=SEED, help=f"generator seed (default {SEED})")
-    p.add_argument("--size", default=f"{SIZE[0]}x{SIZE[1]}", help=f"photo size WxH (default {SIZE[0]}x{SIZE[1]})")
+    p.add_argument("--size", default=f"{SIZE[0]}x{SIZE[1]}",
+                   help=f"photo size WxH (default {SIZE[0]}x{SIZE[1]})")
     p.add_argument("--web-fraction", type=float, default=WEB_FRACTION,
                    help=f"share of 640x480 web photos (default {WEB_FRACTION})")
     p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
