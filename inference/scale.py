@@ -23,6 +23,11 @@ SOURCES = ("aruco", "ruler", "sticker")
 _SEARCH_MAX_SIDE = 1400  # long side of the reduced search image when none is given
 _CORNER_SIGMA_FLOOR_PX = 0.05  # corner localisation floor added to the fitted-edge uncertainty
 
+# sRGB code value -> linear light (x 255): optical blur mixes light linearly, so an edge's 50 % level is
+# found in linear light; in gamma-encoded values it sits about half a pixel towards the dark side.
+_SRGB_TO_LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92,
+                           ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4).astype(np.float32) * 255.0
+
 _NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (245, 245, 245), "black": (20, 20, 20), "red": (220, 30, 30), "green": (40, 170, 70),
     "blue": (30, 90, 210), "yellow": (245, 215, 40), "orange": (245, 140, 30), "grey": (128, 128, 128),
@@ -193,11 +198,21 @@ def _gray(img: np.ndarray) -> np.ndarray:
 
 
 def _gray_crop(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-    """Float32 grey crop [y0:y1, x0:x1] of the full image, clipped to it."""
+    """Float32 grey crop [y0:y1, x0:x1] of the full image, clipped to it, in linear light (0-255)."""
     h, w = image.shape[:2]
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-    crop = image[y0:y1, x0:x1]
-    return _gray(np.ascontiguousarray(crop)).astype(np.float32)
+    return _linear(np.ascontiguousarray(image[y0:y1, x0:x1]), grey=True)
+
+
+def _linear(img: np.ndarray, grey: bool = False) -> np.ndarray:
+    """Float32 linear-light values (0-255) of an 8-bit sRGB image (per channel), optionally grey."""
+    if img.dtype != np.uint8:
+        out = img.astype(np.float32)
+    else:
+        out = _SRGB_TO_LINEAR[img]
+    if grey and out.ndim == 3:
+        out = out[..., 0] * 0.2126 + out[..., 1] * 0.7152 + out[..., 2] * 0.0722
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def _sample(gray: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -490,6 +505,12 @@ def _distinct_lines(segs: np.ndarray, n_max: int) -> list[np.ndarray]:
     return kept
 
 
+def _box1d(rows: np.ndarray, width: int) -> np.ndarray:
+    """Moving average along each row (odd window `width`), edges replicated."""
+    width = max(1, int(width)) | 1
+    return cv2.blur(np.ascontiguousarray(rows, dtype=np.float32), (width, 1), borderType=cv2.BORDER_REPLICATE)
+
+
 def _strip(gray: np.ndarray, origin: np.ndarray, u: np.ndarray, n: np.ndarray, t: np.ndarray,
            o: np.ndarray) -> np.ndarray:
     """Samples gray at origin + t*u + o*n: rows are offsets `o` across, columns positions `t` along."""
@@ -500,11 +521,11 @@ def _strip(gray: np.ndarray, origin: np.ndarray, u: np.ndarray, n: np.ndarray, t
 
 
 def _row_periodicity(rows: np.ndarray, min_period: float, max_period: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: spectral peak-to-mean ratio of the high-passed row and the peak's period (samples).
+    """Per row: the sharpest spectral peak (power over the local spectral level) and its period (samples).
 
-    White noise gives ratios of about 6-8; a row across regular ticks gives tens to thousands.
+    Smooth or noisy rows give ratios below about 10; a row across regular ticks gives tens to thousands.
     """
-    x = rows - cv2.GaussianBlur(rows.astype(np.float32), (0, 0), sigmaX=max_period, sigmaY=1e-3)
+    x = rows - _box1d(rows, int(max_period))
     n = x.shape[1]
     nfft = 1 << int(math.ceil(math.log2(n)))
     p = np.abs(np.fft.rfft(x * np.hanning(n)[None, :], nfft, axis=1)) ** 2
@@ -513,8 +534,11 @@ def _row_periodicity(rows: np.ndarray, min_period: float, max_period: float) -> 
     if band.sum() < 8:
         return np.zeros(len(rows)), np.zeros(len(rows))
     pb = p[:, band]
-    j = np.argmax(pb, axis=1)
-    score = pb[np.arange(len(rows)), j] / (pb.mean(axis=1) + 1e-9)
+    width = 31
+    bg = (_box1d(pb, width) * width - pb) / (width - 1)  # local spectral level without the bin itself
+    ratio = pb / (bg + 1e-6 * pb.mean(axis=1, keepdims=True) + 1e-12)
+    j = np.argmax(ratio, axis=1)
+    score = ratio[np.arange(len(rows)), j]
     return score, 1.0 / f[band][j]
 
 
@@ -535,7 +559,7 @@ def _ruler_along(image: np.ndarray, g_small: np.ndarray, k: int, a: np.ndarray,
         return None
     coarse = coarse[:, valid]
     t_c = t_c[valid]
-    score, _ = _row_periodicity(coarse, 4.4, 80.0)
+    score, _ = _row_periodicity(coarse, 4.4, 30.0)
     r0 = int(np.argmax(score))
     if score[r0] < 20:
         return None
@@ -577,16 +601,38 @@ def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, 
     keep = score >= 0.5 * score.max()
     prof = rows[keep].mean(axis=0)
     prof[~ok] = np.median(prof[ok]) if ok.any() else 0.0
-    p0 = _autocorr_period(prof, 4.0)
+    p_auto = _autocorr_period(prof, 4.0)
+    if p_auto is None:
+        return None
+    p0 = _gap_period(prof, p_auto, 3.0)
     if p0 is None:
         return None
     return _tick_fit(prof, p0, step, t[0])
 
 
+def _gap_period(prof: np.ndarray, p_auto: float, min_gap: float) -> float | None:
+    """Most common spacing between neighbouring ticks (samples): the mm spacing, robust to 5 / 10 mm ticks
+    and to a perspective chirp that blurs the autocorrelation."""
+    d = prof - _box1d(prof.reshape(1, -1), max(5, int(2 * p_auto))).ravel()
+    g = -d if np.mean(d ** 3) < 0 else d
+    thr = 0.25 * np.percentile(g, 95)
+    pk = np.nonzero((g[1:-1] > g[:-2]) & (g[1:-1] >= g[2:]) & (g[1:-1] > thr))[0] + 1
+    if len(pk) < 13:
+        return None
+    gaps = np.diff(pk).astype(np.float64)
+    gaps = gaps[gaps >= min_gap]
+    if len(gaps) < 12:
+        return None
+    support = np.array([(np.abs(gaps - v) <= 0.12 * v).sum() for v in gaps])
+    best = gaps[support == support.max()].min()
+    near = gaps[np.abs(gaps - best) <= 0.12 * best]
+    return float(np.median(near)) if len(near) >= 12 else None
+
+
 def _autocorr_period(prof: np.ndarray, min_lag: float) -> float | None:
     """Smallest lag (samples, sub-sample) whose autocorrelation peak is >= 45 % of the strongest one."""
     n = len(prof)
-    x = prof - cv2.GaussianBlur(prof.reshape(1, -1).astype(np.float64), (0, 0), n / 20.0).ravel()
+    x = prof - _box1d(prof.reshape(1, -1), max(3, n // 20)).ravel()
     x = x - x.mean()
     nfft = 1 << int(math.ceil(math.log2(2 * n)))
     ac = np.fft.irfft(np.abs(np.fft.rfft(x, nfft)) ** 2, nfft)[: n // 4]
@@ -601,6 +647,14 @@ def _autocorr_period(prof: np.ndarray, min_lag: float) -> float | None:
     if top < 0.2:
         return None
     j = int(peaks[np.argmax(ac[peaks] >= 0.45 * top)])
+    for div in (10, 5, 2):  # weak mm ticks next to strong 5 / 10 mm ticks: prefer the sub-multiple period
+        q = j / div
+        if q < min_lag:
+            continue
+        near = peaks[np.abs(peaks - q) <= max(1.0, 0.08 * q)]
+        if len(near) and ac[near].max() >= 0.1 and ac[near].max() > ac[min(len(ac) - 1, int(round(1.5 * q)))] + 0.05:
+            j = int(near[np.argmax(ac[near])])
+            break
     y0, y1, y2 = ac[j - 1], ac[j], ac[j + 1]
     den = y0 - 2 * y1 + y2
     return j + (0.5 * (y0 - y2) / den if den < 0 else 0.0)
@@ -608,19 +662,22 @@ def _autocorr_period(prof: np.ndarray, min_lag: float) -> float | None:
 
 def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> _Ticks | None:
     """Tick centres along the profile, numbered, then position = a + b i + c i^2 fitted with rejection."""
-    sm = cv2.GaussianBlur(prof.reshape(1, -1).astype(np.float64), (0, 0), max(1.0, p0)).ravel()
+    sm = _box1d(prof.reshape(1, -1), max(3, int(2 * p0))).ravel()
     d = prof - sm
     polarity = -1.0 if np.mean(d ** 3) < 0 else 1.0
     g = polarity * d
     thr = 0.35 * np.percentile(g, 99)
     cand = np.nonzero((g[1:-1] > g[:-2]) & (g[1:-1] >= g[2:]) & (g[1:-1] > thr))[0] + 1
-    pos: list[float] = []
+    taken = np.zeros(len(g), bool)
+    half = max(1, int(0.6 * p0))
+    pos = []
     for j in cand[np.argsort(-g[cand])]:
-        if all(abs(j - q) >= 0.6 * p0 for q in pos):
-            pos.append(float(j))
+        if not taken[j]:
+            pos.append(j)
+            taken[max(0, j - half):j + half + 1] = True
     if len(pos) < 12:
         return None
-    pos_arr = np.sort(np.array(pos))
+    pos_arr = np.sort(np.array(pos, np.float64))
     j = pos_arr.astype(int)
     y0, y1, y2 = g[j - 1], g[j], g[j + 1]
     den = y0 - 2 * y1 + y2
@@ -637,14 +694,30 @@ def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> _Ticks | N
         if (new == keep).all():
             break
         keep = new
-    if sd > 0.15 * p0 or keep.sum() < 12:
+    if sd > 0.12 * p0 or keep.sum() < 12:
         return None
     ii = idx[keep]
+    if keep.sum() < 0.7 * (ii.max() - ii.min() + 1):
+        return None  # too many ticks missing for a printed scale
+    if _duty_cycle(g, pos_arr[keep], p0) > 0.4:
+        return None  # wide bars (e.g. a pattern or a marker), not thin tick lines
     mid = 0.5 * (ii.min() + ii.max())
     period = (coef[1] + 2 * coef[0] * mid) * step
     spread = float(np.sqrt(np.sum((ii - ii.mean()) ** 2)))
     sigma = sd * step / max(spread, 1.0)
     return _Ticks(period, sigma, int(keep.sum()), pos_arr[keep] * step + t0, ii, polarity)
+
+
+def _duty_cycle(g: np.ndarray, pos: np.ndarray, p0: float) -> float:
+    """Fraction of one period where the tick-folded profile is above half its peak (thin ticks: small)."""
+    half = int(p0 / 2)
+    j = np.round(pos).astype(int)
+    j = j[(j - half >= 0) & (j + half < len(g))]
+    if len(j) == 0 or half < 1:
+        return 1.0
+    tmpl = g[j[:, None] + np.arange(-half, half + 1)[None, :]].mean(axis=0)
+    tmpl = tmpl - tmpl.min()
+    return float((tmpl > 0.5 * tmpl.max()).mean()) if tmpl.max() > 0 else 1.0
 
 
 def _has_long_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
@@ -726,5 +799,146 @@ def _sticker_rgb(colour: str | tuple) -> tuple[int, int, int]:
 
 
 def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) -> tuple[Scale | None, str]:
-    """Scale from a round sticker or coin of the configured diameter (and colour)."""
-    return None, "no sticker found"
+    """Scale from a round sticker or coin of the configured diameter (and colour).
+
+    Candidates are blobs of the configured colour (or closed edge contours when no colour is given)
+    on the reduced image whose ellipse fit is good; the best is re-fitted on full-resolution radial
+    edge profiles. mm_per_px = diameter / sqrt(major * minor): the geometric mean of the ellipse axes
+    is the isotropic scale (sqrt |det J|) of a tilted view.
+    """
+    rgb = small if small.ndim == 3 else cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
+    cands = _disc_candidates(rgb[..., :3], cfg.sticker_color)
+    best = None
+    for ell, score in cands[:6]:
+        fit = _refine_disc(image, _ellipse_to_full(ell, k))
+        if fit is not None and (best is None or score * fit[2] > best[0]):
+            best = (score * fit[2], fit)
+    if best is None:
+        what = f"{cfg.sticker_color} " if cfg.sticker_color is not None else ""
+        return None, f"no {what}round sticker of {cfg.sticker_diameter_mm:g} mm found"
+    (cx, cy), (da, db), ang, resid = best[1][0][0], best[1][0][1], best[1][0][2], best[1][1]
+    d_px = math.sqrt(da * db)
+    mm_per_px = float(cfg.sticker_diameter_mm) / d_px
+    unc = mm_per_px * math.hypot(resid / d_px, 0.1 / d_px)
+    t = np.linspace(0, 2 * np.pi, 72, endpoint=False)
+    ca, sa = math.cos(math.radians(ang)), math.sin(math.radians(ang))
+    ex, ey = 0.5 * da * np.cos(t) * 1.04, 0.5 * db * np.sin(t) * 1.04
+    outline = tuple((float(cx + x * ca - y * sa), float(cy + x * sa + y * ca)) for x, y in zip(ex, ey))
+    return Scale(mm_per_px, unc, "sticker", outline, None,
+                 f"round sticker {cfg.sticker_diameter_mm:g} mm ({d_px:.1f} px, axes {da:.1f} x {db:.1f})", 1), ""
+
+
+def _ellipse_to_full(ell, k: int):
+    (cx, cy), (a, b), ang = ell
+    return ((cx + 0.5) * k - 0.5, (cy + 0.5) * k - 0.5), (a * k, b * k), ang
+
+
+def _colour_mask(rgb: np.ndarray, colour: str | tuple) -> np.ndarray:
+    """Pixels of about the given colour: same hue and enough chroma, or achromatic at a similar lightness."""
+    target = np.array(_sticker_rgb(colour), np.uint8).reshape(1, 1, 3)
+    lab_t = cv2.cvtColor(target, cv2.COLOR_RGB2LAB).astype(np.float32).reshape(3)
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    a, b = lab[..., 1] - 128, lab[..., 2] - 128
+    at, bt = lab_t[1] - 128, lab_t[2] - 128
+    chroma_t = math.hypot(at, bt)
+    chroma = np.hypot(a, b)
+    if chroma_t < 15:  # white, black, grey, silver
+        return (chroma < 14) & (np.abs(lab[..., 0] - lab_t[0]) < 70)
+    cos = (a * at + b * bt) / (chroma * chroma_t + 1e-6)
+    return (cos > math.cos(math.radians(22))) & (chroma > 0.45 * chroma_t)
+
+
+def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None) -> list[tuple[tuple, float]]:
+    """Ellipses ((cx, cy), (a, b), angle) on the reduced image that look like a uniform disc, best first."""
+    if colour is not None:
+        mask = _colour_mask(rgb, colour).astype(np.uint8)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    else:
+        edges = cv2.Canny(cv2.GaussianBlur(_gray(rgb), (5, 5), 0), 30, 90)
+        edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+        contours, _ = cv2.findContours(255 - edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    out = []
+    for c in contours:
+        if len(c) < 20:
+            continue
+        area = cv2.contourArea(c)
+        if area < 60:
+            continue
+        ell = cv2.fitEllipse(c)
+        (cx, cy), (ea, eb), _ = ell
+        if min(ea, eb) < 8 or min(ea, eb) / max(ea, eb) < 0.5:
+            continue
+        fill = area / (math.pi * ea * eb / 4)
+        hull = cv2.convexHull(c)
+        solidity = area / max(cv2.contourArea(hull), 1)
+        if not (0.85 < fill < 1.12) or solidity < 0.95:
+            continue
+        inner = np.zeros(rgb.shape[:2], np.uint8)
+        cv2.ellipse(inner, ((cx, cy), (0.8 * ea, 0.8 * eb), ell[2]), 1, -1)
+        sd = float(np.mean(cv2.meanStdDev(lab, mask=inner)[1]))
+        score = fill * solidity / (1.0 + sd / 8.0) * math.sqrt(area)
+        out.append((ell, score))
+    out.sort(key=lambda e: -e[1])
+    return out
+
+
+def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
+    """Ellipse re-fitted to full-resolution radial 50 % edge crossings: (ellipse, residual px, quality)."""
+    (cx, cy), (ea, eb), ang = ell
+    r_max = 0.5 * max(ea, eb)
+    pad = int(0.35 * r_max) + 4
+    h, w = image.shape[:2]
+    x0, y0 = int(cx - r_max - pad), int(cy - r_max - pad)
+    x1, y1 = int(cx + r_max + pad) + 1, int(cy + r_max + pad) + 1
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        return None  # a disc cut by the image border cannot be measured
+    crop = _linear(image[y0:y1, x0:x1])
+    if crop.ndim == 2:
+        crop = crop[..., None]
+    yy, xx = np.mgrid[0:crop.shape[0], 0:crop.shape[1]]
+    rr = np.hypot(xx + x0 - cx, yy + y0 - cy) / r_max
+    inside = crop[rr < 0.6].mean(axis=0)
+    ring = crop[(rr > 1.15) & (rr < 1.3)].mean(axis=0)
+    wvec = (ring - inside).astype(np.float32)
+    if np.linalg.norm(wvec) < 5:
+        return None
+    proj = np.ascontiguousarray((crop @ (wvec / np.linalg.norm(wvec))).astype(np.float32))  # disc dark
+    th = np.linspace(0, 2 * np.pi, 180, endpoint=False)
+    ca, sa = math.cos(math.radians(ang)), math.sin(math.radians(ang))
+    ex, ey = 0.5 * ea * np.cos(th), 0.5 * eb * np.sin(th)
+    px, py = cx + ex * ca - ey * sa, cy + ex * sa + ey * ca
+    dirs = np.c_[px - cx, py - cy]
+    rad = np.linalg.norm(dirs, axis=1)
+    dirs /= rad[:, None]
+    reach = max(2.0, 0.15 * r_max)
+    s = np.arange(-reach, reach + 1e-9, 0.25)
+    xs = (px - x0)[:, None] + s[None, :] * dirs[:, 0:1]
+    ys = (py - y0)[:, None] + s[None, :] * dirs[:, 1:2]
+    prof = _sample(proj, xs, ys)
+    pos, ok = _edge_crossings(prof, s, 0.3 * float(np.linalg.norm(wvec)))
+    if ok.sum() < 40:
+        return None
+    pts = np.c_[px + pos * dirs[:, 0], py + pos * dirs[:, 1]][ok]
+    keep = np.ones(len(pts), bool)
+    for _ in range(3):
+        fit = cv2.fitEllipse(pts[keep].astype(np.float32))
+        res = _ellipse_residuals(fit, pts)
+        sd = float(np.std(res[keep]))
+        new = np.abs(res) <= max(3 * sd, 0.1)
+        if (new == keep).all() or new.sum() < 30:
+            break
+        keep = new
+    quality = float(keep.sum()) / len(th) / (1.0 + sd)
+    return fit, sd / math.sqrt(keep.sum()) * 2.0, quality
+
+
+def _ellipse_residuals(ell, pts: np.ndarray) -> np.ndarray:
+    """Approximate signed distance (px) of points from an ellipse: radial, scaled by the local radius."""
+    (cx, cy), (ea, eb), ang = ell
+    ca, sa = math.cos(math.radians(ang)), math.sin(math.radians(ang))
+    dx, dy = pts[:, 0] - cx, pts[:, 1] - cy
+    u, v = dx * ca + dy * sa, -dx * sa + dy * ca
+    rho = np.hypot(u / (0.5 * ea), v / (0.5 * eb))
+    return (rho - 1.0) * np.hypot(u, v) / np.maximum(rho, 1e-9)

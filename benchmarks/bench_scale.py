@@ -1,0 +1,123 @@
+"""Benchmark the reference-scale finder on generated photos: found rate, mm_per_px error, time, by kind and ITA band.
+
+Photos come from spotscale.data.synth.render_photo with a fixed seed list, are JPEG-encoded (quality 92)
+and cached under --cache; find_scale then runs as the pipeline calls it: on the full decode plus a libjpeg
+1/4 (or 1/2) reduced decode. The user-facing settings a real user would give (marker side, sticker
+diameter and colour) are passed from the photo's metadata. Truth is meta["mm_per_px"] = sqrt|det J|
+of the image->plane homography at the reference centre. Run: .venv/bin/python benchmarks/bench_scale.py
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+KINDS = ("aruco", "ruler", "sticker", "none")
+SIZES = ((4000, 3000), (4000, 3000), (2000, 1500), (1200, 900))  # cycled per photo
+
+
+def _job(args: tuple[int, str, tuple[int, int], str]) -> str:
+    seed, kind, size, cache = args
+    path = Path(cache) / f"{kind}_{seed}_{size[0]}.jpg"
+    meta_path = path.with_suffix(".json")
+    if not (path.exists() and meta_path.exists()):
+        from spotscale.data.synth import render_photo
+        photo = render_photo(seed, size=size, scale=kind)
+        cv2.imwrite(str(path), cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+        meta_path.write_text(json.dumps(photo.meta, default=float))
+    return str(path)
+
+
+def _config(meta: dict):
+    from spotscale.inference.scale import ScaleConfig
+    sc = meta.get("scale", {})
+    cfg = ScaleConfig(marker_side_mm=float(sc.get("marker_side_mm", 20.0)))
+    if sc.get("kind") == "sticker":
+        cfg.sticker_diameter_mm = float(sc["diameter_mm"])
+        cfg.sticker_color = sc["colour"]
+    return cfg
+
+
+def _measure(path: str) -> dict:
+    from spotscale.inference.scale import find_scale
+    meta = json.loads(Path(path).with_suffix(".json").read_text())
+    t0 = time.perf_counter()
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    t_decode = time.perf_counter() - t0
+    rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    k = 4 if max(rgb.shape) > 2500 else (2 if max(rgb.shape) > 1400 else 1)
+    flag = {4: cv2.IMREAD_REDUCED_COLOR_4, 2: cv2.IMREAD_REDUCED_COLOR_2}.get(k)
+    red = cv2.cvtColor(cv2.imread(path, flag), cv2.COLOR_BGR2RGB) if flag else None
+    cfg = _config(meta)
+    t0 = time.perf_counter()
+    sc = find_scale(rgb, cfg, reduced=red, reduce=k)
+    dt = time.perf_counter() - t0
+    kind = meta["scale"].get("kind", "none")
+    truth = float(meta["mm_per_px"])
+    err = (sc.mm_per_px / truth - 1.0) if sc.found else None
+    return {"kind": kind, "in_frame": bool(meta["scale"].get("in_frame", False)), "found": sc.found,
+            "source": sc.source, "err": err, "time": dt, "decode": t_decode, "band": meta.get("ita_band", "?"),
+            "size": rgb.shape[1], "reason": sc.reason, "path": path}
+
+
+def _summary(rows: list[dict], label: str) -> str:
+    held = [r for r in rows if r["kind"] != "none" and r["in_frame"]]
+    errs = np.array([abs(r["err"]) for r in held if r["found"] and r["source"] == r["kind"]])
+    times = np.array([r["time"] for r in rows]) * 1000
+    found = sum(r["found"] and r["source"] == r["kind"] for r in held)
+    txt = f"{label:<22} n={len(rows):>3}"
+    if held:
+        txt += f"  found {found}/{len(held)} ({found / len(held):.0%})"
+    if len(errs):
+        txt += f"  rel.err median {np.median(errs) * 100:.3f}%  p90 {np.percentile(errs, 90) * 100:.3f}%"
+    none = [r for r in rows if r["kind"] == "none"]
+    if none:
+        txt += f"  false finds {sum(r['found'] for r in none)}/{len(none)}"
+    out_frame = [r for r in rows if r["kind"] != "none" and not r["in_frame"]]
+    if out_frame:
+        txt += f"  (part out of frame: {sum(r['found'] for r in out_frame)}/{len(out_frame)} used)"
+    return txt + f"  time median {np.median(times):.0f} ms"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per-kind", type=int, default=20)
+    ap.add_argument("--none", type=int, default=10, help="photos without a reference")
+    ap.add_argument("--seed", type=int, default=20261125)
+    ap.add_argument("--cache", default="/tmp/spotscale_bench_scale")
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    os.makedirs(args.cache, exist_ok=True)
+    jobs = []
+    for kind in KINDS:
+        n = args.none if kind == "none" else args.per_kind
+        for i in range(n):
+            jobs.append((args.seed + 1000 * KINDS.index(kind) + i, kind, SIZES[i % len(SIZES)], args.cache))
+    with ProcessPoolExecutor(args.workers) as ex:
+        paths = list(ex.map(_job, jobs))
+    rows = [_measure(p) for p in paths]
+    print(f"reference scale on {len(rows)} generated photos (seed {args.seed}, JPEG q92, sizes {sorted({r['size'] for r in rows})})")
+    for kind in KINDS:
+        print(_summary([r for r in rows if r["kind"] == kind], kind))
+    for band in sorted({r["band"] for r in rows}):
+        print(_summary([r for r in rows if r["band"] == band], f"ITA {band}"))
+    big = [r for r in rows if r["size"] >= 4000]
+    if big:
+        print(f"4000x3000: find_scale median {np.median([r['time'] for r in big]) * 1000:.0f} ms, "
+              f"cv2.imread median {np.median([r['decode'] for r in big]) * 1000:.0f} ms")
+    for r in rows:
+        held = r["kind"] != "none" and r["in_frame"]
+        bad = (held and (not r["found"] or r["source"] != r["kind"])) or (r["kind"] == "none" and r["found"])
+        if bad or (r["err"] is not None and abs(r["err"]) > 0.015):
+            e = "" if r["err"] is None else f" err {r['err'] * 100:+.2f}%"
+            print(f"  check {Path(r['path']).name}: {r['source']}{e} - {r['reason'][:110]}")
+
+
+if __name__ == "__main__":
+    main()
