@@ -122,29 +122,33 @@ def fine_density(rng: np.random.Generator, shape: tuple[int, int], raster_mm: fl
     return fine, {"pores_per_mm2": pore_density, "creases": n_creases}
 
 
-def draw_curves(rng: np.random.Generator, shape: tuple[int, int], n: int, length_px: tuple[float, float],
-                thickness_px: float, curl: float, scale: int = 16) -> np.ndarray:
-    """Anti-aliased random curved strokes as a float coverage map in [0, 1]."""
+def curve_coverage(rng: np.random.Generator, shape: tuple[int, int], n: int, length_px: tuple[float, float],
+                   thickness_px: float, curl: float) -> np.ndarray:
+    """Anti-aliased random curved strokes (random walks of 12 steps, a shared main direction), uint8 0..255."""
     h, w = shape
     cov = np.zeros((h, w), np.uint8)
     if n <= 0:
-        return cov.astype(np.float32)
-    base_dir = rng.uniform(0, np.pi)
-    for _ in range(n):
-        x, y = rng.uniform(-0.05 * w, 1.05 * w), rng.uniform(-0.05 * h, 1.05 * h)
-        ang = base_dir + rng.normal(0, 0.5)
-        length = rng.uniform(*length_px)
-        steps = 12
-        pts = [(x, y)]
-        for _ in range(steps):
-            ang += rng.normal(0, curl)
-            x += np.cos(ang) * length / steps
-            y += np.sin(ang) * length / steps
-            pts.append((x, y))
-        arr = (np.array(pts) * scale).astype(np.int32)
-        t = max(1, int(round(thickness_px * rng.uniform(0.7, 1.3))))
-        cv2.polylines(cov, [arr], False, 255, t, cv2.LINE_AA, shift=4)
-    return cov.astype(np.float32) / 255.0
+        return cov
+    steps = 12
+    start = np.c_[rng.uniform(-0.05 * w, 1.05 * w, n), rng.uniform(-0.05 * h, 1.05 * h, n)]
+    ang = rng.uniform(0, np.pi) + rng.normal(0, 0.5, n)
+    ang = ang[:, None] + np.cumsum(rng.normal(0, curl, (n, steps)), axis=1)
+    step = (rng.uniform(*length_px, n) / steps)[:, None]
+    pts = np.empty((n, steps + 1, 2))
+    pts[:, 0] = start
+    pts[:, 1:, 0] = start[:, :1] + np.cumsum(np.cos(ang) * step, axis=1)
+    pts[:, 1:, 1] = start[:, 1:] + np.cumsum(np.sin(ang) * step, axis=1)
+    pts = np.round(pts * 16).astype(np.int32)
+    widths = np.maximum(1, np.round(thickness_px * rng.uniform(0.7, 1.3, n))).astype(int)
+    for t in np.unique(widths):
+        cv2.polylines(cov, list(pts[widths == t]), False, 255, int(t), cv2.LINE_AA, shift=4)
+    return cov
+
+
+def draw_curves(rng: np.random.Generator, shape: tuple[int, int], n: int, length_px: tuple[float, float],
+                thickness_px: float, curl: float) -> np.ndarray:
+    """Anti-aliased random curved strokes as a float coverage map in [0, 1]."""
+    return curve_coverage(rng, shape, n, length_px, thickness_px, curl).astype(np.float32) / np.float32(255)
 
 
 def add_hair(rng: np.random.Generator, img: np.ndarray, raster_mm: float, ita: float) -> dict:
@@ -152,17 +156,20 @@ def add_hair(rng: np.random.Generator, img: np.ndarray, raster_mm: float, ita: f
     h, w = img.shape[:2]
     area_cm2 = h * w * raster_mm ** 2 / 100
     density = float(rng.choice([0, 0.5, 2, 6, 15], p=[0.25, 0.25, 0.25, 0.15, 0.1]))  # per cm^2
-    n = int(area_cm2 * density)
-    n = min(n, 4000)
+    n = min(int(area_cm2 * density), 4000)
     true_thick = rng.uniform(0.04, 0.1) / raster_mm
-    thick = max(1.0, true_thick)
-    cov = draw_curves(rng, (h, w), n, (3 / raster_mm, 15 / raster_mm), thick, 0.12)
+    cov = curve_coverage(rng, (h, w), n, (3 / raster_mm, 15 / raster_mm), max(1.0, true_thick), 0.12)
     hair_col = np.array([0.02, 0.015, 0.01], np.float32) * rng.uniform(0.5, 3)
     if rng.random() < 0.15:
         hair_col = np.array([0.25, 0.18, 0.1], np.float32)  # fair hair
     if n:
-        cov *= np.float32(rng.uniform(0.6, 0.95) * min(1.0, true_thick) ** 0.7)  # thin hairs cover part of a pixel
-        img -= (img - hair_col) * cov[..., None]
+        idx = np.flatnonzero(cov)  # hairs cover a small part of the skin: update only those pixels
+        a = cov.reshape(-1)[idx].astype(np.float32)
+        a *= np.float32(rng.uniform(0.6, 0.95) * min(1.0, true_thick) ** 0.7 / 255)  # thin hairs cover part of a pixel
+        flat = img.reshape(-1, 3)
+        px = flat[idx]
+        px -= (px - hair_col) * a[:, None]
+        flat[idx] = px
     return {"hair_per_cm2": density, "hair_count": n}
 
 
