@@ -1,6 +1,6 @@
 """Regenerate the README's results table: a generated test set nothing was tuned on, scored, evaluated.
 
-    .venv/bin/python benchmarks/results.py            # about 10 minutes on 2 cores
+    .venv/bin/python benchmarks/results.py            # a few minutes on 2 idle cores
 
 Generates photos with `spotscale synth`'s generator (seed 42: no method or model was tuned on
 this seed), scores them with the default pipeline and shipped model, evaluates them with
@@ -19,7 +19,7 @@ from pathlib import Path
 SEED = 42
 N_PHOTOS = 60
 WEB_FRACTION = 0.2  # share of small 640x480 web JPEGs among the photos
-SIZE = (2400, 1800)  # 4.3 MP: a full run stays near 10 minutes on 2 busy cores
+SIZE = (1600, 1200)  # 1.9 MP, like a phone photo sent by messenger; a full run fits in minutes
 REPO = Path(__file__).resolve().parent.parent
 
 CAVEATS = """\
