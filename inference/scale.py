@@ -296,7 +296,7 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
     dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, cfg.aruco_dict))
     params = cv2.aruco.DetectorParameters()
     params.minMarkerPerimeterRate = 0.01
-    params.minMarkerDistanceRate = 0.01  # the white sticker edge lies close to the black square: keep both
+    params.minMarkerDistanceRate = 0.0  # keep all candidates (the built-in pruning drops markers); see _distinct
     params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
     detector = cv2.aruco.ArucoDetector(dictionary, params)
     corners, ids, _ = detector.detectMarkers(_gray(small))
