@@ -219,7 +219,7 @@ class _Occupancy:
         h, w = mask.shape
         if u0 < 0 or v0 < 0 or v0 + h > self.grid.shape[0] or u0 + w > self.grid.shape[1]:
             return False
-        grown = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        grown = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)  # may touch, not overlap
         return not (self.grid[v0:v0 + h, u0:u0 + w] & grown).any()
 
     def take(self, u0: int, v0: int, mask: np.ndarray) -> None:
@@ -357,8 +357,9 @@ def _sheen(rng, img: np.ndarray) -> float:
         return 0.0
     h, w = img.shape[:2]
     sw, sh = 64, 48
-    blob = np.clip(noise(rng, (sh, sw), 6), 0, None) ** 2
-    strength = float(rng.uniform(0.03, 0.15))
+    blob = np.clip(noise(rng, (sh, sw), 20) - 0.3, 0, None) ** 2
+    blob = cv2.GaussianBlur(blob, (0, 0), 3)
+    strength = float(rng.uniform(0.02, 0.08))
     glow = cv2.resize((blob * strength).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     img += glow[..., None]
     return strength
@@ -433,6 +434,18 @@ def _ita(srgb: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(lum - 50, bb)))
 
 
+def _skin_folds(rng, shape: tuple[int, int], raster_mm: float) -> np.ndarray | None:
+    """Sometimes one or two skin folds: a dark furrow with a brighter lip beside it (grey optical density)."""
+    if rng.random() > 0.3:
+        return None
+    n = int(rng.integers(1, 3))
+    width = rng.uniform(0.5, 1.5) / raster_mm
+    cov = draw_curves(rng, shape, n, (40 / raster_mm, 120 / raster_mm), max(1.0, width), 0.08)
+    furrow = cv2.GaussianBlur(cov, (0, 0), max(0.7, width))
+    lip = cv2.GaussianBlur(cov, (0, 0), max(1.5, 4 * width))
+    return furrow * np.float32(rng.uniform(0.3, 0.7)) - lip * np.float32(rng.uniform(0.05, 0.15))
+
+
 def _skin_and_limb(rng, plane: _Plane, base: np.ndarray, skin_dark: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Bare skin (linear RGB, before spots and hair), limb coverage (0..1) and the signed distance to its edge.
 
@@ -448,6 +461,9 @@ def _skin_and_limb(rng, plane: _Plane, base: np.ndarray, skin_dark: float) -> tu
     signed, across, limb_meta = limb_field(rng, low, r * ds)
     shade = rng.uniform(0.1, 0.45)
     od_low -= np.log(1 - shade * across ** 3)[..., None]  # limb curvature shading
+    folds = _skin_folds(rng, low, r * ds)
+    if folds is not None:
+        od_low += folds[..., None]
     colour_low = np.exp(-od_low) * base
     skin = cv2.resize(colour_low.astype(np.float32), (plane.w, plane.h), interpolation=cv2.INTER_LINEAR)
     fine, fine_meta = fine_density(rng, (plane.h, plane.w), r)
