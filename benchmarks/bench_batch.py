@@ -54,15 +54,24 @@ def default_model_path() -> str | None:
     return None if DEFAULT_WEIGHTS.is_file() else "none"
 
 
-def bench_workers(images: Path, workers: int) -> tuple[float, float, tuple[float, ...], int]:
-    """(photos/s, wall seconds, peak RSS MB per worker, n errors) for one full run."""
+def bench_workers(images: Path, workers: int) -> tuple[float, float, tuple[float, ...], int, float]:
+    """(photos/s, wall s, peak RSS MB per worker, n errors, worker CPU s per photo) for one run.
+
+    CPU seconds per photo (user + system of the worker processes) do not depend on what else runs
+    on the machine, unlike photos/s: equal CPU per photo for 1 and 2 workers means the work
+    scales with cores.
+    """
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     from spotscale.inference.batch import BatchConfig, pipeline_engine, score_folder
     from spotscale.inference.pipeline import AnalysisConfig
     with tempfile.TemporaryDirectory() as tmp:
         config = AnalysisConfig(model_path=default_model_path())
         s = score_folder(images, Path(tmp) / "out", pipeline_engine(config),
                          BatchConfig(workers=workers, progress=False))
-    return s.n_selected / s.seconds, s.seconds, s.worker_peak_rss_mb, s.n_error
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return s.n_selected / s.seconds, s.seconds, s.worker_peak_rss_mb, s.n_error, cpu / max(1, s.n_selected)
 
 
 def bench_12mp(repeats: int = 3) -> None:
@@ -111,10 +120,12 @@ def main() -> None:
           "(other processes on the machine slow both runs and blur the speed-up)")
     rates = {}
     for w in args.workers:
-        rate, wall, rss, n_err = bench_workers(images, w)
+        load = os.getloadavg()[0]
+        rate, wall, rss, n_err, cpu = bench_workers(images, w)
         rates[w] = rate
-        print(f"workers={w}: {args.n} photos in {wall:.1f} s = {rate:.2f} photos/s; peak RSS per worker "
-              f"{', '.join(f'{m:.0f}' for m in rss)} MB (target <= 1024); {n_err} errors")
+        print(f"workers={w}: {args.n} photos in {wall:.1f} s = {rate:.2f} photos/s; worker CPU "
+              f"{cpu:.2f} s/photo; peak RSS per worker {', '.join(f'{m:.0f}' for m in rss)} MB "
+              f"(target <= 1024); {n_err} errors; load average at start {load:.1f}")
     if 1 in rates and 2 in rates:
         print(f"speed-up 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x (target >= 1.7x)")
     if not args.skip_12mp:
