@@ -450,3 +450,13 @@ def test_real_pipeline_resume_after_sigkill(generated_folder, tmp_path):
     reference = real_reference(generated_folder, tmp_path / "ref")
     assert read_csv(out / "images.csv")[1] == read_csv(reference / "images.csv")[1]
     assert read_csv(out / "spots.csv")[1] == read_csv(reference / "spots.csv")[1]
+
+
+def test_an_empty_folder_gives_header_only_tables_and_a_missing_one_an_error(tmp_path):
+    (tmp_path / "in").mkdir()
+    res = run_fake(tmp_path / "in", tmp_path / "out")
+    assert (res.n_selected, res.n_ok, res.n_error) == (0, 0, 0)
+    assert (tmp_path / "out" / "images.csv").read_text() == ",".join(IMAGE_COLUMNS) + "\n"
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["complete"]
+    with pytest.raises(ConfigError, match="does not exist"):
+        run_fake(tmp_path / "nope", tmp_path / "out2")
