@@ -520,22 +520,37 @@ def _strip(gray: np.ndarray, origin: np.ndarray, u: np.ndarray, n: np.ndarray, t
                      borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
 
 
+def _strip_rgb(image: np.ndarray, origin: np.ndarray, u: np.ndarray, n: np.ndarray, t: np.ndarray,
+               o: np.ndarray) -> np.ndarray:
+    """Grey samples of the full image at origin + t*u + o*n (rows across, columns along); -1 outside."""
+    xs = (origin[0] + t[None, :] * u[0] + o[:, None] * n[0]).astype(np.float32)
+    ys = (origin[1] + t[None, :] * u[1] + o[:, None] * n[1]).astype(np.float32)
+    h, w = image.shape[:2]
+    inside = (xs >= 0) & (ys >= 0) & (xs <= w - 1) & (ys <= h - 1)
+    vals = cv2.remap(image, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    grey = _gray(vals).astype(np.float32) if vals.ndim == 3 else vals.astype(np.float32)
+    grey[~inside] = -1.0
+    return grey
+
+
 def _row_periodicity(rows: np.ndarray, min_period: float, max_period: float) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the sharpest spectral peak (power over the local spectral level) and its period (samples).
 
-    Smooth or noisy rows give ratios below about 10; a row across regular ticks gives tens to thousands.
+    Spectra are averaged over 256-sample windows (Welch), so a perspective chirp along a long ruler does
+    not smear the peak. Smooth or noisy rows give ratios below about 10; rows across ticks give more.
     """
     x = rows - _box1d(rows, int(max_period))
     n = x.shape[1]
-    nfft = 1 << int(math.ceil(math.log2(n)))
-    p = np.abs(np.fft.rfft(x * np.hanning(n)[None, :], nfft, axis=1)) ** 2
-    f = np.fft.rfftfreq(nfft)
+    seg = int(min(256, 1 << int(math.floor(math.log2(max(n, 16))))))
+    starts = range(0, max(1, n - seg + 1), seg // 2)
+    win = np.hanning(seg)[None, :]
+    p = sum(np.abs(np.fft.rfft(x[:, i:i + seg] * win, axis=1)) ** 2 for i in starts)
+    f = np.fft.rfftfreq(seg)
     band = (f >= 1.0 / max_period) & (f <= 1.0 / min_period)
     if band.sum() < 8:
         return np.zeros(len(rows)), np.zeros(len(rows))
     pb = p[:, band]
-    width = 31
-    bg = (_box1d(pb, width) * width - pb) / (width - 1)  # local spectral level without the bin itself
+    bg = (_box1d(pb, 25) * 25 - _box1d(pb, 5) * 5) / 20  # local spectral level without the peak's lobe
     ratio = pb / (bg + 1e-6 * pb.mean(axis=1, keepdims=True) + 1e-12)
     j = np.argmax(ratio, axis=1)
     score = ratio[np.arange(len(rows)), j]
@@ -550,16 +565,21 @@ def _ruler_along(image: np.ndarray, g_small: np.ndarray, k: int, a: np.ndarray,
     u = (b - a) / length
     n = np.array([-u[1], u[0]])
     reach = min(0.7 * length, 0.15 * max(h, w))
-    # coarse: reduced image, 0.5 reduced px along, 1 reduced px across
-    t_c = np.arange(-0.15 * length, 1.15 * length, 0.5 * k)
+    # coarse: full-resolution samples every px along, every `k` px across (the mm ticks may be
+    # unresolved in the reduced image)
+    t_c = np.arange(-0.15 * length, 1.15 * length, 1.0)
     o_c = np.arange(-reach, reach + 1e-9, float(k))
-    coarse = _strip(g_small.astype(np.float32), (a + 0.5) / k - 0.5, u, n, t_c / k, o_c / k)
+    coarse = _strip_rgb(image, a, u, n, t_c, o_c)
+    rows_in = (coarse >= 0).mean(axis=1) > 0.6
+    coarse, o_c = coarse[rows_in], o_c[rows_in]
+    if len(o_c) < 3:
+        return None
     valid = (coarse >= 0).mean(axis=0) > 0.99
     if valid.sum() < 64:
         return None
     coarse = coarse[:, valid]
     t_c = t_c[valid]
-    score, _ = _row_periodicity(coarse, 4.4, 30.0)
+    score, _ = _row_periodicity(coarse, 2.5, 40.0)
     r0 = int(np.argmax(score))
     if score[r0] < 20:
         return None
@@ -699,7 +719,7 @@ def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> _Ticks | N
     ii = idx[keep]
     if keep.sum() < 0.7 * (ii.max() - ii.min() + 1):
         return None  # too many ticks missing for a printed scale
-    if _duty_cycle(g, pos_arr[keep], p0) > 0.4:
+    if _duty_cycle(g, pos_arr[keep], p0) > 0.5:
         return None  # wide bars (e.g. a pattern or a marker), not thin tick lines
     mid = 0.5 * (ii.min() + ii.max())
     period = (coef[1] + 2 * coef[0] * mid) * step
@@ -740,6 +760,8 @@ def _has_long_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarr
     if ref <= 0:
         return False
     extent = (c > 0.4 * ref).sum(axis=0).astype(np.float64)
+    if np.median(extent) < 3:  # ticks shorter than 0.75 mm: edge jaggies or texture, not a printed scale
+        return False
     cls = np.array([extent[ticks.index % 5 == r].mean() if (ticks.index % 5 == r).any() else 0 for r in range(5)])
     top = int(np.argmax(cls))
     others = np.delete(cls, top)
