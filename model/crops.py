@@ -1,10 +1,11 @@
 """THE crop code shared by training and inference: one scale-normalised crop per spot.
 
-Design (units in names): a crop is S x S pixels (`size_px`, default 48) centred on the spot.
-- Scale known: one crop pixel is `mm_per_crop_px` mm (default 0.25, a 12 mm field), so a 0.5 mm
-  petechia spans 2 crop px and a 10 mm purpura fits. Spots larger than the field / `context`
-  are shrunk to fit (field = `context` x spot diameter); their true size travels in the scalar
-  features, so the network still knows it.
+Design (units in names): a crop is S x S pixels (`size_px`, default 32) centred on the spot.
+- Scale known: one crop pixel is `mm_per_crop_px` mm (default 0.25, an 8 mm field), so a 0.5 mm
+  petechia spans 2 crop px and a 4 mm spot fills half the field. Spots larger than the
+  field / `context` are shrunk to fit (field = `context` x spot diameter, so a 10 mm purpura
+  sits in a 20 mm field); their true size travels in the scalar features, so the network still
+  knows it.
 - Scale unknown (fallback): the field is `unknown_context` x the spot's own diameter in px; the
   scalar "scale known" is 0 and the size scalar is 0 (the net then judges appearance only).
 Channels: 0-2 = log(rgb / local skin) * 2 (local skin = median of the crop's outer frame, so
@@ -32,7 +33,7 @@ FRAME_PX = 3  # width of the outer frame the local skin colour is measured on
 class CropConfig:
     """How crops are cut. `pad_px` adds context around the S x S core (training augmentation)."""
 
-    size_px: int = 48
+    size_px: int = 32
     mm_per_crop_px: float = 0.25
     context: float = 2.0  # with a scale: field >= context x spot diameter (shrink to fit)
     unknown_context: float = 4.0  # without a scale: field = this x spot diameter in px

@@ -1,0 +1,98 @@
+"""Crops: physical size preserved, the mask channel marks the spot asked about, fallbacks."""
+import cv2
+import numpy as np
+import pytest
+
+from spotscale.data.types import Spot
+from spotscale.model.crops import CropConfig, crop_batch, cut_crops, extract_crops, local_mm_per_px
+
+
+def _disc_photo(diameter_px: float, size=(400, 300), centre=(200.0, 150.0)):
+    img = np.full((size[1], size[0], 3), (215, 175, 155), np.uint8)
+    m = np.zeros(img.shape[:2], np.uint8)
+    cv2.circle(m, (int(centre[0] * 16), int(centre[1] * 16)), int(diameter_px / 2 * 16), 1, -1, shift=4)
+    img[m > 0] = (140, 30, 50)
+    ys, xs = np.nonzero(m)
+    bbox = (int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1)
+    crop = m[bbox[1]:bbox[1] + bbox[3], bbox[0]:bbox[0] + bbox[2]].astype(bool)
+    return img, (centre[0], centre[1], bbox, crop)
+
+
+def _span_px(channel: np.ndarray) -> int:
+    """Width of the region above half height along the middle row."""
+    row = channel[channel.shape[0] // 2]
+    return int(np.sum(row > 0.5))
+
+
+@pytest.mark.parametrize("mm_per_px", [0.04, 0.1])
+def test_a_2mm_disc_spans_the_same_crop_px_at_any_photo_scale(mm_per_px):
+    cfg = CropConfig()  # 0.25 mm per crop px: 2 mm -> 8 crop px
+    img, item = _disc_photo(2.0 / mm_per_px)
+    crops = extract_crops(img, [item], mm_per_px, cfg)
+    assert crops.shape == (1, 4, cfg.size_px, cfg.size_px) and crops.dtype == np.float32
+    assert abs(_span_px(crops[0, 3]) - 2.0 / cfg.mm_per_crop_px) <= 1
+    # the colour channels see the same disc (red drops relative to skin inside it)
+    assert abs(_span_px(-crops[0, 1]) - 8) <= 1
+
+
+def test_size_scalar_is_log_of_half_the_diameter():
+    img, item = _disc_photo(40)
+    b = crop_batch(img, [item], 0.1, CropConfig())  # 4 mm
+    assert b.scalars[0, 0] == pytest.approx(np.log(2.0), abs=0.06)
+    assert b.scalars[0, 1] == 1.0
+
+
+def test_the_mask_channel_marks_the_spot_asked_about_in_a_cluster():
+    img = np.full((200, 200, 3), 210, np.uint8)
+    items = []
+    for cx in (95, 105):  # two close petechiae, 10 px apart
+        m = np.zeros((7, 7), bool)
+        m[1:6, 1:6] = True
+        img[100 - 3:100 + 4, cx - 3:cx + 4][m] = (150, 40, 50)
+        items.append((float(cx), 100.0, (cx - 3, 97, 7, 7), m))
+    crops = extract_crops(img, items, 0.2, CropConfig())  # 1 mm spots, 2 mm apart
+    c = CropConfig().size_px // 2
+    for k in range(2):
+        mask = crops[k, 3]
+        ys, xs = np.nonzero(mask > 0.5)
+        assert abs(xs.mean() - (c - 0.5)) < 1 and abs(ys.mean() - (c - 0.5)) < 1  # centred
+        # the other spot is visible in the colour channels but not in the mask channel
+        other_x = int(round(c - 0.5 + (10 if k == 0 else -10) * 0.2 / 0.25))
+        assert crops[k, 1, c, other_x] < -0.5 and mask[c, other_x] < 0.1
+
+
+def test_spots_use_their_contour_as_mask():
+    img, item = _disc_photo(20)
+    x, y, bbox, _ = item
+    contour = tuple((x + 10 * np.cos(t), y + 10 * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 40, endpoint=False))
+    spot = Spot(spot_id=1, x=x, y=y, bbox=bbox, area_px=314.0, diameter_px=20.0, contour=contour)
+    a = extract_crops(img, [spot], 0.1, CropConfig())
+    b = extract_crops(img, [item], 0.1, CropConfig())
+    assert np.abs(a[0, 3] - b[0, 3]).mean() < 0.05
+
+
+def test_unknown_scale_normalises_by_the_spot_size():
+    cfg = CropConfig()
+    spans = []
+    for d in (10, 30):
+        img, item = _disc_photo(d)
+        b = crop_batch(img, [item], None, cfg)
+        assert b.scalars[0, 0] == 0 and b.scalars[0, 1] == 0
+        spans.append(_span_px(b.images[0, 3]))
+    assert spans[0] == pytest.approx(spans[1], abs=1)  # same relative size
+    assert spans[0] == pytest.approx(cfg.size_px / cfg.unknown_context, abs=1.5)
+
+
+def test_spots_at_the_border_and_per_item_scales():
+    img, _ = _disc_photo(10)
+    items = [(0.0, 0.0, (0, 0, 3, 3), np.ones((3, 3), bool)), (399.0, 299.0, (397, 297, 3, 3), np.ones((3, 3), bool))]
+    raw = cut_crops(img, items, [0.1, None], CropConfig(pad_px=4))
+    assert raw.rgb.shape == (2, 40, 40, 3) and raw.mask.shape == (2, 40, 40)
+    assert raw.size_feats[0, 1] == 1 and raw.size_feats[1, 1] == 0
+    with pytest.raises(ValueError, match="3 mm_per_px values for 2 items"):
+        cut_crops(img, items, [0.1, 0.1, 0.1], CropConfig())
+
+
+def test_local_scale_of_a_homography():
+    h = [[0.1, 0, 0], [0, 0.2, 0], [0, 0, 1]]  # anisotropic: sqrt(0.1 * 0.2)
+    assert local_mm_per_px(h, 10, 20) == pytest.approx(np.sqrt(0.02))
