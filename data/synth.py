@@ -144,8 +144,11 @@ def _draw_reference(rng: np.random.Generator, kind: str, plane: _Plane, size: tu
 
 
 def _place_reference(rng: np.random.Generator, ref: RefDrawing, plane: _Plane, size: tuple[int, int],
-                     in_frame: bool) -> tuple[np.ndarray, float, np.ndarray]:
-    """Pick the reference's centre (mm) and angle so its outline is inside the image (or partly out)."""
+                     in_frame: bool) -> tuple[np.ndarray, float, np.ndarray, bool]:
+    """Pick the reference's centre (mm) and angle so its outline is inside the image (or partly out).
+
+    Returns centre (mm), angle (deg), outline (image px) and whether the outline is really inside.
+    """
     w, h = size
     for _ in range(200):
         if in_frame:
@@ -162,8 +165,8 @@ def _place_reference(rng: np.random.Generator, ref: RefDrawing, plane: _Plane, s
         outline_img = apply_h(np.linalg.inv(plane.to_plane_mm), outline_mm)
         inside = ((outline_img >= 1) & (outline_img <= np.array([w - 2, h - 2]))).all()
         if inside == in_frame:
-            return c_mm, ang, outline_img
-    return c_mm, ang, outline_img
+            return c_mm, ang, outline_img, bool(inside)
+    return c_mm, ang, outline_img, bool(inside)
 
 
 def _spot_plan(rng: np.random.Generator, n_scale: float) -> list[tuple[str, str, str, float, int]]:
@@ -482,7 +485,7 @@ def _reference_into(rng, kind: str, plane: _Plane, size, options: dict, occ: _Oc
     if ref is None:
         return None, None, {"kind": "none", "outline": [], "in_frame": False}
     in_frame = bool(options.get("in_frame", rng.random() < 0.9))
-    c_mm, ang, outline_img = _place_reference(rng, ref, plane, size, in_frame)
+    c_mm, ang, outline_img, in_frame = _place_reference(rng, ref, plane, size, in_frame)
     a = np.deg2rad(ang)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     poly = plane.mm_to_raster((ref.outline_mm * 1.15) @ rot.T + c_mm)

@@ -209,3 +209,12 @@ def test_save_photo_writes_loadable_coco(photo, tmp_path):
     assert doc["images"][0]["file_name"] == "one.png" and len(doc["annotations"]) == len(photo.spots)
     a = doc["annotations"][0]
     assert (coco.rle_decode(a["segmentation"]) == photo.spots[0].full_mask(480, 640)).all()
+
+
+@pytest.mark.parametrize("in_frame", [True, False])
+def test_reference_in_frame_flag_matches_outline(in_frame):
+    photo = render_photo(8, (400, 300), "sticker", in_frame=in_frame, mm_per_px=0.15)
+    outline = np.array(photo.meta["scale"]["outline"])
+    inside = bool(((outline >= 0) & (outline <= [399, 299])).all())
+    assert photo.meta["scale"]["in_frame"] == inside == in_frame
+    assert photo.meta["scale"]["diameter_mm"] > 0 and photo.meta["scale"]["colour"]
