@@ -520,6 +520,17 @@ def _strip(gray: np.ndarray, origin: np.ndarray, u: np.ndarray, n: np.ndarray, t
                      borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
 
 
+def _line_span(a: np.ndarray, u: np.ndarray, w: int, h: int) -> tuple[float, float]:
+    """Range of t for which a + t u lies inside the image."""
+    lo, hi = -1e9, 1e9
+    for p0, d, size in ((a[0], u[0], w), (a[1], u[1], h)):
+        if abs(d) < 1e-12:
+            continue
+        t1, t2 = (0 - p0) / d, (size - 1 - p0) / d
+        lo, hi = max(lo, min(t1, t2)), min(hi, max(t1, t2))
+    return lo, hi
+
+
 def _strip_rgb(image: np.ndarray, origin: np.ndarray, u: np.ndarray, n: np.ndarray, t: np.ndarray,
                o: np.ndarray) -> np.ndarray:
     """Grey samples of the full image at origin + t*u + o*n (rows across, columns along); -1 outside."""
@@ -567,7 +578,8 @@ def _ruler_along(image: np.ndarray, g_small: np.ndarray, k: int, a: np.ndarray,
     reach = min(0.7 * length, 0.15 * max(h, w))
     # coarse: full-resolution samples every px along, every `k` px across (the mm ticks may be
     # unresolved in the reduced image)
-    t_c = np.arange(-0.15 * length, 1.15 * length, 1.0)
+    t_lo, t_hi = _line_span(a, u, w, h)
+    t_c = np.arange(max(t_lo, -length), min(t_hi, 2.0 * length), 1.0)
     o_c = np.arange(-reach, reach + 1e-9, float(k))
     coarse = _strip_rgb(image, a, u, n, t_c, o_c)
     rows_in = (coarse >= 0).mean(axis=1) > 0.6
@@ -770,27 +782,30 @@ def _has_long_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarr
 
 def _ruler_outline(coarse: np.ndarray, o_c: np.ndarray, t_c: np.ndarray, a: np.ndarray, u: np.ndarray,
                    n: np.ndarray, ticks: _Ticks, band: tuple[float, float], mm_per_px: float) -> tuple:
-    """Rectangle (full px) over the ruler: tick run +- 9 mm along; tick band to the far ruler edge across."""
+    """Rectangle (full px) over the ruler: tick run +- 9 mm along; across, the tick band grown on each
+    side while the rows keep the ruler's base colour (at most 30 mm), plus 1 mm."""
     t0 = ticks.positions_px.min() - 9.0 / mm_per_px
     t1 = ticks.positions_px.max() + 9.0 / mm_per_px
-    med = np.median(coarse, axis=1)
-    step = np.abs(np.diff(med))
-    o_mid = np.clip(0.5 * (o_c[1:] + o_c[:-1]), -1e9, 1e9)
-    lo_band, hi_band = band
-    limit = 35.0 / mm_per_px
-    sides = []
-    for sign in (-1.0, 1.0):
-        edge_near = lo_band if sign < 0 else hi_band
-        beyond = (sign * (o_mid - edge_near) > 0) & (sign * (o_mid - edge_near) < limit)
-        sides.append((float(step[beyond].max()) if beyond.any() else 0.0,
-                      float(o_mid[beyond][np.argmax(step[beyond])]) if beyond.any() else edge_near))
-    # the ruler edge next to the ticks is the closer strong step; the body lies on the other side
-    if abs(sides[0][1] - lo_band) < abs(sides[1][1] - hi_band):
-        o0, o1 = lo_band - 1.0 / mm_per_px, max(sides[1][1], hi_band + 8.0 / mm_per_px)
-    else:
-        o0, o1 = min(sides[0][1], lo_band - 8.0 / mm_per_px), hi_band + 1.0 / mm_per_px
-    o0 -= 1.0 / mm_per_px
-    o1 += 1.0 / mm_per_px
+    cols = (t_c >= ticks.positions_px.min()) & (t_c <= ticks.positions_px.max())
+    med = np.median(coarse[:, cols] if cols.any() else coarse, axis=1)
+    in_band = (o_c >= band[0]) & (o_c <= band[1])
+    base = float(np.median(med[in_band])) if in_band.any() else float(np.median(med))
+    tol = 0.12 * base + 8.0
+    limit = 30.0 / mm_per_px
+    lo, hi = band
+    for sign in (-1, 1):
+        idx = np.nonzero(sign * (o_c - (hi if sign > 0 else lo)) > 0)[0]
+        idx = idx if sign > 0 else idx[::-1]
+        edge = hi if sign > 0 else lo
+        for i in idx:
+            if abs(o_c[i] - edge) > limit or abs(med[i] - base) > tol:
+                break
+            edge = o_c[i]
+        if sign > 0:
+            hi = edge
+        else:
+            lo = edge
+    o0, o1 = lo - 1.0 / mm_per_px, hi + 1.0 / mm_per_px
     quad = [a + t0 * u + o0 * n, a + t1 * u + o0 * n, a + t1 * u + o1 * n, a + t0 * u + o1 * n]
     return tuple((float(x), float(y)) for x, y in quad)
 

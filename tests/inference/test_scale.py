@@ -192,3 +192,63 @@ def test_manual_values_override_detection():
 def test_bad_config_is_a_config_error(kw, match):
     with pytest.raises(ConfigError, match=match):
         find_scale(skin(64, 48), ScaleConfig(**kw))
+
+
+# ---- ruler and sticker ------------------------------------------------------------------------
+
+
+def with_ruler(img, hom, length_mm=60, width_mm=15.0, res=20.0):
+    """Paste a white ruler with 1 mm ticks (2 / 3.5 / 5 mm long at 1 / 5 / 10 mm), centred at the origin."""
+    body = length_mm + 10.0
+    art = np.full((int(width_mm * res), int(body * res)), 235, np.uint8)
+    for i in range(length_mm + 1):
+        x = int(round((5.0 + i) * res))
+        tick = 5.0 if i % 10 == 0 else (3.5 if i % 5 == 0 else 2.0)
+        cv2.rectangle(art, (x - 1, 0), (x + 1, int(tick * res)), 20, -1)
+    off = np.array([[1 / res, 0, -body / 2 - 0.5 / res], [0, 1 / res, -width_mm / 2 - 0.5 / res], [0, 0, 1.0]])
+    return paste(img, art, off, hom)
+
+
+@pytest.mark.parametrize("rot", [0.0, 37.0, -100.0])
+def test_ruler_at_an_angle_within_1_percent(rot):
+    hom = plane_to_image((900, 700), (450, 350), 0.08, rot)
+    sc = find_scale(blur(with_ruler(skin(900, 700), hom), 0.8))
+    assert sc.source == "ruler"
+    assert sc.mm_per_px == pytest.approx(0.08, rel=0.01)
+    # the outline covers the ruler's centre and its tick row
+    mask = reference_mask(sc, (700, 900))
+    for p in ([0, 0], [0, -6.5], [25, -6.5], [-25, -6.5]):
+        q = hom @ [p[0], p[1], 1.0]
+        assert mask[int(round(q[1] / q[2])), int(round(q[0] / q[2]))]
+
+
+def test_ruler_search_can_be_switched_off():
+    hom = plane_to_image((900, 700), (450, 350), 0.08, 20.0)
+    sc = find_scale(with_ruler(skin(900, 700), hom), ScaleConfig(ruler=False))
+    assert not sc.found
+
+
+def with_disc(img, centre, radius_px, rgb):
+    """Draw an anti-aliased disc (in linear light) of known radius."""
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h * SS, 0:w * SS]
+    r = np.hypot((xx - (SS - 1) / 2) / SS - centre[0], (yy - (SS - 1) / 2) / SS - centre[1])
+    cov = cv2.resize((r <= radius_px).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    col = to_linear(np.array(rgb, np.uint8).reshape(1, 1, 3))
+    return to_srgb(to_linear(img) * (1 - cov[..., None]) + col * cov[..., None])
+
+
+@pytest.mark.parametrize("colour", ["blue", (40, 170, 70), None])
+def test_disc_of_known_radius_within_1_percent(colour):
+    rgb = (40, 170, 70) if colour == (40, 170, 70) else (30, 90, 210)
+    img = blur(with_disc(skin(800, 600), (300.3, 310.7), 95.0, rgb), 1.0)
+    sc = find_scale(img, ScaleConfig(sticker_diameter_mm=15.0, sticker_color=colour))
+    assert sc.source == "sticker"
+    assert sc.mm_per_px == pytest.approx(15.0 / 190.0, rel=0.01)
+    mask = reference_mask(sc, (600, 800))
+    assert mask[310, 300] and mask[310, 300 + 93] and not mask[310, 300 + 110]
+
+
+def test_sticker_search_is_off_without_a_diameter():
+    img = with_disc(skin(400, 300), (200, 150), 60.0, (30, 90, 210))
+    assert not find_scale(img).found
