@@ -145,7 +145,10 @@ def results_markdown(result: dict, args: argparse.Namespace, model: str, sizes: 
         markdown_table(SUMMARY_HEADER, rows),
         "",
         "Reference scale (relative error of mm/px against the rendered truth; `none` = photos without a "
-        "reference in frame, where any scale found is a false one):",
+        "reference in frame, where any scale found is a false one). The sticker search needs the "
+        "sticker's diameter (`--sticker-mm`), which this one-config run does not give (the generated "
+        "stickers vary in size), so sticker photos are scored without a scale: sizes absent, labels "
+        "from the CNN alone.",
         "",
         markdown_table(sh, [r for r in srows if r[0] == "all"]),
         "",
