@@ -596,7 +596,8 @@ def _plot_bland_altman(fig, result: dict, images: list[MatchedImage], cfg: EvalC
     groups: dict[str, list[MatchedImage]] = {}
     for m in images:
         groups.setdefault(ita_band(m.truth.ita), []).append(m)
-    for g, ims in groups.items():
+    order = [name for name, _ in ITA_BANDS] + ["unknown"]
+    for g, ims in sorted(groups.items(), key=lambda kv: order.index(kv[0])):
         pairs = size_pairs(ims, cfg)
         if pairs:
             t, p = np.array(pairs).T
