@@ -33,13 +33,16 @@ class SegmentConfig:
     min_contrast: float = 0.05  # minimum pigment-index contrast (optical density) of a spot's core
     noise_floor: float = 0.01  # lower bound of the local noise (optical density): flat images
     max_elongation: float = 4.0  # longer-than-wide components (hair, creases, scratches) are rejected
+    max_thinness: float = 4.0  # ...and outlines longer than this x their widest inscribed circle
     background_sigma_frac: float = 0.04  # local skin background: gaussian sigma, fraction of the long side
     narrow_background_mm: float = 1.2  # second, narrow background for small spots (sigma, mm)
+    peak_percentile: float = 50.0  # a spot's maximum contrast: this percentile of its smoothed core
     half_level: float = 0.5  # outline at this fraction between skin background and spot core
     split_neck_ratio: float = 0.7  # touching spots split where the neck is narrower than this x radius
     max_split_radius_mm: float = 2.5  # only petechia-sized lobes are split apart
+    od_from_px: float = 16.0  # spots larger than this (full px) move to optical-density contrast
     smooth_frac: float = 0.02  # outline smoothing (gaussian sigma) as a fraction of the spot size
-    min_green_excess: float = 0.05  # blood and melanin absorb green more than red; inks need not
+    min_green_excess: float = 0.07  # blood and melanin absorb green more than red; inks need not
     crop_upsample_px: int = 48  # a spot's crop is upsampled until it is about this many px across
     max_upsample: int = 8
 
@@ -371,11 +374,12 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         return []
     core = (seed > 0) & (bi > bg_bi + 0.75 * (vmax - bg_bi))
     bi_contrast = vmax - bg_bi
-    bi, d_od = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size))
+    od_w = float(np.clip((size - cfg.od_from_px) / cfg.od_from_px, 0.0, 1.0))
+    bi, d_od = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size), od_w)
     if d_od[1] - d_od[0] <= cfg.min_green_excess * float(np.abs(d_od).sum()):
         return []  # absorbs red as much as green: ink (tattoo, pen), not blood or melanin
     bg = 0.0
-    peak = float(np.median(bi[core])) if core.any() else float(bi[seed > 0].max())
+    peak = float(np.percentile(bi[core], cfg.peak_percentile)) if core.any() else float(bi[seed > 0].max())
     if peak <= 0:
         return []
     level = bg + cfg.half_level * (peak - bg)
@@ -393,18 +397,22 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     for i in hit:
         comp = (lab == i).astype(np.uint8)
         for part in _split(comp, U, mm_per_px, cfg):
-            c = _candidate_from_mask(part, big, U, x0, y0, bg, peak, bi_contrast)
+            c = _candidate_from_mask(part, big, U, x0, y0, bg, peak, bi_contrast, cfg.max_thinness)
             if c is not None:
                 out.append((c, bool(part[own_at])))
     return out
 
 
-def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray,
-                    smooth_px: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
+def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth_px: float = 0.7,
+                    od_weight: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Where each pixel lies between the surrounding skin (0) and the spot's core colour (1).
 
-    The RGB difference to the skin is projected on the skin->core direction: 0.5 is the half-way
-    (half-maximum) edge in the photo's own values, whatever the skin tone. The skin level is a
+    The RGB difference to the skin is projected on the skin->core direction (its hue part, see
+    _chromatic, so a hair or shadow crossing the spot does not join it): 0.5 is the half-way
+    (half-maximum) edge in the photo's own values, whatever the skin tone. With `od_weight` > 0 it
+    is mixed with the same in optical density, in which a spot's soft pigment edge is symmetric:
+    camera blur (linear light, a few px) shapes the edges of small spots, pigment fall-off those of
+    large ones. The skin level is a
     plane fitted on the ring, so a lighting gradient across a large spot does not shift its edge.
     Returns the contrast map and the core's optical density over the skin's (R, G, B), which says
     what absorbs (blood and melanin absorb green more than red; inks need not).
@@ -414,11 +422,17 @@ def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray,
     core_rgb = np.median(f[core], axis=0) if core.any() else f[~ring].mean(0)
     d_od = (optical_density(core_rgb.round().astype(np.uint8)[None, None]).reshape(3)
             - optical_density(skin.round().astype(np.uint8)[None, None]).reshape(3))
-    d = core_rgb - skin
+    d = _chromatic(core_rgb - skin, skin)
     nn = float(d @ d)
     if nn < 1e-6:
         return np.zeros(crop.shape[:2], np.float32), d_od
     t = ((f - skin) @ (d / nn)).astype(np.float32)
+    dc = _chromatic(d_od, np.ones(3, np.float32))
+    if od_weight > 0 and float(dc @ dc) > 1e-6:  # absorbance: linear in the amount of pigment
+        od = optical_density(crop)
+        skin_od = optical_density(skin.round().astype(np.uint8)[None, None]).reshape(3)
+        t_od = ((od - skin_od) @ (dc / float(dc @ dc))).astype(np.float32)
+        t = (1 - od_weight) * t + od_weight * t_od
     ys, xs = np.nonzero(ring)
     step = max(1, xs.size // 2000)
     ys, xs = ys[::step], xs[::step]
@@ -428,6 +442,15 @@ def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray,
     yy, xx = np.mgrid[0:h, 0:w]
     t -= (coef[0] * xx + coef[1] * yy + coef[2]).astype(np.float32)
     return cv2.GaussianBlur(t, (0, 0), smooth_px), d_od
+
+
+def _chromatic(d: np.ndarray, neutral: np.ndarray) -> np.ndarray:
+    """The part of a colour difference that is not along `neutral` (the skin colour in RGB, equal
+    optical density in OD): shading, shadows and dark hair only scale the skin's colour, so they
+    drop out, while blood changes its hue. Kept whole when it is mostly a darkening."""
+    u = neutral / max(float(np.linalg.norm(neutral)), 1e-9)
+    perp = d - (d @ u) * u
+    return perp if float(perp @ perp) >= 0.09 * float(d @ d) else d
 
 
 def _paste(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
@@ -500,13 +523,22 @@ def _group_peaks(peaks: list[tuple[int, int, float]], dist: np.ndarray, ratio: f
     return [find(i) for i in range(len(peaks))]
 
 
-def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, x0: int, y0: int,
-                         bg: float, peak: float, contrast: float) -> RefinedCandidate | None:
-    """Sub-pixel outline, full-res mask and edge softness of one lobe of an upsampled crop."""
+def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, x0: int, y0: int, bg: float,
+                         peak: float, contrast: float, max_thinness: float) -> RefinedCandidate | None:
+    """Sub-pixel outline, full-res mask and edge softness of one lobe of an upsampled crop.
+
+    None for thin shapes (hairs, hair tangles, creases): length over twice the largest inscribed
+    radius above `max_thinness`.
+    """
     cs, _ = cv2.findContours(part, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not cs:
         return None
     c = max(cs, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    hull = cv2.convexHull(c.astype(np.float32)).reshape(-1, 2)
+    length = float(np.sqrt(((hull[:, None] - hull[None]) ** 2).sum(-1)).max()) + 1.0
+    width = 2.0 * float(cv2.distanceTransform(part, cv2.DIST_L2, 5).max())
+    if length > max_thinness * max(width, 1.0):
+        return None
     # upsampled pixel centres -> full-res px; pixel-centre outlines sit half a small pixel inside
     pts = (c + 0.5) / U - 0.5
     cen = pts.mean(axis=0)
