@@ -475,10 +475,12 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
     if lines is None:
         return None, "no ruler found (no long straight edge)"
     best: tuple[float, Scale] | None = None
-    for seg in _distinct_lines(lines.reshape(-1, 4).astype(np.float64), 10):
-        found = _ruler_along(image, g, k, _to_full(seg[:2], k), _to_full(seg[2:], k))
+    for seg in _distinct_lines(lines.reshape(-1, 4).astype(np.float64), 8):
+        found = _ruler_along(image, k, _to_full(seg[:2], k), _to_full(seg[2:], k))
         if found is not None and (best is None or found[0] > best[0]):
             best = found
+            if found[1].mm_per_px_uncertainty < 0.003 * found[1].mm_per_px:
+                break  # a long, regular tick run: no need to look further
     if best is None:
         return None, "no ruler found (no straight edge with regular mm ticks)"
     return best[1], ""
@@ -568,7 +570,7 @@ def _row_periodicity(rows: np.ndarray, min_period: float, max_period: float) -> 
     return score, 1.0 / f[band][j]
 
 
-def _ruler_along(image: np.ndarray, g_small: np.ndarray, k: int, a: np.ndarray,
+def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
                  b: np.ndarray) -> tuple[float, Scale] | None:
     """Look for a band of regular ticks parallel to the edge a-b (full px); (score, Scale) or None."""
     h, w = image.shape[:2]
