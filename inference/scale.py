@@ -848,7 +848,10 @@ def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig
     rgb = small if small.ndim == 3 else cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
     cands = _disc_candidates(rgb[..., :3], cfg.sticker_color)
     best = None
+    top = cands[0][1] if cands else 0.0
     for ell, score in cands[:6]:
+        if score < 0.3 * top:
+            break  # much weaker blobs (e.g. a red spot next to a red sticker) are not the reference
         fit = _refine_disc(image, _ellipse_to_full(ell, k))
         if fit is not None and (best is None or score * fit[2] > best[0]):
             best = (score * fit[2], fit)
@@ -929,10 +932,10 @@ def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
     r_max = 0.5 * max(ea, eb)
     pad = int(0.35 * r_max) + 4
     h, w = image.shape[:2]
-    x0, y0 = int(cx - r_max - pad), int(cy - r_max - pad)
-    x1, y1 = int(cx + r_max + pad) + 1, int(cy + r_max + pad) + 1
-    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+    if cx - r_max < 2 or cy - r_max < 2 or cx + r_max > w - 3 or cy + r_max > h - 3:
         return None  # a disc cut by the image border cannot be measured
+    x0, y0 = max(0, int(cx - r_max - pad)), max(0, int(cy - r_max - pad))
+    x1, y1 = min(w, int(cx + r_max + pad) + 1), min(h, int(cy + r_max + pad) + 1)
     crop = _linear(image[y0:y1, x0:x1])
     if crop.ndim == 2:
         crop = crop[..., None]
