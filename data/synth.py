@@ -20,7 +20,7 @@ from spotscale.data import coco
 from spotscale.data.synth_geometry import apply_h, camera_homography, jacobian_scale, measure_mask_mm
 from spotscale.data.synth_refs import STICKER_COLOURS, RefDrawing, draw_aruco, draw_ruler, draw_sticker, paste
 from spotscale.data.synth_skin import (
-    FITZPATRICK_BY_BAND, add_hair, background, draw_curves, fine_density, ita_band, lab_to_linear_rgb, limb_field,
+    FITZPATRICK_BY_BAND, add_hair, background, blur, draw_curves, fine_density, ita_band, lab_to_linear_rgb, limb_field,
     linear_to_srgb, linear_to_srgb_u8, noise, sample_skin_lab, skin_density, vein_density,
 )
 from spotscale.data.synth_spots import SpotPlan, render_spot
@@ -444,8 +444,8 @@ def _skin_folds(rng, shape: tuple[int, int], raster_mm: float) -> np.ndarray | N
     n = int(rng.integers(1, 3))
     width = rng.uniform(0.5, 1.5) / raster_mm
     cov = draw_curves(rng, shape, n, (40 / raster_mm, 120 / raster_mm), max(1.0, width), 0.08)
-    furrow = cv2.GaussianBlur(cov, (0, 0), max(0.7, width))
-    lip = cv2.GaussianBlur(cov, (0, 0), max(1.5, 4 * width))
+    furrow = blur(cov, max(0.7, width))
+    lip = blur(cov, max(1.5, 4 * width))
     return furrow * np.float32(rng.uniform(0.3, 0.7)) - lip * np.float32(rng.uniform(0.05, 0.15))
 
 
