@@ -437,6 +437,35 @@ def _ita(srgb: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(lum - 50, bb)))
 
 
+def _marks(rng, skin: np.ndarray, plane: _Plane, spots: list[SynthSpot]) -> dict:
+    """Things clinical photos show that are not spots: a pen circle around a lesion, scratch marks (in place)."""
+    r = plane.raster_mm
+    out = {"pen_circle": False, "scratches": 0}
+    if spots and rng.random() < 0.12:
+        s = spots[int(rng.integers(len(spots)))]
+        u, v = apply_h(np.linalg.inv(plane.to_image), np.array([[s.x, s.y]]))[0]
+        rad = max(s.diameter_mm, 4) * rng.uniform(1.5, 3.0) / r
+        k = [np.array([1.2, 0.8, 0.2], np.float32), np.array([1.5, 1.5, 1.4], np.float32),
+             np.array([0.5, 1.4, 0.3], np.float32)][int(rng.integers(3))]  # blue, black, purple ink
+        pad = int(rad * 1.4) + 4
+        x0, y0 = max(0, int(u) - pad), max(0, int(v) - pad)
+        x1, y1 = min(plane.w, int(u) + pad), min(plane.h, int(v) + pad)
+        if x1 > x0 and y1 > y0:
+            cov = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cv2.ellipse(cov, (int(round((u - x0) * 16)), int(round((v - y0) * 16))),
+                        (int(rad * 16), int(rad * rng.uniform(0.7, 1.0) * 16)), rng.uniform(0, 180),
+                        rng.uniform(0, 40), rng.uniform(300, 380), 255, max(1, int(rng.uniform(0.4, 1.0) / r)),
+                        cv2.LINE_AA, 4)
+            skin[y0:y1, x0:x1] *= np.exp(-(cov.astype(np.float32) / 255)[..., None] * k)
+            out["pen_circle"] = True
+    if rng.random() < 0.12:
+        n = int(rng.integers(1, 6))
+        cov = draw_curves(rng, (plane.h, plane.w), n, (10 / r, 40 / r), max(1.0, rng.uniform(0.2, 0.5) / r), 0.03)
+        skin *= np.exp(-cov[..., None] * (np.array([0.1, 0.9, 0.7], np.float32) * rng.uniform(0.3, 0.8)))
+        out["scratches"] = n
+    return out
+
+
 def _skin_folds(rng, shape: tuple[int, int], raster_mm: float) -> np.ndarray | None:
     """Sometimes one or two skin folds: a dark furrow with a brighter lip beside it (grey optical density)."""
     if rng.random() > 0.3:
@@ -521,6 +550,7 @@ def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "
     occ = _Occupancy(plane)
     ref, placement, ref_meta = _reference_into(rng, kind, plane, size, options, occ)
     spots = _render_spots(rng, plane, size, skin, cov, occ, skin_dark, options)
+    marks = _marks(rng, skin, plane, spots)
     hair = add_hair(rng, skin, r, ita_nominal)
     rows = np.flatnonzero((cov < 1).any(axis=1))
     scene, bg_kind = skin, "none"
@@ -564,7 +594,7 @@ def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "
         "fitzpatrick": FITZPATRICK_BY_BAND.get(ita_band(ita), "?") if ita == ita else "?",
         "skin_lab_nominal": list(lab), "skin_fraction": skin_fraction,
         "jpeg_quality": int(q) if q is not None else None, "background": bg_kind, "watermark": watermark,
-        **skin_meta, **hair, **cam_meta, **light_meta, **cam_fx, "raster_mm": r,
+        **skin_meta, **hair, **marks, **cam_meta, **light_meta, **cam_fx, "raster_mm": r,
     }
     return SynthPhoto(rgb, tuple(spots), meta)
 
