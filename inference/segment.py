@@ -418,20 +418,20 @@ def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth
     what absorbs (blood and melanin absorb green more than red; inks need not).
     """
     f = crop.astype(np.float32)
-    skin = np.median(f[ring], axis=0)
-    core_rgb = np.median(f[core], axis=0) if core.any() else f[~ring].mean(0)
+    skin = np.median(_sample(crop[ring]), axis=0).astype(np.float32)
+    core_rgb = np.median(_sample(crop[core]), axis=0).astype(np.float32) if core.any() else f[~ring].mean(0)
     d_od = (optical_density(core_rgb.round().astype(np.uint8)[None, None]).reshape(3)
             - optical_density(skin.round().astype(np.uint8)[None, None]).reshape(3))
     d = _chromatic(core_rgb - skin, skin)
     nn = float(d @ d)
     if nn < 1e-6:
         return np.zeros(crop.shape[:2], np.float32), d_od
-    t = ((f - skin) @ (d / nn)).astype(np.float32)
+    t = _project(f, d / nn, skin)
     dc = _chromatic(d_od, np.ones(3, np.float32))
     if od_weight > 0 and float(dc @ dc) > 1e-6:  # absorbance: linear in the amount of pigment
         od = optical_density(crop)
         skin_od = optical_density(skin.round().astype(np.uint8)[None, None]).reshape(3)
-        t_od = ((od - skin_od) @ (dc / float(dc @ dc))).astype(np.float32)
+        t_od = _project(od, dc / float(dc @ dc), skin_od)
         t = (1 - od_weight) * t + od_weight * t_od
     ys, xs = np.nonzero(ring)
     step = max(1, xs.size // 2000)
@@ -439,9 +439,20 @@ def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth
     A = np.c_[xs, ys, np.ones(xs.size)].astype(np.float64)
     coef, *_ = np.linalg.lstsq(A, t[ys, xs].astype(np.float64), rcond=None)
     h, w = t.shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    t -= (coef[0] * xx + coef[1] * yy + coef[2]).astype(np.float32)
+    t -= (np.float32(coef[0]) * np.arange(w, dtype=np.float32)[None, :]
+          + np.float32(coef[1]) * np.arange(h, dtype=np.float32)[:, None] + np.float32(coef[2]))
     return cv2.GaussianBlur(t, (0, 0), smooth_px), d_od
+
+
+def _project(img: np.ndarray, v: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """(img - origin) . v per pixel, float32 (H, W), in one OpenCV pass."""
+    m = np.array([[v[0], v[1], v[2], -float(np.dot(origin, v))]], np.float32)
+    return cv2.transform(img, m)
+
+
+def _sample(values: np.ndarray, n: int = 1500) -> np.ndarray:
+    """At most about n evenly spaced rows of values (medians of large regions stay cheap)."""
+    return values[::max(1, len(values) // n)]
 
 
 def _chromatic(d: np.ndarray, neutral: np.ndarray) -> np.ndarray:
