@@ -28,6 +28,8 @@ _CORNER_SIGMA_FLOOR_PX = 0.05  # corner localisation floor added to the fitted-e
 _SRGB_TO_LINEAR = np.where(np.arange(256) / 255.0 <= 0.04045, np.arange(256) / 255.0 / 12.92,
                            ((np.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4).astype(np.float32) * 255.0
 
+_SRGB_TO_LINEAR_TABLE = _SRGB_TO_LINEAR.reshape(1, 256)
+
 _NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (245, 245, 245), "black": (20, 20, 20), "red": (220, 30, 30), "green": (40, 170, 70),
     "blue": (30, 90, 210), "yellow": (245, 215, 40), "orange": (245, 140, 30), "grey": (128, 128, 128),
@@ -208,11 +210,12 @@ def _linear(img: np.ndarray, grey: bool = False) -> np.ndarray:
     """Float32 linear-light values (0-255) of an 8-bit sRGB image (per channel), optionally grey."""
     if img.dtype != np.uint8:
         out = img.astype(np.float32)
-    else:
-        out = _SRGB_TO_LINEAR[img]
-    if grey and out.ndim == 3:
-        out = out[..., 0] * 0.2126 + out[..., 1] * 0.7152 + out[..., 2] * 0.0722
-    return np.ascontiguousarray(out, dtype=np.float32)
+        if grey and out.ndim == 3:
+            out = out[..., 0] * 0.2126 + out[..., 1] * 0.7152 + out[..., 2] * 0.0722
+        return np.ascontiguousarray(out, dtype=np.float32)
+    if grey and img.ndim == 3:
+        img = _gray(img)  # grey first: exact for neutral references (markers), and 3x cheaper
+    return cv2.LUT(img, _SRGB_TO_LINEAR_TABLE)
 
 
 def _sample(gray: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -343,16 +346,19 @@ def _refine_quad(image: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float
     the 50 % crossing of profiles within 0.45 cell of the pass-1 line, with per-profile levels.
     """
     sigmas: list[float] = []
+    side = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)))
+    if side < 8:
+        return None
+    x0, y0 = np.floor(quad.min(axis=0) - 0.4 * side - 3).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0) + 0.4 * side + 4).astype(int)
+    x0, y0 = max(0, x0), max(0, y0)
+    gray = _gray_crop(image, x0, y0, x1, y1)
     for outermost in (True, False, False):
         side = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)))
         if side < 8:
             return None
         cell = side / 6.0
         reach = 0.85 * cell if outermost else max(1.5, min(0.45 * cell, 12.0))
-        x0, y0 = np.floor(quad.min(axis=0) - reach - 3).astype(int)
-        x1, y1 = np.ceil(quad.max(axis=0) + reach + 4).astype(int)
-        x0, y0 = max(0, x0), max(0, y0)
-        gray = _gray_crop(image, x0, y0, x1, y1)
         centre = quad.mean(axis=0)
         lines, sigmas = [], []
         for i in range(4):
