@@ -1,0 +1,51 @@
+"""classify(): every spot gets a label and calibrated probabilities in one batched pass."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from spotscale.data.types import Scale, Spot
+from spotscale.inference.classify import classify, spot_mm_per_px
+from spotscale.model.checkpoint import load_checkpoint, save_checkpoint
+from spotscale.model.net import build_net
+
+
+def _spot(i, x, y, r):
+    contour = tuple((x + r * np.cos(t), y + r * np.sin(t)) for t in np.linspace(0, 2 * np.pi, 24, endpoint=False))
+    return Spot(spot_id=i, x=x, y=y, bbox=(int(x - r), int(y - r), int(2 * r + 1), int(2 * r + 1)),
+                area_px=np.pi * r * r, diameter_px=2 * r, contour=contour)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path_factory.mktemp("m") / "m.pt", build_net(width=8),
+                           {"arch_kwargs": {"width": 8}, "temperature": 2.0})
+    return load_checkpoint(path)
+
+
+def test_labels_and_probabilities(model):
+    net, meta = model
+    img = np.full((200, 300, 3), 200, np.uint8)
+    spots = [_spot(1, 50, 50, 3), _spot(2, 150, 100, 20), _spot(3, 299, 199, 5)]
+    for s in spots:
+        cv2.circle(img, (int(s.x), int(s.y)), int(s.diameter_px / 2), (120, 30, 60), -1)
+    out = classify(img, spots, Scale(mm_per_px=0.1, source="manual"), net, meta)
+    assert [s.spot_id for s in out] == [1, 2, 3]
+    for s in out:
+        assert s.cnn_label in ("petechia", "purpura", "other")
+        assert sum(s.cnn_probs) == pytest.approx(1.0, abs=1e-5)
+        assert s.cnn_prob == pytest.approx(max(s.cnn_probs))
+        assert s.cnn_label == meta["classes"][int(np.argmax(s.cnn_probs))]
+    # batch size does not change the answer; no scale still gives labels
+    again = classify(img, spots, Scale(mm_per_px=0.1), net, meta, batch_size=1)
+    np.testing.assert_allclose([s.cnn_probs for s in again], [s.cnn_probs for s in out], atol=1e-5)
+    assert all(s.cnn_label for s in classify(img, spots, Scale(mm_per_px=None), net, meta))
+    assert classify(img, [], Scale(mm_per_px=0.1), net, meta) == []
+
+
+def test_local_scale_from_a_homography():
+    h = ((0.1, 0.0, 0.0), (0.0, 0.1, 0.0), (0.0, 0.0, 1.0))
+    spots = [_spot(1, 10, 10, 2)]
+    assert spot_mm_per_px(spots, Scale(mm_per_px=0.1, homography=h)) == pytest.approx([0.1])
+    assert spot_mm_per_px(spots, Scale(mm_per_px=None)) == [None]
