@@ -599,7 +599,7 @@ def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
         return None
     coarse = coarse[:, valid]
     t_c = t_c[valid]
-    score, _ = _row_periodicity(coarse, 2.5, 40.0)
+    score, _ = _row_periodicity(coarse, 2.5, 64.0)
     r0 = int(np.argmax(score))
     if score[r0] < 20:
         return None
