@@ -601,7 +601,7 @@ def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
     t_c = t_c[valid]
     score, _ = _row_periodicity(coarse, 2.5, 64.0)
     r0 = int(np.argmax(score))
-    if score[r0] < 20:
+    if score[r0] < 12:
         return None
     good = score >= max(10.0, 0.3 * score[r0])
     lo, hi = r0, r0
