@@ -75,14 +75,15 @@ class BatchConfig:
 class Engine:
     """What a worker runs: picklable module-level functions plus the analysis config.
 
-    analyze(path, config, net_bundle) -> PhotoResult; load_model(config) -> (net_bundle, info
-    dict); render(path, result, long_side_px) -> RGB uint8 overlay array or None.
+    analyze(path, config, net_bundle) -> PhotoResult, or (PhotoResult, the RGB image it analysed);
+    load_model(config) -> (net_bundle, info dict); render(path, result, long_side_px[, image]) ->
+    RGB uint8 overlay array or None (the image is passed when analyze returned one).
     """
 
-    analyze: Callable[[Path, Any, Any], PhotoResult]
+    analyze: Callable[[Path, Any, Any], Any]
     load_model: Callable[[Any], tuple[Any, dict]]
     config: Any = None
-    render: Callable[[Path, PhotoResult, int], Any] | None = None
+    render: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -326,8 +327,15 @@ def process_one(state: _WorkerState, path: Path, rel: str) -> dict:
             raise PhotoError(path, "HEIC not supported: install pillow-heif")
         result = state.engine.analyze(path, state.engine.config, state.bundle)
         _limit_torch_threads(state)
+        image = None
+        if isinstance(result, tuple):  # (result, the image it analysed): no second decode
+            result, image = result
         if state.overlays and state.engine.render is not None:
-            rgb = state.engine.render(path, result, state.overlay_px)
+            if image is None:
+                rgb = state.engine.render(path, result, state.overlay_px)
+            else:
+                rgb = state.engine.render(path, result, state.overlay_px, image)
+            del image
             if rgb is not None:
                 msg["overlay_bytes"] = _encode_jpeg(rgb, state.overlay_px)
                 msg["thumb_bytes"] = _encode_jpeg(rgb, state.thumb_px, quality=80)
@@ -893,10 +901,10 @@ def _check_compatible(srcs: list[Path], records: list[dict]) -> None:
 
 # ----------------------------------------------------------------------------- the real pipeline
 
-def pipeline_analyze(path: Path, config: Any, net_bundle: Any) -> PhotoResult:
-    """Engine.analyze for the real pipeline."""
-    from spotscale.inference.pipeline import analyze_photo
-    return analyze_photo(path, config, net_bundle=net_bundle)
+def pipeline_analyze(path: Path, config: Any, net_bundle: Any) -> tuple[PhotoResult, Any]:
+    """Engine.analyze for the real pipeline: the result and the image it decoded (for the overlay)."""
+    from spotscale.inference.pipeline import analyze_photo_and_image
+    return analyze_photo_and_image(path, config, net_bundle=net_bundle)
 
 
 def pipeline_load_model(config: Any) -> tuple[Any, dict]:
@@ -918,14 +926,16 @@ def model_info(meta: dict, model_path: Any) -> dict:
     return info
 
 
-def pipeline_render(path: Path, result: PhotoResult, long_side_px: int) -> Any:
-    """Engine.render for the real pipeline: the overlay drawn on a reduced decode of the photo.
+def pipeline_render(path: Path, result: PhotoResult, long_side_px: int, image: Any = None) -> Any:
+    """Engine.render for the real pipeline: the overlay on the analysed image, or a reduced decode.
 
-    The photo is decoded at the largest JPEG reduction (1, 2, 4, 8) still at least
-    `long_side_px` on its long side, which is much cheaper than a second full decode.
+    Without the image, the photo is decoded at the largest JPEG reduction (1, 2, 4, 8) still at
+    least `long_side_px` on its long side, much cheaper than a second full decode.
     """
     from spotscale.data.photo import read_photo
     from spotscale.inference.overlay import draw_overlay
+    if image is not None:
+        return draw_overlay(image, result, max_side_px=long_side_px)
     reduce = 1
     while reduce < 8 and max(result.width, result.height) / (reduce * 2) >= long_side_px:
         reduce *= 2
