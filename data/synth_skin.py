@@ -224,9 +224,10 @@ def background(rng: np.random.Generator, shape: tuple[int, int], raster_mm: floa
     if shadow_from is not None:
         d = cv2.resize(shadow_from, (low[1], low[0]), interpolation=cv2.INTER_AREA)
         folds = folds * (1 - rng.uniform(0.2, 0.5) * np.exp(-np.clip(d, 0, None) / max(1.0, 5 / raster_mm)))
-    img = cv2.resize((folds[..., None] * col).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    if soft and rng.random() < 0.35:  # printed pattern: dots or stripes, sometimes red or purple
-        kind += "_" + _print_pattern(rng, img, raster_mm)
+    low_img = (folds[..., None] * col).astype(np.float32)
+    if soft and rng.random() < 0.35:  # printed pattern (dots or stripes, sometimes red or purple), drawn small
+        kind += "_" + _print_pattern(rng, low_img, raster_mm * ds)
+    img = cv2.resize(low_img, (w, h), interpolation=cv2.INTER_LINEAR)
     if soft or kind == "jeans":
         small = (max(2, (h + 1) // 2), max(2, (w + 1) // 2))
         weave = cv2.resize(rng.standard_normal(small, dtype=np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
@@ -284,7 +285,11 @@ def _print_pattern(rng: np.random.Generator, img: np.ndarray, raster_mm: float) 
         for y in np.arange(0, h + w, pitch):
             cv2.line(mask, (0, int(y)), (w, int(y - w * 0.3)), 255, t, cv2.LINE_AA)
         name = "stripes"
-    a = mask.astype(np.float32) / 255.0
-    shade = img.mean(axis=2, keepdims=True) / max(float(img.mean()), 1e-3)  # folds shade the print too
-    img += a[..., None] * (col * shade - img)
+    idx = np.flatnonzero(mask)  # update only printed pixels
+    a = mask.reshape(-1)[idx].astype(np.float32) / np.float32(255)
+    flat = img.reshape(-1, 3)
+    px = flat[idx]
+    shade = px.mean(axis=1, keepdims=True) / max(float(img[::8, ::8].mean()), 1e-3)  # folds shade the print too
+    px += a[:, None] * (col * shade - px)
+    flat[idx] = px
     return name
