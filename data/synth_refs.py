@@ -6,6 +6,7 @@ mm per pixel, then pasted onto the skin-plane raster by `paste`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -160,14 +161,12 @@ def paste(canvas: np.ndarray, ref: RefDrawing, centre_px: tuple[float, float], a
     return al, int(x0c), int(y0c)
 
 
-def make_marker_target(path, marker_id: int = 0, side_mm: float = 20.0, dpi: int = 300):
+def make_marker_target(path: "str | Path", marker_id: int = 0, side_mm: float = 20.0, dpi: int = 300) -> "Path":
     """Write a printable ArUco DICT_4X4_50 target (PNG at `dpi`, with its real size printed on it); return the path.
 
     The page holds the marker (black side `side_mm`) on a white margin, a 50 mm check bar and the text
     saying how to print it (100 % scale, no "fit to page") and how to check the printed size.
     """
-    from pathlib import Path
-
     from PIL import Image
 
     px_per_mm = dpi / 25.4
