@@ -2,10 +2,19 @@
 
 Coordinates are (x, y) px of the image as stored (EXIF applied); integer (x, y) is a pixel centre.
 Search runs on a reduced image (1/`reduce` size; reduced pixel x' has its centre at full-size
-x = (x' + 0.5) * reduce - 0.5) and every measurement is refined on full-resolution crops only, so a
-12 MP photo costs tens of milliseconds. Edges are located at the 50 % crossing between the local dark
-and light levels (unbiased under symmetric blur) and straight edges are fitted by least squares, so
-ArUco corners come from intersecting fitted sides rather than from single-pixel corner estimates.
+x = (x' + 0.5) * reduce - 0.5) and every measurement is refined on full-resolution crops only.
+Edges are located at the 50 % crossing between the local dark and light levels in linear light
+(unbiased under symmetric optical blur; in gamma-encoded values a blurred edge sits ~0.4 px towards
+the dark side) and straight edges are fitted by least squares, so ArUco corners come from
+intersecting fitted sides rather than from single-pixel corner estimates.
+
+What each source measures:
+- ArUco: a homography of the marker plane; `mm_per_px` = sqrt|det J| at the marker centre.
+- ruler: the tick period ALONG the ruler at the centre of the tick run. Under strong perspective
+  the scale across the ruler differs and a 1-D reference cannot see it; the uncertainty says so
+  only through the period's spread.
+- sticker / coin: diameter over sqrt(major * minor) of the fitted ellipse, i.e. the isotropic
+  (sqrt|det J|) scale of a tilted disc rather than the scale along its major axis.
 """
 from __future__ import annotations
 
