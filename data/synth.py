@@ -94,7 +94,8 @@ def _camera(rng: np.random.Generator, size: tuple[int, int], options: dict) -> t
         fov_mm = float(np.exp(rng.uniform(np.log(110), np.log(420))))
         mpp = fov_mm / max(w, h)
     rot = float(options.get("rotation_deg", rng.normal(0, 8) if rng.random() < 0.8 else rng.uniform(-180, 180)))
-    tilt = tuple(float(t) for t in options.get("tilt", rng.uniform(-0.15, 0.15, 2)))
+    # mostly mild tilt (a phone held roughly square to the limb), now and then up to ~15 % scale change
+    tilt = tuple(float(t) for t in options.get("tilt", np.clip(rng.normal(0.0, 0.05, 2), -0.15, 0.15)))
     h_pi = camera_homography(size, (0.0, 0.0), mpp, rot, tilt)
     return h_pi, {"mm_per_px_nominal": mpp, "rotation_deg": rot, "tilt": list(tilt)}
 
@@ -528,7 +529,8 @@ def _reference_into(rng, kind: str, plane: _Plane, size, options: dict, occ: _Oc
     img_from_mm = np.linalg.inv(plane.to_plane_mm)
     for name, pts in ref.points_mm.items():
         meta[name] = apply_h(img_from_mm, pts @ rot.T + c_mm).tolist()
-    return ref, (c_mm, ang, np.mean(outline_img, axis=0)), meta
+    centre_px = apply_h(img_from_mm, np.asarray(c_mm, float)[None])[0]  # the projected centre, not the corners' mean
+    return ref, (c_mm, ang, centre_px), meta
 
 
 def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "aruco", **options) -> SynthPhoto:
