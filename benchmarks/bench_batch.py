@@ -111,7 +111,8 @@ def bench_12mp(repeats: int = 3) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="photos in the folder (>= 200 for the figures)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2],
+                        help="worker counts to time (none: only the 12 MP figure)")
     parser.add_argument("--skip-12mp", action="store_true")
     args = parser.parse_args()
     images = photo_folder(args.n)
