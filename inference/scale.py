@@ -561,28 +561,49 @@ def _strip_rgb(image: np.ndarray, origin: np.ndarray, u: np.ndarray, n: np.ndarr
     return grey
 
 
-def _row_periodicity(rows: np.ndarray, min_period: float, max_period: float) -> tuple[np.ndarray, np.ndarray]:
+def _windows(n: int) -> tuple[int, list[int]]:
+    """Spectral window length and window starts (half overlap, last one flush with the end) for n samples."""
+    seg = int(min(256, 1 << int(math.floor(math.log2(max(n, 16))))))
+    starts = list(range(0, max(1, n - seg + 1), seg // 2))
+    if starts[-1] + seg < n:
+        starts.append(n - seg)
+    return seg, starts
+
+
+def _row_periodicity(rows: np.ndarray, min_period: float, max_period: float,
+                     local: bool = False) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: the sharpest spectral peak (power over the local spectral level) and its period (samples).
 
-    Spectra are averaged over 256-sample windows (Welch), so a perspective chirp along a long ruler does
-    not smear the peak. Smooth or noisy rows give ratios below about 10; rows across ticks give more.
+    Spectra are taken over 256-sample windows (half overlap), so a perspective chirp along a long ruler
+    does not smear the peak. Default: the windows' spectra are averaged (Welch). `local`: each window
+    is scored on its own and a row keeps its best window, so a short ruler on a long line through skin
+    texture is not diluted; the per-window ratios (rows x windows) are returned as well.
+    Smooth or noisy rows give ratios below about 10; rows across ticks give more.
     """
     x = rows - _box1d(rows, int(max_period))
-    n = x.shape[1]
-    seg = int(min(256, 1 << int(math.floor(math.log2(max(n, 16))))))
-    starts = range(0, max(1, n - seg + 1), seg // 2)
+    seg, starts = _windows(x.shape[1])
     win = np.hanning(seg)[None, :]
-    p = sum(np.abs(np.fft.rfft(x[:, i:i + seg] * win, axis=1)) ** 2 for i in starts)
     f = np.fft.rfftfreq(seg)
     band = (f >= 1.0 / max_period) & (f <= 1.0 / min_period)
     if band.sum() < 8:
-        return np.zeros(len(rows)), np.zeros(len(rows))
-    pb = p[:, band]
-    bg = (_box1d(pb, 25) * 25 - _box1d(pb, 5) * 5) / 20  # local spectral level without the peak's lobe
-    ratio = pb / (bg + 1e-6 * pb.mean(axis=1, keepdims=True) + 1e-12)
-    j = np.argmax(ratio, axis=1)
-    score = ratio[np.arange(len(rows)), j]
-    return score, 1.0 / f[band][j]
+        zero = np.zeros(len(rows))
+        return (zero, zero, np.zeros((len(rows), len(starts)))) if local else (zero, zero)
+    spectra = [(np.abs(np.fft.rfft(x[:, i:i + seg] * win, axis=1)) ** 2)[:, band] for i in starts]
+    if not local:
+        spectra = [sum(spectra)]
+    ratios, periods = [], []
+    for pb in spectra:
+        bg = (_box1d(pb, 25) * 25 - _box1d(pb, 5) * 5) / 20  # local spectral level without the peak's lobe
+        ratio = pb / (bg + 1e-6 * pb.mean(axis=1, keepdims=True) + 1e-12)
+        j = np.argmax(ratio, axis=1)
+        ratios.append(ratio[np.arange(len(rows)), j])
+        periods.append(1.0 / f[band][j])
+    r, per = np.array(ratios).T, np.array(periods).T  # rows x windows
+    best = np.argmax(r, axis=1)
+    idx = np.arange(len(rows))
+    if local:
+        return r[idx, best], per[idx, best], r
+    return r[idx, best], per[idx, best]
 
 
 def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
@@ -608,10 +629,45 @@ def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
         return None
     coarse = coarse[:, valid]
     t_c = t_c[valid]
-    score, _ = _row_periodicity(coarse, 2.5, 64.0)
-    r0 = int(np.argmax(score))
-    if score[r0] < 12:
-        return None
+    for local in (False, True):  # whole line first; then the best window (a short ruler on a long line)
+        found = _tick_band(image, k, a, u, n, coarse, o_c, t_c, local)
+        if found is None:
+            continue
+        score, ticks, band, coarse_run, t_run = found
+        mm_per_px = 1.0 / ticks.period_px
+        if not _has_long_ticks(image, a, u, n, ticks, band, mm_per_px):
+            continue
+        outline = _ruler_outline(coarse_run, o_c, t_run, a, u, n, ticks, band, mm_per_px)
+        rel = ticks.sigma_px / ticks.period_px
+        sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, 0.002), "ruler", outline, None,
+                   f"ruler: {ticks.n_ticks} mm ticks, period {ticks.period_px:.2f} px", 1)
+        return score * ticks.n_ticks, sc
+    return None
+
+
+def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.ndarray, coarse: np.ndarray,
+               o_c: np.ndarray, t_c: np.ndarray, local: bool) -> tuple | None:
+    """The band of rows across the line that carries regular ticks, and the ticks measured in it.
+
+    `local`: rows are scored by their best spectral window and the search keeps only the stretch of
+    the line around the windows that carry the ticks. Returns (score, ticks, band, coarse, t_c) or None.
+    """
+    if local:
+        _, _, per_window = _row_periodicity(coarse, 2.5, 64.0, local=True)
+        r0 = int(np.unravel_index(np.argmax(per_window), per_window.shape)[0])
+        top = float(per_window[r0].max())
+        if top < 12:
+            return None
+        seg, starts = _windows(coarse.shape[1])
+        hot = np.nonzero(per_window[r0] >= max(8.0, 0.3 * top))[0]
+        score = per_window[:, hot].max(axis=1)
+        c0, c1 = max(0, starts[hot.min()] - seg // 2), min(len(t_c), starts[hot.max()] + seg + seg // 2)
+        coarse, t_c = coarse[:, c0:c1], t_c[c0:c1]  # the tick run's stretch of the line (+- half a window)
+    else:
+        score, _ = _row_periodicity(coarse, 2.5, 64.0)
+        r0 = int(np.argmax(score))
+        if score[r0] < 12:
+            return None
     good = score >= max(10.0, 0.3 * score[r0])
     lo, hi = r0, r0
     while lo > 0 and good[lo - 1]:
@@ -620,16 +676,7 @@ def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
         hi += 1
     band = (o_c[lo] - k, o_c[hi] + k)
     ticks = _fine_ticks(image, a, u, n, t_c, band)
-    if ticks is None:
-        return None
-    mm_per_px = 1.0 / ticks.period_px
-    if not _has_long_ticks(image, a, u, n, ticks, band, mm_per_px):
-        return None
-    outline = _ruler_outline(coarse, o_c, t_c, a, u, n, ticks, band, mm_per_px)
-    rel = ticks.sigma_px / ticks.period_px
-    sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, 0.002), "ruler", outline, None,
-               f"ruler: {ticks.n_ticks} mm ticks, period {ticks.period_px:.2f} px", 1)
-    return float(score[r0]) * ticks.n_ticks, sc
+    return None if ticks is None else (float(score[r0]), ticks, band, coarse, t_c)
 
 
 def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
@@ -710,11 +757,24 @@ def _autocorr_period(prof: np.ndarray, min_lag: float) -> float | None:
 
 
 def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> _Ticks | None:
-    """Tick centres along the profile, numbered, then position = a + b i + c i^2 fitted with rejection."""
+    """Tick centres along the profile, numbered, then position = a + b i + c i^2 fitted with rejection.
+
+    The ticks' polarity (dark on light or light on dark) is first guessed from the skew of the
+    profile; a blurred tick run is nearly sinusoidal and its skew says little, so the other polarity
+    is tried when the first gives no thin, regular ticks.
+    """
     sm = _box1d(prof.reshape(1, -1), max(3, int(2 * p0))).ravel()
     d = prof - sm
-    polarity = -1.0 if np.mean(d ** 3) < 0 else 1.0
-    g = polarity * d
+    first = -1.0 if np.mean(d ** 3) < 0 else 1.0
+    for polarity in (first, -first):
+        ticks = _tick_fit_polarity(polarity * d, p0, step, t0, polarity)
+        if ticks is not None:
+            return ticks
+    return None
+
+
+def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float) -> _Ticks | None:
+    """_tick_fit for one polarity: `g` is the detrended profile with ticks positive."""
     thr = 0.35 * np.percentile(g, 99)
     cand = np.nonzero((g[1:-1] > g[:-2]) & (g[1:-1] >= g[2:]) & (g[1:-1] > thr))[0] + 1
     taken = np.zeros(len(g), bool)
@@ -748,8 +808,8 @@ def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> _Ticks | N
     ii = idx[keep]
     if keep.sum() < 0.7 * (ii.max() - ii.min() + 1):
         return None  # too many ticks missing for a printed scale
-    if _duty_cycle(g, pos_arr[keep], p0) > 0.5:
-        return None  # wide bars (e.g. a pattern or a marker), not thin tick lines
+    if _duty_cycle(g, pos_arr[keep], p0) > 0.58:
+        return None  # wide bars (e.g. a pattern or a marker), not thin tick lines (blurred ticks: ~0.5)
     mid = 0.5 * (ii.min() + ii.max())
     period = (coef[1] + 2 * coef[0] * mid) * step
     spread = float(np.sqrt(np.sum((ii - ii.mean()) ** 2)))
