@@ -633,10 +633,12 @@ def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
         found = _tick_band(image, k, a, u, n, coarse, o_c, t_c, local)
         if found is None:
             continue
-        score, ticks, band, coarse_run, t_run = found
-        mm_per_px = 1.0 / ticks.period_px
-        if not _has_long_ticks(image, a, u, n, ticks, band, mm_per_px):
+        score, fits, band, coarse_run, t_run = found
+        fits = [f for f in fits if _has_long_ticks(image, a, u, n, f, band, 1.0 / f.period_px)]
+        if not fits:
             continue
+        ticks = fits[0]
+        mm_per_px = 1.0 / ticks.period_px
         outline = _ruler_outline(coarse_run, o_c, t_run, a, u, n, ticks, band, mm_per_px)
         rel = ticks.sigma_px / ticks.period_px
         sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, 0.002), "ruler", outline, None,
@@ -650,7 +652,7 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
     """The band of rows across the line that carries regular ticks, and the ticks measured in it.
 
     `local`: rows are scored by their best spectral window and the search keeps only the stretch of
-    the line around the windows that carry the ticks. Returns (score, ticks, band, coarse, t_c) or None.
+    the line around the windows that carry the ticks. Returns (score, candidate tick fits, band, coarse, t_c) or None.
     """
     if local:
         _, _, per_window = _row_periodicity(coarse, 2.5, 64.0, local=True)
@@ -675,12 +677,12 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
     while hi < len(good) - 1 and good[hi + 1]:
         hi += 1
     band = (o_c[lo] - k, o_c[hi] + k)
-    ticks = _fine_ticks(image, a, u, n, t_c, band)
-    return None if ticks is None else (float(score[r0]), ticks, band, coarse, t_c)
+    fits = _fine_ticks(image, a, u, n, t_c, band)
+    return (float(score[r0]), fits, band, coarse, t_c) if fits else None
 
 
 def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
-                band: tuple[float, float]) -> _Ticks | None:
+                band: tuple[float, float]) -> list[_Ticks]:
     """Tick positions on full-resolution rows of the tick band; period from a quadratic index fit."""
     step = 0.5
     t = np.arange(t_c[0], t_c[-1], step)
@@ -699,10 +701,10 @@ def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, 
     prof[~ok] = np.median(prof[ok]) if ok.any() else 0.0
     p_auto = _autocorr_period(prof, 4.0)
     if p_auto is None:
-        return None
+        return []
     p0 = _gap_period(prof, p_auto, 3.0)
     if p0 is None:
-        return None
+        return []
     return _tick_fit(prof, p0, step, t[0])
 
 
@@ -756,21 +758,18 @@ def _autocorr_period(prof: np.ndarray, min_lag: float) -> float | None:
     return j + (0.5 * (y0 - y2) / den if den < 0 else 0.0)
 
 
-def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> _Ticks | None:
+def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> list[_Ticks]:
     """Tick centres along the profile, numbered, then position = a + b i + c i^2 fitted with rejection.
 
     The ticks' polarity (dark on light or light on dark) is first guessed from the skew of the
-    profile; a blurred tick run is nearly sinusoidal and its skew says little, so the other polarity
-    is tried when the first gives no thin, regular ticks.
+    profile; a blurred tick run is nearly sinusoidal and its skew says little, so both polarities
+    that give thin, regular ticks are returned (guess first) and the 5 / 10 mm check picks one.
     """
     sm = _box1d(prof.reshape(1, -1), max(3, int(2 * p0))).ravel()
     d = prof - sm
     first = -1.0 if np.mean(d ** 3) < 0 else 1.0
-    for polarity in (first, -first):
-        ticks = _tick_fit_polarity(polarity * d, p0, step, t0, polarity)
-        if ticks is not None:
-            return ticks
-    return None
+    fits = [_tick_fit_polarity(polarity * d, p0, step, t0, polarity) for polarity in (first, -first)]
+    return [f for f in fits if f is not None]
 
 
 def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float) -> _Ticks | None:
