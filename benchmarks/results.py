@@ -25,9 +25,10 @@ REPO = Path(__file__).resolve().parent.parent
 CAVEATS = """\
 **What these figures can and cannot say.** They are measured on generated photos whose truth is
 exact by construction (sizes from the rendered masks in the skin plane, the scale from the rendering),
-on a seed nothing was tuned on. They show that the method works as designed across skin tones,
-reference kinds, blur, JPEG compression and small web images, and they expose gaps between skin-tone
-groups. They do not show accuracy on real clinical photos: real skin, lesions, lighting, cameras and
+on a seed nothing was tuned on. They measure how the whole chain (scale, segmentation, measurement,
+CNN, rules) does across skin tones, reference kinds, blur, JPEG compression and small web images, and
+they expose gaps between skin-tone groups and size bands. They do not show accuracy on real clinical
+photos: real skin, lesions, lighting, cameras and
 clutter differ from any generator, truth drawn by clinicians is itself uncertain (a petechia's edge,
 whether a spot is haemorrhagic at all), and the CNN was trained on photos from the same generator, so
 its labels here are an optimistic upper bound. Blanching cannot be judged from a photo. Before using
@@ -147,8 +148,9 @@ def results_markdown(result: dict, args: argparse.Namespace, model: str, sizes: 
         "Reference scale (relative error of mm/px against the rendered truth; `none` = photos without a "
         "reference in frame, where any scale found is a false one). The sticker search needs the "
         "sticker's diameter (`--sticker-mm`), which this one-config run does not give (the generated "
-        "stickers vary in size), so sticker photos are scored without a scale: sizes absent, labels "
-        "from the CNN alone.",
+        "stickers vary in size), so on sticker photos the sticker search is off: a scale found there "
+        "comes from another, wrong reference; without one, sizes are absent and labels come from the "
+        "CNN alone.",
         "",
         markdown_table(sh, [r for r in srows if r[0] == "all"]),
         "",
