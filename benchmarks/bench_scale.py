@@ -5,6 +5,8 @@ and cached under --cache; find_scale then runs as the pipeline calls it: on the 
 1/4 (or 1/2) reduced decode. The user-facing settings a real user would give (marker side, sticker
 diameter and colour) are passed from the photo's metadata. Truth is meta["mm_per_px"] = sqrt|det J|
 of the image->plane homography at the reference centre. Run: .venv/bin/python benchmarks/bench_scale.py
+Times are wall clock and, in brackets, CPU time of the process (time.process_time; all threads), which a
+busy shared machine inflates less.
 """
 from __future__ import annotations
 
@@ -47,24 +49,25 @@ def _config(meta: dict):
 def _measure(path: str) -> dict:
     from spotscale.inference.scale import find_scale
     meta = json.loads(Path(path).with_suffix(".json").read_text())
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     img = cv2.imread(path, cv2.IMREAD_COLOR)
-    t_decode = time.perf_counter() - t0
+    t_decode, c_decode = time.perf_counter() - t0, time.process_time() - c0
     rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     k = 4 if max(rgb.shape) > 2500 else (2 if max(rgb.shape) > 1400 else 1)
     flag = {4: cv2.IMREAD_REDUCED_COLOR_4, 2: cv2.IMREAD_REDUCED_COLOR_2}.get(k)
     red = cv2.cvtColor(cv2.imread(path, flag), cv2.COLOR_BGR2RGB) if flag else None
     cfg = _config(meta)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     sc = find_scale(rgb, cfg, reduced=red, reduce=k)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     kind = meta["scale"].get("kind", "none")
     truth = float(meta["mm_per_px"])
     err = (sc.mm_per_px / truth - 1.0) if sc.found else None
     centre_truth = _truth_at_centre(meta)
     err_c = (sc.mm_per_px / centre_truth - 1.0) if sc.found and centre_truth else None
     return {"kind": kind, "in_frame": bool(meta["scale"].get("in_frame", False)), "found": sc.found,
-            "source": sc.source, "err": err, "time": dt, "decode": t_decode, "band": meta.get("ita_band", "?"),
+            "source": sc.source, "err": err, "time": dt, "cpu": cpu, "decode": t_decode,
+            "decode_cpu": c_decode, "band": meta.get("ita_band", "?"),
             "size": rgb.shape[1], "reason": sc.reason, "path": path, "err_c": err_c}
 
 
@@ -110,7 +113,8 @@ def _summary(rows: list[dict], label: str) -> str:
     out_frame = [r for r in rows if r["kind"] != "none" and not r["in_frame"]]
     if out_frame:
         txt += f"  (part out of frame: {sum(r['found'] for r in out_frame)}/{len(out_frame)} used)"
-    return txt + f"  time median {np.median(times):.0f} ms"
+    cpu = np.median([r["cpu"] for r in rows]) * 1000
+    return txt + f"  time median {np.median(times):.0f} ms (CPU {cpu:.0f} ms)"
 
 
 def main() -> None:
@@ -138,7 +142,14 @@ def main() -> None:
     big = [r for r in rows if r["size"] >= 4000]
     if big:
         print(f"4000x3000: find_scale median {np.median([r['time'] for r in big]) * 1000:.0f} ms, "
-              f"cv2.imread median {np.median([r['decode'] for r in big]) * 1000:.0f} ms")
+              f"(CPU {np.median([r['cpu'] for r in big]) * 1000:.0f} ms), "
+              f"cv2.imread median {np.median([r['decode'] for r in big]) * 1000:.0f} ms "
+              f"(CPU {np.median([r['decode_cpu'] for r in big]) * 1000:.0f} ms)")
+        for kind in KINDS:
+            sel = [r for r in big if r["kind"] == kind]
+            if sel:
+                print(f"  4000x3000 {kind:<8} find_scale median {np.median([r['time'] for r in sel]) * 1000:.0f} ms "
+                      f"(CPU {np.median([r['cpu'] for r in sel]) * 1000:.0f} ms)")
     for r in rows:
         held = r["kind"] != "none" and r["in_frame"]
         bad = (held and (not r["found"] or r["source"] != r["kind"])) or (r["kind"] == "none" and r["found"])

@@ -485,6 +485,10 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
     g = cv2.GaussianBlur(_gray(small), (3, 3), 0)
     side = max(g.shape)
     edges = cv2.Canny(g, 30, 90)
+    if small.ndim == 3:  # a clear / white / steel ruler on light skin differs more in hue than in brightness
+        rgb16 = small.astype(np.int16)
+        chroma = np.clip(rgb16[..., 0] - rgb16[..., 2] + 128, 0, 255).astype(np.uint8)
+        edges |= cv2.Canny(cv2.GaussianBlur(chroma, (3, 3), 0), 30, 90)
     lines = cv2.HoughLinesP(edges, 1, np.pi / 360, threshold=30, minLineLength=max(20, int(0.05 * side)),
                             maxLineGap=max(3, int(0.01 * side)))
     if lines is None:
@@ -634,7 +638,10 @@ def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
         if found is None:
             continue
         score, fits, band, coarse_run, t_run = found
-        fits = [f for f in fits if _has_long_ticks(image, a, u, n, f, band, 1.0 / f.period_px)]
+        # printed mm ticks are at least ~1 mm long across the ruler; a 1-2 px band of "ticks" along an edge
+        # is its staircase (aliasing) or JPEG blocking
+        fits = [f for f in fits if band[1] - band[0] >= f.period_px
+                and _has_long_ticks(image, a, u, n, f, band, 1.0 / f.period_px)]
         if not fits:
             continue
         ticks = fits[0]
@@ -767,7 +774,8 @@ def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> list[_Tick
     """
     sm = _box1d(prof.reshape(1, -1), max(3, int(2 * p0))).ravel()
     d = prof - sm
-    first = -1.0 if np.mean(d ** 3) < 0 else 1.0
+    skew = float(np.mean(d ** 3) / (np.mean(d ** 2) ** 1.5 + 1e-12))
+    first = -1.0 if skew < 0 else 1.0
     fits = [_tick_fit_polarity(polarity * d, p0, step, t0, polarity) for polarity in (first, -first)]
     return [f for f in fits if f is not None]
 
@@ -802,8 +810,8 @@ def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarit
         if (new == keep).all():
             break
         keep = new
-    if sd > 0.12 * p0 or keep.sum() < 12:
-        return None
+    if sd > max(0.06 * p0, 0.5) or keep.sum() < 12:  # printed ticks sit within a few % of a period;
+        return None  # text (a watermark's letters) and texture are far less regular
     ii = idx[keep]
     if keep.sum() < 0.7 * (ii.max() - ii.min() + 1):
         return None  # too many ticks missing for a printed scale
