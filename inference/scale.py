@@ -489,7 +489,7 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
         rgb16 = small.astype(np.int16)
         chroma = np.clip(rgb16[..., 0] - rgb16[..., 2] + 128, 0, 255).astype(np.uint8)
         edges |= cv2.Canny(cv2.GaussianBlur(chroma, (3, 3), 0), 30, 90)
-    lines = cv2.HoughLinesP(edges, 1, np.pi / 360, threshold=30, minLineLength=max(20, int(0.05 * side)),
+    lines = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=30, minLineLength=max(20, int(0.05 * side)),
                             maxLineGap=max(3, int(0.01 * side)))
     if lines is None:
         return None, "no ruler found (no long straight edge)"
