@@ -252,3 +252,20 @@ def test_disc_of_known_radius_within_1_percent(colour):
 def test_sticker_search_is_off_without_a_diameter():
     img = with_disc(skin(400, 300), (200, 150), 60.0, (30, 90, 210))
     assert not find_scale(img).found
+
+
+def test_blurred_ruler_with_nearly_sinusoidal_ticks():
+    # 6.5 px per mm, blur sigma 2 px: the mm ticks are a low-contrast near-sine with no usable skew
+    hom = plane_to_image((1000, 700), (500, 350), 1 / 6.5, 33.0)
+    sc = find_scale(blur(with_ruler(skin(1000, 700), hom, length_mm=80), 2.0))
+    assert sc.source == "ruler"
+    assert sc.mm_per_px == pytest.approx(1 / 6.5, rel=0.015)
+
+
+def test_watermark_text_is_not_a_ruler():
+    img = skin(1000, 700, seed=3)
+    for y in (200, 420):
+        cv2.putText(img, "www.skinatlas.example.com", (60, y), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (220, 200, 60), 3,
+                    cv2.LINE_AA)
+    sc = find_scale(img)
+    assert not sc.found and sc.source == "none"
