@@ -331,14 +331,16 @@ def process_one(state: _WorkerState, path: Path, rel: str) -> dict:
         if isinstance(result, tuple):  # (result, the image it analysed): no second decode
             result, image = result
         if state.overlays and state.engine.render is not None:
-            if image is None:
-                rgb = state.engine.render(path, result, state.overlay_px)
-            else:
-                rgb = state.engine.render(path, result, state.overlay_px, image)
+            try:  # a drawing failure costs the overlay, never the analysis
+                args = (path, result, state.overlay_px) + (() if image is None else (image,))
+                rgb = state.engine.render(*args)
+                if rgb is not None:
+                    msg["overlay_bytes"] = _encode_jpeg(rgb, state.overlay_px)
+                    msg["thumb_bytes"] = _encode_jpeg(rgb, state.thumb_px, quality=80)
+            except Exception as e:  # noqa: BLE001
+                msg.pop("overlay_bytes", None)
+                msg["overlay_error"] = _error_text(path.name, e)
             del image
-            if rgb is not None:
-                msg["overlay_bytes"] = _encode_jpeg(rgb, state.overlay_px)
-                msg["thumb_bytes"] = _encode_jpeg(rgb, state.thumb_px, quality=80)
         seconds = time.perf_counter() - t0
         msg["image_row"] = image_row(rel, result, seconds)
         msg["spot_rows"] = spot_rows(rel, result)

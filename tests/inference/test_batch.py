@@ -460,3 +460,16 @@ def test_an_empty_folder_gives_header_only_tables_and_a_missing_one_an_error(tmp
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["complete"]
     with pytest.raises(ConfigError, match="does not exist"):
         run_fake(tmp_path / "nope", tmp_path / "out2")
+
+
+def broken_render(path: Path, result: PhotoResult, long_side_px: int) -> np.ndarray:
+    raise ValueError("cannot draw")
+
+
+def test_an_overlay_that_cannot_be_drawn_keeps_the_analysis(tmp_path):
+    root = tmp_path / "in"
+    make_folder(root, 2)
+    res = score_folder(root, tmp_path / "out", Engine(fake_analyze, fake_load_model, {}, broken_render),
+                       BatchConfig(workers=0, progress=False))
+    assert (res.n_ok, res.n_error) == (2, 0)
+    assert not (tmp_path / "out" / "overlays").exists()
