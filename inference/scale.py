@@ -574,40 +574,48 @@ def _windows(n: int) -> tuple[int, list[int]]:
     return seg, starts
 
 
-def _row_periodicity(rows: np.ndarray, min_period: float, max_period: float,
-                     local: bool = False) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row: the sharpest spectral peak (power over the local spectral level) and its period (samples).
-
-    Spectra are taken over 256-sample windows (half overlap), so a perspective chirp along a long ruler
-    does not smear the peak. Default: the windows' spectra are averaged (Welch). `local`: each window
-    is scored on its own and a row keeps its best window, so a short ruler on a long line through skin
-    texture is not diluted; the per-window ratios (rows x windows) are returned as well.
-    Smooth or noisy rows give ratios below about 10; rows across ticks give more.
-    """
+def _window_spectra(rows: np.ndarray, min_period: float, max_period: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """Power spectra (rows x in-band frequencies) of each 256-sample window, and the band's frequencies."""
     x = rows - _box1d(rows, int(max_period))
     seg, starts = _windows(x.shape[1])
     win = np.hanning(seg)[None, :]
     f = np.fft.rfftfreq(seg)
     band = (f >= 1.0 / max_period) & (f <= 1.0 / min_period)
     if band.sum() < 8:
-        zero = np.zeros(len(rows))
-        return (zero, zero, np.zeros((len(rows), len(starts)))) if local else (zero, zero)
-    spectra = [(np.abs(np.fft.rfft(x[:, i:i + seg] * win, axis=1)) ** 2)[:, band] for i in starts]
-    if not local:
-        spectra = [sum(spectra)]
-    ratios, periods = [], []
-    for pb in spectra:
-        bg = (_box1d(pb, 25) * 25 - _box1d(pb, 5) * 5) / 20  # local spectral level without the peak's lobe
-        ratio = pb / (bg + 1e-6 * pb.mean(axis=1, keepdims=True) + 1e-12)
-        j = np.argmax(ratio, axis=1)
-        ratios.append(ratio[np.arange(len(rows)), j])
-        periods.append(1.0 / f[band][j])
-    r, per = np.array(ratios).T, np.array(periods).T  # rows x windows
-    best = np.argmax(r, axis=1)
-    idx = np.arange(len(rows))
-    if local:
-        return r[idx, best], per[idx, best], r
-    return r[idx, best], per[idx, best]
+        return [], f[band]
+    return [(np.abs(np.fft.rfft(x[:, i:i + seg] * win, axis=1)) ** 2)[:, band] for i in starts], f[band]
+
+
+def _peak_ratio(pb: np.ndarray, fb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a spectrum: the sharpest peak's power over the local spectral level, and its period."""
+    bg = (_box1d(pb, 25) * 25 - _box1d(pb, 5) * 5) / 20  # local spectral level without the peak's lobe
+    ratio = pb / (bg + 1e-6 * pb.mean(axis=1, keepdims=True) + 1e-12)
+    j = np.argmax(ratio, axis=1)
+    return ratio[np.arange(len(pb)), j], 1.0 / fb[j]
+
+
+def _row_periodicity(rows: np.ndarray, min_period: float, max_period: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the sharpest spectral peak (power over the local spectral level) and its period (samples).
+
+    Spectra are averaged over 256-sample windows (Welch), so a perspective chirp along a long ruler does
+    not smear the peak. Smooth or noisy rows give ratios below about 10; rows across ticks give more.
+    """
+    spectra, fb = _window_spectra(rows, min_period, max_period)
+    if not spectra:
+        return np.zeros(len(rows)), np.zeros(len(rows))
+    return _peak_ratio(sum(spectra), fb)
+
+
+def _coarse_periodicity(coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the Welch (whole-line) peak ratio, and the peak ratio of each window (rows x windows).
+
+    The per-window ratios let a short ruler on a long line through skin texture be found undiluted.
+    """
+    spectra, fb = _window_spectra(coarse, 2.5, 64.0)
+    if not spectra:
+        return np.zeros(len(coarse)), np.zeros((len(coarse), 1))
+    welch, _ = _peak_ratio(sum(spectra), fb)
+    return welch, np.stack([_peak_ratio(pb, fb)[0] for pb in spectra], axis=1)
 
 
 def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
@@ -633,8 +641,9 @@ def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
         return None
     coarse = coarse[:, valid]
     t_c = t_c[valid]
+    welch, per_window = _coarse_periodicity(coarse)
     for local in (False, True):  # whole line first; then the best window (a short ruler on a long line)
-        found = _tick_band(image, k, a, u, n, coarse, o_c, t_c, local)
+        found = _tick_band(image, k, a, u, n, coarse, o_c, t_c, per_window if local else welch)
         if found is None:
             continue
         score, fits, band, coarse_run, t_run = found
@@ -655,14 +664,15 @@ def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
 
 
 def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.ndarray, coarse: np.ndarray,
-               o_c: np.ndarray, t_c: np.ndarray, local: bool) -> tuple | None:
+               o_c: np.ndarray, t_c: np.ndarray, scores: np.ndarray) -> tuple | None:
     """The band of rows across the line that carries regular ticks, and the ticks measured in it.
 
-    `local`: rows are scored by their best spectral window and the search keeps only the stretch of
-    the line around the windows that carry the ticks. Returns (score, candidate tick fits, band, coarse, t_c) or None.
+    `scores`: per row, the whole-line peak ratio; or (rows x windows) per-window ratios, then rows are
+    scored by the windows that carry the ticks and the search keeps only that stretch of the line.
+    Returns (score, candidate tick fits, band, coarse, t_c) or None.
     """
-    if local:
-        _, _, per_window = _row_periodicity(coarse, 2.5, 64.0, local=True)
+    if scores.ndim == 2:
+        per_window = scores
         r0 = int(np.unravel_index(np.argmax(per_window), per_window.shape)[0])
         top = float(per_window[r0].max())
         if top < 12:
@@ -673,7 +683,7 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
         c0, c1 = max(0, starts[hot.min()] - seg // 2), min(len(t_c), starts[hot.max()] + seg + seg // 2)
         coarse, t_c = coarse[:, c0:c1], t_c[c0:c1]  # the tick run's stretch of the line (+- half a window)
     else:
-        score, _ = _row_periodicity(coarse, 2.5, 64.0)
+        score = scores
         r0 = int(np.argmax(score))
         if score[r0] < 12:
             return None
