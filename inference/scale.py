@@ -506,20 +506,23 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
 
 
 def _distinct_lines(segs: np.ndarray, n_max: int) -> list[np.ndarray]:
-    """Longest segments first, skipping near-duplicates (same direction, nearly the same line)."""
+    """Longest segments first, skipping near-duplicates (same direction, nearly the same line) and
+    keeping at most 3 of any one direction (a striped background must not use up all candidates)."""
     lengths = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
     kept: list[np.ndarray] = []
     for i in np.argsort(lengths)[::-1]:
         s = segs[i]
         d = (s[2:] - s[:2]) / lengths[i]
-        dup = False
+        dup, parallel = False, 0
         for o in kept:
             do = (o[2:] - o[:2]) / np.linalg.norm(o[2:] - o[:2])
             mid = (s[:2] + s[2:]) / 2 - o[:2]
-            if abs(float(np.dot(d, do))) > 0.995 and abs(mid[0] * do[1] - mid[1] * do[0]) < 3:
+            cos = abs(float(np.dot(d, do)))
+            if cos > 0.995 and abs(mid[0] * do[1] - mid[1] * do[0]) < 3:
                 dup = True
                 break
-        if not dup:
+            parallel += cos > 0.999
+        if not dup and parallel < 3:  # a ruler has two long parallel edges; many are stripes (fabric, folds)
             kept.append(s)
         if len(kept) >= n_max:
             break
