@@ -136,7 +136,7 @@ def as_item(item: Any) -> tuple[float, float, tuple[int, int, int, int], np.ndar
         pts = np.round(np.asarray(item.contour, np.float64) - (x0, y0)).astype(np.int32)
         cv2.fillPoly(mask, [pts], 1)
     if not mask.any():  # no usable outline: the ellipse inscribed in the bbox
-        cv2.ellipse(mask, ((w - 1) / 2, (h - 1) / 2), (w, h), 0, 1, -1)
+        cv2.ellipse(mask, (((w - 1) / 2, (h - 1) / 2), (w, h), 0), 1, -1)
         mask[h // 2, w // 2] = 1
     return float(item.x), float(item.y), (x0, y0, w, h), mask.astype(bool)
 

@@ -96,3 +96,16 @@ def test_spots_at_the_border_and_per_item_scales():
 def test_local_scale_of_a_homography():
     h = [[0.1, 0, 0], [0, 0.2, 0], [0, 0, 1]]  # anisotropic: sqrt(0.1 * 0.2)
     assert local_mm_per_px(h, 10, 20) == pytest.approx(np.sqrt(0.02))
+
+
+def test_spot_without_a_usable_outline_gets_the_ellipse_of_its_box():
+    """A spot whose contour is empty (or degenerate) is cropped with the ellipse inscribed in its bbox."""
+    from spotscale.data.types import Spot
+    from spotscale.model.crops import as_item
+
+    spot = Spot(spot_id=1, x=15.0, y=12.0, bbox=(10, 8, 11, 9), area_px=60.0, diameter_px=11.0, contour=())
+    x, y, bbox, mask = as_item(spot)
+    assert (x, y, bbox) == (15.0, 12.0, (10, 8, 11, 9))
+    assert mask.shape == (9, 11)
+    assert mask[4, 5] and not mask[0, 0] and not mask[8, 10]
+    assert 0.6 < mask.mean() < 0.95  # an ellipse fills pi/4 of its box, roughly
