@@ -35,3 +35,7 @@ class CheckpointError(SpotscaleError):
 
 class ConfigError(SpotscaleError):
     """A configuration value or file is invalid (e.g. a negative --mm-per-px)."""
+
+
+class OutputError(SpotscaleError):
+    """The output folder cannot be written (full disk, read-only, busy); earlier results stay intact."""

@@ -37,7 +37,7 @@ from multiprocessing.connection import wait as wait_connections
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from spotscale.data.errors import ConfigError, PhotoError, SpotscaleError
+from spotscale.data.errors import ConfigError, OutputError, PhotoError, SpotscaleError
 from spotscale.data.photo import PHOTO_SUFFIXES
 from spotscale.data.types import DISCLAIMER, FINAL_LABELS, PhotoResult
 from spotscale.inference.tables import IMAGE_COLUMNS, SPOT_COLUMNS, error_row, image_row, spot_rows
@@ -49,10 +49,6 @@ RUN_FILE = ".spotscale_run.json"
 LOCK_FILE = ".spotscale.lock"
 OWN_OUTPUTS = ("spots.csv", "images.csv", "summary.json", "report.html", "overlays", "thumbs",
                PARTS_DIR, RUN_FILE)
-
-
-class OutputError(SpotscaleError):
-    """The output folder cannot be written (full disk, read-only, busy); earlier results stay intact."""
 
 
 @dataclass
