@@ -20,6 +20,9 @@ from spotscale.model.checkpoint import DEFAULT_WEIGHTS
 RECIPE = Path(__file__).with_name("default_model.toml")
 
 
+DEFAULT_MODEL_VERSION = "0.1.0"  # bump when the shipped weights change
+
+
 def ensure_dataset(out: Path, n: int, seed: int, size: tuple[int, int], workers: int) -> Path:
     """out/annotations.json of n generated photos from `seed`, generated only if missing or different."""
     ann = out / "annotations.json"
@@ -59,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(out / "run" / "model.pt", DEFAULT_WEIGHTS)
         meta = json.loads((out / "run" / "model.json").read_text())
         meta["recipe"] = "python -m spotscale.training.default_model (training/default_model.toml)"
+        meta["name"] = "spotscale-default"
+        meta["version"] = DEFAULT_MODEL_VERSION
         DEFAULT_WEIGHTS.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
         print(f"installed {DEFAULT_WEIGHTS}", flush=True)
     if not args.skip_eval:
