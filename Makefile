@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test model bench clean
+.PHONY: setup demo test model bench results clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ test: setup
 # Re-train the shipped default model from generated photos (recipe: training/default_model.toml).
 model: setup
 	$(BIN)/python -m spotscale.training.default_model
+
+# The README's results table: generate seed-42 photos, score, evaluate (writes benchmarks/results.md).
+results: setup
+	$(BIN)/python benchmarks/results.py
 
 bench: setup
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
