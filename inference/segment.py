@@ -87,8 +87,20 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     snr, resid = _snr_map(work, skin_px, mm_per_px * work_scale if mm_per_px else None, cfg)
     comps = _candidate_components(snr, resid, skin, ex_work, cfg)
     found: list[tuple[Candidate, bool]] = []
-    for box, mask in comps:
-        found.extend(_refine(image_rgb, box, mask, work_scale, mm_per_px, exclude, cfg))
+    comp_own: dict[int, list[Candidate]] = {}
+    # per component, its largest lobe first: a spot is outlined from its main seed, its other lobes skipped
+    comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
+    for box, mask, cbox, cmask, cid in comps:
+        own = comp_own.setdefault(cid, [])
+        cx, cy = _seed_centre(box, mask, work_scale)
+        if any(_inside(k, cx, cy) for k in own):
+            continue  # a lobe of a spot already outlined from another seed of its component
+        # a lobe's own small crop first (cheap); the component's crop when the spot reaches its edge
+        res, clipped = _refine(image_rgb, box, mask, work_scale, mm_per_px, exclude, cfg)
+        if clipped and cbox != box:
+            res, _ = _refine(image_rgb, cbox, cmask, work_scale, mm_per_px, exclude, cfg)
+        found.extend(res)
+        own.extend(c for c, is_own in res if is_own)
     cands = _dedupe(found)
     if mm_per_px:
         min_area = math.pi * (0.5 * cfg.min_diameter_mm / mm_per_px) ** 2 * 0.5
@@ -294,8 +306,25 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
         if area >= 6 and _elongation(mask) > cfg.max_elongation:
             continue
         for sub in _split_by_maxima(mask, snr[y:y + bh, x:x + bw], cfg.high_snr):
-            out.append(((int(x), int(y), int(bw), int(bh)), sub))
+            out.append(_tight(int(x), int(y), sub) + (((int(x), int(y), int(bw), int(bh)), sub, i)))
     return out
+
+
+def _seed_centre(box: tuple[int, int, int, int], mask: np.ndarray, ws: float) -> tuple[float, float]:
+    """Centre of a working-image seed mask, full-res px."""
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        return (box[0] + box[2] / 2) * ws, (box[1] + box[3] / 2) * ws
+    return (box[0] + float(xs.mean()) + 0.5) * ws - 0.5, (box[1] + float(ys.mean()) + 0.5) * ws - 0.5
+
+
+def _tight(x: int, y: int, sub: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """(bbox, mask) of a sub-mask cut to its own extent (working px)."""
+    ys, xs = np.nonzero(sub)
+    if xs.size == 0:
+        return (x, y, sub.shape[1], sub.shape[0]), sub
+    a, b, c, d = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    return (x + a, y + c, b - a, d - c), sub[c:d, a:b]
 
 
 def _split_by_maxima(mask: np.ndarray, snr: np.ndarray, high: float) -> list[np.ndarray]:
@@ -335,11 +364,12 @@ def _elongation(mask: np.ndarray) -> float:
 
 def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray, ws: float,
             mm_per_px: float | None, exclude: np.ndarray | None,
-            cfg: SegmentConfig) -> list[tuple[Candidate, bool]]:
+            cfg: SegmentConfig) -> tuple[list[tuple[Candidate, bool]], bool]:
     """Re-segment one working-image candidate on a full-res crop at its own half-maximum contrast.
 
     Returns the spots found with, for each, whether it holds this candidate's own peak (its outline
-    was then drawn at its own contrast; others met here are better measured from their own seed).
+    was then drawn at its own contrast; others met here are better measured from their own seed),
+    and whether a spot met reaches an edge of the crop that is not the image's (it may be cut off).
     """
     H, W = image.shape[:2]
     x, y, bw, bh = box
@@ -348,7 +378,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     x0, y0 = max(0, int(x * ws) - margin), max(0, int(y * ws) - margin)
     x1, y1 = min(W, int(math.ceil((x + bw) * ws)) + margin), min(H, int(math.ceil((y + bh) * ws)) + margin)
     if x1 - x0 < 3 or y1 - y0 < 3:
-        return []
+        return [], False
     crop = image[y0:y1, x0:x1]
     bi = cv2.GaussianBlur(pigment_index(crop), (0, 0), 0.7)
     # the working candidate, in crop px, grown by one working px: where the spot's core is
@@ -366,22 +396,22 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     if ring.sum() < 8:
         ring = seed == 0
     if ring.sum() < 8:
-        return []
+        return [], False
     bg_bi = float(np.median(bi[ring]))
     inside = bi[seed > 0]
     vmax = float(inside.max())
     if vmax - bg_bi < cfg.min_contrast:
-        return []
+        return [], False
     core = (seed > 0) & (bi > bg_bi + 0.75 * (vmax - bg_bi))
     bi_contrast = vmax - bg_bi
     od_w = float(np.clip((size - cfg.od_from_px) / cfg.od_from_px, 0.0, 1.0))
     bi, d_od = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size), od_w)
     if d_od[1] - d_od[0] <= cfg.min_green_excess * float(np.abs(d_od).sum()):
-        return []  # absorbs red as much as green: ink (tattoo, pen), not blood or melanin
+        return [], False  # absorbs red as much as green: ink (tattoo, pen), not blood or melanin
     bg = 0.0
     peak = float(np.percentile(bi[core], cfg.peak_percentile)) if core.any() else float(bi[seed > 0].max())
     if peak <= 0:
-        return []
+        return [], False
     level = bg + cfg.half_level * (peak - bg)
     U = int(np.clip(round(cfg.crop_upsample_px / max(size, 1.0)), 1, cfg.max_upsample))
     big = bi if U == 1 else cv2.resize(bi, None, fx=U, fy=U, interpolation=cv2.INTER_LINEAR)
@@ -394,13 +424,17 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     py, px = np.unravel_index(int(np.argmax(np.where(core, bi, -np.inf))), bi.shape)
     own_at = (py * U + U // 2, px * U + U // 2)  # this candidate's peak, upsampled px
     out: list[tuple[Candidate, bool]] = []
+    edges = ((y0 > 0, slice(0, 1), slice(None)), (y1 < H, slice(-1, None), slice(None)),
+             (x0 > 0, slice(None), slice(0, 1)), (x1 < W, slice(None), slice(-1, None)))
+    border = np.unique(np.concatenate([lab[r, c].ravel() for inner, r, c in edges if inner] or [np.zeros(0, lab.dtype)]))
+    clipped = any(i in border for i in hit)
     for i in hit:
         comp = (lab == i).astype(np.uint8)
         for part in _split(comp, U, mm_per_px, cfg):
             c = _candidate_from_mask(part, big, U, x0, y0, bg, peak, bi_contrast, cfg.max_thinness)
             if c is not None:
                 out.append((c, bool(part[own_at])))
-    return out
+    return out, clipped
 
 
 def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth_px: float = 0.7,
@@ -612,7 +646,7 @@ def _debug_images(work: np.ndarray, skin: np.ndarray, snr: np.ndarray, comps, de
     d = Path(debug_dir)
     d.mkdir(parents=True, exist_ok=True)
     over = cv2.cvtColor(work, cv2.COLOR_RGB2BGR).copy()
-    for (x, y, bw, bh), _ in comps:
+    for (x, y, bw, bh), *_ in comps:
         cv2.rectangle(over, (x - 2, y - 2), (x + bw + 1, y + bh + 1), (255, 255, 0), 1)
     imgs = {
         "skin_mask": (skin * 255).astype(np.uint8),
