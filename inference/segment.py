@@ -556,15 +556,20 @@ def _group_peaks(peaks: list[tuple[int, int, float]], dist: np.ndarray, ratio: f
             i = parent[i]
         return i
 
-    for i in range(len(peaks)):
-        for j in range(i + 1, len(peaks)):
-            (xa, ya, ra), (xb, yb, rb) = peaks[i], peaks[j]
-            n = max(2, int(math.hypot(xb - xa, yb - ya)) + 1)
-            xs = np.linspace(xa, xb, n).round().astype(int)
-            ys = np.linspace(ya, yb, n).round().astype(int)
-            neck = float(dist[ys, xs].min())
-            if neck >= ratio * min(ra, rb):
-                parent[find(i)] = find(j)
+    p = np.asarray(peaks, dtype=np.float64).reshape(-1, 3)
+    ii, jj = np.triu_indices(len(p), 1)
+    step = max(1, 2_000_000 // max(dist.shape))  # pairs per batch: bounded memory
+    for s in range(0, ii.size, step):  # many pairs at once: the narrowest point of each connecting segment
+        ci, cj = ii[s:s + step], jj[s:s + step]
+        a, b = p[ci], p[cj]
+        n = np.maximum(2, np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]).astype(int) + 1)
+        k = np.arange(int(n.max()))[None, :]
+        t = np.minimum(k, n[:, None] - 1) / (n[:, None] - 1)  # past its end a pair repeats its last point
+        xs = np.round(a[:, 0:1] + t * (b[:, 0:1] - a[:, 0:1])).astype(int)
+        ys = np.round(a[:, 1:2] + t * (b[:, 1:2] - a[:, 1:2])).astype(int)
+        joined = dist[ys, xs].min(axis=1) >= ratio * np.minimum(a[:, 2], b[:, 2])
+        for i, j in zip(ci[joined], cj[joined]):
+            parent[find(int(i))] = find(int(j))
     return [find(i) for i in range(len(peaks))]
 
 
