@@ -519,11 +519,12 @@ def _split(comp: np.ndarray, U: int, mm_per_px: float | None, cfg: SegmentConfig
     n, lab, _, cents = cv2.connectedComponentsWithStats(local_max.astype(np.uint8), connectivity=8)
     if n <= 2:
         return [comp]
-    peaks = []
-    for i in range(1, n):
-        ys, xs = np.nonzero(lab == i)
-        j = int(np.argmax(dist[ys, xs]))
-        peaks.append((int(xs[j]), int(ys[j]), float(dist[ys[j], xs[j]])))
+    flat = np.flatnonzero(lab)  # each maximum region's highest pixel, in one pass
+    lv, dv = lab.ravel()[flat], dist.ravel()[flat]
+    order = np.lexsort((-dv, lv))
+    _, first = np.unique(lv[order], return_index=True)
+    top = flat[order[first]]
+    peaks = [(int(t % lab.shape[1]), int(t // lab.shape[1]), float(dist.ravel()[t])) for t in top]
     groups = _group_peaks(peaks, dist, cfg.split_neck_ratio)
     if len(set(groups)) <= 1:
         return [comp]
