@@ -167,8 +167,8 @@ def _skin_masks(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hue = np.degrees(np.arctan2(b, a))
     sat = chroma / np.maximum(L, 5.0)
     plaus = (L > 4) & (L < 99) & (chroma > 2.5) & (hue > -15) & (hue < 105)
-    if plaus.sum() < 0.02 * plaus.size:
-        return np.ones((h, w), bool), np.ones((h, w), bool)
+    if plaus.sum() < 0.02 * plaus.size:  # no skin-coloured pixels at all (a sheet, a wall, a grey image)
+        return np.zeros((h, w), bool), np.zeros((h, w), bool)
     yy, xx = np.mgrid[0:L.shape[0], 0:L.shape[1]]
     cw = np.exp(-(((xx / L.shape[1] - 0.5) / 0.35) ** 2 + ((yy / L.shape[0] - 0.5) / 0.35) ** 2))
     hist, edges = np.histogram(hue[plaus], bins=60, range=(-15, 105), weights=cw[plaus])

@@ -1,0 +1,60 @@
+"""Photos that are odd on purpose (issue 6): no skin, no spots, only spot colour, a marker filling the frame."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from spotscale.data.types import Scale
+from spotscale.inference.pipeline import AnalysisConfig, analyze_image
+from spotscale.inference.scale import ScaleConfig
+from spotscale.inference.segment import skin_mask
+
+
+def _flat(rgb: tuple[int, int, int], noise: float = 3.0, shape=(600, 800)) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    img = np.full((*shape, 3), rgb, float) + rng.normal(0, noise, (*shape, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _marker_frame() -> np.ndarray:
+    d = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
+    img = np.full((600, 800, 3), 255, np.uint8)
+    img[60:540, 160:640] = cv2.aruco.generateImageMarker(d, 3, 480)[..., None]
+    return img
+
+
+MANUAL = AnalysisConfig(model_path="none", scale=ScaleConfig(mm_per_px=0.1))
+
+CASES = {
+    # name: (image, config, expected skin area > 0, expected scale source)
+    "blue sheet, no skin": (_flat((70, 110, 170)), MANUAL, False, "manual"),
+    "black frame": (np.zeros((600, 800, 3), np.uint8), MANUAL, False, "manual"),
+    "white frame": (np.full((600, 800, 3), 255, np.uint8), MANUAL, False, "manual"),
+    "bare skin, no spots": (_flat((205, 160, 140)), MANUAL, True, "manual"),
+    "only spot colour": (_flat((110, 40, 70)), MANUAL, True, "manual"),
+    "marker fills the frame": (_marker_frame(), AnalysisConfig(model_path="none"), False, "aruco"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_odd_photos_give_no_spots_and_a_sensible_skin_area(name):
+    img, config, has_skin, source = CASES[name]
+    result = analyze_image(img, config)
+    assert result.spots == ()
+    assert result.scale.source == source
+    assert (result.skin_area_px > 0) == has_skin
+    if has_skin:
+        assert result.skin_area_cm2 == pytest.approx(result.skin_area_px * 0.01 / 100, rel=1e-6)
+
+
+def test_marker_filling_the_frame_gives_its_scale():
+    result = analyze_image(_marker_frame(), AnalysisConfig(model_path="none"))
+    # 480 px for the 6 x 6 module marker image; its black square is 4+2 of 6 modules -> 20 mm over 480 px
+    assert isinstance(result.scale, Scale)
+    assert result.scale.mm_per_px == pytest.approx(20.0 / 480.0, rel=0.01)
+
+
+def test_a_frame_without_skin_coloured_pixels_has_no_skin():
+    assert not skin_mask(_flat((70, 110, 170))).any()
+    assert skin_mask(_flat((205, 160, 140))).mean() > 0.9
