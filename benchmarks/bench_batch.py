@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -75,37 +74,11 @@ def bench_workers(images: Path, workers: int) -> tuple[float, float, tuple[float
 
 
 def bench_12mp(repeats: int = 3) -> None:
-    """Whole analysis of one 12 MP JPEG against its cv2.imread decode, with the stage breakdown."""
-    import cv2
-    from spotscale.data.synth import render_photo
-    from spotscale.inference.batch import pipeline_load_model
-    from spotscale.inference.pipeline import AnalysisConfig, analyze_photo
-    path = CACHE / "photo_12mp.jpg"
-    if not path.is_file():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        photo = render_photo(SEED, size=(4000, 3000), scale="aruco")
-        cv2.imwrite(str(path), cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-    decode = []
-    for _ in range(max(3, repeats)):
-        t0 = time.perf_counter()
-        cv2.imread(str(path))
-        decode.append(time.perf_counter() - t0)
-    config = AnalysisConfig(model_path=default_model_path())
-    bundle, _ = pipeline_load_model(config)
-    analyze_photo(path, config, net_bundle=bundle)  # warm-up (first torch call, caches)
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = analyze_photo(path, config, net_bundle=bundle)
-        runs.append((time.perf_counter() - t0, result))
-    total, result = min(runs, key=lambda r: r[0])
-    t_decode = statistics.median(decode)
-    print(f"12 MP JPEG ({result.width}x{result.height}): cv2.imread {t_decode * 1000:.0f} ms, "
-          f"whole analysis {total * 1000:.0f} ms = {total / t_decode:.2f}x decode (target <= 3x), "
-          f"{len(result.spots)} spots, scale {result.scale.source}")
-    for stage, seconds in result.timings.items():
-        if isinstance(seconds, (int, float)):
-            print(f"  {stage:<20s} {seconds * 1000:8.1f} ms")
+    """Whole analysis of one 12 MP JPEG against its cv2.imread decode: bench_pipeline.py's measurement."""
+    import bench_pipeline  # the sibling script (benchmarks/ is sys.path[0] when run as a script)
+
+    path = bench_pipeline._photo()
+    bench_pipeline.bench_analysis(path, None, repeats, bench_pipeline.bench_decode(path, repeats))
 
 
 def main() -> None:
