@@ -6,31 +6,25 @@ class SpotscaleError(Exception):
     """Base of every error spotscale raises on purpose; the CLI prints it as one line."""
 
 
-class PhotoError(SpotscaleError):
+class FileError(SpotscaleError):
+    """A named file is at fault; the message is '<path>: <cause>'."""
+
+    def __init__(self, path: object, cause: str):
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{self.path}: {cause}")
+
+
+class PhotoError(FileError):
     """A photo cannot be read: missing, unreadable, not an image, truncated, too large."""
 
-    def __init__(self, path: object, cause: str):
-        self.path = str(path)
-        self.cause = cause
-        super().__init__(f"{self.path}: {cause}")
 
-
-class AnnotationError(SpotscaleError):
+class AnnotationError(FileError):
     """A labelled-data file (COCO JSON, CSV manifest, crop folder) is malformed or unsafe."""
 
-    def __init__(self, path: object, cause: str):
-        self.path = str(path)
-        self.cause = cause
-        super().__init__(f"{self.path}: {cause}")
 
-
-class CheckpointError(SpotscaleError):
+class CheckpointError(FileError):
     """A model checkpoint is unsafe, truncated or does not fit the network."""
-
-    def __init__(self, path: object, cause: str):
-        self.path = str(path)
-        self.cause = cause
-        super().__init__(f"{self.path}: {cause}")
 
 
 class ConfigError(SpotscaleError):
