@@ -8,6 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from spotscale.data.geometry import homography_scale
+
 
 def apply_h(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Map (N, 2) points through a 3x3 homography."""
@@ -18,13 +20,8 @@ def apply_h(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 def jacobian_scale(h: np.ndarray, x: float, y: float) -> float:
     """sqrt(|det J|) of the homography at (x, y): output units per input unit (e.g. mm per px)."""
-    h = np.asarray(h, np.float64)
-    wv = h[2, 0] * x + h[2, 1] * y + h[2, 2]
-    u = (h[0, 0] * x + h[0, 1] * y + h[0, 2]) / wv
-    v = (h[1, 0] * x + h[1, 1] * y + h[1, 2]) / wv
-    j = np.array([[h[0, 0] - u * h[2, 0], h[0, 1] - u * h[2, 1]],
-                  [h[1, 0] - v * h[2, 0], h[1, 1] - v * h[2, 1]]]) / wv
-    return float(np.sqrt(abs(np.linalg.det(j))))
+    v = homography_scale(h, x, y)
+    return float("nan") if v is None else v
 
 
 def camera_homography(size: tuple[int, int], centre_mm: tuple[float, float], mm_per_px: float,

@@ -12,7 +12,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from spotscale.data.types import Scale, Spot
-from spotscale.model.crops import CropConfig, crop_batch, local_mm_per_px
+from spotscale.inference.scale import plane_mm_per_px
+from spotscale.model.crops import CropConfig, crop_batch
 
 
 def classify(image_rgb: np.ndarray, spots: Sequence[Spot], scale: Scale, net: Any, meta: dict,
@@ -58,11 +59,8 @@ def spot_mm_per_px(spots: Sequence[Spot], scale: Scale) -> list[float | None]:
     """mm per image px at each spot: local from the homography if there is one, else the global value."""
     if scale.mm_per_px is None:
         return [None] * len(spots)
-    if scale.homography is None:
-        return [float(scale.mm_per_px)] * len(spots)
-    h = np.asarray(scale.homography, np.float64)
     out: list[float | None] = []
     for s in spots:
-        v = local_mm_per_px(h, s.x, s.y)
+        v = plane_mm_per_px(scale, s.x, s.y)
         out.append(v if v is not None else float(scale.mm_per_px))
     return out

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from spotscale.data.errors import ConfigError
+from spotscale.data.geometry import homography_scale
 from spotscale.data.types import Scale
 
 NO_SCALE_REASON = "no ArUco marker, ruler or sticker found"
@@ -124,7 +125,7 @@ def plane_mm_per_px(scale: Scale, x: float, y: float) -> float | None:
         return None
     if scale.homography is None:
         return float(scale.mm_per_px)
-    return _jacobian_scale(np.asarray(scale.homography, np.float64), x, y)
+    return homography_scale(scale.homography, x, y)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -231,12 +232,6 @@ def _sample(gray: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """Bilinear samples of a float32 image at (xs, ys) (same shapes)."""
     return cv2.remap(gray, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
-
-
-def _jacobian_scale(h: np.ndarray, x: float, y: float) -> float:
-    """sqrt(|det J|) of homography `h` at (x, y): output units per input unit."""
-    w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
-    return float(math.sqrt(abs(np.linalg.det(h) / w ** 3)))
 
 
 def _apply_h(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -441,7 +436,7 @@ def _marker_scale(markers: list[tuple[int, np.ndarray, float]], refused: list[st
     hom /= hom[2, 2]
     centre = _intersect((quad[0], quad[2] - quad[0]), (quad[1], quad[3] - quad[1]))
     centre = quad.mean(axis=0) if centre is None else centre
-    mm_per_px = _jacobian_scale(hom, *centre)
+    mm_per_px = homography_scale(hom, *centre)
     used = [mid]
     notes = list(refused)
     for j in order[1:]:

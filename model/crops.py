@@ -25,6 +25,8 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from spotscale.data.geometry import homography_scale
+
 SCALAR_FEATURES: tuple[str, ...] = ("log_diameter_mm_over_2", "scale_known", "skin_brightness")
 FRAME_PX = 3  # width of the outer frame the local skin colour is measured on
 
@@ -185,14 +187,7 @@ def _one_crop(img: np.ndarray, x: float, y: float, bbox: tuple[int, int, int, in
 
 def local_mm_per_px(homography: Any, x: float, y: float) -> float | None:
     """mm per px at (x, y) of a px -> mm homography: sqrt(|det J|); None when degenerate."""
-    h = np.asarray(homography, np.float64)
-    u, v, w = h @ (x, y, 1.0)
-    if abs(w) < 1e-12:
-        return None
-    j = np.array([[h[0, 0] - u / w * h[2, 0], h[0, 1] - u / w * h[2, 1]],
-                  [h[1, 0] - v / w * h[2, 0], h[1, 1] - v / w * h[2, 1]]]) / w
-    d = abs(float(np.linalg.det(j)))
-    return math.sqrt(d) if d > 0 and math.isfinite(d) else None
+    return homography_scale(homography, x, y)
 
 
 def _padded_window(img: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:

@@ -218,3 +218,16 @@ def test_reference_in_frame_flag_matches_outline(in_frame):
     inside = bool(((outline >= 0) & (outline <= [399, 299])).all())
     assert photo.meta["scale"]["in_frame"] == inside == in_frame
     assert photo.meta["scale"]["diameter_mm"] > 0 and photo.meta["scale"]["colour"]
+
+
+def test_homography_scale_matches_the_explicit_jacobian():
+    """det J = det H / w^3: the one shared formula agrees with J built term by term, and is None at infinity."""
+    from spotscale.data.geometry import homography_scale
+
+    h = np.array([[0.05, 0.01, 3.0], [-0.02, 0.06, 1.0], [1e-4, -2e-4, 1.0]])
+    x, y = 120.0, 340.0
+    u, v, w = h @ (x, y, 1.0)
+    j = np.array([[h[0, 0] - u / w * h[2, 0], h[0, 1] - u / w * h[2, 1]],
+                  [h[1, 0] - v / w * h[2, 0], h[1, 1] - v / w * h[2, 1]]]) / w
+    assert homography_scale(h, x, y) == pytest.approx(np.sqrt(abs(np.linalg.det(j))), rel=1e-12)
+    assert homography_scale(h, -1e4, 0.0) is None  # on the line w = 0 the plane point is at infinity
