@@ -141,7 +141,7 @@ def results_markdown(result: dict, args: argparse.Namespace, model: str, sizes: 
         f"Detection counts haemorrhagic spots (petechia, purpura, ecchymosis) of at least "
         f"{cfg['min_diameter_mm']} mm; a prediction matches a true spot when "
         f"{result['matching_rule']}. Truth labels are the scheme applied to the true diameter. "
-        "Groups are skin tones by ITA band (very light > 55 deg ... dark <= -30 deg).",
+        "Groups are skin tones by ITA band (very_light > 55 deg ... dark <= -30 deg).",
         "",
         markdown_table(SUMMARY_HEADER, rows),
         "",

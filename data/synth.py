@@ -592,8 +592,8 @@ def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "
     meta = {
         "seed": int(seed), "width": size[0], "height": size[1], "mm_per_px": mm_per_px,
         "scale": ref_meta, "image_to_plane": (plane.to_plane_mm / plane.to_plane_mm[2, 2]).tolist(),
-        "ita": ita, "ita_image": ita_image, "ita_nominal": ita_nominal, "ita_band": ita_band(ita) if ita == ita else "unknown",
-        "fitzpatrick": FITZPATRICK_BY_BAND.get(ita_band(ita), "?") if ita == ita else "?",
+        "ita": ita, "ita_image": ita_image, "ita_nominal": ita_nominal, "ita_band": ita_band(ita),
+        "fitzpatrick": FITZPATRICK_BY_BAND.get(ita_band(ita), "?"),
         "skin_lab_nominal": list(lab), "skin_fraction": skin_fraction,
         "jpeg_quality": int(q) if q is not None else None, "background": bg_kind, "watermark": watermark,
         **skin_meta, **hair, **marks, **cam_meta, **light_meta, **cam_fx, "raster_mm": r,

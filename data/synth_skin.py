@@ -7,21 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-ITA_BANDS: tuple[tuple[str, float, float], ...] = (  # name, low, high (degrees)
-    ("very_light", 55.0, 70.0), ("light", 41.0, 55.0), ("intermediate", 28.0, 41.0),
-    ("tan", 10.0, 28.0), ("brown", -30.0, 10.0), ("dark", -60.0, -30.0),
-)
-FITZPATRICK_BY_BAND = {"very_light": "I", "light": "II", "intermediate": "III", "tan": "IV",
-                       "brown": "V", "dark": "VI"}
-
-
-def ita_band(ita: float) -> str:
-    """Name of the ITA band (Chardon et al.) an angle falls in."""
-    for name, lo, _hi in ITA_BANDS:
-        if ita > lo:
-            return name
-    return "dark"
-
+from spotscale.data.skin_tone import FITZPATRICK_BY_BAND, ITA_BANDS, ita_band  # noqa: F401 (re-exported)
 
 def srgb_to_linear(c: np.ndarray) -> np.ndarray:
     c = np.asarray(c, np.float32)

@@ -37,15 +37,11 @@ import numpy as np
 from spotscale.data import loaders
 from spotscale.data.errors import AnnotationError
 from spotscale.data.types import DISCLAIMER, FINAL_LABELS, HEMORRHAGIC
+from spotscale.data.skin_tone import ITA_BANDS, ita_band
 from spotscale.inference.rules import size_class
 
 SIZE_BANDS: tuple[tuple[str, float, float], ...] = (
     ("<2", 0.0, 2.0), ("2-4", 2.0, 4.0), ("4-10", 4.0, 10.0), (">10", 10.0, math.inf),
-)
-# ITA (individual typology angle, degrees) bands, light to dark: (name, lower bound exclusive).
-ITA_BANDS: tuple[tuple[str, float], ...] = (
-    ("very light", 55.0), ("light", 41.0), ("intermediate", 28.0), ("tan", 10.0),
-    ("brown", -30.0), ("dark", -math.inf),
 )
 MISSED, SPURIOUS = "missed", "spurious"
 
@@ -123,16 +119,6 @@ def truth_label(category: str, diameter_mm: float | None, scheme: str = "default
     if diameter_mm is None:
         return category
     return size_class(diameter_mm, scheme)
-
-
-def ita_band(ita: float | None) -> str:
-    """Skin-tone group of an ITA angle in degrees (very light > 55 ... dark <= -30); 'unknown' if None."""
-    if ita is None or not math.isfinite(ita):
-        return "unknown"
-    for name, low in ITA_BANDS:
-        if ita > low:
-            return name
-    return ITA_BANDS[-1][0]
 
 
 # -------------------------------------------------------------------------------------- reading
@@ -454,7 +440,7 @@ def evaluate(truth: list[TruthImage], preds: dict[str, PredImage],
     groups: dict[str, list[MatchedImage]] = {}
     for m in images:
         groups.setdefault(ita_band(m.truth.ita), []).append(m)
-    order = [name for name, _ in ITA_BANDS] + ["unknown"]
+    order = [name for name, _, _ in ITA_BANDS] + ["unknown"]
     truth_keys = {t.image for t in truth}
     result = {
         "config": asdict(cfg),
@@ -596,7 +582,7 @@ def _plot_bland_altman(fig, result: dict, images: list[MatchedImage], cfg: EvalC
     groups: dict[str, list[MatchedImage]] = {}
     for m in images:
         groups.setdefault(ita_band(m.truth.ita), []).append(m)
-    order = [name for name, _ in ITA_BANDS] + ["unknown"]
+    order = [name for name, _, _ in ITA_BANDS] + ["unknown"]
     for g, ims in sorted(groups.items(), key=lambda kv: order.index(kv[0])):
         pairs = size_pairs(ims, cfg)
         if pairs:

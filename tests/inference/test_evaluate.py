@@ -135,8 +135,8 @@ def test_scale_by_hand(result):
 
 
 def test_every_figure_by_skin_tone(result):
-    assert list(result["by_ita"]) == ["very light", "dark"]
-    light, dark = result["by_ita"]["very light"], result["by_ita"]["dark"]
+    assert list(result["by_ita"]) == ["very_light", "dark"]
+    light, dark = result["by_ita"]["very_light"], result["by_ita"]["dark"]
     assert (light["n_images"], dark["n_images"]) == (1, 1)
     assert light["detection"]["precision"] == pytest.approx(2 / 3)  # P1 P2 right, P3 wrong
     assert light["detection"]["recall"] == 1.0
@@ -144,7 +144,7 @@ def test_every_figure_by_skin_tone(result):
     assert dark["size"]["n"] == 0 and dark["size"]["mae_mm"] is None
 
 
-@pytest.mark.parametrize("ita, band", [(60, "very light"), (55, "light"), (41.01, "light"),
+@pytest.mark.parametrize("ita, band", [(60, "very_light"), (55, "light"), (41.01, "light"),
                                        (41, "intermediate"), (10.5, "tan"), (0, "brown"),
                                        (-30, "dark"), (None, "unknown")])
 def test_ita_bands(ita, band):
