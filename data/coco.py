@@ -1,4 +1,4 @@
-"""COCO instance-format helpers: RLE encode/decode, polygon <-> mask, and writing a dataset JSON.
+"""COCO instance-format helpers: RLE encode/decode and writing a dataset JSON (polygons are read in loaders.py).
 
 Masks are bool arrays indexed [row, col] = [y, x]. COCO RLE runs over the image in column-major
 (Fortran) order and starts with a run of zeros (possibly of length 0). Uncompressed RLE stores
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from spotscale.data.errors import AnnotationError
@@ -119,22 +118,6 @@ def rle_decode(rle: dict, h: int | None = None, w: int | None = None) -> np.ndar
     flat = np.repeat(values, counts)
     flat = np.pad(flat, (0, h * w - flat.size))
     return flat.reshape(w, h).T.astype(bool)
-
-
-def polygon_to_mask(polygons: list[list[float]], h: int, w: int) -> np.ndarray:
-    """Bool mask from COCO polygons ([[x1, y1, x2, y2, ...], ...], pixel-centre coordinates)."""
-    mask = np.zeros((h, w), np.uint8)
-    for poly in polygons:
-        pts = np.asarray(poly, np.float64).reshape(-1, 2)
-        if len(pts) >= 3:
-            cv2.fillPoly(mask, [np.round(pts * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
-    return mask.astype(bool)
-
-
-def mask_to_polygons(mask: np.ndarray) -> list[list[float]]:
-    """COCO polygons (outer contours, x, y pixel centres) of a bool mask."""
-    contours, _ = cv2.findContours(np.asarray(mask, np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    return [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
 
 
 def coco_categories() -> list[dict]:
