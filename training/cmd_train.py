@@ -5,10 +5,12 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="COCO dataset dir/JSON, CSV manifest, or crop folder")
+    parser.add_argument("--data", required=True, nargs="+",
+                        help="COCO dataset dir/JSON, CSV manifest, or crop folder; several are joined "
+                             "(e.g. truth annotations.json and the `spotscale mine` output of the same photos)")
     parser.add_argument("--out", required=True, help="run folder (config, checkpoint, metrics, plots)")
     parser.add_argument("--config", help="TOML file overriding the default training config")
-    parser.add_argument("--val-data", help="separate validation set (default: a by-photo split of --data)")
+    parser.add_argument("--val-data", nargs="+", help="separate validation set(s) (default: a by-photo split of --data)")
     parser.add_argument("--epochs", type=int, help="number of epochs (overrides the config)")
     parser.add_argument("--seed", type=int, help="random seed (overrides the config)")
     parser.add_argument("--batch-size", type=int, help="batch size (overrides the config)")
@@ -22,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
                       threads=args.threads)
-    metrics = run_training(args.data, args.out, cfg, val_data=args.val_data, progress=not args.quiet)
+    data = args.data[0] if len(args.data) == 1 else args.data
+    val = args.val_data[0] if args.val_data and len(args.val_data) == 1 else args.val_data
+    metrics = run_training(data, args.out, cfg, val_data=val, progress=not args.quiet)
     v = metrics["validation"]
     print(f"wrote {args.out}: validation macro-F1 {v['macro_f1']:.4f}, "
           f"ECE {v['ece_before']:.4f} -> {v['ece_after']:.4f}")

@@ -52,19 +52,45 @@ class SampleSet:
         return {c: int(np.sum(self.targets == i)) for i, c in enumerate(CNN_CLASSES)}
 
 
+def join_samples(parts: Sequence[SampleSet]) -> SampleSet:
+    """One SampleSet of several; photos with the same path become one photo."""
+    photos: dict[str, int] = {}
+    raws, targets, photo_idx = [], [], []
+    for p in parts:
+        remap = np.array([photos.setdefault(name, len(photos)) for name in p.photos] or [0], np.int64)
+        raws.append(p.raw)
+        targets.append(p.targets)
+        photo_idx.append(remap[p.photo] if len(p) else p.photo)
+    f = parts[0].raw.rgb.shape[1]
+    raw = RawCrops(np.concatenate([r.rgb for r in raws]) if raws else np.zeros((0, f, f, 3), np.uint8),
+                   np.concatenate([r.mask for r in raws]), np.concatenate([r.size_feats for r in raws]))
+    return SampleSet(raw, np.concatenate(targets), np.concatenate(photo_idx), tuple(photos),
+                     " + ".join(p.source for p in parts), sum(p.n_hard_negatives for p in parts),
+                     sum(p.skipped for p in parts))
+
+
 def target_of(label: str) -> int | None:
     """CNN target index of a COCO / final label; None for labels without an appearance class."""
     return TARGETS.get(label)
 
 
-def build_samples(data: str | Path, crop: CropConfig, unknown_scale_prob: float = 0.0, seed: int = 0,
-                  extra_negatives: dict[str, list[tuple]] | None = None, jpeg_prob: float = 0.0) -> SampleSet:
-    """Cut every labelled spot of `data` once into a SampleSet.
+def build_samples(data: str | Path | Sequence[str | Path], crop: CropConfig, unknown_scale_prob: float = 0.0,
+                  seed: int = 0, extra_negatives: dict[str, list[tuple]] | None = None,
+                  jpeg_prob: float = 0.0) -> SampleSet:
+    """Cut every labelled spot of `data` (one source or several, e.g. truth + mined) once into a SampleSet.
 
+    Several sources are joined photo by photo: a photo named by two sources (its truth spots and its
+    mined candidates) is one photo, so a by-photo split keeps all its samples on one side.
     `unknown_scale_prob` of the crops are cut as if the photo had no scale (the fallback path);
     `extra_negatives` maps an image path to (x, y, bbox, mask) items that are "other" (hard negatives);
     `jpeg_prob` of the photos are JPEG-compressed (quality 35-90) before cutting (augmentation).
     """
+    if isinstance(data, (list, tuple)):
+        if not data:
+            raise AnnotationError("<none>", "no training data given")
+        return join_samples([build_samples(d, crop, unknown_scale_prob, seed + 1009 * i,
+                                           extra_negatives if i == 0 else None, jpeg_prob)
+                             for i, d in enumerate(data)])
     labelled = load_labelled(data)
     if isinstance(labelled, list):
         return _from_crop_folder(labelled, crop, str(data))
@@ -85,6 +111,7 @@ def _from_labelled_set(ls: LabelledSet, crop: CropConfig, p_unknown: float, seed
         if rng.random() < jpeg_prob:
             image = jpeg_roundtrip(image, int(rng.integers(35, 91)))
         items, tg = _items_of(im, image.shape[0], image.shape[1])
+        n_hard += sum(1 for sp in im.spots if sp.attributes and sp.attributes.get(HARD_NEGATIVE) is True)
         skipped += sum(t is None for t in tg)
         keep = [i for i, t in enumerate(tg) if t is not None]
         items, tg = [items[i] for i in keep], [tg[i] for i in keep]

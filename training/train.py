@@ -13,6 +13,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from spotscale.training.config import TrainConfig, to_toml
 from spotscale.training.datasets import SampleSet, build_samples, split_by_photo
 from spotscale.training.engine import class_weights, predict_logits, train_one_epoch
 from spotscale.training.metrics import classification_report, format_report
+
+
+DataArg = Union[str, Path, Sequence[Union[str, Path]]]
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,12 @@ def init_distributed() -> Dist:
     return Dist(dist.get_rank(), dist.get_world_size())
 
 
-def run_training(data: str | Path, out_dir: str | Path, cfg: TrainConfig, val_data: str | Path | None = None,
+def run_training(data: DataArg, out_dir: str | Path, cfg: TrainConfig, val_data: DataArg | None = None,
                  extra_negatives: dict | None = None, progress: bool = True) -> dict:
-    """Train on `data` (validation: `val_data`, else a by-photo split) and write the run to out_dir."""
+    """Train on `data` (validation: `val_data`, else a by-photo split) and write the run to out_dir.
+
+    `data` and `val_data` are one source or a list of sources (e.g. truth + mined candidates).
+    """
     dist = init_distributed()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -76,7 +83,7 @@ def run_training(data: str | Path, out_dir: str | Path, cfg: TrainConfig, val_da
     t0 = time.time()
     train_set, tr_idx, val_set, va_idx = _load(data, val_data, cfg, extra_negatives)
     if len(tr_idx) == 0 or len(va_idx) == 0:
-        raise AnnotationError(data, f"need labelled spots for training and validation "
+        raise AnnotationError(_names(data), f"need labelled spots for training and validation "
                                     f"(got {len(tr_idx)} and {len(va_idx)})")
     t_cache = time.time() - t0
     net = build_net(cfg.arch, num_classes=len(CNN_CLASSES), width=cfg.width, dropout=cfg.dropout)
@@ -156,6 +163,11 @@ def _fit(model: nn.Module, net: nn.Module, train_set: SampleSet, tr_idx: np.ndar
     return {"history": history, "best_epoch": best, "val_logits": best_logits}
 
 
+def _names(data: DataArg) -> str:
+    """Source names for the metadata ("a + b" for several)."""
+    return " + ".join(str(d) for d in data) if isinstance(data, (list, tuple)) else str(data)
+
+
 def _write_run(out: Path, net: nn.Module, cfg: TrainConfig, metrics: dict, train_set: SampleSet, data,
                val_data, temperature: float, t_cache: float) -> None:
     """Checkpoint + metadata, metrics.json and plots into the run folder."""
@@ -166,7 +178,7 @@ def _write_run(out: Path, net: nn.Module, cfg: TrainConfig, metrics: dict, train
         "crop": crop.to_dict(), "temperature": temperature,
         "normalisation": "channels 0-2: log((rgb + offset) / (local skin + offset)) * log_gain, local skin = "
                          "median of the crop's 3-px outer frame; channel 3: mask of the spot (0..1)",
-        "training_data": {"source": str(data), "validation": str(val_data) if val_data else "by-photo split",
+        "training_data": {"source": _names(data), "validation": _names(val_data) if val_data else "by-photo split",
                           "photos": len(train_set.photos), "counts": metrics["train_counts"],
                           "val_counts": metrics["val_counts"], "hard_negatives": train_set.n_hard_negatives,
                           "description": cfg.description},

@@ -35,6 +35,21 @@ def test_samples_targets_and_split_by_photo(tiny):
     assert len(set(s.photo[tr]) & set(s.photo[va])) == 0 and len(va) == 9
 
 
+def test_several_sources_join_photo_by_photo(tiny):
+    doc = json.loads(Path(tiny).read_text())
+    for a in doc["annotations"][::3]:  # a second source over the same photos: some spots as hard negatives
+        a["category_id"], a["attributes"] = 4, {"hard_negative": True}
+    second = Path(tiny).with_name("second.json")
+    second.write_text(json.dumps({**doc, "annotations": doc["annotations"][::3]}))
+    one = build_samples(tiny, CropConfig())
+    both = build_samples([tiny, second], CropConfig())
+    assert len(both.photos) == len(one.photos) == 4
+    assert len(both) == len(one) + 12 and both.n_hard_negatives == 12
+    assert both.counts()["other"] == one.counts()["other"] + 12
+    tr, va = split_by_photo(both, 0.25, seed=0)
+    assert len(set(both.photo[tr]) & set(both.photo[va])) == 0
+
+
 def test_rle_crop_matches_the_bbox():
     h = 10
     counts = [23, 2, 8, 2, 65]  # column 2 rows 3-4, column 3 rows 3-4 in a 10 x 10 image
