@@ -5,7 +5,8 @@ isolate segmentation and measurement from scale finding. Prints recall of hemorr
 >= 0.5 mm, the fraction of candidates that match no annotated spot, size errors, all overall and by
 ITA band, then a per-stage timing of one 4000x3000 JPEG against cv2.imread.
 
-Rendered photos are cached (JPEG + JSON + NPZ) under --cache, since rendering is slow.
+Rendered photos are cached (JPEG + JSON + NPZ) under --cache, since rendering is slow; the default
+cache folder is named by a hash of the generator's code, so a changed generator never reuses stale photos.
 Usage: python benchmarks/bench_measure.py [--seed 20261125] [--n-large 30] [--n-small 10] [--workers 2]
 """
 from __future__ import annotations
@@ -104,7 +105,7 @@ def evaluate_photo(jpg: Path) -> dict:
     scale = true_scale(meta)
     seg = segment(img, exclude=exclude_mask(meta, img.shape[:2]), mm_per_px=scale.mm_per_px, reduced=red)
     spots = measure(img, seg.candidates, scale)
-    return {"ita": float(meta["ita"]), "matches": match(spots, tspots), "n_cand": len(spots),
+    return {"ita": float(meta["ita"]), "size": (img.shape[1], img.shape[0]), "matches": match(spots, tspots), "n_cand": len(spots),
             "unmatched": sum(1 for s in spots if not _any_truth(s, tspots)), "name": jpg.stem}
 
 
@@ -135,12 +136,28 @@ def match(spots, tspots: list[dict]) -> list[tuple[dict, object]]:
     return out
 
 
+def _generator_hash() -> str:
+    """Short hash of the generator's source (data/synth*.py), so a changed generator gets a fresh cache."""
+    import hashlib
+
+    import spotscale.data.synth as synth
+
+    h = hashlib.sha256()
+    for f in sorted(Path(synth.__file__).parent.glob("synth*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:10]
+
+
 def report(results: list[dict]) -> None:
-    """Print recall, false-candidate fraction and size errors overall and by ITA group."""
+    """Print recall, false-candidate fraction and size errors overall, by image size and by ITA group."""
     print(f"{'group':24s} {'photos':>6s} {'spots>=.5':>9s} {'recall':>7s} {'cands':>6s} {'nonspot':>8s} "
           f"{'MAE<4mm':>8s} {'n<4':>5s} {'medRel>=4':>9s} {'n>=4':>5s}")
-    for label, lo, hi in (("ALL", -999, 999),) + GROUPS:
-        rs = [r for r in results if lo < r["ita"] <= hi]
+    sizes = sorted({r["size"] for r in results}, reverse=True)
+    rows = [("ALL", lambda r: True)]
+    rows += [(f"{w}x{h}", lambda r, s=(w, h): r["size"] == s) for w, h in sizes]
+    rows += [(label, lambda r, lo=lo, hi=hi: lo < r["ita"] <= hi) for label, lo, hi in GROUPS]
+    for label, keep in rows:
+        rs = [r for r in results if keep(r)]
         if not rs:
             continue
         ms = [m for r in rs for m in r["matches"] if m[0]["diameter_mm"] >= 0.5]
@@ -206,9 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-large", type=int, default=30)
     ap.add_argument("--n-small", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("SPOTSCALE_BENCH_CACHE", "/tmp/spotscale_bench")))
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="photo cache (default: $SPOTSCALE_BENCH_CACHE or /tmp/spotscale_bench_<generator hash>)")
     ap.add_argument("--render-only", action="store_true")
     args = ap.parse_args(argv)
+    if args.cache is None:
+        args.cache = Path(os.environ.get("SPOTSCALE_BENCH_CACHE") or f"/tmp/spotscale_bench_{_generator_hash()}")
     args.cache.mkdir(parents=True, exist_ok=True)
     photos = plan(args.seed, args.n_large, args.n_small)
     with ProcessPoolExecutor(args.workers) as ex:

@@ -18,6 +18,7 @@ import numpy as np
 
 from spotscale.data.types import Candidate
 from spotscale.inference.colour import optical_density, pigment_index, to_lab
+from spotscale.inference.split import contrast_peaks, flood, group_by_valleys
 
 
 @dataclass
@@ -38,6 +39,10 @@ class SegmentConfig:
     narrow_background_mm: float = 1.2  # second, narrow background for small spots (sigma, mm)
     peak_percentile: float = 50.0  # a spot's maximum contrast: this percentile of its smoothed core
     half_level: float = 0.5  # outline at this fraction between skin background and spot core
+    split_dip_frac: float = 0.25  # spots of a cluster: split where the contrast dips this x the lower peak
+    split_noise_k: float = 4.0  # ...and by this many noise sigmas
+    flood_level: float = 0.2  # the region split among a cluster's spots: above this x the spot's peak
+    min_peak_frac: float = 0.35  # a neighbour's peak must reach this x the candidate's peak to be split off
     split_neck_ratio: float = 0.7  # touching spots split where the neck is narrower than this x radius
     max_split_radius_mm: float = 2.5  # only petechia-sized lobes are split apart
     od_from_px: float = 16.0  # spots larger than this (full px) move to optical-density contrast
@@ -415,26 +420,84 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     level = bg + cfg.half_level * (peak - bg)
     U = int(np.clip(round(cfg.crop_upsample_px / max(size, 1.0)), 1, cfg.max_upsample))
     big = bi if U == 1 else cv2.resize(bi, None, fx=U, fy=U, interpolation=cv2.INTER_LINEAR)
-    fg = (big > level).astype(np.uint8)
-    seed_big = seed if U == 1 else cv2.resize(seed, None, fx=U, fy=U, interpolation=cv2.INTER_NEAREST)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-    core_big = core.astype(np.uint8) if U == 1 else cv2.resize(core.astype(np.uint8), None, fx=U, fy=U,
-                                                               interpolation=cv2.INTER_NEAREST)
-    hit = [i for i in np.unique(lab[(core_big > 0) & (fg > 0)]) if i > 0]
     py, px = np.unravel_index(int(np.argmax(np.where(core, bi, -np.inf))), bi.shape)
     own_at = (py * U + U // 2, px * U + U // 2)  # this candidate's peak, upsampled px
-    out: list[tuple[Candidate, bool]] = []
-    edges = ((y0 > 0, slice(0, 1), slice(None)), (y1 < H, slice(-1, None), slice(None)),
+    inner = ((y0 > 0, slice(0, 1), slice(None)), (y1 < H, slice(-1, None), slice(None)),
              (x0 > 0, slice(None), slice(0, 1)), (x1 < W, slice(None), slice(-1, None)))
-    border = np.unique(np.concatenate([lab[r, c].ravel() for inner, r, c in edges if inner] or [np.zeros(0, lab.dtype)]))
-    clipped = any(i in border for i in hit)
-    for i in hit:
-        comp = (lab == i).astype(np.uint8)
+    basins = _valley_basins(bi, ring, core, peak, mm_per_px, cfg)
+    if basins is not None:
+        parts = []
+        for basin, b_peak in basins:
+            basin_big = basin if U == 1 else cv2.resize(basin, None, fx=U, fy=U, interpolation=cv2.INTER_NEAREST)
+            fg = ((big > cfg.half_level * b_peak) & (basin_big > 0)).astype(np.uint8)
+            parts.append((_largest(fg), b_peak))
+    else:
+        fg = (big > level).astype(np.uint8)
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+        core_big = core.astype(np.uint8) if U == 1 else cv2.resize(core.astype(np.uint8), None, fx=U, fy=U,
+                                                                   interpolation=cv2.INTER_NEAREST)
+        hit = [i for i in np.unique(lab[(core_big > 0) & (fg > 0)]) if i > 0]
+        parts = [((lab == i).astype(np.uint8), peak) for i in hit]
+    out: list[tuple[Candidate, bool]] = []
+    clipped = False
+    for comp, p_peak in parts:
+        if not comp.any():
+            continue
+        clipped |= any(comp[r, c].any() for is_inner, r, c in inner if is_inner)
         for part in _split(comp, U, mm_per_px, cfg):
-            c = _candidate_from_mask(part, big, U, x0, y0, bg, peak, bi_contrast, cfg.max_thinness)
+            c = _candidate_from_mask(part, big, U, x0, y0, bg, p_peak, bi_contrast, cfg.max_thinness)
             if c is not None:
                 out.append((c, bool(part[own_at])))
     return out, clipped
+
+
+def _largest(fg: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of a uint8 mask (the mask itself when it has one)."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    if n <= 2:
+        return fg
+    return (lab == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+
+
+def _valley_basins(t: np.ndarray, ring: np.ndarray, core: np.ndarray, peak: float, mm_per_px: float | None,
+                   cfg: SegmentConfig) -> list[tuple[np.ndarray, float]] | None:
+    """(basin mask, own peak contrast) per spot when the candidate's region holds several spots
+    separated by contrast valleys (a petechial cluster); None when it is one spot.
+
+    Splitting is for petechia-sized spots: when a part would be larger than max_split_radius_mm,
+    the dips are the blotchy interior of one large spot (purpura, ecchymosis), not skin between spots.
+    """
+    noise = 1.48 * float(np.median(np.abs(t[ring] - np.median(t[ring])))) if ring.any() else 0.0
+    low = max(cfg.flood_level * peak, cfg.split_noise_k * noise)
+    region = t > low
+    n, lab = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
+    ids = np.unique(lab[core & region])
+    ids = ids[ids > 0]
+    if ids.size == 0:
+        return None
+    region = np.isin(lab, ids)
+    peaks = contrast_peaks(t, region, max(cfg.min_peak_frac * peak, 2 * low))
+    if len(peaks) < 2:
+        return None
+    groups = group_by_valleys(peaks, t, cfg.split_dip_frac, cfg.split_noise_k * noise)
+    uniq = np.unique(groups)
+    if uniq.size < 2:
+        return None
+    seeds = np.zeros(t.shape, np.int32)
+    for (x, y, _), g in zip(peaks, groups):
+        seeds[int(y), int(x)] = 1 + int(np.searchsorted(uniq, g))
+    lab = flood(t, seeds, region)
+    max_area = math.pi * (cfg.max_split_radius_mm / mm_per_px) ** 2 if mm_per_px else math.inf
+    out = []
+    for k in range(1, uniq.size + 1):
+        basin = lab == k
+        vals = t[basin]
+        top = float(vals.max())
+        b_peak = float(np.percentile(vals[vals > 0.75 * top], cfg.peak_percentile))
+        if float((vals > cfg.half_level * b_peak).sum()) > max_area:
+            return None
+        out.append((basin.astype(np.uint8), b_peak))
+    return out
 
 
 def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth_px: float = 0.7,

@@ -172,3 +172,48 @@ def test_skin_area_in_full_res_px():
     img = skin(w=800, h=600, gradient=False)
     seg = segment(finish(img), config=SegmentConfig(work_max_side=400))
     assert seg.skin_area_px == pytest.approx(800 * 600, rel=0.01)
+
+
+def blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Camera blur (gaussian point spread) of a float image."""
+    return cv2.GaussianBlur(img, (0, 0), sigma)
+
+
+@pytest.mark.parametrize("r, gap, sigma", [(6, 4, 1.5), (7, 2, 1.5), (5, 3, 2.0)])
+def test_petechial_cluster_splits_into_its_spots(r, gap, sigma):
+    # three discs of diameter 2r px (0.5-0.7 mm at 0.05 mm/px) with gaps of 2-4 px (0.1-0.2 mm), blurred
+    # until their half-maximum outlines merge: each keeps its own contrast peak, so three spots come out
+    img = skin(gradient=False, seed=21)
+    xs = [200 + k * (2 * r + gap) for k in range(3)]
+    for x in xs:
+        disc(img, x, 150, r)
+    seg = segment(finish(blur(img, sigma)), mm_per_px=0.05)
+    pts = sorted(centres(seg))
+    assert len(pts) == 3
+    for (px, py), x in zip(pts, xs):
+        assert abs(px - x) < 1.0 and abs(py - 150) < 1.0
+    for c in seg.candidates:  # each at its own half maximum: about its true area, not the merged one
+        assert c.area_px == pytest.approx(np.pi * r * r, rel=0.2)
+
+
+def blotch(img: np.ndarray, cx: float, cy: float, r: float, seed: int, depth: float) -> None:
+    """Paint a large round spot whose pigment varies smoothly inside by up to `depth` (purpura-like)."""
+    h, w = img.shape[:2]
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    d = np.hypot(xx - cx, yy - cy) - r
+    n = cv2.resize(rng.normal(0, 1, (12, 12)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    strength = 1 - depth + depth * (0.5 + 0.5 * np.tanh(n))
+    alpha = (np.clip(0.5 - d / 3, 0, 1) * strength)[..., None]
+    od = np.log(_lin(np.asarray(LIGHT, np.float32)) / _lin(np.asarray(BLOOD, np.float32)))
+    img[:] = _srgb(_lin(img) * np.exp(-alpha * od))
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_blotchy_purpura_stays_one_spot(seed):
+    img = skin(gradient=False, seed=seed)
+    blotch(img, 240, 180, 90, seed, 0.4)  # 9 mm at 0.05 mm/px, pigment 60-100 % inside
+    seg = segment(finish(blur(img, 1.2)), mm_per_px=0.05)
+    assert len(seg.candidates) == 1
+    (px, py), = centres(seg)
+    assert abs(px - 240) < 3 and abs(py - 180) < 3
