@@ -490,7 +490,7 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
         return None, "no ruler found (no long straight edge)"
     best: tuple[float, Scale] | None = None
     for seg in _distinct_lines(lines.reshape(-1, 4).astype(np.float64), 8):
-        found = _ruler_along(image, k, _to_full(seg[:2], k), _to_full(seg[2:], k))
+        found = _ruler_along(image, small, k, _to_full(seg[:2], k), _to_full(seg[2:], k))
         if found is not None and (best is None or found[0] > best[0]):
             best = found
             if found[1].mm_per_px_uncertainty < 0.003 * found[1].mm_per_px:
@@ -616,7 +616,7 @@ def _coarse_periodicity(coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return welch, np.stack([_peak_ratio(pb, fb)[0] for pb in spectra], axis=1)
 
 
-def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
+def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
                  b: np.ndarray) -> tuple[float, Scale] | None:
     """Look for a band of regular ticks parallel to the edge a-b (full px); (score, Scale) or None."""
     h, w = image.shape[:2]
@@ -624,12 +624,12 @@ def _ruler_along(image: np.ndarray, k: int, a: np.ndarray,
     u = (b - a) / length
     n = np.array([-u[1], u[0]])
     reach = min(0.7 * length, 0.15 * max(h, w))
-    # coarse: full-resolution samples every px along, every `k` px across (the mm ticks may be
-    # unresolved in the reduced image)
+    # coarse: samples of the reduced image every reduced px along and across (t_c, o_c in full px); mm
+    # ticks at a period of >= 2.5 reduced px stay resolved, and this costs 1/k^2 of a full-size strip
     t_lo, t_hi = _line_span(a, u, w, h)
-    t_c = np.arange(max(t_lo, -length), min(t_hi, 2.0 * length), 1.0)
+    t_c = np.arange(max(t_lo, -length), min(t_hi, 2.0 * length), float(k))
     o_c = np.arange(-reach, reach + 1e-9, float(k))
-    coarse = _strip_rgb(image, a, u, n, t_c, o_c)
+    coarse = _strip_rgb(small, (a + 0.5) / k - 0.5, u, n, t_c / k, o_c / k)
     rows_in = (coarse >= 0).mean(axis=1) > 0.6
     coarse, o_c = coarse[rows_in], o_c[rows_in]
     if len(o_c) < 3:
