@@ -18,12 +18,37 @@ from spotscale.inference.segment import RefinedCandidate, Segmentation
 
 
 def measure(image_rgb: np.ndarray, candidates: Iterable[Candidate], scale: Scale) -> list[Spot]:
-    """Measure every candidate; spot_id counts from 1. Sizes in mm are None without a scale."""
-    H = _homography(scale)
-    spots = []
-    for i, cand in enumerate(candidates, start=1):
-        spots.append(_measure_one(image_rgb, cand, scale, H, i))
-    return spots
+    """Measure every candidate; spot_id counts from 1. Sizes in mm are None without a scale.
+
+    All spots are measured together: one homography transform of every outline, one batched Feret
+    computation over the padded convex hulls, one CIELAB conversion of every spot's and ring's pixels.
+    """
+    cands = list(candidates)
+    if not cands:
+        return []
+    outlines = [_contour_px(c) for c in cands]
+    pts_px = [o[0] for o in outlines]
+    centres = np.array([_centroid(c, pts) for c, pts in zip(cands, pts_px)], np.float64).reshape(-1, 2)
+    diam_px, _ = _ferets(pts_px)
+    colours = _colours(image_rgb, cands)
+    sizes: list[dict] = [{} for _ in cands]
+    plane_all = to_plane_mm(np.concatenate(pts_px), scale)
+    if plane_all is not None:
+        planes = np.split(plane_all, np.cumsum([len(p) for p in pts_px])[:-1])
+        dmax, dmin = _ferets(planes)
+        mmpp = _local_mm_per_px(scale, _homography(scale), centres)
+        rel = (scale.mm_per_px_uncertainty or 0.0) / scale.mm_per_px
+        for i, (cand, (pts, area_px, edge_px), plane) in enumerate(zip(cands, outlines, planes)):
+            area_mm2 = polygon_area(plane) if len(plane) >= 3 else area_px * mmpp[i] ** 2
+            if isinstance(cand, RefinedCandidate) and polygon_area(pts) > 0:
+                area_mm2 *= area_px / polygon_area(pts)  # pixel-count area is the less biased one
+            unc = math.sqrt((0.5 * mmpp[i]) ** 2 + (0.5 * edge_px * mmpp[i]) ** 2 + (dmax[i] * rel) ** 2)
+            sizes[i] = dict(diameter_mm=float(dmax[i]), eq_diameter_mm=2 * math.sqrt(area_mm2 / math.pi),
+                            area_mm2=area_mm2, minor_mm=float(dmin[i]), diameter_uncertainty_mm=unc)
+    return [Spot(spot_id=i, x=float(cx), y=float(cy), bbox=tuple(int(v) for v in cand.bbox), area_px=area_px,
+                 diameter_px=float(dpx), lab=lab, skin_lab=skin_lab, contour=tuple(map(tuple, pts.tolist())), **kw)
+            for i, (cand, (pts, area_px, _), (cx, cy), dpx, (lab, skin_lab), kw)
+            in enumerate(zip(cands, outlines, centres, diam_px, colours, sizes), start=1)]
 
 
 def skin_area_cm2(seg: Segmentation, scale: Scale) -> float | None:
@@ -60,6 +85,40 @@ def feret_diameters(points: np.ndarray) -> tuple[float, float]:
     rel = hull[None, :, :] - hull[ok][:, None, :]  # (edge, point, 2)
     widths = np.abs(np.einsum("ekd,ed->ek", rel, normals)).max(axis=1)
     return dmax, float(widths.min())
+
+
+def _ferets(point_sets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """feret_diameters of many point sets at once: (max array, min array).
+
+    The convex hulls are padded to one length by repeating their last vertex, which adds no
+    distance, only zero-length edges (skipped), so each value is the one feret_diameters gives.
+    """
+    n = len(point_sets)
+    dmax, dmin = np.zeros(n), np.zeros(n)
+    hulls, rows = [], []
+    for i, pts in enumerate(point_sets):
+        p = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+        hull = cv2.convexHull(p.astype(np.float32)).reshape(-1, 2).astype(np.float64) if len(p) >= 3 else p
+        if len(hull) < 3:  # a point, a segment or collinear points
+            dmax[i], dmin[i] = feret_diameters(p)
+        else:
+            hulls.append(hull)
+            rows.append(i)
+    if not hulls:
+        return dmax, dmin
+    m = max(len(h) for h in hulls)
+    hull = np.stack([np.concatenate([h, np.repeat(h[-1:], m - len(h), 0)]) for h in hulls])  # (N, M, 2)
+    x, y = hull[..., 0], hull[..., 1]
+    dx, dy = x[:, :, None] - x[:, None, :], y[:, :, None] - y[:, None, :]
+    dmax[rows] = np.sqrt((dx * dx + dy * dy).max(axis=(1, 2)))
+    ex, ey = np.roll(x, -1, axis=1) - x, np.roll(y, -1, axis=1) - y
+    lengths = np.hypot(ex, ey)
+    ok = lengths > 1e-12
+    nx, ny = -ey / np.where(ok, lengths, 1.0), ex / np.where(ok, lengths, 1.0)
+    # distance of every vertex (axis 2) from the line of every edge (axis 1)
+    widths = np.abs(-dx * nx[:, :, None] - dy * ny[:, :, None]).max(axis=2)
+    dmin[rows] = np.where(ok, widths, np.inf).min(axis=1)
+    return dmax, dmin
 
 
 def polygon_area(points: np.ndarray) -> float:
@@ -99,10 +158,19 @@ def _jacobian_det(H: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return np.linalg.det(H) / w ** 3
 
 
-def _local_mm_per_px(scale: Scale, H: np.ndarray | None, x: float, y: float) -> float:
+def _local_mm_per_px(scale: Scale, H: np.ndarray | None, xy: np.ndarray) -> np.ndarray:
+    """mm per px at image points (N, 2): sqrt|det J| of the homography, else the scalar scale."""
     if H is None:
-        return float(scale.mm_per_px)
-    return float(math.sqrt(abs(_jacobian_det(H, np.array([[x, y]]))[0])))
+        return np.full(len(xy), float(scale.mm_per_px))
+    return np.sqrt(np.abs(_jacobian_det(H, xy)))
+
+
+def _centroid(cand: Candidate, pts: np.ndarray) -> tuple[float, float]:
+    """Mean (x, y) of the candidate's mask pixels (of its outline when the mask is empty)."""
+    ys, xs = np.nonzero(cand.mask)
+    if xs.size:
+        return cand.bbox[0] + float(xs.mean()), cand.bbox[1] + float(ys.mean())
+    return float(pts[:, 0].mean()), float(pts[:, 1].mean())
 
 
 def _contour_px(cand: Candidate) -> tuple[np.ndarray, float, float]:
@@ -124,34 +192,25 @@ def _contour_px(cand: Candidate) -> tuple[np.ndarray, float, float]:
     return c + (x0, y0), float(m.sum()), 0.0
 
 
-def _measure_one(image: np.ndarray, cand: Candidate, scale: Scale, H: np.ndarray | None, sid: int) -> Spot:
-    pts, area_px, edge_px = _contour_px(cand)
-    ys, xs = np.nonzero(cand.mask)
-    if xs.size:
-        cx, cy = cand.bbox[0] + float(xs.mean()), cand.bbox[1] + float(ys.mean())
-    else:
-        cx, cy = (float(v) for v in pts.mean(0))
-    diam_px, _ = feret_diameters(pts)
-    lab, skin_lab = _colours(image, cand)
-    kw: dict = {}
-    plane = to_plane_mm(pts, scale)
-    if plane is not None:
-        dmax, dmin = feret_diameters(plane)
-        mmpp = _local_mm_per_px(scale, H, cx, cy)
-        area_mm2 = polygon_area(plane) if len(plane) >= 3 else area_px * mmpp ** 2
-        if isinstance(cand, RefinedCandidate) and polygon_area(pts) > 0:
-            area_mm2 *= area_px / polygon_area(pts)  # pixel-count area is the less biased one
-        rel = (scale.mm_per_px_uncertainty or 0.0) / scale.mm_per_px
-        unc = math.sqrt((0.5 * mmpp) ** 2 + (0.5 * edge_px * mmpp) ** 2 + (dmax * rel) ** 2)
-        kw = dict(diameter_mm=dmax, eq_diameter_mm=2 * math.sqrt(area_mm2 / math.pi), area_mm2=area_mm2,
-                  minor_mm=dmin, diameter_uncertainty_mm=unc)
-    return Spot(spot_id=sid, x=cx, y=cy, bbox=tuple(int(v) for v in cand.bbox), area_px=area_px,
-                diameter_px=diam_px, lab=lab, skin_lab=skin_lab,
-                contour=tuple((float(a), float(b)) for a, b in pts), **kw)
+def _colours(image: np.ndarray, cands: list[Candidate]) -> list[tuple[tuple[float, float, float],
+                                                                   tuple[float, float, float]]]:
+    """Mean CIELAB of each spot and of a ring of skin around it (2 px gap, ~ half a radius wide).
+
+    The pixels of every spot and ring are gathered from small crops and converted in one call.
+    """
+    groups = []
+    for cand in cands:
+        spot, ring, crop = _spot_and_ring(image, cand)
+        groups.append(spot if spot.size else crop)
+        groups.append(ring if ring.size else crop)
+    counts = np.array([len(g) for g in groups])
+    lab = to_lab(np.concatenate(groups)).astype(np.float64)
+    means = np.add.reduceat(lab, np.r_[0, np.cumsum(counts)[:-1]], axis=0) / counts[:, None]
+    return [(tuple(map(float, means[2 * i])), tuple(map(float, means[2 * i + 1]))) for i in range(len(cands))]
 
 
-def _colours(image: np.ndarray, cand: Candidate) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
-    """Mean CIELAB of the spot and of a ring of skin around it (2 px gap, ~ half a radius wide)."""
+def _spot_and_ring(image: np.ndarray, cand: Candidate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RGB pixels (n, 3) of the spot's mask, of its skin ring, and of its whole crop."""
     x0, y0, w, h = cand.bbox
     r = max(3, int(0.5 * math.sqrt(max(w * h, 1))))
     gap = 2
@@ -162,9 +221,6 @@ def _colours(image: np.ndarray, cand: Candidate) -> tuple[tuple[float, float, fl
     sub = np.ascontiguousarray(cand.mask, dtype=np.uint8)
     mh, mw = sub.shape
     m[y0 - Y0:y0 - Y0 + mh, x0 - X0:x0 - X0 + mw] = sub[:crop.shape[0] - (y0 - Y0), :crop.shape[1] - (x0 - X0)]
-    lab = to_lab(crop)
     away = cv2.distanceTransform((m == 0).astype(np.uint8), cv2.DIST_L2, 3)  # px from the spot
     ring = (away > gap) & (away <= r + gap)
-    spot = lab[m > 0] if m.any() else lab.reshape(-1, 3)
-    skin = lab[ring] if ring.any() else lab.reshape(-1, 3)
-    return tuple(float(v) for v in spot.mean(0)), tuple(float(v) for v in skin.mean(0))
+    return crop[m > 0], crop[ring], crop.reshape(-1, 3)

@@ -3,10 +3,15 @@
 `analyze_photo(path, config)` is what `spotscale analyze` and batch scoring both call. Everything is
 passed explicitly (config, model bundle, debug folder); nothing is global and nothing shells out.
 
-Reading: the photo is decoded once at full size for measurement and area-resized to 1/4 as the
-working image of the scale search and segmentation (cheaper than a second DCT-scaled decode). Photos with
-more than `analysis_max_pixels` (default 40 MP) are analysed at 1/2, 1/4 or 1/8 resolution instead
-of exhausting memory; every coordinate and the scale are then mapped back to the stored image.
+Reading: the file is read once; a JPEG of 1600 px or more is decoded at 1/4 by libjpeg's DCT scaling
+(the working image of the scale search and segmentation) and, in a second thread, at full size for
+measurement. The scale search and segmentation start on the 1/4 image and wait for the full decode
+only when they first need full-resolution pixels (`PendingImage`), so the decode (the benchmark's
+unit of time) overlaps the analysis instead of preceding it. `AnalysisConfig(overlap_decode=False)`
+decodes the same two images one after the other: same result, no thread. Other formats are decoded
+once and area-resized to 1/4. Photos with more than `analysis_max_pixels` (default 40 MP) are
+analysed at 1/2, 1/4 or 1/8 resolution instead of exhausting memory; every coordinate and the scale
+are then mapped back to the stored image.
 """
 from __future__ import annotations
 
@@ -14,14 +19,16 @@ import dataclasses
 import math
 import time
 import tomllib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from spotscale.data.errors import ConfigError
-from spotscale.data.photo import DEFAULT_MAX_PIXELS, choose_reduce, image_size, read_photo
+from spotscale.data.photo import DEFAULT_MAX_PIXELS, PhotoFile, choose_reduce, open_photo
 from spotscale.data.types import DISCLAIMER, PhotoResult, Scale, Spot
 from spotscale.inference import rules
 from spotscale.inference.segment import SegmentConfig
@@ -48,6 +55,7 @@ class AnalysisConfig:
     analysis_max_pixels: int = 40_000_000  # larger photos are analysed at reduced resolution
     model_path: str | None = None  # None = the shipped default model; "none" = no CNN
     reference_margin_px: int = 6  # the reference outline grown by this much is never a spot
+    overlap_decode: bool = True  # start the analysis on the 1/4 JPEG while a thread decodes it in full
 
     def scheme_obj(self) -> rules.Scheme:
         """The threshold scheme this config names (file wins over name)."""
@@ -137,17 +145,19 @@ def analyze_photo_and_image(path: str | Path, config: AnalysisConfig | None = No
     """analyze_photo, plus the decoded image it analysed (full size, or 1/k for huge photos)."""
     cfg = config or AnalysisConfig()
     t0 = time.perf_counter()
-    width, height = image_size(path, cfg.max_pixels)
+    photo = open_photo(path, cfg.max_pixels)
+    width, height = photo.size
     k = choose_reduce(width, height, cfg.analysis_max_pixels) if width * height > cfg.analysis_max_pixels else 1
-    image = read_photo(path, cfg.max_pixels, reduce=k)
-    reduced = working_image(image)
-    t_read = time.perf_counter() - t0
     t_load = 0.0
     if net_bundle is None:
         t1 = time.perf_counter()
         net_bundle = load_model(cfg)
         t_load = time.perf_counter() - t1
-    result = analyze_image(image, _config_at_reduce(cfg, k), net_bundle, reduced, debug_dir, str(path))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spotscale-decode") as pool:
+        image, reduced = _decode(photo, k, pool if cfg.overlap_decode else None)
+        t_read = time.perf_counter() - t0 - t_load
+        result = _analyze(image, _config_at_reduce(cfg, k), net_bundle, reduced, debug_dir, str(path))
+        image = image.result() if isinstance(image, PendingImage) else image
     if k > 1:
         result = rescale_result(result, k, width, height)
     timings = {"read": round(t_read, 4), **({"load_model": round(t_load, 4)} if t_load else {}), **result.timings}
@@ -155,13 +165,92 @@ def analyze_photo_and_image(path: str | Path, config: AnalysisConfig | None = No
     return dataclasses.replace(result, timings=timings), image
 
 
+def _decode(photo: PhotoFile, k: int, pool: ThreadPoolExecutor | None) -> tuple[np.ndarray | PendingImage,
+                                                                                np.ndarray | None]:
+    """(image at 1/k, working image) of a photo file; with a pool the image is still being decoded.
+
+    JPEGs large enough for a working image are decoded twice from the same bytes, at 1/4 by libjpeg's
+    DCT scaling and at full size; with a pool the full decode runs in its thread (libjpeg releases
+    the GIL) while the caller starts on the 1/4 image, so the analysis overlaps the decode.
+    Other formats (and small photos) are decoded once; the working image is then area-resized.
+    """
+    w, h = (-(-v // k) for v in photo.size)
+    if not (k == 1 and photo.dct_scalable and max(w, h) >= MIN_SIDE_FOR_REDUCED):
+        image = photo.decode(k)
+        return image, working_image(image)
+    if pool is None:
+        return photo.decode(1), photo.decode(WORK_REDUCE)
+    future = pool.submit(_timed_decode, photo)
+    return PendingImage(future, (h, w, 3)), photo.decode(WORK_REDUCE)
+
+
+def _timed_decode(photo: PhotoFile) -> tuple[np.ndarray, float]:
+    t0 = time.perf_counter()
+    image = photo.decode(1)
+    return image, time.perf_counter() - t0
+
+
+class PendingImage:
+    """The full-size photo while another thread decodes it: its shape now, its pixels once decoded.
+
+    A step that reads only `shape` / `ndim` / `size` and slices crops (`image[y0:y1, x0:x1]`) can
+    start on the working image before the full decode has finished and waits only when it first
+    needs full-resolution pixels; indexing, `np.asarray` and every other array attribute wait for
+    the decode. OpenCV functions do not take it (it is not an ndarray): a step that hands the whole
+    image to OpenCV fails and is rerun on the decoded array (see _run_overlapped), same result.
+    """
+
+    ndim = 3
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, future: Future, shape: tuple[int, int, int]) -> None:
+        self._future = future
+        self.shape = shape
+        self.size = shape[0] * shape[1] * shape[2]
+        self.waited = 0.0  # seconds callers spent blocked on the decode
+        self.decode_seconds = 0.0  # the decode's own time (in its thread)
+
+    def result(self) -> np.ndarray:
+        """The decoded array (waits for the decode; raises its PhotoError)."""
+        if not self._future.done():
+            t0 = time.perf_counter()
+            self._future.result()
+            self.waited += time.perf_counter() - t0
+        image, self.decode_seconds = self._future.result()
+        return image
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return self.result()[key]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self.result()
+        return a if dtype is None else a.astype(dtype)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getattr__(self, name: str) -> Any:  # only for names not defined above
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.result(), name)
+
+
+def _run_overlapped(step: Any, image: np.ndarray | PendingImage, *args: Any, **kw: Any) -> Any:
+    """step(image, ...) started on a PendingImage; rerun on the decoded array if it needs it whole."""
+    if not isinstance(image, PendingImage):
+        return step(image, *args, **kw)
+    try:
+        return step(image, *args, **kw)
+    except (cv2.error, TypeError):  # the whole image went to OpenCV (or to code wanting an ndarray)
+        return step(image.result(), *args, **kw)
+
+
 def working_image(image_rgb: np.ndarray) -> np.ndarray | None:
     """The photo at 1/4 (area-averaged) for the scale search and segmentation; None if small.
 
-    Measured on a 12 MP JPEG (benchmarks/bench_pipeline.py): resizing the full decode (~70 ms)
-    is cheaper than a second, DCT-scaled 1/4 decode (~130 ms), so the photo is decoded once.
+    For an image in memory (and non-JPEG files). JPEG files get theirs from a 1/4 DCT-scaled decode
+    that runs beside the full decode (see _decode), like the 1/4 image the segmentation is tuned on.
     """
-    import cv2
     h, w = image_rgb.shape[:2]
     if max(h, w) < MIN_SIDE_FOR_REDUCED:
         return None
@@ -173,24 +262,31 @@ def analyze_image(image_rgb: np.ndarray, config: AnalysisConfig | None = None, n
                   reduced: np.ndarray | None = None, debug_dir: str | Path | None = None,
                   path: str = "") -> PhotoResult:
     """Analyse an RGB uint8 image already in memory (net_bundle None = no CNN here)."""
+    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
+        raise ConfigError(f"{path or 'image'}: expected an RGB uint8 array, got {image_rgb.shape} {image_rgb.dtype}")
+    return _analyze(image_rgb, config, net_bundle, reduced, debug_dir, path)
+
+
+def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, net_bundle: Any,
+             reduced: np.ndarray | None, debug_dir: str | Path | None, path: str) -> PhotoResult:
+    """analyze_image on an array or on a photo still being decoded (scale and segment start early)."""
     from spotscale.inference.measure import measure, skin_area_cm2
-    from spotscale.inference.scale import find_scale, reference_mask
+    from spotscale.inference.scale import find_scale
     from spotscale.inference.segment import segment
     cfg = config or AnalysisConfig()
     scheme = cfg.scheme_obj()
-    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
-        raise ConfigError(f"{path or 'image'}: expected an RGB uint8 array, got {image_rgb.shape} {image_rgb.dtype}")
-    h, w = image_rgb.shape[:2]
+    h, w = image.shape[:2]
     if reduced is None:
-        reduced = working_image(image_rgb)
+        reduced = working_image(np.asarray(image))
     reduce = 1 if reduced is None else max(1, round(w / reduced.shape[1]))
-    clock = _Clock()
-    scale = find_scale(image_rgb, cfg.scale, reduced=reduced, reduce=reduce)
-    exclude = reference_mask(scale, (h, w), margin_px=cfg.reference_margin_px) if scale.outline else None
+    clock = _Clock(image)
+    scale = _run_overlapped(find_scale, image, cfg.scale, reduced=reduced, reduce=reduce)
+    exclude = reference_exclusion(scale, (h, w), cfg.reference_margin_px) if scale.outline else None
     clock.lap("scale")
-    seg = segment(image_rgb, exclude=exclude, mm_per_px=scale.mm_per_px, config=cfg.segment,
-                  reduced=reduced, debug_dir=debug_dir)
+    seg = _run_overlapped(segment, image, exclude=exclude, mm_per_px=scale.mm_per_px, config=cfg.segment,
+                          reduced=reduced, debug_dir=debug_dir)
     clock.lap("segment")
+    image_rgb = image.result() if isinstance(image, PendingImage) else image
     spots = measure(image_rgb, seg.candidates, scale)
     area_cm2 = skin_area_cm2(seg, scale)
     clock.lap("measure")
@@ -209,16 +305,47 @@ def analyze_image(image_rgb: np.ndarray, config: AnalysisConfig | None = None, n
     return result
 
 
-class _Clock:
-    """Seconds per stage, in order."""
+def reference_exclusion(scale: Scale, shape: tuple[int, int], margin_px: int) -> np.ndarray:
+    """scale.reference_mask(scale, shape, margin_px), drawn only in the reference's bounding box.
 
-    def __init__(self) -> None:
+    Same pixels as drawing and dilating over the whole photo (integer shifts are exact), without
+    two full-size passes (~35 ms at 12 MP).
+    """
+    from spotscale.inference.scale import reference_mask
+    h, w = int(shape[0]), int(shape[1])
+    mask = np.zeros((h, w), bool)
+    pts = np.asarray(scale.outline, np.float64).reshape(-1, 2)
+    if len(pts) < 3 or not np.isfinite(pts).all():
+        return reference_mask(scale, (h, w), margin_px=margin_px)
+    pad = max(0, int(margin_px)) + 2
+    x0, y0 = (max(0, int(math.floor(v)) - pad) for v in pts.min(0))
+    x1, y1 = (min(n, int(math.ceil(v)) + pad + 1) for v, n in zip(pts.max(0), (w, h)))
+    if x1 <= x0 or y1 <= y0:
+        return mask
+    local = dataclasses.replace(scale, outline=tuple((x - x0, y - y0) for x, y in pts.tolist()))
+    mask[y0:y1, x0:x1] = reference_mask(local, (y1 - y0, x1 - x0), margin_px=margin_px)
+    return mask
+
+
+class _Clock:
+    """Seconds per stage, in order; time blocked on a PendingImage's decode goes to `decode_wait`."""
+
+    def __init__(self, image: Any = None) -> None:
         self.timings: dict[str, float] = {}
+        self._pending = image if isinstance(image, PendingImage) else None
+        self._waited = 0.0
         self._t = time.perf_counter()
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
-        self.timings[name] = round(now - self._t, 4)
+        wait = 0.0
+        if self._pending is not None:
+            wait, self._waited = self._pending.waited - self._waited, self._pending.waited
+            if wait > 0 or "decode_wait" not in self.timings:
+                self.timings["decode_wait"] = round(self.timings.get("decode_wait", 0.0) + wait, 4)
+            if self._pending.decode_seconds:
+                self.timings["background_decode"] = round(self._pending.decode_seconds, 4)
+        self.timings[name] = round(now - self._t - wait, 4)
         self._t = now
 
 
@@ -304,5 +431,5 @@ def _write_debug(d: Path, image: np.ndarray, reduced: np.ndarray | None, seg: An
 
 
 __all__ = ["AnalysisConfig", "load_config", "config_from_args", "load_model", "analyze_photo",
-           "analyze_photo_and_image", "working_image",
+           "analyze_photo_and_image", "working_image", "PendingImage", "reference_exclusion",
            "analyze_image", "rescale_result"]
