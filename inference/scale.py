@@ -27,10 +27,12 @@ import numpy as np
 from spotscale.data.errors import ConfigError
 from spotscale.data.geometry import homography_scale
 from spotscale.data.types import Scale
+from spotscale.inference.ruler import tick_runs
 
 NO_SCALE_REASON = "no ArUco marker, ruler or sticker found"
 SOURCES = ("aruco", "ruler", "sticker")
 _SEARCH_MAX_SIDE = 1400  # long side of the reduced search image when none is given
+_MAX_TICK_RUNS = 4  # candidate tick runs checked on full resolution, best first
 _CORNER_SIGMA_FLOOR_PX = 0.05  # corner localisation floor added to the fitted-edge uncertainty
 
 # sRGB code value -> linear light (x 255): optical blur mixes light linearly, so an edge's 50 % level is
@@ -476,8 +478,30 @@ class _Ticks:
 
 
 def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | None, str]:
-    """Scale from a ruler's millimetre ticks, found next to a long straight edge, any orientation."""
-    g = cv2.GaussianBlur(_gray(small), (3, 3), 0)
+    """Scale from a ruler's millimetre ticks, any orientation.
+
+    Candidate axes come first from runs of locally periodic blocks (the ticks themselves, see
+    ruler.tick_runs), then from long straight edges (the ruler's sides); each is checked and measured
+    on full-resolution strips. The first long, regular tick run ends the search.
+    """
+    gray = _gray(small)
+    axes = [(np.array(r.a), np.array(r.b)) for r in tick_runs(gray, _MAX_TICK_RUNS)]
+    axes += [(seg[:2], seg[2:]) for seg in _edge_lines(gray, small)]
+    best: tuple[float, Scale] | None = None
+    for a, b in axes:
+        found = _ruler_along(image, small, k, _to_full(a, k), _to_full(b, k))
+        if found is not None and (best is None or found[0] > best[0]):
+            best = found
+            if found[1].mm_per_px_uncertainty < 0.003 * found[1].mm_per_px:
+                break  # a long, regular tick run: no need to look further
+    if best is None:
+        return None, "no ruler found (no run of regular mm ticks)"
+    return best[1], ""
+
+
+def _edge_lines(gray: np.ndarray, small: np.ndarray) -> list[np.ndarray]:
+    """Long straight edges (x0, y0, x1, y1) of the reduced image, distinct, longest first (at most 8)."""
+    g = cv2.GaussianBlur(gray, (3, 3), 0)
     side = max(g.shape)
     edges = cv2.Canny(g, 30, 90)
     if small.ndim == 3:  # a clear / white / steel ruler on light skin differs more in hue than in brightness
@@ -487,17 +511,8 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
     lines = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=30, minLineLength=max(20, int(0.05 * side)),
                             maxLineGap=max(3, int(0.01 * side)))
     if lines is None:
-        return None, "no ruler found (no long straight edge)"
-    best: tuple[float, Scale] | None = None
-    for seg in _distinct_lines(lines.reshape(-1, 4).astype(np.float64), 8):
-        found = _ruler_along(image, small, k, _to_full(seg[:2], k), _to_full(seg[2:], k))
-        if found is not None and (best is None or found[0] > best[0]):
-            best = found
-            if found[1].mm_per_px_uncertainty < 0.003 * found[1].mm_per_px:
-                break  # a long, regular tick run: no need to look further
-    if best is None:
-        return None, "no ruler found (no straight edge with regular mm ticks)"
-    return best[1], ""
+        return []
+    return _distinct_lines(lines.reshape(-1, 4).astype(np.float64), 8)
 
 
 def _distinct_lines(segs: np.ndarray, n_max: int) -> list[np.ndarray]:
@@ -806,18 +821,10 @@ def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarit
     y0, y1, y2 = g[j - 1], g[j], g[j + 1]
     den = y0 - 2 * y1 + y2
     pos_arr = pos_arr + np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
-    idx = np.concatenate([[0], np.cumsum(np.round(np.diff(pos_arr) / p0))]).astype(np.int64)
-    keep = np.ones(len(pos_arr), bool)
-    for _ in range(4):
-        if keep.sum() < 12:
-            return None
-        coef = np.polyfit(idx[keep], pos_arr[keep], 2)
-        res = pos_arr - np.polyval(coef, idx)
-        sd = float(np.std(res[keep]))
-        new = np.abs(res) <= max(3 * sd, 0.05 * p0)
-        if (new == keep).all():
-            break
-        keep = new
+    numbered = _number_ticks(pos_arr, p0)
+    if numbered is None:
+        return None
+    idx, keep, coef, sd = numbered
     if sd > max(0.06 * p0, 0.5) or keep.sum() < 12:  # printed ticks sit within a few % of a period;
         return None  # text (a watermark's letters) and texture are far less regular
     ii = idx[keep]
@@ -830,6 +837,64 @@ def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarit
     spread = float(np.sqrt(np.sum((ii - ii.mean()) ** 2)))
     sigma = sd * step / max(spread, 1.0)
     return _Ticks(period, sigma, int(keep.sum()), pos_arr[keep] * step + t0, ii, polarity)
+
+
+def _number_ticks(pos: np.ndarray, p0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+    """Tick numbers of peak positions, which peaks are ticks, quadratic position(number) fit, residual sd.
+
+    Seeded by the longest chain of neighbouring peaks one period apart (+-20 %: a perspective chirp),
+    then grown a few ticks at a time on each side with the fitted model, so hair, text or a gap next
+    to the tick run never drags the fit (a global fit with 3-sigma rejection did, and lost the ruler).
+    """
+    good = np.abs(np.diff(pos) / p0 - 1.0) < 0.2
+    best_len, best_end, cur = 0, 0, 0
+    for i, ok in enumerate(good):
+        cur = cur + 1 if ok else 0
+        if cur > best_len:
+            best_len, best_end = cur, i + 1
+    if best_len < 6:
+        return None
+    seed = np.arange(best_end - best_len, best_end + 1)
+    coef = np.polyfit(seed - seed[0], pos[seed], 1)
+    lo, hi = 0, best_len
+    keep = np.zeros(len(pos), bool)
+    idx = np.zeros(len(pos), np.int64)
+    for _ in range(40):
+        lin = np.polyfit(np.arange(lo, hi + 1), np.polyval(coef, np.arange(lo, hi + 1)), 1)
+        guess = (pos - lin[1]) / lin[0]
+        for _newton in range(2):  # position(number) is quadratic: refine the number by Newton steps
+            d = np.polyval(np.polyder(coef), guess)
+            guess = guess - (np.polyval(coef, guess) - pos) / np.where(np.abs(d) > 1e-9, d, 1e-9)
+        idx = np.round(guess).astype(np.int64)
+        res = pos - np.polyval(coef, idx)
+        new = (np.abs(res) <= 0.12 * p0) & (idx >= lo - 3) & (idx <= hi + 3)
+        new &= _nearest_per_number(idx, np.abs(res), new)
+        if new.sum() < 6:
+            return None
+        coef = np.polyfit(idx[new], pos[new], 2 if new.sum() >= 12 else 1)
+        if len(coef) == 2:
+            coef = np.r_[0.0, coef]
+        if (new == keep).all():
+            break
+        keep = new
+        lo, hi = int(idx[keep].min()), int(idx[keep].max())
+    res = pos - np.polyval(coef, idx)
+    sd = float(np.std(res[keep]))
+    return idx, keep, coef, sd
+
+
+def _nearest_per_number(idx: np.ndarray, err: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """Among candidate peaks, only the one nearest its predicted position per tick number."""
+    out = cand.copy()
+    order = np.lexsort((err, idx))
+    seen: set[int] = set()
+    for i in order:
+        if not cand[i]:
+            continue
+        if int(idx[i]) in seen:
+            out[i] = False
+        seen.add(int(idx[i]))
+    return out
 
 
 def _duty_cycle(g: np.ndarray, pos: np.ndarray, p0: float) -> float:

@@ -1,0 +1,153 @@
+"""Where a mm ruler's tick run may lie: blocks of the reduced image whose local spectrum has one sharp peak.
+
+A row of printed ticks is a short periodic pattern: in a 32 x 32 px block that holds part of it, the
+power spectrum has a narrow peak at (1 / period) in the direction of the ruler's axis. Hair, creases,
+text and edges spread their power along lines or over many frequencies instead, so the share of the
+block's band power in the peak's 3 x 3 bins ("concentration") separates ticks from clutter whatever the
+ruler's colour, orientation or background. Neighbouring blocks that agree in direction and period are
+joined into runs; each run gives an axis line (image px of the searched image, (x, y)) for the
+full-resolution tick measurement in scale.py, which decides whether it really is a ruler.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import scipy.fft
+from numpy.lib.stride_tricks import sliding_window_view
+
+BLOCK = 32  # block side (px of the searched image)
+STRIDE = 16  # half-overlapping blocks: a tick run on a block border is still seen whole by one block
+MIN_PERIOD_PX = 2.4  # finer ticks are not resolved
+MAX_PERIOD_PX = 11.0  # a 32 px block holds ~3 periods at this period; coarser ticks: search a half-size copy
+MIN_CONCENTRATION = 0.3  # share of (whitened) band power in the peak's 3 x 3 bins; white noise: ~0.04
+MIN_BLOCKS = 3  # >= 15 mm of ticks at >= 2.4 px per mm spans at least 3 half-overlapping blocks
+MIN_BLOCK_STD = 3.0  # grey levels: blocks flatter than this hold no printed ticks
+
+
+@dataclass(frozen=True)
+class TickRun:
+    """A run of blocks with one tick direction and period: axis line end points (x, y), period, score."""
+
+    a: tuple[float, float]
+    b: tuple[float, float]
+    period_px: float
+    score: float
+    n_blocks: int
+
+
+def tick_runs(gray: np.ndarray, max_runs: int = 6) -> list[TickRun]:
+    """Candidate tick runs in a grey image (any dtype), best first; coordinates are px of `gray`.
+
+    Runs found on a half-size copy (ticks coarser than MAX_PERIOD_PX) are returned in `gray`'s px.
+    """
+    g = np.asarray(gray, np.float32)
+    runs = _runs_at(g, 1.0)
+    if min(g.shape) >= 4 * BLOCK:  # close-ups: ticks of 11-22 px period
+        half = cv2.resize(g, (g.shape[1] // 2, g.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        runs += [r for r in _runs_at(half, 2.0) if r.period_px > MAX_PERIOD_PX]
+    runs.sort(key=lambda r: -r.score)
+    return runs[:max_runs]
+
+
+def _runs_at(g: np.ndarray, f: float) -> list[TickRun]:
+    """tick_runs on one image; coordinates scaled by `f` back to the caller's image."""
+    peaks = _block_peaks(g)
+    if peaks is None:
+        return []
+    conc, fx, fy, ys, xs = peaks
+    hit = conc >= MIN_CONCENTRATION
+    if not hit.any():
+        return []
+    labels = _group(hit, fx, fy)
+    sizes = np.bincount(labels.ravel())
+    runs = []
+    for lab in np.nonzero(sizes >= MIN_BLOCKS)[0]:
+        if lab == 0:
+            continue
+        sel = labels == lab
+        runs.append(_run(conc[sel], fx[sel], fy[sel], xs[sel], ys[sel], f))
+    return runs
+
+
+def _block_peaks(g: np.ndarray):
+    """Per block: peak concentration, peak frequency (cycles/px, x and y), block centre (y, x); or None."""
+    h, w = g.shape
+    if h < BLOCK or w < BLOCK:
+        return None
+    view = sliding_window_view(g, (BLOCK, BLOCK))[::STRIDE, ::STRIDE]
+    gy, gx = view.shape[:2]
+    blocks = view.reshape(-1, BLOCK, BLOCK)
+    std = blocks.std(axis=(1, 2))
+    win = np.outer(np.hanning(BLOCK), np.hanning(BLOCK)).astype(np.float32)
+    spec = scipy.fft.rfft2((blocks - blocks.mean(axis=(1, 2), keepdims=True)) * win)  # float32 in, complex64 out
+    power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+    ky = np.fft.fftfreq(BLOCK)[:, None] * np.ones((1, BLOCK // 2 + 1))
+    kx = np.fft.rfftfreq(BLOCK)[None, :] * np.ones((BLOCK, 1))
+    rad = np.hypot(kx, ky)
+    band = (rad >= 1.0 / MAX_PERIOD_PX) & (rad <= 1.0 / MIN_PERIOD_PX)
+    # x f^2 whitens the 1/f^2 power of edges and shading: they then spread over all radii, ticks do not
+    pb = power * np.where(band, rad ** 2, 0.0).astype(np.float32)[None]
+    total = pb.sum(axis=(1, 2)) + 1e-6
+    flat = pb.reshape(len(pb), -1).argmax(axis=1)
+    iy, ix = np.unravel_index(flat, band.shape)
+    near = np.zeros(len(pb), np.float32)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            jx = ix + dx
+            ok = (jx >= 0) & (jx < band.shape[1])
+            near += np.where(ok, pb[np.arange(len(pb)), (iy + dy) % BLOCK, np.clip(jx, 0, band.shape[1] - 1)], 0)
+    conc = near / total
+    conc[std < MIN_BLOCK_STD] = 0.0
+    cy = (np.arange(gy) * STRIDE + BLOCK / 2 - 0.5)[:, None] * np.ones((1, gx))
+    cx = (np.arange(gx) * STRIDE + BLOCK / 2 - 0.5)[None, :] * np.ones((gy, 1))
+    shape = (gy, gx)
+    return (conc.reshape(shape), kx[iy, ix].reshape(shape), ky[iy, ix].reshape(shape), cy, cx)
+
+
+def _group(hit: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+    """Label 8-connected hit blocks whose peak frequencies agree (direction within ~15 deg, period 25 %)."""
+    labels = np.zeros(hit.shape, np.int32)
+    gh, gw = hit.shape
+    nxt = 0
+    for y0, x0 in zip(*np.nonzero(hit)):
+        if labels[y0, x0]:
+            continue
+        nxt += 1
+        labels[y0, x0] = nxt
+        stack = [(y0, x0)]
+        while stack:
+            y, x = stack.pop()
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    v, u = y + dy, x + dx
+                    if 0 <= v < gh and 0 <= u < gw and hit[v, u] and not labels[v, u] and \
+                            _same_peak(fx[y, x], fy[y, x], fx[v, u], fy[v, u]):
+                        labels[v, u] = nxt
+                        stack.append((v, u))
+    return labels
+
+
+def _same_peak(ax: float, ay: float, bx: float, by: float) -> bool:
+    """Two frequency vectors (sign-free) within 15 degrees and 25 % in magnitude of each other."""
+    na, nb = math.hypot(ax, ay), math.hypot(bx, by)
+    if not (0.8 < na / nb < 1.25):
+        return False
+    return abs(ax * bx + ay * by) / (na * nb) > math.cos(math.radians(15))
+
+
+def _run(conc, fx, fy, xs, ys, f: float) -> TickRun:
+    """Axis line through a group of blocks along their (weighted, sign-free) mean peak direction."""
+    wgt = conc / conc.sum()
+    ang2 = np.arctan2(2 * fx * fy, fx ** 2 - fy ** 2)  # doubled angle: +f and -f are one direction
+    mean2 = math.atan2(float((wgt * np.sin(ang2)).sum()), float((wgt * np.cos(ang2)).sum()))
+    u = np.array([math.cos(mean2 / 2), math.sin(mean2 / 2)])
+    period = 1.0 / float(np.median(np.hypot(fx, fy)))
+    c = np.array([float((wgt * xs).sum()), float((wgt * ys).sum())])
+    t = (xs - c[0]) * u[0] + (ys - c[1]) * u[1]
+    a = c + (float(t.min()) - BLOCK / 2) * u
+    b = c + (float(t.max()) + BLOCK / 2) * u
+    to = (lambda p: (float((p[0] + 0.5) * f - 0.5), float((p[1] + 0.5) * f - 0.5)))
+    return TickRun(to(a), to(b), period * f, float(conc.sum()), int(len(conc)))
