@@ -82,6 +82,35 @@ def main() -> None:
             print("  confusion (rows truth, columns final label): " + " ".join(f"{x[:6]:>6}" for x in FINAL_LABELS))
             for lab, row in zip(FINAL_LABELS, conf):
                 print(f"  {lab:>10} " + " ".join(f"{v:6d}" for v in row))
+            print("  " + error_causes(analysed, config, thr))
+
+
+def error_causes(analysed, config, thr: float) -> str:
+    """Why final labels are wrong: the CNN's other/not-other call, or the size class, and where false finds lie."""
+    from spotscale.inference import rules
+    from spotscale.inference.evaluate import match_spots
+    n = {"cnn_missed_real": 0, "cnn_false_real": 0, "size_class": 0, "size_class_flagged": 0,
+         "unmatched_real_on_a_spot": 0, "unmatched_real_on_nothing": 0}
+    for photo, r in analysed:
+        spots = rules.apply_rules(r.spots, config.scheme_obj(), r.scale.found, thr)
+        truth, pred = _truth_pred(photo, dataclasses.replace(r, spots=tuple(spots)))
+        matched = set()
+        for ti, pi, _ in match_spots(truth, pred):
+            matched.add(pi)
+            t, p = truth.spots[ti].label, pred.spots[pi].label
+            if t == p:
+                continue
+            if (t == "other") != (p == "other"):
+                n["cnn_missed_real" if p == "other" else "cnn_false_real"] += 1
+            else:
+                n["size_class"] += 1
+                n["size_class_flagged"] += "near_threshold" in (spots[pi].flags or ())
+        for i, p in enumerate(pred.spots):
+            if i in matched or p.label not in REAL:
+                continue
+            on = any(abs(s.x - p.x) <= s.bbox[2] / 2 + 2 and abs(s.y - p.y) <= s.bbox[3] / 2 + 2 for s in photo.spots)
+            n["unmatched_real_on_a_spot" if on else "unmatched_real_on_nothing"] += 1
+    return "errors by cause: " + ", ".join(f"{k} {v}" for k, v in n.items())
 
 
 if __name__ == "__main__":
