@@ -195,6 +195,11 @@ def _padded_window(img: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray:
     h, w = img.shape[:2]
     if x0 >= 0 and y0 >= 0 and x0 + side <= w and y0 + side <= h:
         return img[y0:y0 + side, x0:x0 + side]
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    pads = (ya - y0, y0 + side - yb, xa - x0, x0 + side - xb)  # top, bottom, left, right
+    if xa < xb and ya < yb and max(pads[0], pads[1]) < yb - ya and max(pads[2], pads[3]) < xb - xa:
+        # one reflection suffices: OpenCV pads the visible part (same pixels as the index path)
+        return cv2.copyMakeBorder(np.ascontiguousarray(img[ya:yb, xa:xb]), *pads, cv2.BORDER_REFLECT_101)
     xs = _reflect_index(np.arange(x0, x0 + side), w)
     ys = _reflect_index(np.arange(y0, y0 + side), h)
     return img[ys[:, None], xs[None, :]]

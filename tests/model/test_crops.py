@@ -109,3 +109,12 @@ def test_spot_without_a_usable_outline_gets_the_ellipse_of_its_box():
     assert mask.shape == (9, 11)
     assert mask[4, 5] and not mask[0, 0] and not mask[8, 10]
     assert 0.6 < mask.mean() < 0.95  # an ellipse fills pi/4 of its box, roughly
+
+
+@pytest.mark.parametrize("x0, y0, side", [(-5, -3, 20), (60, 40, 20), (-10, 30, 25), (10, 10, 20),
+                                          (-40, -40, 45), (65, -2, 10), (-200, 5, 30)])
+def test_padded_window_reflects_like_the_index_path(x0, y0, side):
+    from spotscale.model.crops import _padded_window, _reflect_index
+    img = np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8)
+    xs, ys = _reflect_index(np.arange(x0, x0 + side), 70), _reflect_index(np.arange(y0, y0 + side), 50)
+    assert np.array_equal(_padded_window(img, x0, y0, side), img[ys[:, None], xs[None, :]])
