@@ -113,3 +113,16 @@ def test_skin_area_cm2():
     assert skin_area_cm2(seg, Scale(mm_per_px=0.1)) == pytest.approx(80 * 60 / 100, rel=0.01)
     H = ((0.2, 0.0, 0.0), (0.0, 0.2, 0.0), (0.0, 0.0, 1.0))
     assert skin_area_cm2(seg, Scale(mm_per_px=0.2, homography=H)) == pytest.approx(160 * 120 / 100, rel=0.01)
+
+
+def test_batched_ferets_equal_one_at_a_time():
+    from spotscale.inference.measure import _ferets
+    rng = np.random.default_rng(3)
+    sets = [rng.normal(0, s, (n, 2)) for n, s in ((3, 5.0), (40, 2.0), (7, 30.0), (100, 9.0))] * 10
+    sets += [np.array([[0.0, 0], [16, 0], [16, 16], [0, 16]]),  # square: 16 sqrt 2 and 16
+             np.array([[0.0, 0], [3, 4]]), np.array([[0.0, 0], [1, 1], [2, 2]]), np.array([[5.0, 5]])]
+    dmax, dmin = _ferets(sets)
+    for pts, a, b in zip(sets, dmax, dmin):
+        assert (a, b) == feret_diameters(pts)
+    assert (dmax[-4], dmin[-4]) == (pytest.approx(16 * math.sqrt(2)), pytest.approx(16))
+    assert (dmax[-3], dmin[-3]) == (pytest.approx(5), 0.0) and dmin[-2] == 0.0 and dmax[-1] == 0.0
