@@ -29,7 +29,11 @@ MIN_BLOCK_STD = 3.0  # grey levels: blocks flatter than this hold no printed tic
 
 @dataclass(frozen=True)
 class TickRun:
-    """A run of blocks with one tick direction and period: axis line end points (x, y), period, score."""
+    """A run of blocks with one tick direction: axis line end points (x, y), peak period, score.
+
+    `period_px` is the period of the strongest whitened spectral peak: the tick period or, for thin
+    sharp ticks, one of its harmonics (period / 2, / 3 ...); it orders candidates, it is not the scale.
+    """
 
     a: tuple[float, float]
     b: tuple[float, float]
@@ -80,9 +84,10 @@ def _block_peaks(g: np.ndarray):
     view = sliding_window_view(g, (BLOCK, BLOCK))[::STRIDE, ::STRIDE]
     gy, gx = view.shape[:2]
     blocks = view.reshape(-1, BLOCK, BLOCK)
-    std = blocks.std(axis=(1, 2))
+    std = _block_std(g, gy, gx)
     win = np.outer(np.hanning(BLOCK), np.hanning(BLOCK)).astype(np.float32)
-    spec = scipy.fft.rfft2((blocks - blocks.mean(axis=(1, 2), keepdims=True)) * win)  # float32 in, complex64 out
+    # no mean removal: the Hann window keeps the block mean within 2 bins of DC, below the band
+    spec = scipy.fft.rfft2(blocks * win)  # float32 in, complex64 out
     power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
     ky = np.fft.fftfreq(BLOCK)[:, None] * np.ones((1, BLOCK // 2 + 1))
     kx = np.fft.rfftfreq(BLOCK)[None, :] * np.ones((BLOCK, 1))
@@ -105,6 +110,14 @@ def _block_peaks(g: np.ndarray):
     cx = (np.arange(gx) * STRIDE + BLOCK / 2 - 0.5)[None, :] * np.ones((gy, 1))
     shape = (gy, gx)
     return (conc.reshape(shape), kx[iy, ix].reshape(shape), ky[iy, ix].reshape(shape), cy, cx)
+
+
+def _block_std(g: np.ndarray, gy: int, gx: int) -> np.ndarray:
+    """Grey-level standard deviation of each block (box filters of g and g^2), flattened like the blocks."""
+    m1 = cv2.boxFilter(g, cv2.CV_32F, (BLOCK, BLOCK), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+    m2 = cv2.boxFilter(g * g, cv2.CV_32F, (BLOCK, BLOCK), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+    sel = (slice(0, gy * STRIDE, STRIDE), slice(0, gx * STRIDE, STRIDE))
+    return np.sqrt(np.maximum(m2[sel] - m1[sel] ** 2, 0.0)).ravel()
 
 
 def _group(hit: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ from spotscale.inference.ruler import tick_runs
 NO_SCALE_REASON = "no ArUco marker, ruler or sticker found"
 SOURCES = ("aruco", "ruler", "sticker")
 _SEARCH_MAX_SIDE = 1400  # long side of the reduced search image when none is given
+_MIN_DISC_PX = 24.0  # a sticker / coin narrower than this (full px) is refused
 _MAX_TICK_RUNS = 4  # candidate tick runs checked on full resolution, best first
 _CORNER_SIGMA_FLOOR_PX = 0.05  # corner localisation floor added to the fitted-edge uncertainty
 
@@ -310,7 +311,7 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
     detector = cv2.aruco.ArucoDetector(dictionary, params)
     corners, ids, _ = detector.detectMarkers(_gray(small))
     if ids is None or len(ids) == 0:
-        return None, "no ArUco marker detected (none, or not fully in frame)"
+        return None, "no ArUco marker detected (none, or not fully in frame)" + _glare_note(small)
     h, w = image.shape[:2]
     markers, refused = [], []
     for c, mid in _distinct(corners, ids):
@@ -329,6 +330,15 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
     if not markers:
         return None, "; ".join(refused) or "no usable ArUco marker"
     return _marker_scale(markers, refused, cfg), ""
+
+
+def _glare_note(small: np.ndarray) -> str:
+    """'; N % of the photo is saturated (glare ...)' when >= 0.5 % of pixels clip, else ''."""
+    peak = small.max(axis=2) if small.ndim == 3 else small
+    frac = float(np.count_nonzero(peak >= 250)) / max(1, peak.size)
+    if frac < 0.005:
+        return ""
+    return f"; {frac:.1%} of the photo is saturated: glare may hide a marker's pattern"
 
 
 def _distinct(corners, ids) -> list[tuple[np.ndarray, int]]:
@@ -1007,6 +1017,8 @@ def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig
     for ell, score in cands[:6]:
         if score < 0.3 * top:
             break  # much weaker blobs (e.g. a red spot next to a red sticker) are not the reference
+        if math.sqrt(ell[1][0] * ell[1][1]) * k < _MIN_DISC_PX:
+            continue  # too few px across to give the scale within ~1 %: a stray blob, not the reference
         fit = _refine_disc(image, _ellipse_to_full(ell, k))
         if fit is not None and (best is None or score * fit[2] > best[0]):
             best = (score * fit[2], fit)

@@ -269,3 +269,55 @@ def test_watermark_text_is_not_a_ruler():
                     cv2.LINE_AA)
     sc = find_scale(img)
     assert not sc.found and sc.source == "none"
+
+
+def hairy(img: np.ndarray, n: int = 400, seed: int = 5) -> np.ndarray:
+    """Dark straight hairs (long collinear edges everywhere: the clutter that hid rulers from edge search)."""
+    rng = np.random.default_rng(seed)
+    out = img.copy()
+    h, w = img.shape[:2]
+    for _ in range(n):
+        p = rng.uniform((0, 0), (w, h))
+        a = rng.uniform(0, np.pi)
+        q = p + rng.uniform(40, 160) * np.array([np.cos(a), np.sin(a)])
+        cv2.line(out, tuple(int(v) for v in p), tuple(int(v) for v in q), (70, 50, 40), 1, cv2.LINE_AA)
+    return out
+
+
+def test_ruler_on_hairy_skin_within_1_5_percent():
+    hom = plane_to_image((1000, 750), (520, 330), 1 / 7.0, 12.0)
+    img = hairy(with_ruler(skin(1000, 750), hom, length_mm=50))
+    sc = find_scale(blur(img, 0.7))
+    assert sc.source == "ruler"
+    assert sc.mm_per_px == pytest.approx(1 / 7.0, rel=0.015)
+
+
+@pytest.mark.parametrize("visible_mm, found", [(24.0, True), (7.0, False)], ids=["24mm-in-frame", "7mm-in-frame"])
+def test_ruler_partly_out_of_frame(visible_mm, found):
+    # a 60 mm ruler (ticks at -30..30 mm) whose right end leaves the frame; `visible_mm` of ticks stay inside
+    res = 6.0  # px per mm
+    x_edge = 900 - 1
+    centre_x = x_edge - (visible_mm - 30.0) * res
+    hom = plane_to_image((900, 600), (centre_x, 300), 1 / res, 0.0)
+    sc = find_scale(blur(with_ruler(skin(900, 600), hom, length_mm=60), 0.7))
+    assert sc.found == found
+    if found:
+        assert sc.source == "ruler" and sc.mm_per_px == pytest.approx(1 / res, rel=0.015)
+    else:
+        assert "no ruler found" in sc.reason
+
+
+def test_marker_under_glare_is_measured_or_refused_clearly():
+    hom = plane_to_image((800, 600), (400, 300), 0.06, 20.0, (0.04, 0.0))
+    img = with_marker(skin(800, 600), hom)
+    # a saturated specular highlight over one side of the marker
+    lin = to_linear(img)
+    yy, xx = np.mgrid[0:600, 0:800]
+    q = hom @ [8.0, -8.0, 1.0]
+    spot = np.exp(-(((xx - q[0] / q[2]) ** 2 + (yy - q[1] / q[2]) ** 2) / (2 * 60.0 ** 2)))
+    img = to_srgb(lin + 3.0 * spot[..., None])
+    sc = find_scale(img)
+    if sc.source == "aruco":
+        assert sc.mm_per_px == pytest.approx(true_scale(hom), rel=5e-3)
+    else:
+        assert not sc.found and "glare" in sc.reason
