@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from spotscale.data.types import Scale, Spot
-from spotscale.inference.classify import classify
+from spotscale.inference.classify import classify, logits_of
 from spotscale.model.checkpoint import DEFAULT_WEIGHTS, load_checkpoint, save_checkpoint
 from spotscale.model.net import build_net
 
@@ -46,12 +46,17 @@ def main() -> None:
     classify(img, spots[:64], scale, net, meta)  # warm-up
     from spotscale.model.crops import CropConfig, crop_batch
     t0 = time.perf_counter()
-    crop_batch(img, spots, 0.05, CropConfig.from_dict(meta["crop"]))
+    batch = crop_batch(img, spots, 0.05, CropConfig.from_dict(meta["crop"]))
     t1 = time.perf_counter()
     classify(img, spots, scale, net, meta)
     t2 = time.perf_counter()
-    print(f"threads={torch.get_num_threads()} spots={len(spots)} crop size={meta['crop']['size_px']} px")
+    print(f"threads={torch.get_num_threads()} spots={len(spots)} crop size={meta['crop']['size_px']} px "
+          f"net {meta.get('arch')} {meta.get('arch_kwargs')}")
     print(f"crop extraction only: {len(spots) / (t1 - t0):.0f} crops/s")
+    for bs in (256, 1024):
+        t = time.perf_counter()
+        logits_of(net, batch.images, batch.scalars, bs)
+        print(f"forward only, batch {bs}: {len(spots) / (time.perf_counter() - t):.0f} crops/s")
     print(f"classify (crops + forward + softmax): {len(spots) / (t2 - t1):.0f} crops/s")
 
 
