@@ -72,7 +72,7 @@ def _runs_at(g: np.ndarray, f: float) -> list[TickRun]:
         if lab == 0:
             continue
         sel = labels == lab
-        runs.append(_run(conc[sel], fx[sel], fy[sel], xs[sel], ys[sel], f))
+        runs.append(_run(g, conc[sel], fx[sel], fy[sel], xs[sel], ys[sel], f))
     return runs
 
 
@@ -151,14 +151,46 @@ def _same_peak(ax: float, ay: float, bx: float, by: float) -> bool:
     return abs(ax * bx + ay * by) / (na * nb) > math.cos(math.radians(15))
 
 
-def _run(conc, fx, fy, xs, ys, f: float) -> TickRun:
-    """Axis line through a group of blocks along their (weighted, sign-free) mean peak direction."""
+def _axis_direction(g: np.ndarray, xs: np.ndarray, ys: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The run's axis from the grey gradients over its blocks (tick strokes' gradients point along it).
+
+    The block peaks quantise direction to a spectral bin (~5 degrees); a strip misaligned by that much
+    drifts off the tick row along a long ruler. The gradient structure tensor of the strokes, summed
+    over the run's blocks, gives the direction to a fraction of a degree; kept only within 12 degrees
+    of the block estimate (else clutter dominates and the block estimate stands). Only gradients
+    within 20 degrees of the block estimate count, so the ruler's long edges do not pull it across.
+    """
+    x0, y0 = int(max(0, xs.min() - BLOCK / 2)), int(max(0, ys.min() - BLOCK / 2))
+    x1, y1 = int(min(g.shape[1], xs.max() + BLOCK / 2 + 1)), int(min(g.shape[0], ys.max() + BLOCK / 2 + 1))
+    crop = g[y0:y1, x0:x1]
+    if min(crop.shape) < 5:
+        return u
+    gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3)
+    inside = np.zeros(crop.shape, bool)
+    for x, y in zip(xs, ys):
+        inside[int(max(0, y - BLOCK / 2 - y0)):int(y + BLOCK / 2 - y0 + 1),
+               int(max(0, x - BLOCK / 2 - x0)):int(x + BLOCK / 2 - x0 + 1)] = True
+    mag2 = gx * gx + gy * gy
+    near = inside & (np.abs(gx * u[0] + gy * u[1]) > math.cos(math.radians(20)) * np.sqrt(mag2))
+    if near.sum() < 20:
+        return u
+    # gradients within 20 deg of the axis only: the ruler's own long edges (across) must not pull
+    jxx, jxy, jyy = (float((a * b)[near].sum()) for a, b in ((gx, gx), (gx, gy), (gy, gy)))
+    ang = 0.5 * math.atan2(2 * jxy, jxx - jyy)
+    v = np.array([math.cos(ang), math.sin(ang)])
+    return v if abs(float(v @ u)) > math.cos(math.radians(12)) else u
+
+
+def _run(g: np.ndarray, conc, fx, fy, xs, ys, f: float) -> TickRun:
+    """Axis line through a group of blocks along their tick direction (see _axis_direction)."""
     wgt = conc / conc.sum()
     ang2 = np.arctan2(2 * fx * fy, fx ** 2 - fy ** 2)  # doubled angle: +f and -f are one direction
     mean2 = math.atan2(float((wgt * np.sin(ang2)).sum()), float((wgt * np.cos(ang2)).sum()))
     u = np.array([math.cos(mean2 / 2), math.sin(mean2 / 2)])
     period = 1.0 / float(np.median(np.hypot(fx, fy)))
     c = np.array([float((wgt * xs).sum()), float((wgt * ys).sum())])
+    u = _axis_direction(g, xs, ys, u)
     t = (xs - c[0]) * u[0] + (ys - c[1]) * u[1]
     a = c + (float(t.min()) - BLOCK / 2) * u
     b = c + (float(t.max()) + BLOCK / 2) * u

@@ -652,7 +652,7 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
     # coarse: samples of the reduced image every reduced px along and across (t_c, o_c in full px); mm
     # ticks at a period of >= 2.5 reduced px stay resolved, and this costs 1/k^2 of a full-size strip
     t_lo, t_hi = _line_span(a, u, w, h)
-    t_c = np.arange(max(t_lo, -length), min(t_hi, 2.0 * length), float(k))
+    t_c = np.arange(t_lo, t_hi, float(k))  # the whole line: a candidate may cover part of the tick run
     o_c = np.arange(-reach, reach + 1e-9, float(k))
     coarse = _strip_rgb(small, (a + 0.5) / k - 0.5, u, n, t_c / k, o_c / k)
     rows_in = (coarse >= 0).mean(axis=1) > 0.6
