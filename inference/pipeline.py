@@ -4,12 +4,12 @@
 passed explicitly (config, model bundle, debug folder); nothing is global and nothing shells out.
 
 Reading: the file is read once; a JPEG of 1600 px or more is decoded at 1/4 by libjpeg's DCT scaling
-(the working image of the scale search and segmentation) and, in a second thread, at full size for
-measurement. The scale search and segmentation start on the 1/4 image and wait for the full decode
-only when they first need full-resolution pixels (`PendingImage`), so the decode (the benchmark's
-unit of time) overlaps the analysis instead of preceding it. `AnalysisConfig(overlap_decode=False)`
-decodes the same two images one after the other: same result, no thread. Other formats are decoded
-once and area-resized to 1/4. Photos with more than `analysis_max_pixels` (default 40 MP) are
+for the scale search and, in a second thread, at full size (then area-averaged to 1/4: the
+segmentation's working image). The scale search starts on the 1/4 decode and waits for the full
+decode only for its final sub-pixel fit (`PendingImage`), so the decode (the benchmark's unit of
+time) overlaps the analysis instead of preceding it. `AnalysisConfig(overlap_decode=False)` decodes
+the same images one after the other: same result, no thread. Other formats (and smaller photos) are
+decoded once, and the area-averaged 1/4 serves both searches. Photos with more than `analysis_max_pixels` (default 40 MP) are
 analysed at 1/2, 1/4 or 1/8 resolution instead of exhausting memory; every coordinate and the scale
 are then mapped back to the stored image.
 """
@@ -154,9 +154,9 @@ def analyze_photo_and_image(path: str | Path, config: AnalysisConfig | None = No
         net_bundle = load_model(cfg)
         t_load = time.perf_counter() - t1
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spotscale-decode") as pool:
-        image, reduced = _decode(photo, k, pool if cfg.overlap_decode else None)
+        image, reduced, search = _decode(photo, k, pool if cfg.overlap_decode else None)
         t_read = time.perf_counter() - t0 - t_load
-        result = _analyze(image, _config_at_reduce(cfg, k), net_bundle, reduced, debug_dir, str(path))
+        result = _analyze(image, _config_at_reduce(cfg, k), net_bundle, reduced, debug_dir, str(path), search)
         image = image.result() if isinstance(image, PendingImage) else image
     if k > 1:
         result = rescale_result(result, k, width, height)
@@ -166,38 +166,47 @@ def analyze_photo_and_image(path: str | Path, config: AnalysisConfig | None = No
 
 
 def _decode(photo: PhotoFile, k: int, pool: ThreadPoolExecutor | None) -> tuple[np.ndarray | PendingImage,
+                                                                                np.ndarray | None,
                                                                                 np.ndarray | None]:
-    """(image at 1/k, working image) of a photo file; with a pool the image is still being decoded.
+    """(image at 1/k, working image of the segmentation, image of the scale search) of a photo file.
 
-    JPEGs large enough for a working image are decoded twice from the same bytes, at 1/4 by libjpeg's
-    DCT scaling and at full size; with a pool the full decode runs in its thread (libjpeg releases
-    the GIL) while the caller starts on the 1/4 image, so the analysis overlaps the decode.
-    Other formats (and small photos) are decoded once; the working image is then area-resized.
+    The working image is the area-averaged 1/4 of the decoded image (None for small photos). A JPEG
+    large enough for one is also decoded at 1/4 by libjpeg's DCT scaling, for the scale search,
+    which then needs the full image only for its final sub-pixel fit on a crop. With a pool the
+    full decode (and the working image) come from its thread while the caller searches for the
+    scale (libjpeg and OpenCV release the GIL); the image is then a PendingImage, and the working
+    image is its `working()`. (The DCT-scaled 1/4 keeps more noise than area averaging: used as the
+    segmentation's working image it gave 6 false candidates and 25 % more segmentation time on the
+    benchmark's busy photo.)
     """
     w, h = (-(-v // k) for v in photo.size)
     if not (k == 1 and photo.dct_scalable and max(w, h) >= MIN_SIDE_FOR_REDUCED):
         image = photo.decode(k)
-        return image, working_image(image)
+        work = working_image(image)
+        return image, work, work
     if pool is None:
-        return photo.decode(1), photo.decode(WORK_REDUCE)
-    future = pool.submit(_timed_decode, photo)
-    return PendingImage(future, (h, w, 3)), photo.decode(WORK_REDUCE)
+        image = photo.decode(1)
+        return image, working_image(image), photo.decode(WORK_REDUCE)
+    future = pool.submit(_decode_full, photo)
+    return PendingImage(future, (h, w, 3)), None, photo.decode(WORK_REDUCE)
 
 
-def _timed_decode(photo: PhotoFile) -> tuple[np.ndarray, float]:
+def _decode_full(photo: PhotoFile) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """(full image, its working image, seconds) for a PendingImage."""
     t0 = time.perf_counter()
     image = photo.decode(1)
-    return image, time.perf_counter() - t0
+    return image, working_image(image), time.perf_counter() - t0
 
 
 class PendingImage:
     """The full-size photo while another thread decodes it: its shape now, its pixels once decoded.
 
     A step that reads only `shape` / `ndim` / `size` and slices crops (`image[y0:y1, x0:x1]`) can
-    start on the working image before the full decode has finished and waits only when it first
+    start on a reduced image before the full decode has finished and waits only when it first
     needs full-resolution pixels; indexing, `np.asarray` and every other array attribute wait for
     the decode. OpenCV functions do not take it (it is not an ndarray): a step that hands the whole
     image to OpenCV fails and is rerun on the decoded array (see _run_overlapped), same result.
+    The future gives (image, working image or None, decode seconds).
     """
 
     ndim = 3
@@ -210,14 +219,22 @@ class PendingImage:
         self.waited = 0.0  # seconds callers spent blocked on the decode
         self.decode_seconds = 0.0  # the decode's own time (in its thread)
 
-    def result(self) -> np.ndarray:
-        """The decoded array (waits for the decode; raises its PhotoError)."""
+    def _done(self) -> tuple[np.ndarray, np.ndarray | None, float]:
         if not self._future.done():
             t0 = time.perf_counter()
             self._future.result()
             self.waited += time.perf_counter() - t0
-        image, self.decode_seconds = self._future.result()
-        return image
+        out = self._future.result()
+        self.decode_seconds = out[2]
+        return out
+
+    def result(self) -> np.ndarray:
+        """The decoded array (waits for the decode; raises its PhotoError)."""
+        return self._done()[0]
+
+    def working(self) -> np.ndarray | None:
+        """The working image made from the decoded array in the decode's thread (waits for it)."""
+        return self._done()[1]
 
     def __getitem__(self, key: Any) -> np.ndarray:
         return self.result()[key]
@@ -248,8 +265,7 @@ def _run_overlapped(step: Any, image: np.ndarray | PendingImage, *args: Any, **k
 def working_image(image_rgb: np.ndarray) -> np.ndarray | None:
     """The photo at 1/4 (area-averaged) for the scale search and segmentation; None if small.
 
-    For an image in memory (and non-JPEG files). JPEG files get theirs from a 1/4 DCT-scaled decode
-    that runs beside the full decode (see _decode), like the 1/4 image the segmentation is tuned on.
+    Large JPEG files also get a 1/4 DCT-scaled decode for the scale search (see _decode).
     """
     h, w = image_rgb.shape[:2]
     if max(h, w) < MIN_SIDE_FOR_REDUCED:
@@ -268,29 +284,37 @@ def analyze_image(image_rgb: np.ndarray, config: AnalysisConfig | None = None, n
 
 
 def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, net_bundle: Any,
-             reduced: np.ndarray | None, debug_dir: str | Path | None, path: str) -> PhotoResult:
-    """analyze_image on an array or on a photo still being decoded (scale and segment start early)."""
+             reduced: np.ndarray | None, debug_dir: str | Path | None, path: str,
+             search: np.ndarray | None = None) -> PhotoResult:
+    """analyze_image on an array or on a photo still being decoded (the scale search starts early).
+
+    `reduced`: the segmentation's working image (a PendingImage brings its own); `search`: the
+    scale search's reduced image (default: `reduced`).
+    """
     from spotscale.inference.measure import measure, skin_area_cm2
     from spotscale.inference.scale import find_scale
     from spotscale.inference.segment import segment
     cfg = config or AnalysisConfig()
     scheme = cfg.scheme_obj()
     h, w = image.shape[:2]
-    if reduced is None:
-        reduced = working_image(np.asarray(image))
-    reduce = 1 if reduced is None else max(1, round(w / reduced.shape[1]))
+    pending = image if isinstance(image, PendingImage) else None
+    if pending is None and reduced is None:
+        reduced = working_image(image)
+    search = reduced if search is None else search
     clock = _Clock(image)
-    scale = _run_overlapped(find_scale, image, cfg.scale, reduced=reduced, reduce=reduce)
+    scale = _run_overlapped(find_scale, image, cfg.scale, reduced=search,
+                            reduce=1 if search is None else max(1, round(w / search.shape[1])))
     exclude = reference_exclusion(scale, (h, w), cfg.reference_margin_px) if scale.outline else None
+    if pending is not None:
+        image, reduced = pending.result(), pending.working()
     clock.lap("scale")
-    seg = _run_overlapped(segment, image, exclude=exclude, mm_per_px=scale.mm_per_px, config=cfg.segment,
-                          reduced=reduced, debug_dir=debug_dir)
+    seg = segment(image, exclude=exclude, mm_per_px=scale.mm_per_px, config=cfg.segment,
+                  reduced=reduced, debug_dir=debug_dir)
     clock.lap("segment")
-    image_rgb = image.result() if isinstance(image, PendingImage) else image
-    spots = measure(image_rgb, seg.candidates, scale)
+    spots = measure(image, seg.candidates, scale)
     area_cm2 = skin_area_cm2(seg, scale)
     clock.lap("measure")
-    spots, model_note = _classify(image_rgb, spots, scale, net_bundle)
+    spots, model_note = _classify(image, spots, scale, net_bundle)
     clock.lap("classify")
     spots = rules.apply_rules(spots, scheme, scale.found, cfg.other_confidence)
     summary = rules.photo_summary(spots, scale, area_cm2, seg.skin_mask, 1.0 / seg.work_scale, scheme)
@@ -301,7 +325,7 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
                          skin_area_cm2=area_cm2, skin_area_px=seg.skin_area_px, summary=summary,
                          timings=clock.timings, notes=notes)
     if debug_dir is not None:
-        _write_debug(Path(debug_dir), image_rgb, reduced, seg, result)
+        _write_debug(Path(debug_dir), image, reduced, seg, result)
     return result
 
 

@@ -89,9 +89,9 @@ def test_truncated_jpeg_fails_with_a_photo_error_on_either_path(tmp_path):
 def test_pending_image_gives_its_shape_at_once_and_pixels_when_decoded():
     img = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
 
-    def slow() -> tuple[np.ndarray, float]:
+    def slow() -> tuple[np.ndarray, None, float]:
         time.sleep(0.2)
-        return img, 0.2
+        return img, None, 0.2
 
     with ThreadPoolExecutor(1) as pool:
         pending = PendingImage(pool.submit(slow), img.shape)
@@ -112,7 +112,7 @@ def test_a_step_handing_the_whole_pending_image_to_opencv_is_rerun_on_the_decode
         return cv2.GaussianBlur(image, (0, 0), sigma)  # OpenCV takes only real arrays
 
     with ThreadPoolExecutor(1) as pool:
-        pending = PendingImage(pool.submit(lambda: (img, 0.0)), img.shape)
+        pending = PendingImage(pool.submit(lambda: (img, None, 0.0)), img.shape)
         out = _run_overlapped(step, pending, 1.5)
     assert np.array_equal(out, cv2.GaussianBlur(img, (0, 0), 1.5))
     assert calls == ["PendingImage", "ndarray"]
