@@ -52,8 +52,12 @@ def bench_reading(tmp: Path, repeat: int) -> None:
     cv2.imwrite(str(png), cv2.imread(str(files["12MP"])))
     cmyk = tmp / "12MP_cmyk.jpg"
     Image.open(files["12MP"]).convert("CMYK").save(cmyk, quality=90)
-    print("reading (median s)          read_photo   cv2.imread")
-    for label, p in [("12 MP JPEG", files["12MP"]), ("12 MP PNG", png),
+    portrait = tmp / "12MP_exif6.jpg"  # a phone's portrait photo: stored landscape, EXIF says rotate
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(photo_like(4000, 3000)).save(portrait, quality=90, exif=exif)
+    print("reading (median s)          read_photo   cv2.imread (both apply EXIF orientation)")
+    for label, p in [("12 MP JPEG", files["12MP"]), ("12 MP JPEG EXIF 6", portrait), ("12 MP PNG", png),
                      ("12 MP CMYK JPEG", cmyk), ("50 MP JPEG", files["50MP"])]:
         ours = median_seconds(lambda: read_photo(p), repeat)
         bare = median_seconds(lambda: cv2.imread(str(p)), repeat)

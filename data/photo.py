@@ -433,21 +433,25 @@ def _to_srgb(rgb: np.ndarray, icc: bytes) -> np.ndarray:
 
 
 def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply EXIF orientation 1..8 to stored pixels, giving the upright image."""
+    """Apply EXIF orientation 1..8 to stored pixels, giving the upright image.
+
+    OpenCV's flip / rotate / transpose: a phone's portrait photo (orientation 6) costs ~25 ms at
+    12 MP, where a numpy rotation view made contiguous costs ~120 ms (same pixels).
+    """
     if orientation == 2:
-        return a[:, ::-1]
+        return cv2.flip(a, 1)
     if orientation == 3:
-        return a[::-1, ::-1]
+        return cv2.rotate(a, cv2.ROTATE_180)
     if orientation == 4:
-        return a[::-1]
+        return cv2.flip(a, 0)
     if orientation == 5:
-        return a.transpose(1, 0, 2)
+        return cv2.transpose(a)
     if orientation == 6:
-        return np.rot90(a, -1)
+        return cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE)
     if orientation == 7:
-        return a[::-1, ::-1].transpose(1, 0, 2)
+        return cv2.rotate(cv2.transpose(a), cv2.ROTATE_180)
     if orientation == 8:
-        return np.rot90(a, 1)
+        return cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE)
     return a
 
 
