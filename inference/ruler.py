@@ -83,8 +83,21 @@ def _block_peaks(g: np.ndarray):
         return None
     view = sliding_window_view(g, (BLOCK, BLOCK))[::STRIDE, ::STRIDE]
     gy, gx = view.shape[:2]
-    blocks = view.reshape(-1, BLOCK, BLOCK)
     std = _block_std(g, gy, gx)
+    active = np.nonzero(std >= MIN_BLOCK_STD)[0]  # flat blocks hold no printed ticks: no FFT for them
+    conc = np.zeros(gy * gx, np.float32)
+    fx, fy = np.zeros(gy * gx), np.zeros(gy * gx)
+    if len(active):
+        blocks = view[active // gx, active % gx]  # gathers only the active blocks
+        conc[active], fx[active], fy[active] = _peak_concentration(blocks)
+    cy = (np.arange(gy) * STRIDE + BLOCK / 2 - 0.5)[:, None] * np.ones((1, gx))
+    cx = (np.arange(gx) * STRIDE + BLOCK / 2 - 0.5)[None, :] * np.ones((gy, 1))
+    shape = (gy, gx)
+    return conc.reshape(shape), fx.reshape(shape), fy.reshape(shape), cy, cx
+
+
+def _peak_concentration(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per block: share of whitened band power in the strongest peak's 3 x 3 bins, peak (fx, fy) cycles/px."""
     win = np.outer(np.hanning(BLOCK), np.hanning(BLOCK)).astype(np.float32)
     # no mean removal: the Hann window keeps the block mean within 2 bins of DC, below the band
     spec = scipy.fft.rfft2(blocks * win)  # float32 in, complex64 out
@@ -96,28 +109,28 @@ def _block_peaks(g: np.ndarray):
     # x f^2 whitens the 1/f^2 power of edges and shading: they then spread over all radii, ticks do not
     pb = power * np.where(band, rad ** 2, 0.0).astype(np.float32)[None]
     total = pb.sum(axis=(1, 2)) + 1e-6
-    flat = pb.reshape(len(pb), -1).argmax(axis=1)
-    iy, ix = np.unravel_index(flat, band.shape)
+    iy, ix = np.unravel_index(pb.reshape(len(pb), -1).argmax(axis=1), band.shape)
     near = np.zeros(len(pb), np.float32)
+    rows = np.arange(len(pb))
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             jx = ix + dx
             ok = (jx >= 0) & (jx < band.shape[1])
-            near += np.where(ok, pb[np.arange(len(pb)), (iy + dy) % BLOCK, np.clip(jx, 0, band.shape[1] - 1)], 0)
-    conc = near / total
-    conc[std < MIN_BLOCK_STD] = 0.0
-    cy = (np.arange(gy) * STRIDE + BLOCK / 2 - 0.5)[:, None] * np.ones((1, gx))
-    cx = (np.arange(gx) * STRIDE + BLOCK / 2 - 0.5)[None, :] * np.ones((gy, 1))
-    shape = (gy, gx)
-    return (conc.reshape(shape), kx[iy, ix].reshape(shape), ky[iy, ix].reshape(shape), cy, cx)
+            near += np.where(ok, pb[rows, (iy + dy) % BLOCK, np.clip(jx, 0, band.shape[1] - 1)], 0)
+    return near / total, kx[iy, ix], ky[iy, ix]
 
 
 def _block_std(g: np.ndarray, gy: int, gx: int) -> np.ndarray:
-    """Grey-level standard deviation of each block (box filters of g and g^2), flattened like the blocks."""
-    m1 = cv2.boxFilter(g, cv2.CV_32F, (BLOCK, BLOCK), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
-    m2 = cv2.boxFilter(g * g, cv2.CV_32F, (BLOCK, BLOCK), anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
-    sel = (slice(0, gy * STRIDE, STRIDE), slice(0, gx * STRIDE, STRIDE))
-    return np.sqrt(np.maximum(m2[sel] - m1[sel] ** 2, 0.0)).ravel()
+    """Grey-level standard deviation of each block (from integral images), flattened like the blocks."""
+    s1, s2 = cv2.integral2(g, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+    y0 = np.arange(gy)[:, None] * STRIDE
+    x0 = np.arange(gx)[None, :] * STRIDE
+
+    def box(s: np.ndarray) -> np.ndarray:
+        return s[y0 + BLOCK, x0 + BLOCK] - s[y0, x0 + BLOCK] - s[y0 + BLOCK, x0] + s[y0, x0]
+
+    n = float(BLOCK * BLOCK)
+    return np.sqrt(np.maximum(box(s2) / n - (box(s1) / n) ** 2, 0.0)).ravel()
 
 
 def _group(hit: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:

@@ -309,9 +309,10 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
     params.minMarkerDistanceRate = 0.0  # keep all candidates (the built-in pruning drops markers); see _distinct
     params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
     detector = cv2.aruco.ArucoDetector(dictionary, params)
-    corners, ids, _ = detector.detectMarkers(_gray(small))
+    gray = _gray(small)
+    corners, ids, _ = detector.detectMarkers(gray)
     if ids is None or len(ids) == 0:
-        return None, "no ArUco marker detected (none, or not fully in frame)" + _glare_note(small)
+        return None, "no ArUco marker detected (none, or not fully in frame)" + _glare_note(gray)
     h, w = image.shape[:2]
     markers, refused = [], []
     for c, mid in _distinct(corners, ids):
@@ -332,10 +333,9 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
     return _marker_scale(markers, refused, cfg), ""
 
 
-def _glare_note(small: np.ndarray) -> str:
-    """'; N % of the photo is saturated (glare ...)' when >= 0.5 % of pixels clip, else ''."""
-    peak = small.max(axis=2) if small.ndim == 3 else small
-    frac = float(np.count_nonzero(peak >= 250)) / max(1, peak.size)
+def _glare_note(gray: np.ndarray) -> str:
+    """'; N % of the photo is saturated (glare ...)' when >= 0.5 % of grey values clip, else ''."""
+    frac = float(cv2.countNonZero(cv2.inRange(gray, 248, 255))) / max(1, gray.size)
     if frac < 0.005:
         return ""
     return f"; {frac:.1%} of the photo is saturated: glare may hide a marker's pattern"
@@ -499,7 +499,7 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
     axes += [(seg[:2], seg[2:]) for seg in _edge_lines(gray, small)]
     best: tuple[float, Scale] | None = None
     for a, b in axes:
-        found = _ruler_along(image, small, k, _to_full(a, k), _to_full(b, k))
+        found = _ruler_along(image, gray, k, _to_full(a, k), _to_full(b, k))
         if found is not None and (best is None or found[0] > best[0]):
             best = found
             if found[1].mm_per_px_uncertainty < 0.003 * found[1].mm_per_px:
@@ -555,13 +555,21 @@ def _box1d(rows: np.ndarray, width: int) -> np.ndarray:
     return cv2.blur(np.ascontiguousarray(rows, dtype=np.float32), (width, 1), borderType=cv2.BORDER_REPLICATE)
 
 
-def _strip(gray: np.ndarray, origin: np.ndarray, u: np.ndarray, n: np.ndarray, t: np.ndarray,
-           o: np.ndarray) -> np.ndarray:
-    """Samples gray at origin + t*u + o*n: rows are offsets `o` across, columns positions `t` along."""
-    xs = origin[0] + t[None, :] * u[0] + o[:, None] * n[0]
-    ys = origin[1] + t[None, :] * u[1] + o[:, None] * n[1]
-    return cv2.remap(gray, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+def _strip_linear(image: np.ndarray, origin: np.ndarray, u: np.ndarray, n: np.ndarray, t: np.ndarray,
+                  o: np.ndarray) -> np.ndarray:
+    """Linear-light grey samples of the full image at origin + t*u + o*n (rows across); -1 outside.
+
+    Only the sample points are read (a crop's bounding box of a long diagonal strip at 12 MP is millions
+    of px); values are interpolated in sRGB, then made linear: symmetric tick profiles keep their centres.
+    """
+    xs = (origin[0] + t[None, :] * u[0] + o[:, None] * n[0]).astype(np.float32)
+    ys = (origin[1] + t[None, :] * u[1] + o[:, None] * n[1]).astype(np.float32)
+    h, w = image.shape[:2]
+    inside = (xs >= 0) & (ys >= 0) & (xs <= w - 1) & (ys <= h - 1)
+    vals = cv2.remap(image, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    grey = _linear(vals, grey=True)
+    grey[~inside] = -1.0
+    return grey
 
 
 def _line_span(a: np.ndarray, u: np.ndarray, w: int, h: int) -> tuple[float, float]:
@@ -727,13 +735,7 @@ def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, 
     step = 0.5
     t = np.arange(t_c[0], t_c[-1], step)
     o = np.linspace(band[0], band[1], int(np.clip(band[1] - band[0], 3, 40)))
-    x0, y0 = np.floor(np.minimum.reduce([a + t[0] * u + o[0] * n, a + t[-1] * u + o[-1] * n,
-                                         a + t[0] * u + o[-1] * n, a + t[-1] * u + o[0] * n]) - 2).astype(int)
-    x1, y1 = np.ceil(np.maximum.reduce([a + t[0] * u + o[0] * n, a + t[-1] * u + o[-1] * n,
-                                        a + t[0] * u + o[-1] * n, a + t[-1] * u + o[0] * n]) + 3).astype(int)
-    x0, y0 = max(0, x0), max(0, y0)
-    gray = _gray_crop(image, x0, y0, x1, y1)
-    rows = _strip(gray, a - (x0, y0), u, n, t, o)
+    rows = _strip_linear(image, a, u, n, t, o)
     ok = (rows >= 0).all(axis=0)
     score, _ = _row_periodicity(np.where(rows >= 0, rows, rows[rows >= 0].mean()), 4.0, 0.1 * rows.shape[1])
     keep = score >= 0.5 * score.max()
@@ -926,12 +928,7 @@ def _has_long_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarr
     mid_o = 0.5 * (band[0] + band[1])
     o = mid_o + np.arange(-8.0, 8.0 + 1e-9, 0.25) / mm_per_px
     t = np.concatenate([ticks.positions_px, ticks.positions_px - p / 2, ticks.positions_px + p / 2])
-    pts = [a + tt * u + oo * n for tt in (t.min(), t.max()) for oo in (o[0], o[-1])]
-    x0, y0 = np.floor(np.min(pts, axis=0) - 2).astype(int)
-    x1, y1 = np.ceil(np.max(pts, axis=0) + 3).astype(int)
-    x0, y0 = max(0, x0), max(0, y0)
-    gray = _gray_crop(image, x0, y0, x1, y1)
-    vals = _strip(gray, a - (x0, y0), u, n, t, o)
+    vals = _strip_linear(image, a, u, n, t, o)
     m = len(ticks.positions_px)
     c = ticks.polarity * (vals[:, :m] - 0.5 * (vals[:, m:2 * m] + vals[:, 2 * m:]))
     c[(vals[:, :m] < 0) | (vals[:, m:2 * m] < 0) | (vals[:, 2 * m:] < 0)] = 0
