@@ -55,7 +55,8 @@ class AnalysisConfig:
     analysis_max_pixels: int = 40_000_000  # larger photos are analysed at reduced resolution
     model_path: str | None = None  # None = the shipped default model; "none" = no CNN
     reference_margin_px: int = 6  # the reference outline grown by this much is never a spot
-    overlap_decode: bool = True  # start the analysis on the 1/4 JPEG while a thread decodes it in full
+    overlap_decode: bool = True  # search the scale on a 1/4 JPEG decode while a thread decodes it in full
+    # (not when OpenCV is held to one thread, as in batch workers: the thread would share their core)
 
     def scheme_obj(self) -> rules.Scheme:
         """The threshold scheme this config names (file wins over name)."""
@@ -153,8 +154,10 @@ def analyze_photo_and_image(path: str | Path, config: AnalysisConfig | None = No
         t1 = time.perf_counter()
         net_bundle = load_model(cfg)
         t_load = time.perf_counter() - t1
+    # a process whose OpenCV is held to one thread (batch workers, one core each) decodes in turn
+    overlap = cfg.overlap_decode and cv2.getNumThreads() > 1
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spotscale-decode") as pool:
-        image, reduced, search = _decode(photo, k, pool if cfg.overlap_decode else None)
+        image, reduced, search = _decode(photo, k, pool if overlap else None)
         t_read = time.perf_counter() - t0 - t_load
         result = _analyze(image, _config_at_reduce(cfg, k), net_bundle, reduced, debug_dir, str(path), search)
         image = image.result() if isinstance(image, PendingImage) else image

@@ -48,9 +48,14 @@ def _both(path):
     """Results of the overlapped and the plain (sequential decode) path, timings dropped."""
     cfg = AnalysisConfig(model_path="none")
     out = []
-    for overlap in (True, False):
-        r = analyze_photo(path, dataclasses.replace(cfg, overlap_decode=overlap))
-        out.append((dataclasses.replace(r, timings={}), r.timings))
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(max(2, before))  # the decode thread is only started when OpenCV may use 2 threads
+    try:
+        for overlap in (True, False):
+            r = analyze_photo(path, dataclasses.replace(cfg, overlap_decode=overlap))
+            out.append((dataclasses.replace(r, timings={}), r.timings))
+    finally:
+        cv2.setNumThreads(before)
     return out
 
 
@@ -127,3 +132,15 @@ def test_reference_exclusion_equals_the_whole_image_mask(outline):
     for margin in (0, 6):
         fast = reference_exclusion(scale, (240, 320), margin)
         assert np.array_equal(fast, reference_mask(scale, (240, 320), margin_px=margin)) and fast.any()
+
+
+def test_no_decode_thread_when_opencv_is_held_to_one_thread(tmp_path):
+    p = tmp_path / "photo.jpg"
+    _jpeg(p, _with_marker(disc_photo(1600, 1200, DISCS, MM_PER_PX), 700, 80))
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # what batch workers do: one core each
+    try:
+        r = analyze_photo(p, AnalysisConfig(model_path="none"))
+    finally:
+        cv2.setNumThreads(before)
+    assert "decode_wait" not in r.timings and r.scale.source == "aruco"
