@@ -3,8 +3,9 @@
 For a plain photo and a busy one (many petechiae), best of N runs each, prints:
 - the analysis (read + scale + segmentation + measurement; issue 3 target <= 2.5x) and the whole
   analysis (+ CNN + rules; issue 5 target <= 3x), in ms and as ratio = time / cv2.imread time;
-- the per-stage breakdown of the main thread (its stages add up to the whole), with the full decode
-  that runs in its own thread beside scale and segmentation (overlapped, not added);
+- the per-stage breakdown of the main thread (its stages add up to the whole): read = open + 1/4
+  DCT-scaled decode, decode_wait = time blocked on the full decode (+ area-averaged working image)
+  that runs in its own thread beside the scale search (its own time is shown, overlapped, not added);
 - the same photo with overlap_decode=False (both decodes in turn) for comparison, and CPU seconds.
 Figures taken while other processes run are "under load": the load average is printed.
 Run: .venv/bin/python benchmarks/bench_pipeline.py [--model none] [--repeats 5]

@@ -30,11 +30,14 @@ def blood_index(image_rgb: np.ndarray) -> np.ndarray:
     return cv2.log(r) - cv2.log(g)
 
 
+_LUMA = np.array([[0.3, 0.6, 0.1, LOG_OFFSET]], np.float32)  # weights of R, G, B and the offset
+
+
 def log_luminance(image_rgb: np.ndarray) -> np.ndarray:
     """log of a luma proxy (0.3 R + 0.6 G + 0.1 B + 4), float32 (H, W): darkening shows as a drop."""
-    rgb = np.asarray(image_rgb).astype(np.float32)
-    y = rgb[..., 0] * 0.3 + rgb[..., 1] * 0.6 + rgb[..., 2] * 0.1 + np.float32(LOG_OFFSET)
-    return cv2.log(y)
+    rgb = np.asarray(image_rgb)
+    y = cv2.transform(rgb.reshape(-1, 1, 3).astype(np.float32), _LUMA)  # one pass, weights and offset
+    return cv2.log(y).reshape(rgb.shape[:-1])
 
 
 def _od_lut(eps: float = 0.002) -> np.ndarray:
@@ -63,4 +66,7 @@ def pigment_index(image_rgb: np.ndarray) -> np.ndarray:
     shading and lighting changes absorb all channels alike and cancel out.
     """
     od = optical_density(image_rgb)
-    return 0.5 * (od[..., 1] + od[..., 2]) - od[..., 0]
+    return cv2.transform(od.reshape(-1, 1, 3), _PIGMENT).reshape(od.shape[:-1])  # one pass over the pixels
+
+
+_PIGMENT = np.array([[-1.0, 0.5, 0.5]], np.float32)  # -OD_R + (OD_G + OD_B) / 2
