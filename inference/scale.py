@@ -33,7 +33,9 @@ NO_SCALE_REASON = "no ArUco marker, ruler or sticker found"
 SOURCES = ("aruco", "ruler", "sticker")
 _SEARCH_MAX_SIDE = 1400  # long side of the reduced search image when none is given
 _MIN_DISC_PX = 24.0  # a sticker / coin narrower than this (full px) is refused
-_MAX_TICK_RUNS = 4  # candidate tick runs checked on full resolution, best first
+_MIN_TICKS = 16  # >= 15 mm of ticks: fewer give neither the period to ~1 % nor a reliable 5 / 10 mm check
+_MAX_TICK_RUNS = 3  # candidate tick runs checked on full resolution, best first
+_MAX_EDGE_LINES = 5  # then candidate straight edges (ruler sides), longest first
 _CORNER_SIGMA_FLOOR_PX = 0.05  # corner localisation floor added to the fitted-edge uncertainty
 
 # sRGB code value -> linear light (x 255): optical blur mixes light linearly, so an edge's 50 % level is
@@ -522,7 +524,7 @@ def _edge_lines(gray: np.ndarray, small: np.ndarray) -> list[np.ndarray]:
                             maxLineGap=max(3, int(0.01 * side)))
     if lines is None:
         return []
-    return _distinct_lines(lines.reshape(-1, 4).astype(np.float64), 8)
+    return _distinct_lines(lines.reshape(-1, 4).astype(np.float64), _MAX_EDGE_LINES)
 
 
 def _distinct_lines(segs: np.ndarray, n_max: int) -> list[np.ndarray]:
@@ -837,7 +839,7 @@ def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarit
     if numbered is None:
         return None
     idx, keep, coef, sd = numbered
-    if sd > max(0.06 * p0, 0.5) or keep.sum() < 12:  # printed ticks sit within a few % of a period;
+    if sd > max(0.06 * p0, 0.5) or keep.sum() < _MIN_TICKS:  # printed ticks sit within a few % of a period;
         return None  # text (a watermark's letters) and texture are far less regular
     ii = idx[keep]
     if keep.sum() < 0.7 * (ii.max() - ii.min() + 1):

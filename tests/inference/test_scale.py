@@ -292,9 +292,11 @@ def test_ruler_on_hairy_skin_within_1_5_percent():
     assert sc.mm_per_px == pytest.approx(1 / 7.0, rel=0.015)
 
 
-@pytest.mark.parametrize("visible_mm, found", [(24.0, True), (7.0, False)], ids=["24mm-in-frame", "7mm-in-frame"])
+@pytest.mark.parametrize("visible_mm, found", [(24.0, True), (17.0, True), (10.0, False)],
+                         ids=["24mm-in-frame", "17mm-in-frame", "10mm-in-frame"])
 def test_ruler_partly_out_of_frame(visible_mm, found):
-    # a 60 mm ruler (ticks at -30..30 mm) whose right end leaves the frame; `visible_mm` of ticks stay inside
+    # a 60 mm ruler (ticks at -30..30 mm) whose right end leaves the frame; `visible_mm` of ticks stay inside;
+    # >= 15 mm of ticks are needed
     res = 6.0  # px per mm
     x_edge = 900 - 1
     centre_x = x_edge - (visible_mm - 30.0) * res
