@@ -157,7 +157,9 @@ def main() -> None:
         print(f"4000x3000: find_scale median {np.median([r['time'] for r in big]) * 1000:.0f} ms, "
               f"(CPU {np.median([r['cpu'] for r in big]) * 1000:.0f} ms), "
               f"cv2.imread median {np.median([r['decode'] for r in big]) * 1000:.0f} ms "
-              f"(CPU {np.median([r['decode_cpu'] for r in big]) * 1000:.0f} ms)")
+              f"(CPU {np.median([r['decode_cpu'] for r in big]) * 1000:.0f} ms); ratio "
+              f"{np.median([r['time'] for r in big]) / np.median([r['decode'] for r in big]):.2f} "
+              f"(CPU {np.median([r['cpu'] for r in big]) / np.median([r['decode_cpu'] for r in big]):.2f})")
         for kind in KINDS:
             sel = [r for r in big if r["kind"] == kind]
             if sel:

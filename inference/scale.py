@@ -10,9 +10,14 @@ intersecting fitted sides rather than from single-pixel corner estimates.
 
 What each source measures:
 - ArUco: a homography of the marker plane; `mm_per_px` = sqrt|det J| at the marker centre.
-- ruler: the tick period ALONG the ruler at the centre of the tick run. Under strong perspective
-  the scale across the ruler differs and a 1-D reference cannot see it; the uncertainty says so
-  only through the period's spread.
+- ruler: the tick period ALONG the ruler at the centre of the tick run. Candidate axes come from
+  runs of blocks whose local spectrum has one sharp peak (the ticks themselves, ruler.tick_runs; any
+  ruler colour or background, unaffected by hair) and from long straight edges (the ruler's sides);
+  each is checked on full-resolution samples (regular ticks, >= 16 of them, thin, with longer 5 / 10
+  mm marks). Mm ticks blurred below about 10 % contrast cannot be counted: the ruler is then refused.
+  Under perspective the scale across the ruler differs from the scale along it (up to ~6 % at 10 %
+  tilt near the image edge) and a 1-D reference cannot see that; the uncertainty says so only
+  through the period's spread.
 - sticker / coin: diameter over sqrt(major * minor) of the fitted ellipse, i.e. the isotropic
   (sqrt|det J|) scale of a tilted disc rather than the scale along its major axis.
 """
