@@ -47,8 +47,6 @@ class TrainConfig:
     dropout: float = 0.2
     class_weighting: str = "sqrt"  # "none" | "sqrt" | "balanced" (inverse frequency)
     unknown_scale_prob: float = 0.15  # share of crops cut without a scale (the fallback path)
-    hard_negatives: bool = True  # mine segmenter candidates matching no annotation as "other"
-    hard_negative_max_per_photo: int = 30
     threads: int = 0  # torch threads; 0 = torch's default
     description: str = ""
     crop: CropConfig = field(default_factory=lambda: CropConfig(pad_px=8))
