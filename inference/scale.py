@@ -674,11 +674,14 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
     coarse, o_c = coarse[rows_in], o_c[rows_in]
     if len(o_c) < 3:
         return None
-    valid = (coarse >= 0).mean(axis=0) > 0.99
+    valid = (coarse >= 0).mean(axis=0) > 0.5  # a ruler leaving the frame: keep the stretch near the border
     if valid.sum() < 64:
         return None
     coarse = coarse[:, valid]
     t_c = t_c[valid]
+    inside = coarse >= 0
+    fill = np.array([float(np.median(r[m])) if m.any() else 0.0 for r, m in zip(coarse, inside)], np.float32)
+    coarse = np.where(inside, coarse, fill[:, None])  # outside the image: the row's median (no edge step)
     welch, per_window = _coarse_periodicity(coarse)
     for local in (False, True):  # whole line first; then the best window (a short ruler on a long line)
         found = _tick_band(image, k, a, u, n, coarse, o_c, t_c, per_window if local else welch)

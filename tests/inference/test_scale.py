@@ -323,3 +323,13 @@ def test_marker_under_glare_is_measured_or_refused_clearly():
         assert sc.mm_per_px == pytest.approx(true_scale(hom), rel=5e-3)
     else:
         assert not sc.found and "glare" in sc.reason
+
+
+def test_ruler_leaving_the_frame_on_hairy_skin():
+    # the tick row leaves through the bottom edge: strip rows beside it run out of the image before the
+    # ticks do (those stretches were dropped whole, and hair outweighed what was left)
+    res = 6.0
+    hom = plane_to_image((900, 600), (700, 580), 1 / res, 30.0)
+    img = blur(hairy(with_ruler(skin(900, 600), hom, length_mm=80), 500), 0.7)
+    sc = find_scale(img)
+    assert sc.source == "ruler" and sc.mm_per_px == pytest.approx(1 / res, rel=0.015)
