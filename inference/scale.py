@@ -312,7 +312,7 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
     """Scale from the ArUco marker(s): sub-pixel sides on full resolution, homography to the marker plane."""
     dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, cfg.aruco_dict))
     params = cv2.aruco.DetectorParameters()
-    params.minMarkerPerimeterRate = 0.01
+    params.minMarkerPerimeterRate = 0.03  # >= 7 px sides on the search image; smaller cannot be decoded (6 cells)
     params.minMarkerDistanceRate = 0.0  # keep all candidates (the built-in pruning drops markers); see _distinct
     params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
     detector = cv2.aruco.ArucoDetector(dictionary, params)
