@@ -40,8 +40,9 @@ class SegmentConfig:
     peak_percentile: float = 50.0  # a spot's maximum contrast: this percentile of its smoothed core
     half_level: float = 0.5  # outline at this fraction between skin background and spot core
     split_dip_frac: float = 0.25  # spots of a cluster: split where the contrast dips this x the lower peak
-    split_noise_k: float = 4.0  # ...and by this many noise sigmas
+    split_noise_k: float = 2.5  # ...and by this many noise sigmas
     flood_level: float = 0.2  # the region split among a cluster's spots: above this x the spot's peak
+    max_valley_split_mm: float = 3.0  # ...only into spots up to this size (larger: one blotchy spot)
     min_peak_frac: float = 0.35  # a neighbour's peak must reach this x the candidate's peak to be split off
     split_neck_ratio: float = 0.7  # touching spots split where the neck is narrower than this x radius
     max_split_radius_mm: float = 2.5  # only petechia-sized lobes are split apart
@@ -93,6 +94,7 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     comps = _candidate_components(snr, resid, skin, ex_work, cfg)
     found: list[tuple[Candidate, bool]] = []
     comp_own: dict[int, list[Candidate]] = {}
+    whole_done: set[int] = set()
     # per component, its largest lobe first: a spot is outlined from its main seed, its other lobes skipped
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
     for box, mask, cbox, cmask, cid in comps:
@@ -103,6 +105,9 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
         # a lobe's own small crop first (cheap); the component's crop when the spot reaches its edge
         res, clipped = _refine(image_rgb, box, mask, work_scale, mm_per_px, exclude, cfg)
         if clipped and cbox != box:
+            if cid in whole_done:  # the component's crop was refined already: the same spots again
+                continue
+            whole_done.add(cid)
             res, _ = _refine(image_rgb, cbox, cmask, work_scale, mm_per_px, exclude, cfg)
         found.extend(res)
         own.extend(c for c, is_own in res if is_own)
@@ -464,7 +469,7 @@ def _valley_basins(t: np.ndarray, ring: np.ndarray, core: np.ndarray, peak: floa
     """(basin mask, own peak contrast) per spot when the candidate's region holds several spots
     separated by contrast valleys (a petechial cluster); None when it is one spot.
 
-    Splitting is for petechia-sized spots: when a part would be larger than max_split_radius_mm,
+    Splitting is for petechia-sized spots: when a part would be wider than max_valley_split_mm,
     the dips are the blotchy interior of one large spot (purpura, ecchymosis), not skin between spots.
     """
     noise = 1.48 * float(np.median(np.abs(t[ring] - np.median(t[ring])))) if ring.any() else 0.0
@@ -476,6 +481,8 @@ def _valley_basins(t: np.ndarray, ring: np.ndarray, core: np.ndarray, peak: floa
     if ids.size == 0:
         return None
     region = np.isin(lab, ids)
+    if region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any():
+        return None  # the spot may go on beyond the crop: judge it on its whole component's crop
     peaks = contrast_peaks(t, region, max(cfg.min_peak_frac * peak, 2 * low))
     if len(peaks) < 2:
         return None
@@ -487,7 +494,7 @@ def _valley_basins(t: np.ndarray, ring: np.ndarray, core: np.ndarray, peak: floa
     for (x, y, _), g in zip(peaks, groups):
         seeds[int(y), int(x)] = 1 + int(np.searchsorted(uniq, g))
     lab = flood(t, seeds, region)
-    max_area = math.pi * (cfg.max_split_radius_mm / mm_per_px) ** 2 if mm_per_px else math.inf
+    max_area = math.pi * (0.5 * cfg.max_valley_split_mm / mm_per_px) ** 2 if mm_per_px else math.inf
     out = []
     for k in range(1, uniq.size + 1):
         basin = lab == k
@@ -660,6 +667,10 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, x0: int, y0:
     nrm = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
     pts = pts + 0.5 / U * d / nrm + (x0, y0)
     area_px = float(part.sum()) / (U * U)
+    k = _deblur_factor(2.0 * math.sqrt(area_px / math.pi))
+    if k != 1.0:  # a spot only a few px wide: its half-maximum outline is mostly the blur's width
+        pts = cen + (x0, y0) + (pts - cen - (x0, y0)) * k
+        area_px *= k * k
     if len(pts) > 64:
         pts = pts[np.linspace(0, len(pts), 64, endpoint=False).astype(int)]
     ys, xs = np.nonzero(part)
@@ -674,6 +685,25 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, x0: int, y0:
         bbox=(int(x0 + bx0), int(y0 + by0), int(bx1 - bx0), int(by1 - by0)), mask=full,
         contrast=float(contrast), contour=tuple((float(a), float(b)) for a, b in pts),
         area_px=area_px, edge_width_px=edge)
+
+
+# Half-maximum diameter (px) of a disc of diameter _DISC_PX after the 0.7 px gaussian smoothing of the
+# contrast map and the pixel's own width (sigma sqrt(0.7^2 + 1/12)), thresholded at half of its
+# own (lowered) peak, from the exact radial profile of a blurred disc. Below about 3 px the outline
+# is mostly the blur's width; from 4 px up it lies within 0.2 px of the disc's edge.
+_DISC_PX = np.arange(0.5, 10.01, 0.5)
+_HALF_MAX_PX = np.array([1.814, 1.89, 2.024, 2.229, 2.506, 2.868, 3.29, 3.764, 4.268, 4.788, 5.309, 5.825,
+                         6.334, 6.847, 7.364, 7.882, 8.381, 8.895, 9.405, 9.908])
+
+
+def _deblur_factor(d_half_px: float) -> float:
+    """Scale from a small spot's half-maximum diameter to the diameter of the disc that gives it.
+
+    Only our own smoothing and the pixel are undone (a camera's blur would widen it further), so
+    tiny spots are not inflated by the blur yet never shrunk below what that alone explains."""
+    if d_half_px >= _HALF_MAX_PX[-1] or d_half_px <= 0:
+        return 1.0
+    return float(np.interp(d_half_px, _HALF_MAX_PX, _DISC_PX)) / d_half_px
 
 
 def _edge_width(part: np.ndarray, big: np.ndarray, U: int, bg: float, peak: float) -> float:
