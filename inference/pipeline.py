@@ -9,9 +9,11 @@ segmentation's working image). The scale search starts on the 1/4 decode and wai
 decode only for its final sub-pixel fit (`PendingImage`), so the decode (the benchmark's unit of
 time) overlaps the analysis instead of preceding it. `AnalysisConfig(overlap_decode=False)` decodes
 the same images one after the other: same result, no thread. Other formats (and smaller photos) are
-decoded once, and the area-averaged 1/4 serves both searches. Photos with more than `analysis_max_pixels` (default 40 MP) are
-analysed at 1/2, 1/4 or 1/8 resolution instead of exhausting memory; every coordinate and the scale
-are then mapped back to the stored image.
+decoded once, and the area-averaged 1/4 serves both searches.
+
+Photos with more than `analysis_max_pixels` (default 40 MP) are analysed at 1/2, 1/4 or 1/8
+resolution instead of exhausting memory; every coordinate and the scale are then mapped back to the
+stored image.
 """
 from __future__ import annotations
 
