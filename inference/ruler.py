@@ -47,17 +47,17 @@ def tick_runs(gray: np.ndarray, max_runs: int = 6) -> list[TickRun]:
 
     Runs found on a half-size copy (ticks coarser than MAX_PERIOD_PX) are returned in `gray`'s px.
     """
-    g = np.asarray(gray, np.float32)
-    runs = _runs_at(g, 1.0)
+    g = np.asarray(gray)
+    groups = _groups_at(g, 1.0)
     if min(g.shape) >= 4 * BLOCK:  # close-ups: ticks of 11-22 px period
         half = cv2.resize(g, (g.shape[1] // 2, g.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        runs += [r for r in _runs_at(half, 2.0) if r.period_px > MAX_PERIOD_PX]
-    runs.sort(key=lambda r: -r.score)
-    return runs[:max_runs]
+        groups += [gr for gr in _groups_at(half, 2.0) if gr[1] > MAX_PERIOD_PX]
+    groups.sort(key=lambda gr: -gr[0])
+    return [_run(*gr[2:]) for gr in groups[:max_runs]]
 
 
-def _runs_at(g: np.ndarray, f: float) -> list[TickRun]:
-    """tick_runs on one image; coordinates scaled by `f` back to the caller's image."""
+def _groups_at(g: np.ndarray, f: float) -> list[tuple]:
+    """Groups of agreeing tick blocks of one image: (score, period px in the caller's px, _run arguments)."""
     peaks = _block_peaks(g)
     if peaks is None:
         return []
@@ -67,13 +67,14 @@ def _runs_at(g: np.ndarray, f: float) -> list[TickRun]:
         return []
     labels = _group(hit, fx, fy)
     sizes = np.bincount(labels.ravel())
-    runs = []
+    groups = []
     for lab in np.nonzero(sizes >= MIN_BLOCKS)[0]:
         if lab == 0:
             continue
         sel = labels == lab
-        runs.append(_run(g, conc[sel], fx[sel], fy[sel], xs[sel], ys[sel], f))
-    return runs
+        period = f / float(np.median(np.hypot(fx[sel], fy[sel])))
+        groups.append((float(conc[sel].sum()), period, g, conc[sel], fx[sel], fy[sel], xs[sel], ys[sel], f))
+    return groups
 
 
 def _block_peaks(g: np.ndarray):
@@ -81,9 +82,10 @@ def _block_peaks(g: np.ndarray):
     h, w = g.shape
     if h < BLOCK or w < BLOCK:
         return None
-    view = sliding_window_view(g, (BLOCK, BLOCK))[::STRIDE, ::STRIDE]
+    gf = g if g.dtype == np.float32 else g.astype(np.float32)
+    view = sliding_window_view(gf, (BLOCK, BLOCK))[::STRIDE, ::STRIDE]
     gy, gx = view.shape[:2]
-    std = _block_std(g, gy, gx)
+    std = _block_std(g if g.dtype == np.uint8 else gf, gy, gx)
     active = np.nonzero(std >= MIN_BLOCK_STD)[0]  # flat blocks hold no printed ticks: no FFT for them
     conc = np.zeros(gy * gx, np.float32)
     fx, fy = np.zeros(gy * gx), np.zeros(gy * gx)
@@ -122,7 +124,8 @@ def _peak_concentration(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
 
 def _block_std(g: np.ndarray, gy: int, gx: int) -> np.ndarray:
     """Grey-level standard deviation of each block (from integral images), flattened like the blocks."""
-    s1, s2 = cv2.integral2(g, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+    s1, s2 = cv2.integral2(g, sdepth=cv2.CV_32S if g.dtype == np.uint8 else cv2.CV_64F, sqdepth=cv2.CV_64F)
+    s1 = s1.astype(np.float64, copy=False)
     y0 = np.arange(gy)[:, None] * STRIDE
     x0 = np.arange(gx)[None, :] * STRIDE
 
