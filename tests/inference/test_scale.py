@@ -333,3 +333,13 @@ def test_ruler_leaving_the_frame_on_hairy_skin():
     img = blur(hairy(with_ruler(skin(900, 600), hom, length_mm=80), 500), 0.7)
     sc = find_scale(img)
     assert sc.source == "ruler" and sc.mm_per_px == pytest.approx(1 / res, rel=0.015)
+
+
+def test_ruler_with_its_middle_hidden_is_measured_from_a_visible_run():
+    res = 7.0
+    hom = plane_to_image((1000, 700), (500, 350), 1 / res, 20.0)
+    img = with_ruler(skin(1000, 700), hom, length_mm=60)
+    q = hom @ [0, -6.5, 1.0]  # a skin-coloured occluder (a finger) over 10 mm of the tick row
+    cv2.ellipse(img, (int(q[0] / q[2]), int(q[1] / q[2])), (35, 63), 20.0, 0, 360, (195, 145, 120), -1, cv2.LINE_AA)
+    sc = find_scale(blur(img, 0.7))
+    assert sc.source == "ruler" and sc.mm_per_px == pytest.approx(1 / res, rel=0.01)
