@@ -94,7 +94,6 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     comps = _candidate_components(snr, resid, skin, ex_work, cfg)
     found: list[tuple[Candidate, bool]] = []
     comp_own: dict[int, list[Candidate]] = {}
-    whole_done: set[int] = set()
     # per component, its largest lobe first: a spot is outlined from its main seed, its other lobes skipped
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
     for box, mask, cbox, cmask, cid in comps:
@@ -105,9 +104,6 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
         # a lobe's own small crop first (cheap); the component's crop when the spot reaches its edge
         res, clipped = _refine(image_rgb, box, mask, work_scale, mm_per_px, exclude, cfg)
         if clipped and cbox != box:
-            if cid in whole_done:  # the component's crop was refined already: the same spots again
-                continue
-            whole_done.add(cid)
             res, _ = _refine(image_rgb, cbox, cmask, work_scale, mm_per_px, exclude, cfg)
         found.extend(res)
         own.extend(c for c, is_own in res if is_own)
