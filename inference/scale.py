@@ -667,7 +667,7 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
     # coarse: samples of the reduced image every reduced px along and across (t_c, o_c in full px); mm
     # ticks at a period of >= 2.5 reduced px stay resolved, and this costs 1/k^2 of a full-size strip
     t_lo, t_hi = _line_span(a, u, w, h)
-    t_c = np.arange(t_lo, t_hi, float(k))  # the whole line: a candidate may cover part of the tick run
+    t_c = np.arange(max(t_lo, -length), min(t_hi, 2.0 * length), float(k))  # a candidate may cover part of it
     o_c = np.arange(-reach, reach + 1e-9, float(k))
     coarse = _strip_rgb(small, (a + 0.5) / k - 0.5, u, n, t_c / k, o_c / k)
     rows_in = (coarse >= 0).mean(axis=1) > 0.6
@@ -680,8 +680,9 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
     coarse = coarse[:, valid]
     t_c = t_c[valid]
     inside = coarse >= 0
-    fill = np.array([float(np.median(r[m])) if m.any() else 0.0 for r, m in zip(coarse, inside)], np.float32)
-    coarse = np.where(inside, coarse, fill[:, None])  # outside the image: the row's median (no edge step)
+    if not inside.all():  # outside the image: the row's mean inside (no edge step)
+        fill = (coarse * inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+        coarse = np.where(inside, coarse, fill[:, None].astype(np.float32))
     welch, per_window = _coarse_periodicity(coarse)
     for local in (False, True):  # whole line first; then the best window (a short ruler on a long line)
         found = _tick_band(image, k, a, u, n, coarse, o_c, t_c, per_window if local else welch)
