@@ -640,7 +640,8 @@ def _truth(b: Blob, hm: np.ndarray, w: int, h: int) -> TruthSpot | None:
 # ------------------------------------------------------------------------------ folder
 
 
-def write_folder(out: str | Path, n: int, seed0: int) -> list[tuple[str, RenderedPhoto]]:
+def write_folder(out: str | Path, n: int, seed0: int,
+                 size: tuple[int, int] | None = None) -> list[tuple[str, RenderedPhoto]]:
     """Render n photos into out/images/*.jpg + out/annotations.json (COCO, as data/loaders.py reads it).
 
     Returns (file name relative to out, photo without its pixel arrays) per photo.
@@ -651,7 +652,7 @@ def write_folder(out: str | Path, n: int, seed0: int) -> list[tuple[str, Rendere
     (d / "images").mkdir(parents=True, exist_ok=True)
     images, anns, kept = [], [], []
     for i in range(n):
-        p = render(seed0 + i)
+        p = render(seed0 + i, size)
         h, w = p.image.shape[:2]
         name = f"images/indep_{seed0 + i}.jpg"
         (d / name).write_bytes(p.jpeg)
