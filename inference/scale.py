@@ -497,13 +497,14 @@ class _Ticks:
 def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | None, str]:
     """Scale from a ruler's millimetre ticks, any orientation.
 
-    Candidate axes come first from runs of locally periodic blocks (the ticks themselves, see
-    ruler.tick_runs), then from long straight edges (the ruler's sides); each is checked and measured
-    on full-resolution strips. The first long, regular tick run ends the search.
+    Candidate axes come first from long straight edges (the ruler's sides: the most exact direction),
+    then from runs of locally periodic blocks (the ticks themselves, see ruler.tick_runs: found where
+    hair or clutter hide the edges); each is checked and measured on full-resolution strips. The first
+    long, regular tick run ends the search.
     """
     gray = _gray(small)
-    axes = [(np.array(r.a), np.array(r.b)) for r in tick_runs(gray, _MAX_TICK_RUNS)]
-    axes += [(seg[:2], seg[2:]) for seg in _edge_lines(gray, small)]
+    axes = [(seg[:2], seg[2:]) for seg in _edge_lines(gray, small)]
+    axes += [(np.array(r.a), np.array(r.b)) for r in tick_runs(gray, _MAX_TICK_RUNS)]
     best: tuple[float, Scale] | None = None
     for a, b in axes:
         found = _ruler_along(image, gray, k, _to_full(a, k), _to_full(b, k))
