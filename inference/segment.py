@@ -44,6 +44,7 @@ class SegmentConfig:
     flood_level: float = 0.2  # the region split among a cluster's spots: above this x the spot's peak
     max_valley_split_mm: float = 3.0  # ...only into spots up to this size (larger: one blotchy spot)
     min_peak_frac: float = 0.35  # a neighbour's peak must reach this x the candidate's peak to be split off
+    appendage_frac: float = 0.35  # parts of a spot thinner than ~2x this x its inscribed radius are cut off
     split_neck_ratio: float = 0.7  # touching spots split where the neck is narrower than this x radius
     max_split_radius_mm: float = 2.5  # only petechia-sized lobes are split apart
     od_from_px: float = 16.0  # spots larger than this (full px) move to optical-density contrast
@@ -445,11 +446,25 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         if not comp.any():
             continue
         clipped |= any(comp[r, c].any() for is_inner, r, c in inner if is_inner)
+        comp = _cut_appendages(comp, U, cfg.appendage_frac)
         for part in _split(comp, U, mm_per_px, cfg):
             c = _candidate_from_mask(part, big, U, x0, y0, bg, p_peak, bi_contrast, cfg.max_thinness)
             if c is not None:
                 out.append((c, bool(part[own_at])))
     return out, clipped
+
+
+def _cut_appendages(comp: np.ndarray, U: int, frac: float) -> np.ndarray:
+    """Cut thin appendages (a hair or crease crossing the spot) off a spot's mask: a morphological
+    opening with a disc of `frac` x the spot's largest inscribed radius keeps a round or oval
+    spot whole and drops what is much thinner than it; the largest remaining piece is the spot."""
+    dist = cv2.distanceTransform(comp, cv2.DIST_L2, 5)
+    r = int(frac * float(dist.max()))
+    if frac <= 0 or r < 2 * U:
+        return comp
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    opened = cv2.morphologyEx(comp, cv2.MORPH_OPEN, k)
+    return _largest(opened) if opened.any() else comp
 
 
 def _largest(fg: np.ndarray) -> np.ndarray:

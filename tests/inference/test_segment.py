@@ -230,3 +230,15 @@ def test_tiny_spot_on_a_web_size_photo_is_found_and_not_inflated():
     (c,) = seg.candidates
     d_eq = 2 * np.sqrt(c.area_px / np.pi)
     assert 1.4 < d_eq < 3.4
+
+
+def test_hair_crossing_a_spot_is_cut_off_its_outline():
+    # a hair leaving a brown spot joins it at half contrast (715 px instead of 452 before the cut):
+    # the spot keeps its own round outline
+    img = skin(gradient=False, seed=17)
+    disc(img, 240, 180, 12, colour=(170, 95, 80))
+    stroke(img, (240, 180), (272, 140), width=3)
+    seg = segment(finish(blur(img, 1.0)), mm_per_px=0.05)
+    spots = [c for c, p in zip(seg.candidates, centres(seg)) if near([p], 240, 180, 1.5)]
+    assert len(spots) == 1
+    assert spots[0].area_px == pytest.approx(np.pi * 12 ** 2, rel=0.1)
