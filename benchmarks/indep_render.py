@@ -264,10 +264,10 @@ def confounder(rng, kind: str, cu, cv) -> Blob:
 def skin_colour(rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """Linear-RGB base reflectance and ITA (deg): ITA drawn over very light to dark (Del Bino bands)."""
     ita = float(rng.uniform(-55.0, 65.0))
-    b = float(rng.uniform(11.0, 20.0))
+    b = float(rng.uniform(12.0, 22.0))
     lum = float(np.clip(50 + b * math.tan(math.radians(ita)), 24.0, 76.0))
     ita = math.degrees(math.atan2(lum - 50, b))
-    a = float(rng.uniform(6.0, 13.0))
+    a = float(rng.uniform(6.0, 12.0))
     lab = np.array([[[lum, a, b]]], np.float32)
     srgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)[0, 0].clip(0, 1)
     return _lin(srgb).astype(np.float32), ita
@@ -405,8 +405,12 @@ class _Plane:
 
 
 def _place(rng, hm, w, h, taken: list, r_mm: float, skin: np.ndarray, tries: int = 60,
-           near: tuple[float, float, float] | None = None):
-    """A free plane point (u, v) whose image point is on skin, inside the frame, off other objects."""
+           near: tuple[float, float, float] | None = None, blockers: tuple = ()):
+    """A free plane point (u, v) whose image point is on skin, inside the frame, off other objects.
+
+    `blockers`: reference coverage functions (u, v) -> (coverage, value); a spot never lies under or
+    within 1 mm of a reference.
+    """
     hinv = np.linalg.inv(hm)
     for _ in range(tries):
         if near is None:
@@ -425,9 +429,18 @@ def _place(rng, hm, w, h, taken: list, r_mm: float, skin: np.ndarray, tries: int
             continue
         if any(math.hypot(u - tu, v - tv) < r_mm + tr + 0.25 for tu, tv, tr in taken):
             continue
+        if blockers and _blocked(blockers, u, v, r_mm + 1.0):
+            continue
         taken.append((u, v, r_mm))
         return u, v
     return None
+
+
+def _blocked(blockers: tuple, u: float, v: float, r: float) -> bool:
+    a = np.linspace(0, 2 * math.pi, 16, endpoint=False)
+    uu = np.r_[u, u + r * np.cos(a), u + 0.5 * r * np.cos(a)]
+    vv = np.r_[v, v + r * np.sin(a), v + 0.5 * r * np.sin(a)]
+    return any(float(fn(uu, vv)[0].max()) > 0 for fn in blockers)
 
 
 def _skin_mask(rng, w, h) -> np.ndarray:
@@ -480,8 +493,8 @@ def render(seed: int, size: tuple[int, int] | None = None, reference: str | None
     skin = _skin_mask(rng, w, h)
     absorb = _skin_absorbance(rng, (plane.h, plane.w), res)
     taken: list[tuple[float, float, float]] = []
-    refl_over, ref_centre, sticker_mm = _reference(rng, ref, hm, w, h, plane, taken, skin)
-    blobs = _blobs(rng, hm, w, h, taken, skin, mmpp)
+    refl_over, ref_centre, sticker_mm, ref_fn = _reference(rng, ref, hm, w, h, plane, taken, skin)
+    blobs = _blobs(rng, hm, w, h, taken, skin, mmpp, (ref_fn,) if ref_fn is not None else ())
     for b in blobs:
         e = b.extent_mm()
         g = plane.grid(b.cu - e, b.cv - e, b.cu + e, b.cv + e)
@@ -523,7 +536,7 @@ def render(seed: int, size: tuple[int, int] | None = None, reference: str | None
 def _reference(rng, ref, hm, w, h, plane: _Plane, taken, skin):
     """Draw the reference onto a plane overlay: (coverage, reflectance), its image centre, sticker mm."""
     if ref == "none":
-        return None, None, None
+        return None, None, None, None
     ang = float(rng.uniform(0, 2 * math.pi))
     sticker_mm = None
     if ref == "aruco":
@@ -548,7 +561,7 @@ def _reference(rng, ref, hm, w, h, plane: _Plane, taken, skin):
     # the reference must fit in the frame (rulers may leave it a little), on skin
     pos = _place(rng, hm, w, h, taken, r_mm if ref != "ruler" else min(r_mm, 0.35 * w * plane.res), skin, 200)
     if pos is None:
-        return None, None, None
+        return None, None, None, None
     fn = mk(*pos)
     g = plane.grid(pos[0] - r_mm, pos[1] - r_mm, pos[0] + r_mm, pos[1] + r_mm)
     cov = np.zeros((plane.h, plane.w), np.float32)
@@ -557,10 +570,10 @@ def _reference(rng, ref, hm, w, h, plane: _Plane, taken, skin):
     cov[g[0]] = res[0]
     val[g[0]] = (res[1] / np.maximum(res[0], 1e-6)).clip(0, 1)[..., None] * tint.astype(np.float32)
     xi, yi = _apply(np.linalg.inv(hm), np.array([pos[0]]), np.array([pos[1]]))
-    return (cov, val), (float(xi[0]), float(yi[0])), sticker_mm
+    return (cov, val), (float(xi[0]), float(yi[0])), sticker_mm, fn
 
 
-def _blobs(rng, hm, w, h, taken, skin, mmpp) -> list[Blob]:
+def _blobs(rng, hm, w, h, taken, skin, mmpp, blockers: tuple = ()) -> list[Blob]:
     """Hemorrhagic spots (scenario drawn per photo) and confounders, placed without overlap."""
     fov = min(w, h) * mmpp
     out: list[Blob] = []
@@ -573,7 +586,7 @@ def _blobs(rng, hm, w, h, taken, skin, mmpp) -> list[Blob]:
         rad = float(rng.uniform(4, min(20, fov / 3)))
         for _ in range(int(rng.integers(5, 30))):
             b = petechia(rng, 0, 0)
-            p = _place(rng, hm, w, h, taken, b.extent_mm() * 0.6, skin, 20, near=(c[0], c[1], rad))
+            p = _place(rng, hm, w, h, taken, b.extent_mm() * 0.6, skin, 20, (c[0], c[1], rad), blockers)
             if p:
                 b.cu, b.cv = p
                 out.append(b)
@@ -582,7 +595,7 @@ def _blobs(rng, hm, w, h, taken, skin, mmpp) -> list[Blob]:
     for kind, n in (("purpura", n_purp), ("ecchymosis", n_ecc)):
         for _ in range(n):
             b = purpura(rng, 0, 0) if kind == "purpura" else ecchymosis(rng, 0, 0, fov * 0.45)
-            p = _place(rng, hm, w, h, taken, b.radius_mm * 1.3, skin)
+            p = _place(rng, hm, w, h, taken, b.radius_mm * 1.3, skin, blockers=blockers)
             if p:
                 b.cu, b.cv = p
                 if b.noise is not None:
@@ -592,7 +605,7 @@ def _blobs(rng, hm, w, h, taken, skin, mmpp) -> list[Blob]:
     for kind, per_cm2 in (("freckle", rng.choice([0, 0, 0.1, 0.5])), ("mole", 0.02), ("angioma", 0.02), ("bite", 0.01)):
         for _ in range(rng.poisson(per_cm2 * area_cm2)):
             b = confounder(rng, kind, 0, 0)
-            p = _place(rng, hm, w, h, taken, b.extent_mm() * 0.7, skin)
+            p = _place(rng, hm, w, h, taken, b.extent_mm() * 0.7, skin, blockers=blockers)
             if p:
                 b.cu, b.cv = p
                 out.append(b)
@@ -606,7 +619,7 @@ def _camera(rng, img: np.ndarray, w: int, h: int) -> np.ndarray:
     light = rng.uniform(0.75, 1.15) * (1 + rng.uniform(-0.3, 0.3) * xn + rng.uniform(-0.3, 0.3) * yn)
     light = light * (1 - rng.uniform(0.05, 0.3) * (xn ** 2 + yn ** 2) * 2)
     light = light * (1 + 0.08 * _octaves(rng, (h, w), [max(w, h) / 4], [1.0]))
-    wb = np.array([rng.uniform(0.88, 1.12), 1.0, rng.uniform(0.85, 1.15)], np.float32)
+    wb = np.array([rng.uniform(0.9, 1.12), 1.0, rng.uniform(0.86, 1.08)], np.float32)
     img = img * light[..., None] * wb
     sigma = rng.uniform(0.35, 1.1) * max(1.0, min(w, h) / 1200) ** 0.5
     img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), sigma)
