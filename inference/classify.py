@@ -17,7 +17,7 @@ from spotscale.model.crops import CropConfig, crop_batch
 
 
 def classify(image_rgb: np.ndarray, spots: Sequence[Spot], scale: Scale, net: Any, meta: dict,
-             batch_size: int = 256) -> list[Spot]:
+             batch_size: int = 1024) -> list[Spot]:
     """Spots with cnn_label, cnn_prob (calibrated max probability) and cnn_probs filled."""
     if not spots:
         return []
@@ -32,7 +32,7 @@ def classify(image_rgb: np.ndarray, spots: Sequence[Spot], scale: Scale, net: An
 
 
 def predict_probs(image_rgb: np.ndarray, items: Sequence[Any], mm_per_px: Any, net: Any, meta: dict,
-                  batch_size: int = 256) -> np.ndarray:
+                  batch_size: int = 1024) -> np.ndarray:
     """Calibrated class probabilities (N, n_classes) of crop items (Spots or (x, y, bbox, mask))."""
     import torch
 
@@ -42,7 +42,7 @@ def predict_probs(image_rgb: np.ndarray, items: Sequence[Any], mm_per_px: Any, n
     return torch.softmax(torch.from_numpy(logits) / t, dim=1).numpy()
 
 
-def logits_of(net: Any, images: np.ndarray, scalars: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def logits_of(net: Any, images: np.ndarray, scalars: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Raw logits of crops under torch.inference_mode (net put in eval mode)."""
     import torch
 

@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 
 from spotscale.data.errors import SpotscaleError
 
-ORDER = ("analyze", "score", "merge", "evaluate", "synth", "train", "evaluate-model")
+ORDER = ("analyze", "score", "merge", "evaluate", "synth", "mine", "train", "evaluate-model")
 
 
 def _commands() -> dict[str, str]:
