@@ -77,6 +77,8 @@ def photo_record(photo, result) -> dict:
             if ti not in mt:
                 missed.append(t)
                 r[f"missed_{t.kind}"] += 1
+                r[f"missedsize_{_size_band(t.diameter_mm)}"] += 1
+            r[f"truesize_{_size_band(t.diameter_mm)}"] += 1
         if ti in mt:
             p = pred.spots[mt[ti]]
             conf[FINAL_LABELS.index(truth.spots[ti].label), FINAL_LABELS.index(p.label or "other")] += 1
@@ -94,6 +96,10 @@ def photo_record(photo, result) -> dict:
                 r[f"false_real_on_{on or 'nothing'}"] += 1
     return {"r": dict(r), "conf": conf, "small": sizes_small, "big": sizes_big, "missed": missed,
             "ref": photo.reference, "band": _band(photo.ita), "size": f"{result.width}x{result.height}"}
+
+
+def _size_band(d: float) -> str:
+    return next(f"{lo:g}-{hi:g} mm" for lo, hi in ((0, 1), (1, 2), (2, 4), (4, 10), (10, 99)) if d < hi)
 
 
 def _band(ita: float) -> str:
@@ -166,6 +172,9 @@ def _print_confusion(recs: list[dict]) -> None:
     tot = s["tot"]
     print("missed hemorrhagic spots by kind: " + ", ".join(
         f"{k[7:]} {v:.0f}" for k, v in sorted(tot.items()) if k.startswith("missed_")))
+    bands = sorted((k[9:] for k in tot if k.startswith("truesize_")), key=lambda k: float(k.split("-")[0]))
+    print("recall by true diameter: " + ", ".join(
+        f"{k} {1 - tot.get('missedsize_' + k, 0) / tot['truesize_' + k]:.3f} ({tot['truesize_' + k]:.0f})" for k in bands))
     print("labelled petechia/purpura/ecchymosis but not one, by what lies there: " + ", ".join(
         f"{k[14:]} {v:.0f}" for k, v in sorted(tot.items()) if k.startswith("false_real_on_")))
 
@@ -199,7 +208,7 @@ def main() -> None:
     t_render = time.perf_counter() - t0
     config = AnalysisConfig(model_path=a.model)
     bundle = load_model(config)
-    recs, worst = [], []
+    recs, worst, lost = [], [], []
     t1 = time.perf_counter()
     for name, photo in photos:
         cfg = config
@@ -208,6 +217,8 @@ def main() -> None:
         result, image = analyze_photo_and_image(out / "set" / name, cfg, bundle)
         rec = photo_record(photo, result)
         recs.append(rec)
+        if photo.reference != "none" and not result.scale.found:
+            lost.append(f"{name} ({photo.reference}, {rec['size']}, {rec['band']}): {result.scale.reason}")
         bad = len(rec["missed"]) + sum(v for k, v in rec["r"].items() if k.startswith("false_real_on_"))
         worst.append((bad, name))
     t_an = time.perf_counter() - t1
@@ -217,6 +228,8 @@ def main() -> None:
           "(annotated: hemorrhagic spots, moles, angiomas, bites, freckles)")
     _print_groups(recs)
     _print_confusion(recs)
+    for line in lost:
+        print("scale not found: " + line)
     _write_overlays(out, photos, recs, worst, config, bundle)
 
 
