@@ -425,7 +425,7 @@ def _place(rng, hm, w, h, taken: list, r_mm: float, skin: np.ndarray, tries: int
         r_px = r_mm / local_mm_per_px(hm, min(max(xi, 0), w - 1), min(max(yi, 0), h - 1))
         if not (r_px + 2 <= xi <= w - 3 - r_px and r_px + 2 <= yi <= h - 3 - r_px):
             continue
-        if skin[int(yi), int(xi)] < 0.99:
+        if not _on_skin(hm, skin, u, v, r_mm):
             continue
         if any(math.hypot(u - tu, v - tv) < r_mm + tr + 0.25 for tu, tv, tr in taken):
             continue
@@ -434,6 +434,15 @@ def _place(rng, hm, w, h, taken: list, r_mm: float, skin: np.ndarray, tries: int
         taken.append((u, v, r_mm))
         return u, v
     return None
+
+
+def _on_skin(hm: np.ndarray, skin: np.ndarray, u: float, v: float, r: float) -> bool:
+    """Whether the disc (u, v, r mm) lies on skin wherever it is in frame (never over the background)."""
+    a = np.linspace(0, 2 * math.pi, 16, endpoint=False)
+    x, y = _apply(np.linalg.inv(hm), np.r_[u, u + r * np.cos(a)], np.r_[v, v + r * np.sin(a)])
+    h, w = skin.shape
+    inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+    return bool(inside[0]) and bool(np.all(skin[y[inside].astype(int), x[inside].astype(int)] >= 0.99))
 
 
 def _blocked(blockers: tuple, u: float, v: float, r: float) -> bool:
@@ -494,6 +503,8 @@ def render(seed: int, size: tuple[int, int] | None = None, reference: str | None
     absorb = _skin_absorbance(rng, (plane.h, plane.w), res)
     taken: list[tuple[float, float, float]] = []
     refl_over, ref_centre, sticker_mm, ref_fn = _reference(rng, ref, hm, w, h, plane, taken, skin)
+    if ref_fn is None:
+        ref = "none"  # no room for it in this frame
     blobs = _blobs(rng, hm, w, h, taken, skin, mmpp, (ref_fn,) if ref_fn is not None else ())
     for b in blobs:
         e = b.extent_mm()
