@@ -150,7 +150,10 @@ def results_markdown(result: dict, args: argparse.Namespace, model: str, sizes: 
         "sticker's diameter (`--sticker-mm`), which this one-config run does not give (the generated "
         "stickers vary in size), so on sticker photos the sticker search is off: a scale found there "
         "comes from another, wrong reference; without one, sizes are absent and labels come from the "
-        "CNN alone.",
+        "CNN alone. Likewise the run states the shipped 20 mm marker, while one generated marker in four "
+        "is 10-40 mm: those photos get a scale off by the size ratio (a 40 mm marker read as 20 mm gives "
+        "half the mm/px: the max error below), as a user who printed another size and did not pass "
+        "`--marker-mm` would.",
         "",
         markdown_table(sh, [r for r in srows if r[0] == "all"]),
         "",
