@@ -160,7 +160,7 @@ def skin_mask(work_rgb: np.ndarray) -> np.ndarray:
 
 
 def _skin_masks(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(skin-coloured pixels, skin region): pixels whose hue and saturation match the skin cluster.: pixels whose hue and saturation match the photo's dominant skin cluster.
+    """(skin-coloured pixels, skin region): pixels whose hue and saturation match the photo's dominant skin cluster.
 
     Skin colour is estimated from the image itself (hue mode among skin-plausible pixels, weighted
     to the centre), so dark and light skin are both kept while cloth, sheets or walls of other
@@ -178,7 +178,10 @@ def _skin_masks(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((h, w), bool), np.zeros((h, w), bool)
     yy, xx = np.mgrid[0:L.shape[0], 0:L.shape[1]]
     cw = np.exp(-(((xx / L.shape[1] - 0.5) / 0.35) ** 2 + ((yy / L.shape[0] - 0.5) / 0.35) ** 2))
-    hist, edges = np.histogram(hue[plaus], bins=60, range=(-15, 105), weights=cw[plaus])
+    # skin's chroma C*ab stays under ~40 whatever the tone; a yellow ruler or an orange towel is far
+    # more saturated, and must not become the skin cluster when it fills much of the frame
+    prior = np.clip(1.0 - (chroma - 40.0) / 20.0, 0.0, 1.0)
+    hist, edges = np.histogram(hue[plaus], bins=60, range=(-15, 105), weights=(cw * prior)[plaus])
     hist = np.convolve(hist, [1, 2, 3, 2, 1], mode="same")
     mode = 0.5 * (edges[np.argmax(hist)] + edges[np.argmax(hist) + 1])
     core = plaus & (np.abs(hue - mode) < 12)

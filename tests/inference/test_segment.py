@@ -168,6 +168,16 @@ def test_skin_mask_excludes_cloth_keeps_skin():
     assert m[:90, :110].mean() < 0.1
 
 
+@pytest.mark.parametrize("tone", [LIGHT, DARK], ids=["light", "dark"])
+def test_skin_mask_keeps_skin_beside_a_large_yellow_ruler(tone):
+    """A saturated yellow ruler filling the centre of the frame must not become the skin cluster."""
+    img = skin(gradient=False, tone=tone)
+    img[100:260] = (235, 200, 30)  # a yellow tape measure across the whole photo, 44 % of it
+    m = skin_mask(finish(img))
+    assert m[:90].mean() > 0.9 and m[270:].mean() > 0.9
+    assert m[110:250].mean() < 0.05
+
+
 def test_skin_area_in_full_res_px():
     img = skin(w=800, h=600, gradient=False)
     seg = segment(finish(img), config=SegmentConfig(work_max_side=400))
