@@ -23,6 +23,7 @@ What each source measures:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -337,7 +338,56 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
         markers.append((int(mid), *refined))
     if not markers:
         return None, "; ".join(refused) or "no usable ArUco marker"
-    return _marker_scale(markers, refused, cfg), ""
+    sc = _marker_scale(markers, refused, cfg)
+    paper = _paper_outline(gray, k, np.asarray(sc.homography, np.float64), cfg.marker_side_mm)
+    if paper is not None:
+        sc = dataclasses.replace(sc, outline=tuple(map(tuple, paper.tolist())))
+    return sc, ""
+
+
+def _paper_outline(gray: np.ndarray, k: int, hom: np.ndarray, side_mm: float,
+                   max_frac: float = 0.6, safety_mm: float = 1.0) -> np.ndarray | None:
+    """Image outline (4 points, full-res px) of the paper the marker is printed on, or None if unclear.
+
+    Each side of the marker is followed outwards in the marker's plane along 9 lines until the
+    grey falls half-way from the paper's level (just outside the black square) to the level
+    beyond (skin); the side's margin is the 80th percentile over its lines, plus `safety_mm`.
+    A fixed margin either swallowed spots next to a narrow paper or left a wide one's edge
+    (and its shadow) to be taken for spots. None (the caller keeps the fixed margin) when no
+    paper edge stands out within `max_frac` x the side: no white margin, or a paper wider than that.
+    """
+    s, half = float(side_mm), float(side_mm) / 2.0
+    d = np.arange(0.5, max_frac * s + 1e-9, max(0.2, s / 80.0))
+    ts = np.linspace(-0.35 * s, 0.35 * s, 9)
+    inv = np.linalg.inv(hom)
+    h, w = gray.shape[:2]
+    margins = []
+    for nx, ny in ((-1.0, 0.0), (0.0, -1.0), (1.0, 0.0), (0.0, 1.0)):  # left, top, right, bottom
+        tx, ty = -ny, nx
+        px = (half + d)[None, :] * nx + ts[:, None] * tx
+        py = (half + d)[None, :] * ny + ts[:, None] * ty
+        img = _apply_h(inv, np.c_[px.ravel(), py.ravel()])
+        c = np.round((img + 0.5) / k - 0.5).astype(int)
+        inside = (c[:, 0] >= 0) & (c[:, 0] < w) & (c[:, 1] >= 0) & (c[:, 1] < h)
+        v = np.full(len(c), np.nan, np.float32)
+        v[inside] = gray[c[inside, 1], c[inside, 0]]
+        v = v.reshape(px.shape)
+        near, far = v[:, d <= 1.5], v[:, d >= 0.8 * max_frac * s]
+        if np.isnan(near).all() or np.isnan(far).all():
+            return None
+        paper, beyond = float(np.nanmedian(near)), float(np.nanmedian(far))
+        if paper - beyond < 20.0:
+            return None
+        mid = 0.5 * (paper + beyond)
+        on_paper = np.argmax(v >= mid, axis=1)  # skip the black square's blurred edge
+        below = (v < mid) & (np.arange(len(d))[None, :] > on_paper[:, None])
+        first = np.where(below.any(axis=1), np.argmax(below, axis=1), len(d) - 1)
+        ok = ~np.isnan(v).all(axis=1)
+        margins.append(float(np.percentile(d[first[ok]], 80)) + safety_mm)
+    ml, mt, mr, mb = margins
+    rect = np.array([[-half - ml, -half - mt], [half + mr, -half - mt], [half + mr, half + mb],
+                     [-half - ml, half + mb]], np.float64)
+    return _apply_h(inv, rect)
 
 
 def _glare_note(gray: np.ndarray) -> str:

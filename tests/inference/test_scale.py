@@ -122,6 +122,23 @@ def test_marker_outline_masks_marker_and_quiet_zone():
     assert small.sum() == pytest.approx(mask.sum() / 4, rel=0.05)
 
 
+@pytest.mark.parametrize("pad_mm", [3.0, 6.5, 9.0])
+def test_marker_outline_follows_its_paper(pad_mm):
+    """The excluded outline ends about 1 mm beyond the paper's edge, however wide the paper's margin."""
+    res = 20.0
+    side_px, pad = 400, int(round(pad_mm * res))
+    art = cv2.aruco.generateImageMarker(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50), 7, side_px)
+    art = cv2.copyMakeBorder(art, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+    off = (pad - 0.5) / res + 10.0
+    hom = plane_to_image((700, 600), (350, 300), 0.1, 15.0, (0.05, -0.04))
+    img = paste(skin(700, 600), art, np.array([[1 / res, 0, -off], [0, 1 / res, -off], [0, 0, 1.0]]), hom)
+    sc = find_scale(img)
+    assert sc.source == "aruco"
+    plane = np.c_[np.asarray(sc.outline), np.ones(len(sc.outline))] @ np.asarray(sc.homography).T
+    half_extent = np.abs(plane[:, :2] / plane[:, 2:]).max(axis=0)  # mm from the marker centre, x and y
+    assert half_extent == pytest.approx([10.0 + pad_mm + 1.0] * 2, abs=0.6)
+
+
 def test_no_marker_no_scale_with_reason():
     sc = find_scale(skin(640, 480))
     assert not sc.found and sc.source == "none"
