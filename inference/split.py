@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 
 def contrast_peaks(t: np.ndarray, region: np.ndarray, min_value: float, window: int = 3) -> np.ndarray:
@@ -60,26 +59,30 @@ def group_by_valleys(peaks: np.ndarray, t: np.ndarray, min_dip_frac: float, min_
     return np.array([find(i) for i in range(m)])
 
 
-def flood(t: np.ndarray, seeds: np.ndarray, region: np.ndarray) -> np.ndarray:
+def flood(t: np.ndarray, seeds: np.ndarray, region: np.ndarray, n_levels: int = 16) -> np.ndarray:
     """Watershed of `t` (high = inside) from int32 `seeds` (0 = none) over bool `region`.
 
-    Labels flood from the top of `t` down (image foresting transform, 8-connected), so two spots
-    meet along the valley between them. Pixels of `region` no seed reaches within it stay 0.
+    Labels grow level by level from the top of `t` down, each level until it stops changing, so
+    two spots meet along the valley between them. Pixels of `region` no seed reaches stay 0.
     """
     lab = np.where(region, seeds, 0).astype(np.int32)
-    if not region.any() or not (lab > 0).any():
+    if not region.any():
         return lab
     vals = t[region]
     hi, lo = float(vals.max()), float(vals.min())
-    elev = np.full(t.shape, 65535, np.uint16)  # outside the region: reached only after all of it
-    elev[region] = np.round((hi - vals) * (65000.0 / max(hi - lo, 1e-12))).astype(np.uint16)
-    out = ndimage.watershed_ift(elev, lab, structure=np.ones((3, 3), bool))
-    out[~region] = 0
-    n, comp = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
-    seeded = np.zeros(n, bool)
-    seeded[np.unique(comp[lab > 0])] = True
-    out[~seeded[comp]] = 0
-    return out.astype(np.int32)
+    k = np.ones((3, 3), np.uint8)
+    for level in np.linspace(hi, lo, n_levels):
+        allowed = region & (t >= level - 1e-9)
+        for _ in range(max(t.shape)):
+            free = allowed & (lab == 0)
+            if not free.any():
+                break
+            grown = cv2.dilate(lab.astype(np.float32), k).astype(np.int32)  # max label of the 3x3
+            add = free & (grown > 0)
+            if not add.any():
+                break
+            lab[add] = grown[add]
+    return lab
 
 
 __all__ = ["contrast_peaks", "group_by_valleys", "flood"]
