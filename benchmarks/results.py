@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     t2 = time.perf_counter()
     result = evaluate_paths(ann, pred, ev, EvalConfig())
     m = summary.get("model") or {}
-    model = ", ".join(f"{k} {str(m[k])[:16]}" for k in ("name", "arch", "version", "sha256", "created")
+    model = ", ".join(f"{k} {str(m[k])[:16] if k in ('sha256', 'created') else m[k]}"
+                      for k in ("name", "arch", "version", "sha256", "created")
                       if isinstance(m, dict) and m.get(k)) or "shipped default"
     md = results_markdown(result, args, str(model), photo_sizes(ann))
     print(md)
