@@ -11,6 +11,8 @@ Usage: python benchmarks/bench_measure.py [--seed 20261125] [--n-large 30] [--n-
 """
 from __future__ import annotations
 
+from spotscale.data.generator_version import generator_hash
+
 import argparse
 import json
 import math
@@ -136,18 +138,6 @@ def match(spots, tspots: list[dict]) -> list[tuple[dict, object]]:
     return out
 
 
-def _generator_hash() -> str:
-    """Short hash of the generator's source (data/synth*.py), so a changed generator gets a fresh cache."""
-    import hashlib
-
-    import spotscale.data.synth as synth
-
-    h = hashlib.sha256()
-    for f in sorted(Path(synth.__file__).parent.glob("synth*.py")):
-        h.update(f.read_bytes())
-    return h.hexdigest()[:10]
-
-
 def report(results: list[dict]) -> None:
     """Print recall, false-candidate fraction and size errors overall, by image size and by ITA group."""
     print(f"{'group':24s} {'photos':>6s} {'spots>=.5':>9s} {'recall':>7s} {'cands':>6s} {'nonspot':>8s} "
@@ -228,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--render-only", action="store_true")
     args = ap.parse_args(argv)
     if args.cache is None:
-        args.cache = Path(os.environ.get("SPOTSCALE_BENCH_CACHE") or f"/tmp/spotscale_bench_{_generator_hash()}")
+        args.cache = Path(os.environ.get("SPOTSCALE_BENCH_CACHE") or f"/tmp/spotscale_bench_{generator_hash()}")
     args.cache.mkdir(parents=True, exist_ok=True)
     photos = plan(args.seed, args.n_large, args.n_small)
     with ProcessPoolExecutor(args.workers) as ex:

@@ -10,6 +10,8 @@ busy shared machine inflates less.
 """
 from __future__ import annotations
 
+from spotscale.data.generator_version import generator_hash
+
 import argparse
 import json
 import os
@@ -117,24 +119,12 @@ def _summary(rows: list[dict], label: str) -> str:
     return txt + f"  time median {np.median(times):.0f} ms (CPU {cpu:.0f} ms)"
 
 
-def _generator_hash() -> str:
-    """Short hash of the generator's source, so a changed generator never reuses stale cached photos."""
-    import hashlib
-
-    import spotscale.data.synth as synth
-
-    h = hashlib.sha256()
-    for f in sorted(Path(synth.__file__).parent.glob("synth*.py")):
-        h.update(f.read_bytes())
-    return h.hexdigest()[:10]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--per-kind", type=int, default=20)
     ap.add_argument("--none", type=int, default=10, help="photos without a reference")
     ap.add_argument("--seed", type=int, default=20261125)
-    ap.add_argument("--cache", default=f"/tmp/spotscale_bench_scale_{_generator_hash()}",
+    ap.add_argument("--cache", default=f"/tmp/spotscale_bench_scale_{generator_hash()}",
                     help="cache of generated photos (default: one per version of the generator's code)")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()

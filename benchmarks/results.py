@@ -9,6 +9,8 @@ into the README). Work files go to out/results/ (photos, score output, evaluatio
 """
 from __future__ import annotations
 
+from spotscale.data.generator_version import generator_hash
+
 import argparse
 import json
 import shlex
@@ -63,18 +65,6 @@ def command_line(args: argparse.Namespace) -> str:
         if value != default:
             parts += [flag, str(value)]
     return shlex.join(parts)
-
-
-def generator_hash() -> str:
-    """A hash of the generator's source files: a changed generator means regenerate."""
-    import hashlib
-
-    import spotscale.data as data_pkg
-
-    h = hashlib.sha1()
-    for f in sorted(Path(data_pkg.__file__).parent.glob("synth*.py")):
-        h.update(f.read_bytes())
-    return h.hexdigest()[:12]
 
 
 def generate(args: argparse.Namespace, data: Path) -> Path:

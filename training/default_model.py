@@ -28,7 +28,7 @@ from spotscale.model.checkpoint import DEFAULT_WEIGHTS
 RECIPE = Path(__file__).with_name("default_model.toml")
 
 
-DEFAULT_MODEL_VERSION = "0.2.0"  # bump when the shipped weights change
+DEFAULT_MODEL_VERSION = "0.2.1"  # bump when the shipped weights change
 MINED_NAME = "mined.json"  # written beside each set's annotations.json (same image paths)
 
 
@@ -68,15 +68,20 @@ def mine(annotations: Path, workers: int, reuse: bool = False) -> Path:
 
 
 def ensure_dataset(out: Path, n: int, seed: int, size: tuple[int, int], workers: int) -> Path:
-    """out/annotations.json of n generated photos from `seed`, generated only if missing or different."""
-    ann = out / "annotations.json"
-    if ann.is_file():
+    """out/annotations.json of n generated photos from `seed`, generated unless already there from the
+    same seed, count and generator code (photos of an older generator are stale: they were the reason
+    a shipped model once could not be reproduced from scratch)."""
+    from spotscale.data.generator_version import generator_hash
+
+    ann, stamp = out / "annotations.json", out / "generator.txt"
+    if ann.is_file() and stamp.is_file() and stamp.read_text().strip() == generator_hash():
         info = json.loads(ann.read_text()).get("info", {})
         if info.get("seed") == seed and info.get("n") == n:
             return ann
     from spotscale.data.synth import write_dataset
     t = time.time()
     path = write_dataset(out, n, seed, size=size, workers=workers)
+    stamp.write_text(generator_hash() + "\n")
     print(f"generated {n} photos (seed {seed}) in {time.time() - t:.0f} s -> {path}", flush=True)
     return Path(path)
 
