@@ -41,8 +41,6 @@ def _truth_pred(photo, result):
 
 def main() -> None:
     from spotscale.data.types import FINAL_LABELS
-    from spotscale.inference import rules
-    from spotscale.inference.evaluate import match_spots
     from spotscale.inference.pipeline import AnalysisConfig, analyze_image, load_model
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=12)
@@ -62,11 +60,9 @@ def main() -> None:
     for thr in THRESHOLDS:
         conf = np.zeros((len(FINAL_LABELS), len(FINAL_LABELS)), int)  # truth x predicted
         n_real_pred = n_real_right = n_fp = 0
-        for photo, r in analysed:
-            spots = rules.apply_rules(r.spots, config.scheme_obj(), r.scale.found, thr)
-            truth, pred = _truth_pred(photo, dataclasses.replace(r, spots=tuple(spots)))
+        for _photo, _spots, truth, pred, matches in _judged(analysed, config, thr):
             matched_p = set()
-            for ti, pi, _ in match_spots(truth, pred):
+            for ti, pi, _ in matches:
                 conf[FINAL_LABELS.index(truth.spots[ti].label), FINAL_LABELS.index(pred.spots[pi].label)] += 1
                 matched_p.add(pi)
                 if pred.spots[pi].label in REAL:
@@ -85,17 +81,23 @@ def main() -> None:
             print("  " + error_causes(analysed, config, thr))
 
 
-def error_causes(analysed, config, thr: float) -> str:
-    """Why final labels are wrong: the CNN's other/not-other call, or the size class, and where false finds lie."""
+def _judged(analysed, config, thr: float):
+    """Per photo at one other_confidence: (photo, spots after the rules, truth, prediction, matches)."""
     from spotscale.inference import rules
     from spotscale.inference.evaluate import match_spots
-    n = {"cnn_missed_real": 0, "cnn_false_real": 0, "size_class": 0, "size_class_flagged": 0,
-         "unmatched_real_on_a_spot": 0, "unmatched_real_on_nothing": 0}
     for photo, r in analysed:
         spots = rules.apply_rules(r.spots, config.scheme_obj(), r.scale.found, thr)
         truth, pred = _truth_pred(photo, dataclasses.replace(r, spots=tuple(spots)))
+        yield photo, spots, truth, pred, match_spots(truth, pred)
+
+
+def error_causes(analysed, config, thr: float) -> str:
+    """Why final labels are wrong: the CNN's other/not-other call, or the size class, and where false finds lie."""
+    n = {"cnn_missed_real": 0, "cnn_false_real": 0, "size_class": 0, "size_class_flagged": 0,
+         "unmatched_real_on_a_spot": 0, "unmatched_real_on_nothing": 0}
+    for photo, spots, truth, pred, matches in _judged(analysed, config, thr):
         matched = set()
-        for ti, pi, _ in match_spots(truth, pred):
+        for ti, pi, _ in matches:
             matched.add(pi)
             t, p = truth.spots[ti].label, pred.spots[pi].label
             if t == p:
@@ -104,7 +106,7 @@ def error_causes(analysed, config, thr: float) -> str:
                 n["cnn_missed_real" if p == "other" else "cnn_false_real"] += 1
             else:
                 n["size_class"] += 1
-                n["size_class_flagged"] += "near_threshold" in (spots[pi].flags or ())
+                n["size_class_flagged"] += any(f.startswith("near_threshold") for f in spots[pi].flags or ())
         for i, p in enumerate(pred.spots):
             if i in matched or p.label not in REAL:
                 continue
