@@ -34,7 +34,7 @@ def save_checkpoint(path: str | Path, net: nn.Module, meta: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     module = net.module if hasattr(net, "module") else net  # DDP wrapper
-    state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+    state = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in module.state_dict().items()}
     torch.save(state, path)
     full = {
         "format_version": FORMAT_VERSION,

@@ -87,6 +87,7 @@ def run_training(data: DataArg, out_dir: str | Path, cfg: TrainConfig, val_data:
                                     f"(got {len(tr_idx)} and {len(va_idx)})")
     t_cache = time.time() - t0
     net = build_net(cfg.arch, num_classes=len(CNN_CLASSES), width=cfg.width, dropout=cfg.dropout)
+    net = net.to(memory_format=torch.channels_last)  # the batches are channels-last too (engine.batch_tensors)
     model = nn.parallel.DistributedDataParallel(net) if dist.world > 1 else net
     result = _fit(model, net, train_set, tr_idx, val_set, va_idx, cfg, dist, progress)
     temperature = fit_temperature(result["val_logits"], val_set.targets[va_idx])
