@@ -1079,6 +1079,8 @@ def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig
         if math.sqrt(ell[1][0] * ell[1][1]) * k < _MIN_DISC_PX:
             continue  # too few px across to give the scale within ~1 %: a stray blob, not the reference
         fit = _refine_disc(image, _ellipse_to_full(ell, k))
+        if fit is not None and cfg.sticker_color is None and not _looks_like_sticker(image, fit[0]):
+            continue  # with no colour to go by, a round mole or blood blister must not pass for the sticker
         if fit is not None and (best is None or score * fit[2] > best[0]):
             best = (score * fit[2], fit)
     if best is None:
@@ -1123,14 +1125,16 @@ def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None) -> list[tuple[
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     else:
-        edges = cv2.Canny(cv2.GaussianBlur(_gray(rgb), (5, 5), 0), 30, 90)
-        edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
-        contours, _ = cv2.findContours(255 - edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        contours = _plain_disc_contours(rgb)
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    h, w = rgb.shape[:2]
     out = []
     for c in contours:
         if len(c) < 20:
             continue
+        x, y, cw, ch = cv2.boundingRect(c)
+        if x <= 1 or y <= 1 or x + cw >= w - 1 or y + ch >= h - 1:
+            continue  # the frame itself, or a disc cut by the border (cannot be measured)
         area = cv2.contourArea(c)
         if area < 60:
             continue
@@ -1150,6 +1154,20 @@ def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None) -> list[tuple[
         out.append((ell, score))
     out.sort(key=lambda e: -e[1])
     return out
+
+
+def _plain_disc_contours(rgb: np.ndarray) -> list[np.ndarray]:
+    """Outlines of regions closed by edges in lightness OR colour (a blue disc on brown skin differs in
+    hue, hardly in grey), after a small closing + opening per channel that erases hair crossing a disc."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    edges = np.zeros(rgb.shape[:2], np.uint8)
+    for i, (lo, hi) in enumerate(((30, 90), (12, 36), (12, 36))):  # a*, b* span about half of L's range
+        ch = cv2.morphologyEx(cv2.morphologyEx(lab[..., i], cv2.MORPH_CLOSE, ker), cv2.MORPH_OPEN, ker)
+        edges |= cv2.Canny(cv2.GaussianBlur(ch, (5, 5), 0), lo, hi)
+    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(255 - edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    return list(contours)
 
 
 def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
@@ -1200,6 +1218,61 @@ def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
         keep = new
     quality = float(keep.sum()) / len(th) / (1.0 + sd)
     return fit, sd / math.sqrt(keep.sum()) * 2.0, quality
+
+
+def _looks_like_sticker(image: np.ndarray, ell) -> bool:
+    """A flat disc with a step edge (see _disc_look): roughness and edge width traded off on tuning
+    photos of stickers and coins against round moles, blood blisters and bruises (seeds 888000..)."""
+    contrast, rough, width = _disc_look(image, ell)
+    return contrast >= 8.0 and rough / 0.08 + width / 0.25 < 1.0
+
+
+def _disc_look(image: np.ndarray, ell) -> tuple[float, float, float]:
+    """(contrast, interior roughness, edge width) of a fitted disc, from a full-resolution crop.
+
+    contrast: CIELAB distance (L* 0-100) between the medians inside (rho < 0.75) and of the ring
+    around it (1.15 < rho < 1.35); roughness: 75th percentile of the CIELAB residual inside after a smooth trend (plane +
+    radial quadratic: shading, a coin's sheen), over the contrast; edge width: 20-80 % rise of the
+    median radial profile, over the radius. A sticker or coin is flat inside with a step edge; a mole,
+    a bruise or a spot is mottled and fades into the skin.
+    """
+    (cx, cy), (ea, eb), ang = ell
+    r = 0.5 * max(ea, eb)
+    h, w = image.shape[:2]
+    x0, y0 = int(max(0, cx - 1.4 * r)), int(max(0, cy - 1.4 * r))
+    x1, y1 = int(min(w, cx + 1.4 * r + 1)), int(min(h, cy + 1.4 * r + 1))
+    step = max(1, int(r / 60))  # ~120 samples across: enough for medians and a profile
+    crop = np.ascontiguousarray(image[y0:y1:step, x0:x1:step, :3])
+    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab[..., 0] *= 100.0 / 255.0
+    lab[..., 1:] -= 128.0
+    yy, xx = np.mgrid[y0:y1:step, x0:x1:step]
+    ca, sa = math.cos(math.radians(ang)), math.sin(math.radians(ang))
+    u, v = (xx - cx) * ca + (yy - cy) * sa, -(xx - cx) * sa + (yy - cy) * ca
+    rho = np.hypot(u / (0.5 * ea), v / (0.5 * eb))
+    inner, ring = rho < 0.75, (rho > 1.15) & (rho < 1.35)
+    if inner.sum() < 20 or ring.sum() < 20:
+        return 0.0, 1.0, 1.0
+    mi, mr = np.median(lab[inner], axis=0), np.median(lab[ring], axis=0)
+    contrast = float(np.linalg.norm(mi - mr))
+    if contrast < 1e-3:
+        return 0.0, 1.0, 1.0
+    a = np.c_[np.ones(inner.sum()), u[inner] / r, v[inner] / r, rho[inner] ** 2]
+    vals = lab[inner]
+    res = vals - a @ np.linalg.lstsq(a, vals, rcond=None)[0]
+    rough = float(np.percentile(np.sqrt((res ** 2).sum(axis=1)), 75)) / contrast  # a hair across: a few % of px
+    d = np.linalg.norm(lab - mi, axis=2) / contrast  # 0 inside, 1 on the skin around
+    dist = (rho - 1.0) * np.hypot(u, v) / np.maximum(rho, 1e-9)  # px from the edge
+    bins = np.arange(-0.4 * r, 0.4 * r + step, max(0.5, step / 2))
+    which = np.digitize(dist.ravel(), bins)
+    flat = d.ravel()
+    prof = np.array([np.median(flat[which == i]) if (which == i).any() else np.nan for i in range(1, len(bins))])
+    centres = bins[:-1] + 0.5 * (bins[1] - bins[0])
+    ok = np.isfinite(prof)
+    if ok.sum() < 4 or not (prof[ok] > 0.8).any():
+        return contrast, rough, 1.0
+    width = centres[ok][np.argmax(prof[ok] > 0.8)] - centres[ok][np.argmax(prof[ok] > 0.2)]
+    return contrast, rough, float(max(width, 0.0)) / r
 
 
 def _ellipse_residuals(ell, pts: np.ndarray) -> np.ndarray:

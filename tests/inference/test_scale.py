@@ -360,3 +360,31 @@ def test_ruler_with_its_middle_hidden_is_measured_from_a_visible_run():
     cv2.ellipse(img, (int(q[0] / q[2]), int(q[1] / q[2])), (35, 63), 20.0, 0, 360, (195, 145, 120), -1, cv2.LINE_AA)
     sc = find_scale(blur(img, 0.7))
     assert sc.source == "ruler" and sc.mm_per_px == pytest.approx(1 / res, rel=0.01)
+
+
+def brown_skin(w: int, h: int, seed: int = 0) -> np.ndarray:
+    """Darker skin whose grey level equals a mid blue's: a blue disc on it shows in hue, not in grey."""
+    return np.clip(skin(w, h, seed).astype(np.int16) - np.array([80, 75, 70]), 0, 255).astype(np.uint8)
+
+
+def test_plain_disc_of_another_hue_under_a_hair_without_a_colour():
+    # blue (45, 85, 190) on brown (120, 75, 55): grey levels within a few units; a hair crosses the disc
+    img = with_disc(brown_skin(800, 600), (420.4, 280.2), 80.0, (45, 85, 190))
+    cv2.line(img, (300, 180), (560, 400), (60, 40, 30), 2, cv2.LINE_AA)
+    sc = find_scale(blur(img, 0.8), ScaleConfig(sticker_diameter_mm=12.0))
+    assert sc.source == "sticker"
+    assert sc.mm_per_px == pytest.approx(12.0 / 160.0, rel=0.01)
+
+
+def test_round_mottled_mole_is_not_a_sticker_without_a_colour():
+    # a round brown mole: soft edge, mottled inside; with no colour given only a flat step-edged disc passes
+    rng = np.random.default_rng(3)
+    h, w = 600, 800
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot(xx - 400, yy - 300)
+    cover = np.clip((70 - r) / 14 + 0.5, 0, 1)  # 14 px soft edge on a 70 px radius
+    mottle = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 4) * 60
+    mole = np.clip(np.array([110, 70, 50], np.float32) + mottle[..., None], 0, 255)
+    img = skin(w, h) * (1 - cover[..., None]) + mole * cover[..., None]
+    sc = find_scale(np.clip(img, 0, 255).astype(np.uint8), ScaleConfig(sticker_diameter_mm=12.0))
+    assert not sc.found
