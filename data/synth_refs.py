@@ -74,24 +74,28 @@ def draw_ruler(rng: np.random.Generator, res: float, length_mm: float) -> RefDra
     ww, hh = _canvas(body, width, res)
     w, h = ww * ss, hh * ss
     base = {"white": (0.8, 0.8, 0.78), "yellow": (0.8, 0.62, 0.12), "clear": (0.55, 0.58, 0.6),
-            "steel": (0.45, 0.46, 0.48)}
-    colour_name = str(rng.choice(list(base)))
+            "steel": (0.45, 0.46, 0.48), "black": (0.03, 0.03, 0.035)}
+    colour_name = str(rng.choice(list(base), p=[0.3, 0.2, 0.2, 0.18, 0.12]))
     img = np.ones((h, w, 3), np.float32) * np.array(base[colour_name], np.float32)
-    ink = (0.02, 0.02, 0.02) if colour_name != "steel" else (0.05, 0.05, 0.06)
+    ink = {"steel": (0.05, 0.05, 0.06), "black": (0.75, 0.75, 0.72)}.get(colour_name, (0.02, 0.02, 0.02))
     px = 1.0 / (res / ss)
     x0 = (body - length_mm) / 2
-    thick = max(1, int(round(0.15 * px)))
+    thick = max(1, int(round(rng.uniform(0.1, 0.2) * px)))  # printed tick width 0.1-0.2 mm
+    both_edges = rng.random() < 0.3  # many rulers repeat the mm scale along their other edge
     for i in range(int(length_mm) + 1):
         tick = 5.0 if i % 10 == 0 else (3.5 if i % 5 == 0 else 2.0)
         x = int(round((x0 + i) * px))
         cv2.line(img, (x, 0), (x, int(round(tick * px))), ink, thick, cv2.LINE_AA)
+        if both_edges:
+            y1 = int(round(width * px))
+            cv2.line(img, (x, y1), (x, y1 - int(round(0.8 * tick * px))), ink, thick, cv2.LINE_AA)
         if i % 10 == 0:
             txt = str(i // 10)
             scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_SIMPLEX, max(6, int(round(2.6 * px))), 1)
             (tw, th), _ = cv2.getTextSize(txt, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
             cv2.putText(img, txt, (x - tw // 2, int(round(5.8 * px)) + th), cv2.FONT_HERSHEY_SIMPLEX, scale,
                         ink, max(1, int(scale * 2)), cv2.LINE_AA)
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 and not both_edges:
         cv2.putText(img, "mm", (int(round((x0 + 1.5) * px)), int(round((width - 2.5) * px))),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.08 * px, ink, max(1, int(0.2 * px)), cv2.LINE_AA)
     rgb = cv2.resize(img, (ww, hh), interpolation=cv2.INTER_AREA)
@@ -102,7 +106,7 @@ def draw_ruler(rng: np.random.Generator, res: float, length_mm: float) -> RefDra
     outline = np.array([[-hb, -hw_], [hb, -hw_], [hb, hw_], [-hb, hw_]])
     ticks = np.array([[x0 + i - hb, -hw_] for i in range(int(length_mm) + 1)])
     meta = {"kind": "ruler", "length_mm": float(length_mm), "width_mm": float(width), "colour": colour_name,
-            "tick_mm": 1.0, "numbers": "cm"}
+            "tick_mm": 1.0, "numbers": "cm", "both_edges": bool(both_edges)}
     return RefDrawing(rgb, alpha, res, outline, meta, {"tick_tops": ticks})
 
 
@@ -119,11 +123,20 @@ def draw_sticker(rng: np.random.Generator, res: float, diameter_mm: float, colou
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
     cc = diameter_mm / res / 2 - 0.5
     r = np.hypot(xx - cc, yy - cc) / max(cc, 1)
-    shade = 1.0 - 0.12 * r ** 2 + (0.15 if colour == "silver" else 0.04) * np.exp(-((r - 0.45) / 0.2) ** 2)
+    look = str(rng.choice(["shaded", "flat", "printed"], p=[0.45, 0.3, 0.25]))
+    if look == "flat":  # a matt plain disc: no shading, no sheen
+        shade = np.ones_like(r)
+    else:
+        shade = 1.0 - 0.12 * r ** 2 + (0.15 if colour == "silver" else 0.04) * np.exp(-((r - 0.45) / 0.2) ** 2)
     rgb = col * shade[..., None]
+    if look == "printed":  # a printed ring and a centre mark, darker (or lighter on a dark sticker) than the disc
+        ink = col * 0.3 if float(col.mean()) > 0.1 else np.full(3, 0.6, np.float32)
+        ring_r = rng.uniform(0.6, 0.78)
+        band = (np.abs(r - ring_r) < 0.035) | (r < 0.08)
+        rgb[band] = ink
     ang = np.linspace(0, 2 * np.pi, 64, endpoint=False)
     outline = np.c_[np.cos(ang), np.sin(ang)] * diameter_mm / 2
-    meta = {"kind": "sticker", "diameter_mm": float(diameter_mm), "colour": colour}
+    meta = {"kind": "sticker", "diameter_mm": float(diameter_mm), "colour": colour, "look": look}
     # local frame: pixel (0,0) sits at mm (-d/2, -d/2)
     return RefDrawing(rgb.astype(np.float32), alpha, res, outline, meta, {})
 
