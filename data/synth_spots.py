@@ -199,7 +199,7 @@ OTHER_VARIANTS: dict[str, tuple[tuple[str, float], ...]] = {
 }
 # radius factors (uniform range) of the variants relative to the plan's nominal radius
 _VARIANT_SIZE: dict[str, tuple[float, float]] = {
-    "pale_freckle": (0.3, 1.0), "lentigo": (0.8, 1.6), "seborrhoeic_keratosis": (0.9, 1.6), "scab": (0.3, 0.9),
+    "pale_freckle": (0.4, 1.0), "lentigo": (0.8, 1.6), "seborrhoeic_keratosis": (0.9, 1.6), "scab": (0.3, 0.9),
     "tattoo_dot": (0.12, 0.4), "ink_mark": (0.12, 0.4), "papule": (0.4, 1.0), "folliculitis": (0.3, 0.6),
     "scratch": (0.06, 0.15),
 }
@@ -226,7 +226,7 @@ def _melanin_look(rng, op, rad, halo, cx, cy, n, skin_dark, dens_range, tex_amp,
 
 
 def _pale_freckle(rng, op, rad, halo, cx, cy, n, skin_dark):
-    return _melanin_look(rng, op, rad, halo, cx, cy, n, skin_dark, (0.1, 0.3), 0.15, max(2, rad / 3))
+    return _melanin_look(rng, op, rad, halo, cx, cy, n, skin_dark, (0.16, 0.35), 0.15, max(2, rad / 3))
 
 
 def _lentigo(rng, op, rad, halo, cx, cy, n, skin_dark):
