@@ -118,3 +118,18 @@ def test_padded_window_reflects_like_the_index_path(x0, y0, side):
     img = np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8)
     xs, ys = _reflect_index(np.arange(x0, x0 + side), 70), _reflect_index(np.arange(y0, y0 + side), 50)
     assert np.array_equal(_padded_window(img, x0, y0, side), img[ys[:, None], xs[None, :]])
+
+
+def test_size_scalar_is_the_max_feret_not_the_bounding_box_side():
+    # a 1-px wide diagonal line of 30 px: bounding box 30 px, Feret over pixel corners 30 * sqrt(2)
+    img = np.full((100, 100, 3), 210, np.uint8)
+    m = np.eye(30, dtype=bool)
+    img[30:60, 30:60][m] = (150, 40, 50)
+    b = crop_batch(img, [(44.5, 44.5, (30, 30, 30, 30), m)], 0.1, CropConfig())
+    assert np.exp(b.scalars[0, 0]) * 2 == pytest.approx(30 * np.sqrt(2) * 0.1, rel=1e-4)
+
+
+def test_size_scalar_of_one_pixel_is_its_diagonal():
+    img = np.full((50, 50, 3), 210, np.uint8)
+    b = crop_batch(img, [(25.0, 25.0, (25, 25, 1, 1), np.ones((1, 1), bool))], 0.5, CropConfig())
+    assert np.exp(b.scalars[0, 0]) * 2 == pytest.approx(np.sqrt(2) * 0.5, rel=1e-4)
