@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -542,6 +543,8 @@ class _Ticks:
     positions_px: np.ndarray  # along-axis positions (px from the strip origin) of the kept ticks
     index: np.ndarray  # tick number of each position
     polarity: float
+    unit_mm: float = 1.0  # mm between neighbouring ticks: 1 (mm ticks) or 5 (the 5 / 10 mm marks alone)
+    chirp_per_px: float = 0.0  # d ln(period) / d(position px) at the run's centre: perspective along it
 
 
 def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | None, str]:
@@ -739,21 +742,57 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
         found = _tick_band(image, k, a, u, n, coarse, o_c, t_c, per_window if local else welch)
         if found is None:
             continue
-        score, fits, band, coarse_run, t_run = found
+        score, fits, majors, band, coarse_run, t_run = found
         # printed mm ticks are at least ~1 mm long across the ruler; a 1-2 px band of "ticks" along an edge
         # is its staircase (aliasing) or JPEG blocking
-        fits = [f for f in fits if band[1] - band[0] >= f.period_px
-                and _has_long_ticks(image, a, u, n, f, band, 1.0 / f.period_px)]
+        fits = [f for f in fits if band[1] - band[0] >= f.period_px / f.unit_mm
+                and _ruler_marks(image, a, u, n, f, band)]
+        if not fits:
+            fits = [f for f in majors() if band[1] - band[0] >= f.period_px / f.unit_mm
+                    and _ruler_marks(image, a, u, n, f, band)]
         if not fits:
             continue
         ticks = fits[0]
-        mm_per_px = 1.0 / ticks.period_px
+        mm_per_px = ticks.unit_mm / ticks.period_px
         outline = _ruler_outline(coarse_run, o_c, t_run, a, u, n, ticks, band, mm_per_px)
         rel = ticks.sigma_px / ticks.period_px
-        sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, 0.002), "ruler", outline, None,
-                   f"ruler: {ticks.n_ticks} mm ticks, period {ticks.period_px:.2f} px", 1)
+        t_mid = 0.5 * float(ticks.positions_px.min() + ticks.positions_px.max())
+        factor, tilt = _tilt_correction(ticks, a + u * t_mid + n * 0.5 * (band[0] + band[1]), u, (w, h))
+        mm_per_px *= factor
+        what = (f"{ticks.n_ticks} mm ticks, period {ticks.period_px:.2f} px" if ticks.unit_mm == 1.0 else
+                f"{ticks.n_ticks} 5 / 10 mm marks (mm ticks not resolved), period {ticks.period_px:.2f} px")
+        if abs(factor - 1.0) >= 0.002 or tilt >= 0.003:
+            what += (f"; tilt: period {ticks.chirp_per_px * ticks.period_px / ticks.unit_mm * 1000:+.1f} % per 10 mm "
+                     f"along the ruler, isotropic scale {factor - 1.0:+.1%} from the scale along it, +-{tilt:.1%} "
+                     "for the tilt across it, which a ruler cannot see")
+        sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, 0.002, tilt), "ruler", outline, None, f"ruler: {what}", 1)
         return score * ticks.n_ticks, sc
     return None
+
+
+def _tilt_correction(ticks: _Ticks, centre: np.ndarray, u: np.ndarray, size: tuple[int, int]) -> tuple[float, float]:
+    """(factor, relative uncertainty) turning a ruler's scale ALONG itself into sqrt|det J| there.
+
+    Model: image -> plane = similarity o (x -> x / (1 - p.x)), x from the image centre (principal
+    point assumed there), p the perspective vector of the tilt. To first order in p, mm/px along a
+    unit direction d at x is exp(2 x_d p_d + x_n p_n) and sqrt|det J| is exp(1.5 (x_d p_d + x_n p_n))
+    (x_d, x_n: components along d and across it). The tick period's trend along the ruler gives
+    p_d = -chirp / 2; so sqrt|det J| = along x exp(-0.5 x_d p_d) x exp(0.5 x_n p_n). The last term
+    needs p_n, which a 1-D ruler cannot see: it is taken as 0 with an uncertainty of 0.5 |x_n p_n|,
+    |p_n| assumed as large as |p_d|; a tilt also foreshortens the centre itself (1 - cos, with the
+    focal length taken as the long side), and half of that is added too.
+    """
+    w, h = size
+    x = np.asarray(centre, np.float64) - ((w - 1) / 2.0, (h - 1) / 2.0)
+    x_d = float(x @ u)
+    x_n = float(x @ np.array([-u[1], u[0]]))
+    p_d = -0.5 * ticks.chirp_per_px
+    if abs(p_d) * 0.5 * max(w, h) > 0.2:  # > 20 % scale change centre to edge: a mismeasured trend, not tilt
+        return 1.0, 0.5 * abs(p_d) * math.hypot(x_d, x_n)
+    factor = math.exp(-0.5 * x_d * p_d)
+    theta = math.atan(abs(p_d) * math.sqrt(2.0) * max(w, h))
+    unc = math.hypot(0.5 * abs(x_n * p_d), 0.5 * (1.0 - math.cos(theta)))
+    return factor, unc
 
 
 def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.ndarray, coarse: np.ndarray,
@@ -762,7 +801,7 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
 
     `scores`: per row, the whole-line peak ratio; or (rows x windows) per-window ratios, then rows are
     scored by the windows that carry the ticks and the search keeps only that stretch of the line.
-    Returns (score, candidate tick fits, band, coarse, t_c) or None.
+    Returns (score, candidate mm tick fits, 5 / 10 mm mark fits function, band, coarse, t_c) or None.
     """
     if scores.ndim == 2:
         per_window = scores
@@ -787,29 +826,38 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
     while hi < len(good) - 1 and good[hi + 1]:
         hi += 1
     band = (o_c[lo] - k, o_c[hi] + k)
-    fits = _fine_ticks(image, a, u, n, t_c, band)
-    return (float(score[r0]), fits, band, coarse, t_c) if fits else None
+    fits, majors = _fine_ticks(image, a, u, n, t_c, band)
+    return float(score[r0]), fits, majors, band, coarse, t_c
 
 
 def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
-                band: tuple[float, float]) -> list[_Ticks]:
-    """Tick positions on full-resolution rows of the tick band; period from a quadratic index fit."""
+                band: tuple[float, float]) -> tuple[list[_Ticks], Callable[[], list[_Ticks]]]:
+    """Tick positions on full-resolution rows of the tick band; period from a quadratic index fit.
+
+    Returns the mm tick fits and a function giving the 5 / 10 mm mark fits (only needed, and only
+    computed, when no mm fit is a ruler's).
+    """
     step = 0.5
     t = np.arange(t_c[0], t_c[-1], step)
     o = np.linspace(band[0], band[1], int(np.clip(band[1] - band[0], 3, 40)))
     rows = _strip_linear(image, a, u, n, t, o)
     ok = (rows >= 0).all(axis=0)
-    score, _ = _row_periodicity(np.where(rows >= 0, rows, rows[rows >= 0].mean()), 4.0, 0.1 * rows.shape[1])
+    score, per = _row_periodicity(np.where(rows >= 0, rows, rows[rows >= 0].mean()), 4.0, 0.1 * rows.shape[1])
     keep = score >= 0.5 * score.max()
     prof = rows[keep].mean(axis=0)
     prof[~ok] = np.median(prof[ok]) if ok.any() else 0.0
     p_auto = _autocorr_period(prof, 4.0)
-    if p_auto is None:
-        return []
-    p0 = _gap_period(prof, p_auto, 3.0)
-    if p0 is None:
-        return []
-    return _tick_fit(prof, p0, step, t[0])
+    periods = []
+    if p_auto is not None:
+        p_gap = _gap_period(prof, p_auto, 3.0)
+        periods += [p_gap] if p_gap is not None else []
+    # the rows' spectral peak: ticks quantised to the pixel grid beat every few mm, and the strongest
+    # peaks then follow the beat (gaps of 3 and 4 mm), not the ticks
+    p_spec = float(np.median(per[keep])) if keep.any() else 0.0
+    if p_spec >= 4.0 and all(abs(p_spec / p - 1.0) > 0.05 for p in periods):
+        periods.append(p_spec)
+    fits = [f for p in periods for f in _tick_fit(prof, p, step, t[0])]
+    return fits, lambda: _major_fits(prof, step, t[0])
 
 
 def _gap_period(prof: np.ndarray, p_auto: float, min_gap: float) -> float | None:
@@ -831,11 +879,39 @@ def _gap_period(prof: np.ndarray, p_auto: float, min_gap: float) -> float | None
     return float(np.median(near)) if len(near) >= 12 else None
 
 
+def _clip_steps(x: np.ndarray) -> np.ndarray:
+    """Detrended profile clipped to 4 robust sd: the residue of a step (the ruler's end, a hair) is one
+    huge excursion that dominates the autocorrelation; clipped, the many ticks decide it."""
+    mad = float(np.median(np.abs(x - np.median(x))))
+    lim = 4.0 * 1.4826 * mad
+    return np.clip(x, -lim, lim) if lim > 0 else x
+
+
+def _autocorr_lags(prof: np.ndarray, min_lag: float, n_max: int) -> list[float]:
+    """Lags (samples, sub-sample) of the strongest autocorrelation peaks >= min_lag, strongest first."""
+    n = len(prof)
+    x = prof - _box1d(prof.reshape(1, -1), max(3, n // 20)).ravel()
+    x = _clip_steps(x - x.mean())
+    nfft = 1 << int(math.ceil(math.log2(2 * n)))
+    ac = np.fft.irfft(np.abs(np.fft.rfft(x, nfft)) ** 2, nfft)[: n // 4]
+    if len(ac) < int(min_lag) + 3 or ac[0] <= 0:
+        return []
+    ac = ac / ac[0]
+    lags = np.arange(len(ac))
+    peaks = np.nonzero((lags[1:-1] >= min_lag) & (ac[1:-1] > ac[:-2]) & (ac[1:-1] >= ac[2:]) & (ac[1:-1] > 0.1))[0] + 1
+    out = []
+    for j in peaks[np.argsort(-ac[peaks])][:n_max]:
+        y0, y1, y2 = ac[j - 1], ac[j], ac[j + 1]
+        den = y0 - 2 * y1 + y2
+        out.append(float(j + (0.5 * (y0 - y2) / den if den < 0 else 0.0)))
+    return out
+
+
 def _autocorr_period(prof: np.ndarray, min_lag: float) -> float | None:
     """Smallest lag (samples, sub-sample) whose autocorrelation peak is >= 45 % of the strongest one."""
     n = len(prof)
     x = prof - _box1d(prof.reshape(1, -1), max(3, n // 20)).ravel()
-    x = x - x.mean()
+    x = _clip_steps(x - x.mean())
     nfft = 1 << int(math.ceil(math.log2(2 * n)))
     ac = np.fft.irfft(np.abs(np.fft.rfft(x, nfft)) ** 2, nfft)[: n // 4]
     if len(ac) < int(min_lag) + 3 or ac[0] <= 0:
@@ -910,7 +986,83 @@ def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarit
     period = (coef[1] + 2 * coef[0] * mid) * step
     spread = float(np.sqrt(np.sum((ii - ii.mean()) ** 2)))
     sigma = sd * step / max(spread, 1.0)
-    return _Ticks(period, sigma, int(keep.sum()), pos_arr[keep] * step + t0, ii, polarity)
+    return _Ticks(period, sigma, int(keep.sum()), pos_arr[keep] * step + t0, ii, polarity,
+                  chirp_per_px=_chirp(coef, mid, step))
+
+
+def _major_fits(prof: np.ndarray, step: float, t0: float) -> list[_Ticks]:
+    """The 5 / 10 mm marks alone, for a ruler whose mm ticks blur away (they are 3-5x fainter in a
+    small or blurred photo); at least 7 marks (30 mm). Each polarity, as in _tick_fit.
+
+    Candidate periods are the profile's strongest autocorrelation peaks of at least 10 px (5 mm under
+    10 px: too few px for marks to be told from an edge's staircase or texture), strongest first.
+    """
+    out = []
+    for p0 in _autocorr_lags(prof, 10.0 / step, 4):
+        sm = _box1d(prof.reshape(1, -1), max(3, int(2 * p0))).ravel()
+        d = prof - sm
+        skew = float(np.mean(d ** 3) / (np.mean(d ** 2) ** 1.5 + 1e-12))
+        first = -1.0 if skew < 0 else 1.0
+        for polarity in (first, -first):
+            fit = _major_fit_polarity(polarity * d, p0, step, t0, polarity)
+            if fit is not None:
+                out.append(fit)
+        if out:
+            break
+    return out
+
+
+def _major_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float) -> _Ticks | None:
+    """_major_fits for one polarity: peaks one period apart, numbered, quadratic position fit."""
+    thr = 0.3 * np.percentile(g, 99)
+    cand = np.nonzero((g[1:-1] > g[:-2]) & (g[1:-1] >= g[2:]) & (g[1:-1] > thr))[0] + 1
+    taken = np.zeros(len(g), bool)
+    half = max(1, int(0.6 * p0))
+    pos = []
+    for j in cand[np.argsort(-g[cand])]:
+        if not taken[j]:
+            pos.append(j)
+            taken[max(0, j - half):j + half + 1] = True
+    if len(pos) < 7:
+        return None
+    pos_arr = np.sort(np.array(pos, np.float64))
+    j = pos_arr.astype(int)
+    y0, y1, y2 = g[j - 1], g[j], g[j + 1]
+    den = y0 - 2 * y1 + y2
+    pos_arr = pos_arr + np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
+    numbered = _number_ticks(pos_arr, p0)
+    if numbered is None:
+        return None
+    idx, keep, coef, sd = numbered
+    ii = idx[keep]
+    if sd > 0.04 * p0 or keep.sum() < 7 or keep.sum() < 0.85 * (ii.max() - ii.min() + 1):
+        return None
+    if _mid_phase_bump(g, np.polyval(coef, np.arange(ii.min(), ii.max() + 1))):
+        return None  # a mark half-way between marks: an inch scale (1/8 between 1/4 "), not 5 mm marks
+    mid = 0.5 * (ii.min() + ii.max())
+    period = (coef[1] + 2 * coef[0] * mid) * step
+    spread = float(np.sqrt(np.sum((ii - ii.mean()) ** 2)))
+    return _Ticks(period, sd * step / max(spread, 1.0), int(keep.sum()), pos_arr[keep] * step + t0, ii, polarity,
+                  unit_mm=5.0, chirp_per_px=_chirp(coef, mid, step))
+
+
+def _chirp(coef: np.ndarray, mid: float, step: float) -> float:
+    """d ln(period) / d(px along) of position = coef . (i^2, i, 1) (samples of `step` px) at tick mid."""
+    period = coef[1] + 2.0 * coef[0] * mid
+    return float(2.0 * coef[0] / (period * period * step)) if abs(period) > 1e-9 else 0.0
+
+
+def _mid_phase_bump(g: np.ndarray, marks: np.ndarray) -> bool:
+    """True when the profile folded between consecutive marks has a peak half-way (phase 0.5)."""
+    phases = np.linspace(0.0, 1.0, 41)
+    seg = marks[:-1, None] + phases[None, :] * np.diff(marks)[:, None]
+    ok = (seg[:, 0] >= 0) & (seg[:, -1] <= len(g) - 1)
+    if ok.sum() < 3:
+        return False
+    tmpl = np.interp(seg[ok].ravel(), np.arange(len(g)), g).reshape(-1, len(phases)).mean(axis=0)
+    peak = 0.5 * (tmpl[0] + tmpl[-1]) - np.median(tmpl)
+    mid = tmpl[18:23].max() - 0.5 * (tmpl[12] + tmpl[28])  # phase 0.5 against 0.3 / 0.7
+    return bool(peak > 0 and mid > 0.15 * peak)
 
 
 def _number_ticks(pos: np.ndarray, p0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
@@ -983,9 +1135,24 @@ def _duty_cycle(g: np.ndarray, pos: np.ndarray, p0: float) -> float:
     return float((tmpl > 0.5 * tmpl.max()).mean()) if tmpl.max() > 0 else 1.0
 
 
-def _has_long_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
-                    band: tuple[float, float], mm_per_px: float) -> bool:
-    """True when every 5th tick reaches further across than the others (the 5 / 10 mm marks of a ruler)."""
+def _ruler_marks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
+                 band: tuple[float, float]) -> bool:
+    """True when the ticks have a ruler's hierarchy: every 5th mm tick longer, or every 2nd 5 mm mark."""
+    every = 5 if ticks.unit_mm == 1.0 else 2
+    mm_per_px = ticks.unit_mm / ticks.period_px
+    extent = _tick_extents(image, a, u, n, ticks, band, mm_per_px)
+    if extent is None or (every == 2 and np.median(extent) * 0.25 / mm_per_px < 4.0):
+        return False  # 5 / 10 mm marks of a readable ruler are >= 3 mm long: many px, not an edge's jaggies
+    cls = np.array([extent[ticks.index % every == r].mean() if (ticks.index % every == r).any() else 0
+                    for r in range(every)])
+    top = int(np.argmax(cls))
+    others = np.delete(cls, top)
+    return bool(cls[top] >= (1.3 if every == 5 else 1.2) * max(others.mean(), 1.0))
+
+
+def _tick_extents(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
+                  band: tuple[float, float], mm_per_px: float) -> np.ndarray | None:
+    """How far across (in 0.25 mm steps) each tick reaches, or None when they are no printed ticks."""
     p = ticks.period_px
     mid_o = 0.5 * (band[0] + band[1])
     o = mid_o + np.arange(-8.0, 8.0 + 1e-9, 0.25) / mm_per_px
@@ -996,14 +1163,11 @@ def _has_long_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarr
     c[(vals[:, :m] < 0) | (vals[:, m:2 * m] < 0) | (vals[:, 2 * m:] < 0)] = 0
     ref = np.median(c.max(axis=0))
     if ref <= 0:
-        return False
+        return None
     extent = (c > 0.4 * ref).sum(axis=0).astype(np.float64)
     if np.median(extent) < 3:  # ticks shorter than 0.75 mm: edge jaggies or texture, not a printed scale
-        return False
-    cls = np.array([extent[ticks.index % 5 == r].mean() if (ticks.index % 5 == r).any() else 0 for r in range(5)])
-    top = int(np.argmax(cls))
-    others = np.delete(cls, top)
-    return bool(cls[top] >= 1.3 * max(others.mean(), 1.0))
+        return None
+    return extent
 
 
 def _ruler_outline(coarse: np.ndarray, o_c: np.ndarray, t_c: np.ndarray, a: np.ndarray, u: np.ndarray,
