@@ -48,6 +48,7 @@ class SegmentConfig:
     split_neck_ratio: float = 0.7  # touching spots split where the neck is narrower than this x radius
     max_split_radius_mm: float = 2.5  # only petechia-sized lobes are split apart
     od_from_px: float = 16.0  # spots larger than this (full px) move to optical-density contrast
+    reduce_above_px: float = 64.0  # spots k x this many full px wide are outlined on a crop reduced k x
     smooth_frac: float = 0.02  # outline smoothing (gaussian sigma) as a fraction of the spot size
     min_green_excess: float = 0.07  # blood and melanin absorb green more than red; inks need not
     crop_upsample_px: int = 48  # a spot's crop is upsampled until it is about this many px across
@@ -97,15 +98,15 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     comp_own: dict[int, list[Candidate]] = {}
     # per component, its largest lobe first: a spot is outlined from its main seed, its other lobes skipped
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
-    for box, mask, cbox, cmask, cid in comps:
+    for box, mask, cbox, cmask, cid, width, c_width in comps:
         own = comp_own.setdefault(cid, [])
         cx, cy = _seed_centre(box, mask, work_scale)
         if any(_inside(k, cx, cy) for k in own):
             continue  # a lobe of a spot already outlined from another seed of its component
         # a lobe's own small crop first (cheap); the component's crop when the spot reaches its edge
-        res, clipped = _refine(image_rgb, box, mask, work_scale, mm_per_px, exclude, cfg)
+        res, clipped = _refine(image_rgb, box, mask, width, work_scale, mm_per_px, exclude, cfg)
         if clipped and cbox != box:
-            res, _ = _refine(image_rgb, cbox, cmask, work_scale, mm_per_px, exclude, cfg)
+            res, _ = _refine(image_rgb, cbox, cmask, c_width, work_scale, mm_per_px, exclude, cfg)
         found.extend(res)
         own.extend(c for c, is_own in res if is_own)
     cands = _dedupe(found)
@@ -149,6 +150,15 @@ def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     m = np.asarray(mask, dtype=bool)
     if m.shape == shape:
         return m.copy()
+    x, y, bw, bh = cv2.boundingRect(m.view(np.uint8))
+    if m.shape[0] > shape[0] and 0 < bw * bh < 0.5 * m.size:  # only the set part: a reference is small
+        fy, fx = shape[0] / m.shape[0], shape[1] / m.shape[1]
+        X0, Y0 = int(x * fx), int(y * fy)
+        X1, Y1 = min(shape[1], int(math.ceil((x + bw) * fx))), min(shape[0], int(math.ceil((y + bh) * fy)))
+        out = np.zeros(shape, bool)
+        sub = m[int(Y0 / fy):int(math.ceil(Y1 / fy)), int(X0 / fx):int(math.ceil(X1 / fx))]
+        out[Y0:Y1, X0:X1] = cv2.resize(sub.view(np.uint8), (X1 - X0, Y1 - Y0), interpolation=cv2.INTER_AREA) > 0
+        return out
     r = cv2.resize(m.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_AREA if
                    m.shape[0] > shape[0] else cv2.INTER_NEAREST)
     return r > 0
@@ -261,7 +271,7 @@ def _snr_at(bi: np.ndarray, wgt: np.ndarray, sigma: float, noise_sigma: float,
     resid = bi - bg
     noise = _noise(resid, wgt, noise_sigma, cfg)
     for _ in range(2):  # background again, without the spots (positive outliers)
-        w2 = wgt * (np.abs(resid) < 2.5 * noise).astype(np.float32)
+        w2 = np.where(np.abs(resid) < 2.5 * noise, wgt, np.float32(0))
         bg = _norm_blur(bi, w2, sigma)
         resid = bi - bg
         noise = _noise(resid, w2, noise_sigma, cfg)
@@ -278,14 +288,16 @@ def _norm_blur(x: np.ndarray, wgt: np.ndarray, sigma: float) -> np.ndarray:
     h, w = x.shape
     f = min(1.0, 4.0 / max(sigma, 1e-6))  # about 4 small px per sigma is plenty for a smooth field
     sw, sh = max(2, round(w * f)), max(2, round(h * f))
-    xs = cv2.resize(x * wgt, (sw, sh), interpolation=cv2.INTER_AREA)
-    ws = cv2.resize(wgt, (sw, sh), interpolation=cv2.INTER_AREA)
+    xw = cv2.multiply(x, wgt)
+    same = (sw, sh) == (w, h)
+    xs = xw if same else cv2.resize(xw, (sw, sh), interpolation=cv2.INTER_AREA)
+    ws = wgt if same else cv2.resize(wgt, (sw, sh), interpolation=cv2.INTER_AREA)
     s = sigma * sw / w
     num = cv2.GaussianBlur(xs, (0, 0), s, borderType=cv2.BORDER_REFLECT)
     den = cv2.GaussianBlur(ws, (0, 0), s, borderType=cv2.BORDER_REFLECT)
-    fill = float((x * wgt).sum() / max(wgt.sum(), 1e-6))
+    fill = float(xs.sum() / max(float(ws.sum()), 1e-6))  # the area-averaged copy keeps the mean
     out = np.where(den > 1e-3, num / np.maximum(den, 1e-6), fill).astype(np.float32)
-    return cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+    return out if same else cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
@@ -315,9 +327,17 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
             continue
         if area >= 6 and _elongation(mask) > cfg.max_elongation:
             continue
-        for sub in _split_by_maxima(mask, snr[y:y + bh, x:x + bw], cfg.high_snr):
-            out.append(_tight(int(x), int(y), sub) + (((int(x), int(y), int(bw), int(bh)), sub, i)))
+        subs = _split_by_maxima(mask, snr[y:y + bh, x:x + bw], cfg.high_snr)
+        c_width = _width(mask)
+        for sub in subs:
+            out.append(_tight(int(x), int(y), sub) + (((int(x), int(y), int(bw), int(bh)), sub, i,
+                                                       c_width if len(subs) == 1 else _width(sub), c_width)))
     return out
+
+
+def _width(mask: np.ndarray) -> float:
+    """Twice the largest inscribed radius of a bool mask (px): the width of its thickest part."""
+    return 2.0 * float(cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3).max())
 
 
 def _seed_centre(box: tuple[int, int, int, int], mask: np.ndarray, ws: float) -> tuple[float, float]:
@@ -372,7 +392,7 @@ def _elongation(mask: np.ndarray) -> float:
 # full-resolution refinement
 
 
-def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray, ws: float,
+def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray, width: float, ws: float,
             mm_per_px: float | None, exclude: np.ndarray | None,
             cfg: SegmentConfig) -> tuple[list[tuple[Candidate, bool]], bool]:
     """Re-segment one working-image candidate on a full-res crop at its own half-maximum contrast.
@@ -380,6 +400,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     Returns the spots found with, for each, whether it holds this candidate's own peak (its outline
     was then drawn at its own contrast; others met here are better measured from their own seed),
     and whether a spot met reaches an edge of the crop that is not the image's (it may be cut off).
+    `width`: the working-image width (px) of the region refined, which decides the crop's reduction.
     """
     H, W = image.shape[:2]
     x, y, bw, bh = box
@@ -387,22 +408,33 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     margin = int(max(6, 0.6 * size, 1.5 * ws))
     x0, y0 = max(0, int(x * ws) - margin), max(0, int(y * ws) - margin)
     x1, y1 = min(W, int(math.ceil((x + bw) * ws)) + margin), min(H, int(math.ceil((y + bh) * ws)) + margin)
-    if x1 - x0 < 3 or y1 - y0 < 3:
+    # a thick spot is outlined on the crop area-reduced by f (its size error in % barely changes);
+    # thin shapes (hairs, pen lines) keep full resolution, which tells them apart
+    f = max(1, int(width * ws // cfg.reduce_above_px)) if cfg.reduce_above_px > 0 else 1
+    x1, y1 = x0 + (x1 - x0) // f * f, y0 + (y1 - y0) // f * f
+    if x1 - x0 < 3 * f or y1 - y0 < 3 * f:
         return [], False
     crop = image[y0:y1, x0:x1]
+    ex_crop = exclude[y0:y1, x0:x1] if exclude is not None and exclude.shape[:2] == (H, W) else None
+    if f > 1:
+        crop = cv2.resize(crop, ((x1 - x0) // f, (y1 - y0) // f), interpolation=cv2.INTER_AREA)
+        if ex_crop is not None:
+            ex_crop = cv2.resize(ex_crop.astype(np.uint8), crop.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
+    cs = ws / f  # crop px per working px
+    size_c = size / f
     bi = cv2.GaussianBlur(pigment_index(crop), (0, 0), 0.7)
     # the working candidate, in crop px, grown by one working px: where the spot's core is
     seed = np.zeros(bi.shape, np.uint8)
-    sx0, sy0 = int(x * ws) - x0, int(y * ws) - y0
-    sw, sh = max(1, int(round(bw * ws))), max(1, int(round(bh * ws)))
+    sx0, sy0 = int(round((x * ws - x0) / f)), int(round((y * ws - y0) / f))
+    sw, sh = max(1, int(round(bw * cs))), max(1, int(round(bh * cs)))
     up = cv2.resize(wmask.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
     _paste(seed, up, sx0, sy0)
-    grow = max(1, int(round(ws)))
+    grow = max(1, int(round(cs)))
     away = cv2.distanceTransform((seed == 0).astype(np.uint8), cv2.DIST_L2, 3)  # px from the candidate
     seed = (away <= grow).astype(np.uint8)
-    ring = away > grow + margin // 2
-    if exclude is not None and exclude.shape[:2] == (H, W):
-        ring &= ~exclude[y0:y1, x0:x1]
+    ring = away > grow + (margin / f) // 2
+    if ex_crop is not None:
+        ring &= ~ex_crop
     if ring.sum() < 8:
         ring = seed == 0
     if ring.sum() < 8:
@@ -415,7 +447,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     core = (seed > 0) & (bi > bg_bi + 0.75 * (vmax - bg_bi))
     bi_contrast = vmax - bg_bi
     od_w = float(np.clip((size - cfg.od_from_px) / cfg.od_from_px, 0.0, 1.0))
-    bi, d_od = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size), od_w)
+    bi, d_od = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size_c), od_w)
     if d_od[1] - d_od[0] <= cfg.min_green_excess * float(np.abs(d_od).sum()):
         return [], False  # absorbs red as much as green: ink (tattoo, pen), not blood or melanin
     bg = 0.0
@@ -423,13 +455,14 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     if peak <= 0:
         return [], False
     level = bg + cfg.half_level * (peak - bg)
-    U = int(np.clip(round(cfg.crop_upsample_px / max(size, 1.0)), 1, cfg.max_upsample))
+    U = int(np.clip(round(cfg.crop_upsample_px / max(size_c, 1.0)), 2 if f > 1 else 1, cfg.max_upsample))
+    mm_c = mm_per_px * f if mm_per_px else None  # mm per crop px
     big = bi if U == 1 else cv2.resize(bi, None, fx=U, fy=U, interpolation=cv2.INTER_LINEAR)
     py, px = np.unravel_index(int(np.argmax(np.where(core, bi, -np.inf))), bi.shape)
     own_at = (py * U + U // 2, px * U + U // 2)  # this candidate's peak, upsampled px
     inner = ((y0 > 0, slice(0, 1), slice(None)), (y1 < H, slice(-1, None), slice(None)),
              (x0 > 0, slice(None), slice(0, 1)), (x1 < W, slice(None), slice(-1, None)))
-    basins = _valley_basins(bi, ring, core, peak, mm_per_px, cfg)
+    basins = _valley_basins(bi, ring, core, peak, mm_c, cfg)
     if basins is not None:
         parts = []
         for basin, b_peak in basins:
@@ -450,8 +483,8 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
             continue
         clipped |= any(comp[r, c].any() for is_inner, r, c in inner if is_inner)
         comp = _cut_appendages(comp, U, cfg.appendage_frac)
-        for part in _split(comp, U, mm_per_px, cfg):
-            c = _candidate_from_mask(part, big, U, x0, y0, bg, p_peak, bi_contrast, cfg.max_thinness)
+        for part in _split(comp, U, mm_c, cfg):
+            c = _candidate_from_mask(part, big, U, (x0, y0, f), bg, p_peak, bi_contrast, cfg.max_thinness)
             if c is not None:
                 out.append((c, bool(part[own_at])))
     return out, clipped
@@ -670,13 +703,15 @@ def _group_peaks(peaks: list[tuple[int, int, float]], dist: np.ndarray, ratio: f
     return [find(i) for i in range(len(peaks))]
 
 
-def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, x0: int, y0: int, bg: float,
+def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tuple[int, int, int], bg: float,
                          peak: float, contrast: float, max_thinness: float) -> RefinedCandidate | None:
     """Sub-pixel outline, full-res mask and edge softness of one lobe of an upsampled crop.
 
-    None for thin shapes (hairs, hair tangles, creases): length over twice the largest inscribed
-    radius above `max_thinness`.
+    `origin` (x0, y0, f): the crop's top-left full-res pixel and full-res px per crop px (a large
+    spot's crop is reduced); `U`: upsampled px per crop px. None for thin shapes (hairs, hair
+    tangles, creases): length over twice the largest inscribed radius above `max_thinness`.
     """
+    x0, y0, f = origin
     cs, _ = cv2.findContours(part, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not cs:
         return None
@@ -686,29 +721,32 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, x0: int, y0:
     width = 2.0 * float(cv2.distanceTransform(part, cv2.DIST_L2, 5).max())
     if length > max_thinness * max(width, 1.0):
         return None
-    # upsampled pixel centres -> full-res px; pixel-centre outlines sit half a small pixel inside
+    # upsampled pixel centres -> crop px; pixel-centre outlines sit half a small pixel inside
     pts = (c + 0.5) / U - 0.5
     cen = pts.mean(axis=0)
     d = pts - cen
     nrm = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
-    pts = pts + 0.5 / U * d / nrm + (x0, y0)
+    pts = pts + 0.5 / U * d / nrm
     area_px = float(part.sum()) / (U * U)
-    k = _deblur_factor(2.0 * math.sqrt(area_px / math.pi))
+    k = _deblur_factor(2.0 * math.sqrt(area_px / math.pi)) if f == 1 else 1.0
     if k != 1.0:  # a spot only a few px wide: its half-maximum outline is mostly the blur's width
-        pts = cen + (x0, y0) + (pts - cen - (x0, y0)) * k
+        pts = cen + (pts - cen) * k
         area_px *= k * k
+    pts = (pts + 0.5) * f - 0.5 + (x0, y0)  # crop px -> full-res px
+    area_px *= f * f
     if len(pts) > 64:
         pts = pts[np.linspace(0, len(pts), 64, endpoint=False).astype(int)]
     ys, xs = np.nonzero(part)
     bx0, by0 = xs.min() // U, ys.min() // U
     bx1, by1 = xs.max() // U + 1, ys.max() // U + 1
     sub = part[by0 * U:by1 * U, bx0 * U:bx1 * U].astype(np.float32)
-    full = cv2.resize(sub, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA) >= 0.5
+    shape = ((bx1 - bx0) * f, (by1 - by0) * f)
+    full = cv2.resize(sub, shape, interpolation=cv2.INTER_AREA if U > f else cv2.INTER_LINEAR) >= 0.5
     if not full.any():
-        full = cv2.resize(sub, (bx1 - bx0, by1 - by0), interpolation=cv2.INTER_AREA) > 0
-    edge = _edge_width(part, big, U, bg, peak)
+        full = cv2.resize(sub, shape, interpolation=cv2.INTER_AREA) > 0
+    edge = _edge_width(part, big, U, bg, peak) * f
     return RefinedCandidate(
-        bbox=(int(x0 + bx0), int(y0 + by0), int(bx1 - bx0), int(by1 - by0)), mask=full,
+        bbox=(int(x0 + bx0 * f), int(y0 + by0 * f), int(shape[0]), int(shape[1])), mask=full,
         contrast=float(contrast), contour=tuple((float(a), float(b)) for a, b in pts),
         area_px=area_px, edge_width_px=edge)
 

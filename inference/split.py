@@ -64,6 +64,11 @@ def flood(t: np.ndarray, seeds: np.ndarray, region: np.ndarray, n_levels: int = 
 
     Labels grow level by level from the top of `t` down, each level until it stops changing, so
     two spots meet along the valley between them. Pixels of `region` no seed reaches stay 0.
+
+    Each level, the newly allowed pixels form pieces (8-connected); a piece that borders one label
+    only takes it whole, and only a piece between two or more labels is grown 3x3 step by step (the
+    larger label winning a tie), in its own bounding box: the same labels as growing every piece
+    step by step over the whole region, at a fraction of the cost.
     """
     lab = np.where(region, seeds, 0).astype(np.int32)
     if not region.any():
@@ -71,18 +76,53 @@ def flood(t: np.ndarray, seeds: np.ndarray, region: np.ndarray, n_levels: int = 
     vals = t[region]
     hi, lo = float(vals.max()), float(vals.min())
     k = np.ones((3, 3), np.uint8)
+    big = int(lab.max()) >= 65535  # labels beyond uint16 go through float32
     for level in np.linspace(hi, lo, n_levels):
-        allowed = region & (t >= level - 1e-9)
-        for _ in range(max(t.shape)):
-            free = allowed & (lab == 0)
-            if not free.any():
-                break
-            grown = cv2.dilate(lab.astype(np.float32), k).astype(np.int32)  # max label of the 3x3
-            add = free & (grown > 0)
-            if not add.any():
-                break
-            lab[add] = grown[add]
+        free = (region & (t >= level - 1e-9) & (lab == 0)).astype(np.uint8)
+        if not free.any():
+            continue
+        n, pieces, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=8)
+        top = (1 << 24) if big else 65535
+        lab_max = _dilate_labels(lab, k, big)  # the largest and smallest label beside each pixel
+        lab_min = top - _dilate_labels(np.where(lab > 0, top - lab, 0), k, big)
+        touch = (pieces > 0) & (lab_max > 0)
+        if not touch.any():
+            continue
+        ids = pieces[touch]
+        hi_lab = np.zeros(n, np.int64)
+        np.maximum.at(hi_lab, ids, lab_max[touch])
+        lo_lab = np.full(n, np.iinfo(np.int64).max)
+        np.minimum.at(lo_lab, ids, lab_min[touch])
+        single = (hi_lab > 0) & (lo_lab == hi_lab)
+        single[0] = False
+        fill = single[pieces]
+        lab[fill] = hi_lab[pieces[fill]].astype(np.int32)
+        for i in np.flatnonzero((hi_lab > 0) & ~single):
+            if i == 0:
+                continue
+            x, y, w, h = stats[i, :4]
+            ys, xs = slice(max(0, y - 1), y + h + 1), slice(max(0, x - 1), x + w + 1)
+            _grow(lab[ys, xs], pieces[ys, xs] == i, k, big)
     return lab
+
+
+def _dilate_labels(lab: np.ndarray, k: np.ndarray, big: bool) -> np.ndarray:
+    """3x3 maximum of a non-negative int label image (exact below 2**24 through float32)."""
+    if not big:
+        return cv2.dilate(lab.astype(np.uint16), k).astype(np.int32)
+    return cv2.dilate(lab.astype(np.float32), k).astype(np.int32)
+
+
+def _grow(lab: np.ndarray, piece: np.ndarray, k: np.ndarray, big: bool) -> None:
+    """Grow labels into the bool `piece` of `lab` (in place) by 3x3 steps, the larger label winning."""
+    free = piece & (lab == 0)
+    while True:
+        grown = _dilate_labels(lab, k, big)
+        add = free & (grown > 0)
+        if not add.any():
+            return
+        lab[add] = grown[add]
+        free &= ~add
 
 
 __all__ = ["contrast_peaks", "group_by_valleys", "flood"]
