@@ -558,12 +558,12 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
     gray = _gray(small)
     axes = [(seg[:2], seg[2:]) for seg in _edge_lines(gray, small)]
     axes += [(np.array(r.a), np.array(r.b)) for r in tick_runs(gray, _MAX_TICK_RUNS)]
-    best: tuple[float, Scale] | None = None
+    best: tuple[float, Scale, float] | None = None
     for a, b in axes:
         found = _ruler_along(image, gray, k, _to_full(a, k), _to_full(b, k))
         if found is not None and (best is None or found[0] > best[0]):
             best = found
-            if found[1].mm_per_px_uncertainty < 0.003 * found[1].mm_per_px:
+            if found[2] < 0.003:
                 break  # a long, regular tick run: no need to look further
     if best is None:
         return None, "no ruler found (no run of regular mm ticks)"
@@ -711,8 +711,9 @@ def _coarse_periodicity(coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
-                 b: np.ndarray) -> tuple[float, Scale] | None:
-    """Look for a band of regular ticks parallel to the edge a-b (full px); (score, Scale) or None."""
+                 b: np.ndarray) -> tuple[float, Scale, float] | None:
+    """Look for a band of regular ticks parallel to the edge a-b (full px); (score, Scale, relative
+    uncertainty of the tick fit alone) or None."""
     h, w = image.shape[:2]
     length = float(np.linalg.norm(b - a))
     u = (b - a) / length
@@ -738,11 +739,20 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
         fill = (coarse * inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
         coarse = np.where(inside, coarse, fill[:, None].astype(np.float32))
     welch, per_window = _coarse_periodicity(coarse)
-    for local in (False, True):  # whole line first; then the best window (a short ruler on a long line)
-        found = _tick_band(image, k, a, u, n, coarse, o_c, t_c, per_window if local else welch)
+    found = None
+    for local, tried in ((False, 0), (False, 1), (True, 0), (True, 1)):
+        # whole line first, then the best window (a short ruler on a long line); each time the best band of
+        # rows and then the next best (the staircase of a slanted edge can be more periodic than blurred ticks)
+        scores = per_window if local else welch
+        if tried:
+            if found is None:
+                continue
+            scores = scores.copy()
+            scores[max(0, found[-1][0] - 2):found[-1][1] + 3] = 0.0
+        found = _tick_band(image, k, a, u, n, coarse, o_c, t_c, scores)
         if found is None:
             continue
-        score, fits, majors, band, coarse_run, t_run = found
+        score, fits, majors, band, coarse_run, t_run, _ = found
         # printed mm ticks are at least ~1 mm long across the ruler; a 1-2 px band of "ticks" along an edge
         # is its staircase (aliasing) or JPEG blocking
         fits = [f for f in fits if band[1] - band[0] >= f.period_px / f.unit_mm
@@ -766,7 +776,7 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
                      f"along the ruler, isotropic scale {factor - 1.0:+.1%} from the scale along it, +-{tilt:.1%} "
                      "for the tilt across it, which a ruler cannot see")
         sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, 0.002, tilt), "ruler", outline, None, f"ruler: {what}", 1)
-        return score * ticks.n_ticks, sc
+        return score * ticks.n_ticks, sc, math.hypot(rel, 0.002)
     return None
 
 
@@ -801,7 +811,8 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
 
     `scores`: per row, the whole-line peak ratio; or (rows x windows) per-window ratios, then rows are
     scored by the windows that carry the ticks and the search keeps only that stretch of the line.
-    Returns (score, candidate mm tick fits, 5 / 10 mm mark fits function, band, coarse, t_c) or None.
+    Returns (score, candidate mm tick fits, 5 / 10 mm mark fits function, band, coarse, t_c, band's row
+    range) or None.
     """
     if scores.ndim == 2:
         per_window = scores
@@ -827,7 +838,7 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
         hi += 1
     band = (o_c[lo] - k, o_c[hi] + k)
     fits, majors = _fine_ticks(image, a, u, n, t_c, band)
-    return float(score[r0]), fits, majors, band, coarse, t_c
+    return float(score[r0]), fits, majors, band, coarse, t_c, (lo, hi)
 
 
 def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
@@ -1037,6 +1048,8 @@ def _major_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polari
     ii = idx[keep]
     if sd > 0.04 * p0 or keep.sum() < 7 or keep.sum() < 0.85 * (ii.max() - ii.min() + 1):
         return None
+    if _duty_cycle(g, pos_arr[keep], p0) > 0.35:
+        return None  # 5 / 10 mm marks are thin lines far apart; letters and patterns fill their period
     if _mid_phase_bump(g, np.polyval(coef, np.arange(ii.min(), ii.max() + 1))):
         return None  # a mark half-way between marks: an inch scale (1/8 between 1/4 "), not 5 mm marks
     mid = 0.5 * (ii.min() + ii.max())
@@ -1147,6 +1160,11 @@ def _ruler_marks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray,
                     for r in range(every)])
     top = int(np.argmax(cls))
     others = np.delete(cls, top)
+    if every == 2:  # the long marks must be alike (all 10 mm); an inch scale goes on: 1/2 " longer than 1/4 "
+        r = ticks.index % 4
+        a_, b_ = extent[r == top], extent[r == top + 2]
+        if len(a_) and len(b_) and max(a_.mean(), b_.mean()) > 1.15 * min(a_.mean(), b_.mean()):
+            return False
     return bool(cls[top] >= (1.3 if every == 5 else 1.2) * max(others.mean(), 1.0))
 
 

@@ -388,3 +388,68 @@ def test_round_mottled_mole_is_not_a_sticker_without_a_colour():
     img = skin(w, h) * (1 - cover[..., None]) + mole * cover[..., None]
     sc = find_scale(np.clip(img, 0, 255).astype(np.uint8), ScaleConfig(sticker_diameter_mm=12.0))
     assert not sc.found
+
+
+def camera_tilt_homography(size, offset_px, mm_per_px, rot_deg, p_xy) -> np.ndarray:
+    """Plane mm -> image px: rotation + scale, the plane origin `offset_px` from the image centre, then a
+    perspective x -> x / (1 + p.x) about the image centre (where a phone's principal point sits)."""
+    w, h = size
+    a = math.radians(rot_deg)
+    s = 1.0 / mm_per_px
+    rs = np.array([[s * math.cos(a), -s * math.sin(a), offset_px[0]], [s * math.sin(a), s * math.cos(a), offset_px[1]],
+                   [0, 0, 1.0]])
+    p = np.array([[1, 0, 0], [0, 1, 0], [p_xy[0], p_xy[1], 1.0]])
+    c = np.array([[1, 0, (w - 1) / 2], [0, 1, (h - 1) / 2], [0, 0, 1.0]])
+    return c @ p @ rs
+
+
+@pytest.mark.parametrize("rot", [0.0, 180.0])
+def test_ruler_under_tilt_gives_the_isotropic_scale(rot):
+    # scale changes by 6 % from the centre to the right edge; the ruler lies 330 px right of the centre, so
+    # its scale along x differs from sqrt|det J| there by 1.6 %: the tick period's trend corrects that
+    size = (1200, 900)
+    hom = camera_tilt_homography(size, (330, 40), 0.1, rot, (0.06 / 600, 0.0))
+    sc = find_scale(blur(with_ruler(skin(*size), hom, length_mm=50), 0.7))
+    assert sc.source == "ruler"
+    truth = true_scale(hom)
+    assert sc.mm_per_px == pytest.approx(truth, rel=0.006)
+    assert "tilt" in sc.reason
+    assert sc.mm_per_px_uncertainty > 0
+
+
+def mark_profile(period_samples: float, n_marks: int, half_way: bool) -> np.ndarray:
+    """1-D grey profile (light ruler, dark Gaussian marks), optionally with a fainter mark half-way between."""
+    x = np.arange(int(period_samples * (n_marks + 2)), dtype=np.float64)
+    prof = np.full(len(x), 200.0)
+    for i in range(n_marks):
+        c = period_samples * (i + 1) + 0.37
+        prof -= 80.0 * np.exp(-0.5 * ((x - c) / 2.0) ** 2)
+        if half_way and i < n_marks - 1:
+            prof -= 40.0 * np.exp(-0.5 * ((x - c - period_samples / 2) / 2.0) ** 2)
+    return prof.astype(np.float32)
+
+
+def test_5_mm_marks_alone_give_their_period():
+    from spotscale.inference.scale import _major_fits
+    fits = _major_fits(mark_profile(44.0, 13, False), 0.5, 0.0)  # 13 marks, 22 px apart: 60 mm at 4.4 px/mm
+    assert fits and fits[0].unit_mm == 5.0 and fits[0].n_ticks == 13
+    assert fits[0].period_px == pytest.approx(22.0, rel=0.002)
+    # a fainter mark half-way between marks is no 5 mm period: then the marks come every half period
+    half = _major_fits(mark_profile(44.0, 13, True), 0.5, 0.0)
+    assert all(f.period_px == pytest.approx(11.0, rel=0.01) for f in half)
+
+
+def test_inch_scale_is_not_read_as_5_mm_marks():
+    # marks every 1/8 inch (1 / 2 / 4 / 8 in the length hierarchy): alternate 1/4 " marks are longer, as a
+    # ruler's 10 mm marks are, but a mark sits half-way between them: not a mm ruler
+    res, inch = 20.0, 25.4
+    body = 4 * inch + 10.0
+    art = np.full((int(15 * res), int(body * res)), 235, np.uint8)
+    for i in range(33):
+        x = int(round((5.0 + i * inch / 8) * res))
+        tick = 6.0 if i % 8 == 0 else (4.5 if i % 4 == 0 else (3.5 if i % 2 == 0 else 2.5))
+        cv2.rectangle(art, (x - 2, 0), (x + 2, int(tick * res)), 20, -1)
+    hom = plane_to_image((1000, 700), (500, 350), 0.2, 10.0)
+    off = np.array([[1 / res, 0, -body / 2 - 0.5 / res], [0, 1 / res, -7.5 - 0.5 / res], [0, 0, 1.0]])
+    sc = find_scale(blur(paste(skin(1000, 700), art, off, hom), 1.5))
+    assert not sc.found or abs(sc.mm_per_px / 0.2 - 1) < 0.015
