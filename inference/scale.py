@@ -14,12 +14,15 @@ What each source measures:
   runs of blocks whose local spectrum has one sharp peak (the ticks themselves, ruler.tick_runs; any
   ruler colour or background, unaffected by hair) and from long straight edges (the ruler's sides);
   each is checked on full-resolution samples (regular ticks, >= 16 of them, thin, with longer 5 / 10
-  mm marks). Mm ticks blurred below about 10 % contrast cannot be counted: the ruler is then refused.
-  Under perspective the scale across the ruler differs from the scale along it (up to ~6 % at 10 %
-  tilt near the image edge) and a 1-D reference cannot see that; the uncertainty says so only
-  through the period's spread.
+  mm marks). Where the mm ticks blur away, the 5 / 10 mm marks alone are used (>= 7 of them, thin,
+  alternate marks longer, the long ones alike: not an inch scale). Under tilt the scale along the
+  ruler differs from sqrt|det J|: the tick period's trend along the ruler measures the perspective
+  along it and corrects the along-term (see _tilt_correction); the tilt across the ruler cannot be
+  seen by a 1-D reference and goes into the uncertainty (stated in the reason).
 - sticker / coin: diameter over sqrt(major * minor) of the fitted ellipse, i.e. the isotropic
-  (sqrt|det J|) scale of a tilted disc rather than the scale along its major axis.
+  (sqrt|det J|) scale of a tilted disc rather than the scale along its major axis. Without a
+  configured colour any flat, step-edged disc of another colour or lightness than its surround
+  is a candidate; mottled, soft-edged round things (moles, blood blisters) are not.
 """
 from __future__ import annotations
 
@@ -747,7 +750,7 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
         coarse = np.where(inside, coarse, fill[:, None].astype(np.float32))
     welch, per_window = _coarse_periodicity(coarse)
     found = None
-    for local, tried in ((False, 0), (False, 1), (True, 0), (True, 1)):
+    for local, tried in ((False, 0), (True, 0)):
         # whole line first, then the best window (a short ruler on a long line); each time the best band of
         # rows and then the next best (the staircase of a slanted edge can be more periodic than blurred ticks)
         scores = per_window if local else welch
@@ -872,7 +875,8 @@ def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, 
     # the rows' spectral peak: ticks quantised to the pixel grid beat every few mm, and the strongest
     # peaks then follow the beat (gaps of 3 and 4 mm), not the ticks
     p_spec = float(np.median(per[keep])) if keep.any() else 0.0
-    if p_spec >= 4.0 and all(abs(p_spec / p - 1.0) > 0.05 for p in periods):
+    strong = keep.any() and float(np.median(score[keep])) >= 15.0  # a clear spectral line, not texture
+    if strong and p_spec >= 4.0 and all(abs(p_spec / p - 1.0) > 0.05 for p in periods):
         periods.append(p_spec)
     fits = [f for p in periods for f in _tick_fit(prof, p, step, t[0])]
     return fits, lambda: _major_fits(prof, step, t[0])
@@ -905,8 +909,9 @@ def _clip_steps(x: np.ndarray) -> np.ndarray:
     return np.clip(x, -lim, lim) if lim > 0 else x
 
 
-def _autocorr_lags(prof: np.ndarray, min_lag: float, n_max: int) -> list[float]:
-    """Lags (samples, sub-sample) of the strongest autocorrelation peaks >= min_lag, strongest first."""
+def _autocorr_lags(prof: np.ndarray, min_lag: float, n_max: int, min_ac: float = 0.2) -> list[float]:
+    """Lags (samples, sub-sample) of the strongest autocorrelation peaks >= min_lag and >= min_ac (of the
+    zero-lag value), strongest first: printed marks repeat closely, skin texture does not."""
     n = len(prof)
     x = prof - _box1d(prof.reshape(1, -1), max(3, n // 20)).ravel()
     x = _clip_steps(x - x.mean())
@@ -916,7 +921,7 @@ def _autocorr_lags(prof: np.ndarray, min_lag: float, n_max: int) -> list[float]:
         return []
     ac = ac / ac[0]
     lags = np.arange(len(ac))
-    peaks = np.nonzero((lags[1:-1] >= min_lag) & (ac[1:-1] > ac[:-2]) & (ac[1:-1] >= ac[2:]) & (ac[1:-1] > 0.1))[0] + 1
+    peaks = np.nonzero((lags[1:-1] >= min_lag) & (ac[1:-1] > ac[:-2]) & (ac[1:-1] >= ac[2:]) & (ac[1:-1] > min_ac))[0] + 1
     out = []
     for j in peaks[np.argsort(-ac[peaks])][:n_max]:
         y0, y1, y2 = ac[j - 1], ac[j], ac[j + 1]
