@@ -1318,8 +1318,21 @@ def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None) -> list[tuple[
         mask = _colour_mask(rgb, colour).astype(np.uint8)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        out = _ellipse_candidates(rgb, contours)
+        # print on the sticker (a ring, a logo) can cut the colour mask into an inner disc: a disc closed by
+        # edges, mostly of the colour, that encloses a candidate concentrically is tried first
+        outer = [e for e, _ in _ellipse_candidates(rgb, [c for c in _plain_disc_contours(rgb)
+                                                         if _mostly_inside(mask, c)])]
+        out += [(enc, 1.01 * sc) for e, sc in out if (enc := _enclosing(e, outer)) is not None]
     else:
-        contours = _plain_disc_contours(rgb)
+        out = _ellipse_candidates(rgb, _plain_disc_contours(rgb))
+        out = [e for e in out if not _nested(e[0], [o[0] for o in out])]  # print inside a sticker is not it
+    out.sort(key=lambda e: -e[1])
+    return out
+
+
+def _ellipse_candidates(rgb: np.ndarray, contours) -> list[tuple[tuple, float]]:
+    """(ellipse, score) of the contours that are filled, convex, not too elongated and uniform inside."""
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
     h, w = rgb.shape[:2]
     out = []
@@ -1346,8 +1359,38 @@ def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None) -> list[tuple[
         sd = float(np.mean(cv2.meanStdDev(lab, mask=inner)[1]))
         score = fill * solidity / (1.0 + sd / 8.0) * math.sqrt(area)
         out.append((ell, score))
-    out.sort(key=lambda e: -e[1])
     return out
+
+
+def _mostly_inside(mask: np.ndarray, contour: np.ndarray, share: float = 0.35) -> bool:
+    """True when at least `share` of the region inside `contour` is set in `mask` (uint8 0/1)."""
+    if len(contour) < 20:
+        return False
+    x, y, cw, ch = cv2.boundingRect(contour)
+    if cw < 8 or ch < 8:
+        return False
+    region = np.zeros((ch, cw), np.uint8)
+    cv2.drawContours(region, [contour - np.array([x, y])], -1, 1, -1)
+    n = int(region.sum())
+    return n >= 60 and float((mask[y:y + ch, x:x + cw] & region).sum()) >= share * n
+
+
+def _nested(ell, others: list) -> bool:
+    """True when a clearly larger, nearly concentric ellipse among `others` encloses `ell`."""
+    return _enclosing(ell, others) is not None
+
+
+def _enclosing(ell, others: list):
+    """The largest ellipse among `others` that is clearly larger than `ell` and nearly concentric, or None."""
+    (cx, cy), (ea, eb), _ = ell
+    r = 0.25 * (ea + eb)
+    best = None
+    for o in others:
+        (ox, oy), (oa, ob), _ = o
+        ro = 0.25 * (oa + ob)
+        if ro > 1.15 * r and math.hypot(ox - cx, oy - cy) < 0.15 * ro and (best is None or ro > 0.25 * sum(best[1])):
+            best = o
+    return best
 
 
 def _plain_disc_contours(rgb: np.ndarray) -> list[np.ndarray]:
