@@ -96,6 +96,7 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     comps = _candidate_components(snr, resid, skin, ex_work, cfg)
     found: list[tuple[Candidate, bool]] = []
     comp_own: dict[int, list[Candidate]] = {}
+    comp_empty: set[int] = set()  # components whose whole crop gave no spot
     # per component, its largest lobe first: a spot is outlined from its main seed, its other lobes skipped
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
     for box, mask, cbox, cmask, cid, width, c_width in comps:
@@ -104,9 +105,13 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
         if any(_inside(k, cx, cy) for k in own):
             continue  # a lobe of a spot already outlined from another seed of its component
         # a lobe's own small crop first (cheap); the component's crop when the spot reaches its edge
-        res, clipped = _refine(image_rgb, box, mask, width, work_scale, mm_per_px, exclude, cfg)
+        res, clipped, cut_only = _refine(image_rgb, box, mask, width, work_scale, mm_per_px, exclude, cfg)
         if clipped and cbox != box:
-            res, _ = _refine(image_rgb, cbox, cmask, c_width, work_scale, mm_per_px, exclude, cfg)
+            if cut_only and cid in comp_empty:
+                continue  # pieces of a shape its whole component's crop rejects (a pen line's lobes)
+            res, _, _ = _refine(image_rgb, cbox, cmask, c_width, work_scale, mm_per_px, exclude, cfg)
+            if not res:
+                comp_empty.add(cid)
         found.extend(res)
         own.extend(c for c, is_own in res if is_own)
     cands = _dedupe(found)
@@ -271,7 +276,7 @@ def _snr_at(bi: np.ndarray, wgt: np.ndarray, sigma: float, noise_sigma: float,
     resid = bi - bg
     noise = _noise(resid, wgt, noise_sigma, cfg)
     for _ in range(2):  # background again, without the spots (positive outliers)
-        w2 = np.where(np.abs(resid) < 2.5 * noise, wgt, np.float32(0))
+        w2 = cv2.multiply(wgt, (np.abs(resid) < 2.5 * noise).astype(np.float32))
         bg = _norm_blur(bi, w2, sigma)
         resid = bi - bg
         noise = _noise(resid, w2, noise_sigma, cfg)
@@ -284,20 +289,35 @@ def _noise(resid: np.ndarray, wgt: np.ndarray, sigma: float, cfg: SegmentConfig)
 
 
 def _norm_blur(x: np.ndarray, wgt: np.ndarray, sigma: float) -> np.ndarray:
-    """Normalised convolution: gaussian mean of x over the pixels where wgt > 0, done on a small copy."""
+    """Normalised convolution: gaussian mean of x over the pixels where wgt > 0, done on a small copy.
+
+    The copy is reduced by a whole factor k (1.25-2.5 small px per sigma: the gaussian leaves
+    nothing finer), which OpenCV area-averages fast; the last < k rows and columns repeat the edge.
+    """
     h, w = x.shape
-    f = min(1.0, 4.0 / max(sigma, 1e-6))  # about 4 small px per sigma is plenty for a smooth field
-    sw, sh = max(2, round(w * f)), max(2, round(h * f))
-    xw = cv2.multiply(x, wgt)
-    same = (sw, sh) == (w, h)
-    xs = xw if same else cv2.resize(xw, (sw, sh), interpolation=cv2.INTER_AREA)
-    ws = wgt if same else cv2.resize(wgt, (sw, sh), interpolation=cv2.INTER_AREA)
-    s = sigma * sw / w
-    num = cv2.GaussianBlur(xs, (0, 0), s, borderType=cv2.BORDER_REFLECT)
-    den = cv2.GaussianBlur(ws, (0, 0), s, borderType=cv2.BORDER_REFLECT)
-    fill = float(xs.sum() / max(float(ws.sum()), 1e-6))  # the area-averaged copy keeps the mean
-    out = np.where(den > 1e-3, num / np.maximum(den, 1e-6), fill).astype(np.float32)
-    return out if same else cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
+    k = max(1, min(int(sigma / 1.25), h // 2, w // 2))
+    hk, wk = h // k * k, w // k * k
+    xw = cv2.multiply(x[:hk, :wk], wgt[:hk, :wk])
+    wk_ = wgt[:hk, :wk]
+    if k > 1:
+        xw = cv2.resize(xw, (wk // k, hk // k), interpolation=cv2.INTER_AREA)
+        wk_ = cv2.resize(wk_, (wk // k, hk // k), interpolation=cv2.INTER_AREA)
+    s = sigma / k
+    num = cv2.GaussianBlur(xw, (0, 0), s, borderType=cv2.BORDER_REFLECT)
+    den = cv2.GaussianBlur(wk_, (0, 0), s, borderType=cv2.BORDER_REFLECT)
+    out = num / np.maximum(den, np.float32(1e-6))
+    empty = den <= 1e-3
+    if empty.any():  # far from any weight: the weighted mean of the whole image
+        out[empty] = float(xw.sum() / max(float(wk_.sum()), 1e-6))  # the area-averaged copy keeps the mean
+    if k > 1:  # pixel centres line up: small px i spans full px k*i .. k*i+k-1
+        out = cv2.resize(out, (wk, hk), interpolation=cv2.INTER_LINEAR)
+    if (hk, wk) != (h, w):
+        full = np.empty((h, w), np.float32)
+        full[:hk, :wk] = out
+        full[:hk, wk:] = out[:, -1:]
+        full[hk:] = full[hk - 1]
+        out = full
+    return out
 
 
 def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
@@ -307,10 +327,12 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
     n, lab, stats, cents = cv2.connectedComponentsWithStats(low, connectivity=8)
     if n <= 1:
         return []
+    on = np.flatnonzero(low)  # per component maxima over its own pixels only (a few % of the image)
+    ids = lab.ravel()[on]
     peak = np.zeros(n, np.float32)
-    np.maximum.at(peak, lab.ravel(), snr.ravel())
+    np.maximum.at(peak, ids, snr.ravel()[on])
     cpeak = np.zeros(n, np.float32)
-    np.maximum.at(cpeak, lab.ravel(), resid.ravel())
+    np.maximum.at(cpeak, ids, resid.ravel()[on])
     ex = None
     if ex_work is not None and ex_work.any():
         ex = cv2.dilate(ex_work.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
@@ -394,12 +416,13 @@ def _elongation(mask: np.ndarray) -> float:
 
 def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray, width: float, ws: float,
             mm_per_px: float | None, exclude: np.ndarray | None,
-            cfg: SegmentConfig) -> tuple[list[tuple[Candidate, bool]], bool]:
+            cfg: SegmentConfig) -> tuple[list[tuple[Candidate, bool]], bool, bool]:
     """Re-segment one working-image candidate on a full-res crop at its own half-maximum contrast.
 
     Returns the spots found with, for each, whether it holds this candidate's own peak (its outline
     was then drawn at its own contrast; others met here are better measured from their own seed),
-    and whether a spot met reaches an edge of the crop that is not the image's (it may be cut off).
+    whether a spot met reaches an edge of the crop that is not the image's (it may be cut off), and
+    whether every spot kept does (only pieces of something larger were seen).
     `width`: the working-image width (px) of the region refined, which decides the crop's reduction.
     """
     H, W = image.shape[:2]
@@ -413,7 +436,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     f = max(1, int(width * ws // cfg.reduce_above_px)) if cfg.reduce_above_px > 0 else 1
     x1, y1 = x0 + (x1 - x0) // f * f, y0 + (y1 - y0) // f * f
     if x1 - x0 < 3 * f or y1 - y0 < 3 * f:
-        return [], False
+        return [], False, False
     crop = image[y0:y1, x0:x1]
     ex_crop = exclude[y0:y1, x0:x1] if exclude is not None and exclude.shape[:2] == (H, W) else None
     if f > 1:
@@ -438,22 +461,22 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     if ring.sum() < 8:
         ring = seed == 0
     if ring.sum() < 8:
-        return [], False
-    bg_bi = float(np.median(bi[ring]))
+        return [], False, False
+    bg_bi = float(np.median(_sample(bi[ring])))
     inside = bi[seed > 0]
     vmax = float(inside.max())
     if vmax - bg_bi < cfg.min_contrast:
-        return [], False
+        return [], False, False
     core = (seed > 0) & (bi > bg_bi + 0.75 * (vmax - bg_bi))
     bi_contrast = vmax - bg_bi
     od_w = float(np.clip((size - cfg.od_from_px) / cfg.od_from_px, 0.0, 1.0))
     bi, d_od = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size_c), od_w)
     if d_od[1] - d_od[0] <= cfg.min_green_excess * float(np.abs(d_od).sum()):
-        return [], False  # absorbs red as much as green: ink (tattoo, pen), not blood or melanin
+        return [], False, False  # absorbs red as much as green: ink (tattoo, pen), not blood or melanin
     bg = 0.0
     peak = float(np.percentile(bi[core], cfg.peak_percentile)) if core.any() else float(bi[seed > 0].max())
     if peak <= 0:
-        return [], False
+        return [], False, False
     level = bg + cfg.half_level * (peak - bg)
     U = int(np.clip(round(cfg.crop_upsample_px / max(size_c, 1.0)), 2 if f > 1 else 1, cfg.max_upsample))
     mm_c = mm_per_px * f if mm_per_px else None  # mm per crop px
@@ -477,17 +500,18 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         hit = [i for i in np.unique(lab[(core_big > 0) & (fg > 0)]) if i > 0]
         parts = [((lab == i).astype(np.uint8), peak) for i in hit]
     out: list[tuple[Candidate, bool]] = []
-    clipped = False
+    clipped, whole = False, False
     for comp, p_peak in parts:
         if not comp.any():
             continue
-        clipped |= any(comp[r, c].any() for is_inner, r, c in inner if is_inner)
+        clipped |= any(comp[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
         comp = _cut_appendages(comp, U, cfg.appendage_frac)
         for part in _split(comp, U, mm_c, cfg):
             c = _candidate_from_mask(part, big, U, (x0, y0, f), bg, p_peak, bi_contrast, cfg.max_thinness)
             if c is not None:
                 out.append((c, bool(part[own_at])))
-    return out, clipped
+                whole |= not any(part[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
+    return out, clipped, clipped and not whole
 
 
 def _cut_appendages(comp: np.ndarray, U: int, frac: float) -> np.ndarray:
@@ -531,7 +555,8 @@ def _valley_basins(t: np.ndarray, ring: np.ndarray, core: np.ndarray, peak: floa
     Splitting is for petechia-sized spots: when a part would be wider than max_valley_split_mm,
     the dips are the blotchy interior of one large spot (purpura, ecchymosis), not skin between spots.
     """
-    noise = 1.48 * float(np.median(np.abs(t[ring] - np.median(t[ring])))) if ring.any() else 0.0
+    tr = _sample(t[ring])
+    noise = 1.48 * float(np.median(np.abs(tr - np.median(tr)))) if tr.size else 0.0
     low = max(cfg.flood_level * peak, cfg.split_noise_k * noise)
     region = t > low
     n, lab = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
@@ -782,11 +807,18 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
     """One candidate per spot: spots reached from several seeds are kept once, preferably as
     segmented from their own peak, else the largest; a candidate centred inside a kept one is a part
     of it (a lobe of an irregular spot), not a spot of its own."""
+    order = sorted(found, key=lambda co: (not co[1], -_area(co[0])))
+    boxes = np.zeros((len(order), 4), np.int64)  # kept candidates' x0, y0, x1, y1
     out: list[Candidate] = []
-    for c, _own in sorted(found, key=lambda co: (not co[1], -_area(co[0]))):
+    for c, _own in order:
         cx, cy = _centre(c)
-        if any(_inside(k, cx, cy) for k in out):
+        i, j = int(round(cy)), int(round(cx))
+        k = len(out)
+        near = np.flatnonzero((boxes[:k, 0] <= j + 1) & (j <= boxes[:k, 2]) & (boxes[:k, 1] <= i + 1) & (i <= boxes[:k, 3]))
+        if any(_inside(out[n], cx, cy) for n in near):
             continue
+        x0, y0, w, h = c.bbox
+        boxes[k] = (x0, y0, x0 + w, y0 + h)
         out.append(c)
     return sorted(out, key=lambda c: (c.bbox[1], c.bbox[0]))
 
