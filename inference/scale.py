@@ -1458,20 +1458,22 @@ def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
 
 
 def _looks_like_sticker(image: np.ndarray, ell) -> bool:
-    """A flat disc with a step edge (see _disc_look): roughness and edge width traded off on tuning
-    photos of stickers and coins against round moles, blood blisters and bruises (seeds 888000..)."""
-    contrast, rough, width = _disc_look(image, ell)
-    return contrast >= 8.0 and rough / 0.08 + width / 0.25 < 1.0
+    """A flat disc with a step edge on skin (see _disc_look): roughness and edge width traded off on
+    tuning photos of stickers and coins against round moles, blood blisters and bruises (seeds
+    888000..); the surround must be skin-coloured (warm hue, chroma < 50), not a cloth or a dressing."""
+    contrast, rough, width, around = _disc_look(image, ell)
+    on_skin = around[1] > 0.0 and around[2] > 0.0 and math.hypot(around[1], around[2]) < 50.0  # warm, not vivid
+    return on_skin and contrast >= 8.0 and rough / 0.08 + width / 0.25 < 1.0
 
 
-def _disc_look(image: np.ndarray, ell) -> tuple[float, float, float]:
-    """(contrast, interior roughness, edge width) of a fitted disc, from a full-resolution crop.
+def _disc_look(image: np.ndarray, ell) -> tuple[float, float, float, np.ndarray]:
+    """(contrast, interior roughness, edge width, CIELAB around) of a fitted disc, from a full-resolution crop.
 
-    contrast: CIELAB distance (L* 0-100) between the medians inside (rho < 0.75) and of the ring
+    contrast: CIELAB distance (L* 0-100) between the medians inside (rho < 0.55) and of the ring
     around it (1.15 < rho < 1.35); roughness: 75th percentile of the CIELAB residual inside after a smooth trend (plane +
     radial quadratic: shading, a coin's sheen), over the contrast; edge width: 20-80 % rise of the
     median radial profile, over the radius. A sticker or coin is flat inside with a step edge; a mole,
-    a bruise or a spot is mottled and fades into the skin.
+    a bruise or a spot is mottled and fades into the skin. CIELAB around: the ring's median.
     """
     (cx, cy), (ea, eb), ang = ell
     r = 0.5 * max(ea, eb)
@@ -1487,29 +1489,29 @@ def _disc_look(image: np.ndarray, ell) -> tuple[float, float, float]:
     ca, sa = math.cos(math.radians(ang)), math.sin(math.radians(ang))
     u, v = (xx - cx) * ca + (yy - cy) * sa, -(xx - cx) * sa + (yy - cy) * ca
     rho = np.hypot(u / (0.5 * ea), v / (0.5 * eb))
-    inner, ring = rho < 0.75, (rho > 1.15) & (rho < 1.35)
+    inner, ring = rho < 0.55, (rho > 1.15) & (rho < 1.35)  # inside 0.55: clear of a printed border ring
     if inner.sum() < 20 or ring.sum() < 20:
-        return 0.0, 1.0, 1.0
+        return 0.0, 1.0, 1.0, np.zeros(3)
     mi, mr = np.median(lab[inner], axis=0), np.median(lab[ring], axis=0)
     contrast = float(np.linalg.norm(mi - mr))
     if contrast < 1e-3:
-        return 0.0, 1.0, 1.0
+        return 0.0, 1.0, 1.0, mr
     a = np.c_[np.ones(inner.sum()), u[inner] / r, v[inner] / r, rho[inner] ** 2]
     vals = lab[inner]
     res = vals - a @ np.linalg.lstsq(a, vals, rcond=None)[0]
     rough = float(np.percentile(np.sqrt((res ** 2).sum(axis=1)), 75)) / contrast  # a hair across: a few % of px
     d = np.linalg.norm(lab - mi, axis=2) / contrast  # 0 inside, 1 on the skin around
     dist = (rho - 1.0) * np.hypot(u, v) / np.maximum(rho, 1e-9)  # px from the edge
-    bins = np.arange(-0.4 * r, 0.4 * r + step, max(0.5, step / 2))
+    bins = np.arange(-0.15 * r, 0.4 * r + step, max(0.5, step / 2))
     which = np.digitize(dist.ravel(), bins)
     flat = d.ravel()
     prof = np.array([np.median(flat[which == i]) if (which == i).any() else np.nan for i in range(1, len(bins))])
     centres = bins[:-1] + 0.5 * (bins[1] - bins[0])
     ok = np.isfinite(prof)
     if ok.sum() < 4 or not (prof[ok] > 0.8).any():
-        return contrast, rough, 1.0
+        return contrast, rough, 1.0, mr
     width = centres[ok][np.argmax(prof[ok] > 0.8)] - centres[ok][np.argmax(prof[ok] > 0.2)]
-    return contrast, rough, float(max(width, 0.0)) / r
+    return contrast, rough, float(max(width, 0.0)) / r, mr
 
 
 def _ellipse_residuals(ell, pts: np.ndarray) -> np.ndarray:
