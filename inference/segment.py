@@ -51,6 +51,7 @@ class SegmentConfig:
     reduce_above_px: float = 64.0  # spots k x this many full px wide are outlined on a crop reduced k x
     smooth_frac: float = 0.02  # outline smoothing (gaussian sigma) as a fraction of the spot size
     min_green_excess: float = 0.07  # blood and melanin absorb green more than red; inks need not
+    min_darkening: float = 0.3  # ...and darken: luminance OD lost per unit of green excess (chroma halos do not)
     crop_upsample_px: int = 48  # a spot's crop is upsampled until it is about this many px across
     max_upsample: int = 8
 
@@ -473,6 +474,8 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     bi, d_od = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size_c), od_w)
     if d_od[1] - d_od[0] <= cfg.min_green_excess * float(np.abs(d_od).sum()):
         return [], False, False  # absorbs red as much as green: ink (tattoo, pen), not blood or melanin
+    if _darkening(d_od) < cfg.min_darkening * float(d_od[1] - d_od[0]):
+        return [], False, False  # a hue shift at the skin's brightness: a JPEG chroma halo, not a pigment
     bg = 0.0
     peak = float(np.percentile(bi[core], cfg.peak_percentile)) if core.any() else float(bi[seed > 0].max())
     if peak <= 0:
@@ -630,6 +633,16 @@ def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth
     t -= (np.float32(coef[0]) * np.arange(w, dtype=np.float32)[None, :]
           + np.float32(coef[1]) * np.arange(h, dtype=np.float32)[:, None] + np.float32(coef[2]))
     return cv2.GaussianBlur(t, (0, 0), smooth_px), d_od
+
+
+def _darkening(d_od: np.ndarray) -> float:
+    """Luminance lost (optical density) for a change d_od of the (R, G, B) optical densities.
+
+    The weights are Rec. 709 luminance weights times typical linear skin values (red-rich, whatever
+    the tone), normalised: a JPEG 4:2:0 chroma halo shifts hue at constant luma (about 0 here), while
+    blood and melanin darken as they absorb green.
+    """
+    return float(0.35 * d_od[0] + 0.6 * d_od[1] + 0.05 * d_od[2])
 
 
 def _project(img: np.ndarray, v: np.ndarray, origin: np.ndarray) -> np.ndarray:

@@ -252,3 +252,16 @@ def test_hair_crossing_a_spot_is_cut_off_its_outline():
     spots = [c for c, p in zip(seg.candidates, centres(seg)) if near([p], 240, 180, 1.5)]
     assert len(spots) == 1
     assert spots[0].area_px == pytest.approx(np.pi * 12 ** 2, rel=0.1)
+
+
+@pytest.mark.parametrize("x, y", [(207, 150), (202, 153)])  # where the halo was found as a spot
+def test_jpeg_chroma_halo_beside_a_spot_is_not_a_spot(x, y):
+    # JPEG 4:2:0 stores colour at half resolution in 8x8 blocks: the spot's red bleeds into the skin
+    # beside it at the skin's own brightness (a hue shift, no absorption): not a spot of its own
+    img = skin(400, 300, gradient=False)
+    disc(img, x, y, 15.0)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(finish(img), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    photo = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    seg = segment(photo, mm_per_px=0.1)
+    pts = centres(seg)
+    assert len(pts) == 1 and len(near(pts, x, y, 1.0)) == 1
