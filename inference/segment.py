@@ -338,9 +338,9 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
     if ex_work is not None and ex_work.any():
         ex = cv2.dilate(ex_work.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     out = []
-    for i in range(1, n):
-        if peak[i] < cfg.high_snr or cpeak[i] < cfg.min_contrast:
-            continue
+    keep = (peak >= cfg.high_snr) & (cpeak >= cfg.min_contrast)
+    keep[0] = False
+    for i in np.flatnonzero(keep):
         x, y, bw, bh, area = stats[i]
         cx, cy = cents[i]
         if not skin[min(int(round(cy)), skin.shape[0] - 1), min(int(round(cx)), skin.shape[1] - 1)]:
