@@ -73,6 +73,10 @@ def flood(t: np.ndarray, seeds: np.ndarray, region: np.ndarray, n_levels: int = 
     lab = np.where(region, seeds, 0).astype(np.int32)
     if not region.any():
         return lab
+    x, y, w, h = cv2.boundingRect(region.view(np.uint8))
+    if w * h < 0.8 * region.size:  # only the region's bounding box can change
+        lab[y:y + h, x:x + w] = flood(t[y:y + h, x:x + w], seeds[y:y + h, x:x + w], region[y:y + h, x:x + w], n_levels)
+        return lab
     vals = t[region]
     hi, lo = float(vals.max()), float(vals.min())
     k = np.ones((3, 3), np.uint8)
