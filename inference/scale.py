@@ -1381,14 +1381,17 @@ def _nested(ell, others: list) -> bool:
 
 
 def _enclosing(ell, others: list):
-    """The largest ellipse among `others` that is clearly larger than `ell` and nearly concentric, or None."""
+    """The largest ellipse among `others` that is clearly larger than `ell` (radius >= 1.25x and >= 3 px
+    more) and nearly concentric, or None."""
     (cx, cy), (ea, eb), _ = ell
     r = 0.25 * (ea + eb)
     best = None
     for o in others:
         (ox, oy), (oa, ob), _ = o
         ro = 0.25 * (oa + ob)
-        if ro > 1.15 * r and math.hypot(ox - cx, oy - cy) < 0.15 * ro and (best is None or ro > 0.25 * sum(best[1])):
+        # print sits well inside a sticker (>= 1.25x smaller); a slightly larger outline is its blurred edge
+        if ro > max(1.25 * r, r + 3.0) and math.hypot(ox - cx, oy - cy) < 0.15 * ro and (
+                best is None or ro > 0.25 * sum(best[1])):
             best = o
     return best
 
