@@ -108,8 +108,8 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
         # a lobe's own small crop first (cheap); the component's crop when the spot reaches its edge
         res, clipped, cut_only = _refine(image_rgb, box, mask, width, work_scale, mm_per_px, exclude, cfg)
         if clipped and cbox != box:
-            if cut_only and cid in comp_empty:
-                continue  # pieces of a shape its whole component's crop rejects (a pen line's lobes)
+            if cut_only and (cid in comp_empty or max(cbox[2], cbox[3]) > 2 * cfg.max_thinness * c_width):
+                continue  # pieces of a line (a drawn pen line's lobes), or of a shape its whole crop rejects
             res, _, _ = _refine(image_rgb, cbox, cmask, c_width, work_scale, mm_per_px, exclude, cfg)
             if not res:
                 comp_empty.add(cid)
