@@ -921,7 +921,8 @@ def _autocorr_lags(prof: np.ndarray, min_lag: float, n_max: int, min_ac: float =
         return []
     ac = ac / ac[0]
     lags = np.arange(len(ac))
-    peaks = np.nonzero((lags[1:-1] >= min_lag) & (ac[1:-1] > ac[:-2]) & (ac[1:-1] >= ac[2:]) & (ac[1:-1] > min_ac))[0] + 1
+    top = (ac[1:-1] > ac[:-2]) & (ac[1:-1] >= ac[2:]) & (ac[1:-1] > min_ac)
+    peaks = np.nonzero((lags[1:-1] >= min_lag) & top)[0] + 1
     out = []
     for j in peaks[np.argsort(-ac[peaks])][:n_max]:
         y0, y1, y2 = ac[j - 1], ac[j], ac[j + 1]
@@ -1321,9 +1322,11 @@ def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None) -> list[tuple[
         out = _ellipse_candidates(rgb, contours)
         # print on the sticker (a ring, a logo) can cut the colour mask into an inner disc: a disc closed by
         # edges, mostly of the colour, that encloses a candidate concentrically is tried first
-        outer = [e for e, _ in _ellipse_candidates(rgb, [c for c in _plain_disc_contours(rgb)
-                                                         if _mostly_inside(mask, c)])]
-        out += [(enc, 1.01 * sc) for e, sc in out if (enc := _enclosing(e, outer)) is not None]
+        out.sort(key=lambda e: -e[1])
+        for e, sc in list(out[:6]):
+            enc = _enclosing(e, _outlines_around(rgb, mask, e))
+            if enc is not None:
+                out.append((enc, 1.01 * sc))
     else:
         out = _ellipse_candidates(rgb, _plain_disc_contours(rgb))
         out = [e for e in out if not _nested(e[0], [o[0] for o in out])]  # print inside a sticker is not it
@@ -1360,6 +1363,19 @@ def _ellipse_candidates(rgb: np.ndarray, contours) -> list[tuple[tuple, float]]:
         score = fill * solidity / (1.0 + sd / 8.0) * math.sqrt(area)
         out.append((ell, score))
     return out
+
+
+def _outlines_around(rgb: np.ndarray, mask: np.ndarray, ell) -> list:
+    """Edge-closed disc outlines (ellipses, image px) mostly of the mask's colour, in a window of 2.2x
+    the candidate's size around it (the whole image would cost a Canny pass per channel)."""
+    (cx, cy), (ea, eb), _ = ell
+    half = 1.1 * max(ea, eb)
+    h, w = rgb.shape[:2]
+    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    x1, y1 = min(w, int(cx + half) + 1), min(h, int(cy + half) + 1)
+    crop, sub = np.ascontiguousarray(rgb[y0:y1, x0:x1]), mask[y0:y1, x0:x1]
+    found = _ellipse_candidates(crop, [c for c in _plain_disc_contours(crop) if _mostly_inside(sub, c)])
+    return [((ex + x0, ey + y0), axes, ang) for ((ex, ey), axes, ang), _ in found]
 
 
 def _mostly_inside(mask: np.ndarray, contour: np.ndarray, share: float = 0.35) -> bool:
@@ -1473,8 +1489,8 @@ def _disc_look(image: np.ndarray, ell) -> tuple[float, float, float, np.ndarray]
     """(contrast, interior roughness, edge width, CIELAB around) of a fitted disc, from a full-resolution crop.
 
     contrast: CIELAB distance (L* 0-100) between the medians inside (rho < 0.55) and of the ring
-    around it (1.15 < rho < 1.35); roughness: 75th percentile of the CIELAB residual inside after a smooth trend (plane +
-    radial quadratic: shading, a coin's sheen), over the contrast; edge width: 20-80 % rise of the
+    around it (1.15 < rho < 1.35); roughness: 75th percentile of the CIELAB residual inside after a
+    smooth trend (plane + radial quadratic: shading, a coin's sheen), over the contrast; edge width: 20-80 % rise of the
     median radial profile, over the radius. A sticker or coin is flat inside with a step edge; a mole,
     a bruise or a spot is mottled and fades into the skin. CIELAB around: the ring's median.
     """
