@@ -977,9 +977,10 @@ def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> list[_Tick
     return [f for f in fits if f is not None]
 
 
-def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float) -> _Ticks | None:
-    """_tick_fit for one polarity: `g` is the detrended profile with ticks positive."""
-    thr = 0.35 * np.percentile(g, 99)
+def _peak_positions(g: np.ndarray, p0: float, thr_frac: float, min_n: int) -> np.ndarray | None:
+    """Sorted sub-pixel positions of the profile's peaks, strongest first kept at least 0.6 period
+    apart, above thr_frac x its 99th percentile; None when fewer than min_n."""
+    thr = thr_frac * np.percentile(g, 99)
     cand = np.nonzero((g[1:-1] > g[:-2]) & (g[1:-1] >= g[2:]) & (g[1:-1] > thr))[0] + 1
     taken = np.zeros(len(g), bool)
     half = max(1, int(0.6 * p0))
@@ -988,13 +989,20 @@ def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarit
         if not taken[j]:
             pos.append(j)
             taken[max(0, j - half):j + half + 1] = True
-    if len(pos) < 12:
+    if len(pos) < min_n:
         return None
     pos_arr = np.sort(np.array(pos, np.float64))
     j = pos_arr.astype(int)
     y0, y1, y2 = g[j - 1], g[j], g[j + 1]
-    den = y0 - 2 * y1 + y2
-    pos_arr = pos_arr + np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
+    den = y0 - 2 * y1 + y2  # parabola through the peak and its neighbours
+    return pos_arr + np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
+
+
+def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float) -> _Ticks | None:
+    """_tick_fit for one polarity: `g` is the detrended profile with ticks positive."""
+    pos_arr = _peak_positions(g, p0, 0.35, 12)
+    if pos_arr is None:
+        return None
     numbered = _number_ticks(pos_arr, p0)
     if numbered is None:
         return None
@@ -1038,22 +1046,9 @@ def _major_fits(prof: np.ndarray, step: float, t0: float) -> list[_Ticks]:
 
 def _major_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float) -> _Ticks | None:
     """_major_fits for one polarity: peaks one period apart, numbered, quadratic position fit."""
-    thr = 0.3 * np.percentile(g, 99)
-    cand = np.nonzero((g[1:-1] > g[:-2]) & (g[1:-1] >= g[2:]) & (g[1:-1] > thr))[0] + 1
-    taken = np.zeros(len(g), bool)
-    half = max(1, int(0.6 * p0))
-    pos = []
-    for j in cand[np.argsort(-g[cand])]:
-        if not taken[j]:
-            pos.append(j)
-            taken[max(0, j - half):j + half + 1] = True
-    if len(pos) < 7:
+    pos_arr = _peak_positions(g, p0, 0.3, 7)
+    if pos_arr is None:
         return None
-    pos_arr = np.sort(np.array(pos, np.float64))
-    j = pos_arr.astype(int)
-    y0, y1, y2 = g[j - 1], g[j], g[j + 1]
-    den = y0 - 2 * y1 + y2
-    pos_arr = pos_arr + np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
     numbered = _number_ticks(pos_arr, p0)
     if numbered is None:
         return None
