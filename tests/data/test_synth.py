@@ -231,3 +231,34 @@ def test_homography_scale_matches_the_explicit_jacobian():
                   [h[1, 0] - v / w * h[2, 0], h[1, 1] - v / w * h[2, 1]]]) / w
     assert homography_scale(h, x, y) == pytest.approx(np.sqrt(abs(np.linalg.det(j))), rel=1e-12)
     assert homography_scale(h, -1e4, 0.0) is None  # on the line w = 0 the plane point is at infinity
+
+
+# ---- the "other" looks (not bleeding) drawn in place of nevus / freckle / bite
+def test_other_variant_frequencies_follow_their_weights():
+    from spotscale.data.synth_spots import OTHER_VARIANTS, other_variant
+    rng = np.random.default_rng(0)
+    for appearance, options in OTHER_VARIANTS.items():
+        drawn = [other_variant(rng, appearance) for _ in range(4000)]
+        total = sum(p for _, p in options)
+        for name, p in options:
+            assert drawn.count(name) / len(drawn) == pytest.approx(p / total, abs=0.03), (appearance, name)
+    assert {other_variant(rng, k) for k in ("petechia", "purpura", "ecchymosis", "cherry_angioma")} == {
+        "petechia", "purpura", "ecchymosis", "cherry_angioma"}  # bleeding looks are never swapped
+
+
+def test_inks_are_not_red_or_purple():
+    """Ink absorbing green most is what a petechia looks like: the generator must not label it 'other'."""
+    from spotscale.data.synth_spots import K_INKS
+    for k in K_INKS:
+        assert np.argmax(k) != 1, k
+
+
+@pytest.mark.parametrize("appearance", ["nevus", "freckle", "bite"])
+def test_every_other_look_renders_a_visible_spot(appearance):
+    from spotscale.data.synth_spots import SpotPlan, render_spot
+    plan = SpotPlan("other", appearance, 0.0, 0.0, 1.5, appearance)
+    for seed in range(40):
+        layer = render_spot(np.random.default_rng(seed), plan, raster_mm=0.05, skin_dark=0.3)
+        assert np.isfinite(layer.absorb).all() and np.isfinite(layer.opacity).all()
+        assert (layer.opacity >= 0.5).sum() >= 4, seed  # a mask the truth can be measured from
+        assert layer.absorb.shape[:2] == layer.opacity.shape
