@@ -909,14 +909,19 @@ def _clip_steps(x: np.ndarray) -> np.ndarray:
     return np.clip(x, -lim, lim) if lim > 0 else x
 
 
-def _autocorr_lags(prof: np.ndarray, min_lag: float, n_max: int, min_ac: float = 0.2) -> list[float]:
-    """Lags (samples, sub-sample) of the strongest autocorrelation peaks >= min_lag and >= min_ac (of the
-    zero-lag value), strongest first: printed marks repeat closely, skin texture does not."""
+def _autocorr(prof: np.ndarray) -> np.ndarray:
+    """Autocorrelation (lags 0 .. n/4) of the detrended profile with its steps clipped, not normalised."""
     n = len(prof)
     x = prof - _box1d(prof.reshape(1, -1), max(3, n // 20)).ravel()
     x = _clip_steps(x - x.mean())
     nfft = 1 << int(math.ceil(math.log2(2 * n)))
-    ac = scipy.fft.irfft(np.abs(scipy.fft.rfft(x, nfft)) ** 2, nfft)[: n // 4]
+    return scipy.fft.irfft(np.abs(scipy.fft.rfft(x, nfft)) ** 2, nfft)[: n // 4]
+
+
+def _autocorr_lags(prof: np.ndarray, min_lag: float, n_max: int, min_ac: float = 0.2) -> list[float]:
+    """Lags (samples, sub-sample) of the strongest autocorrelation peaks >= min_lag and >= min_ac (of the
+    zero-lag value), strongest first: printed marks repeat closely, skin texture does not."""
+    ac = _autocorr(prof)
     if len(ac) < int(min_lag) + 3 or ac[0] <= 0:
         return []
     ac = ac / ac[0]
@@ -933,11 +938,7 @@ def _autocorr_lags(prof: np.ndarray, min_lag: float, n_max: int, min_ac: float =
 
 def _autocorr_period(prof: np.ndarray, min_lag: float) -> float | None:
     """Smallest lag (samples, sub-sample) whose autocorrelation peak is >= 45 % of the strongest one."""
-    n = len(prof)
-    x = prof - _box1d(prof.reshape(1, -1), max(3, n // 20)).ravel()
-    x = _clip_steps(x - x.mean())
-    nfft = 1 << int(math.ceil(math.log2(2 * n)))
-    ac = scipy.fft.irfft(np.abs(scipy.fft.rfft(x, nfft)) ** 2, nfft)[: n // 4]
+    ac = _autocorr(prof)
     if len(ac) < int(min_lag) + 3 or ac[0] <= 0:
         return None
     ac = ac / ac[0]
@@ -998,15 +999,19 @@ def _peak_positions(g: np.ndarray, p0: float, thr_frac: float, min_n: int) -> np
     return pos_arr + np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
 
 
+def _numbered_peaks(g: np.ndarray, p0: float, thr_frac: float, min_n: int) -> tuple[np.ndarray, tuple] | None:
+    """The profile's peaks (_peak_positions) and their numbering along the scale (_number_ticks)."""
+    pos_arr = _peak_positions(g, p0, thr_frac, min_n)
+    numbered = None if pos_arr is None else _number_ticks(pos_arr, p0)
+    return None if numbered is None else (pos_arr, numbered)
+
+
 def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float) -> _Ticks | None:
     """_tick_fit for one polarity: `g` is the detrended profile with ticks positive."""
-    pos_arr = _peak_positions(g, p0, 0.35, 12)
-    if pos_arr is None:
+    found = _numbered_peaks(g, p0, 0.35, 12)
+    if found is None:
         return None
-    numbered = _number_ticks(pos_arr, p0)
-    if numbered is None:
-        return None
-    idx, keep, coef, sd = numbered
+    pos_arr, (idx, keep, coef, sd) = found
     if sd > max(0.06 * p0, 0.5) or keep.sum() < _MIN_TICKS:  # printed ticks sit within a few % of a period;
         return None  # text (a watermark's letters) and texture are far less regular
     ii = idx[keep]
@@ -1046,13 +1051,10 @@ def _major_fits(prof: np.ndarray, step: float, t0: float) -> list[_Ticks]:
 
 def _major_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float) -> _Ticks | None:
     """_major_fits for one polarity: peaks one period apart, numbered, quadratic position fit."""
-    pos_arr = _peak_positions(g, p0, 0.3, 7)
-    if pos_arr is None:
+    found = _numbered_peaks(g, p0, 0.3, 7)
+    if found is None:
         return None
-    numbered = _number_ticks(pos_arr, p0)
-    if numbered is None:
-        return None
-    idx, keep, coef, sd = numbered
+    pos_arr, (idx, keep, coef, sd) = found
     ii = idx[keep]
     if sd > 0.04 * p0 or keep.sum() < 7 or keep.sum() < 0.85 * (ii.max() - ii.min() + 1):
         return None
