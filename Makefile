@@ -10,7 +10,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --no-cache-dir --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
 # Analyse the bundled example photo: overlay, spots.csv and result.json land in out/demo/.

@@ -626,7 +626,7 @@ def _now() -> str:
 def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
     found = {"python": platform.python_version()}
-    for name in ("spotscale", "numpy", "opencv-python", "torch", "torchvision", "pillow"):
+    for name in ("spotscale", "numpy", "opencv-python", "torch", "pillow"):
         try:
             found[name] = version(name)
         except PackageNotFoundError:
