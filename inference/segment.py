@@ -802,9 +802,14 @@ def _group_peaks(peaks: list[tuple[int, int, float]], dist: np.ndarray, ratio: f
 
     p = np.asarray(peaks, dtype=np.float64).reshape(-1, 3)
     ii, jj = np.triu_indices(len(p), 1)
-    step = max(1, 2_000_000 // max(dist.shape))  # pairs per batch: bounded memory
+    step = max(1, min(256, 2_000_000 // max(dist.shape)))  # pairs per batch: bounded memory
     for s in range(0, ii.size, step):  # many pairs at once: the narrowest point of each connecting segment
         ci, cj = ii[s:s + step], jj[s:s + step]
+        root = np.array([find(i) for i in range(len(p))])
+        apart = root[ci] != root[cj]  # a pair already in one group changes nothing: not measured
+        ci, cj = ci[apart], cj[apart]
+        if not ci.size:
+            continue
         a, b = p[ci], p[cj]
         n = np.maximum(2, np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]).astype(int) + 1)
         k = np.arange(int(n.max()))[None, :]

@@ -43,19 +43,26 @@ def group_by_valleys(peaks: np.ndarray, t: np.ndarray, min_dip_frac: float, min_
     if m < 2:
         return parent
     ii, jj = np.triu_indices(m, 1)
-    a, b = peaks[ii], peaks[jj]
-    n = np.maximum(2, np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]).astype(int) + 2)
-    k = np.arange(int(n.max()))[None, :]
-    s = np.minimum(k, n[:, None] - 1) / (n[:, None] - 1)
-    xs = np.round(a[:, 0:1] + s * (b[:, 0:1] - a[:, 0:1])).astype(int)
-    ys = np.round(a[:, 1:2] + s * (b[:, 1:2] - a[:, 1:2])).astype(int)
-    saddle = t[ys, xs].min(axis=1)
-    lower = np.minimum(a[:, 2], b[:, 2])
-    joined = lower - saddle < np.maximum(min_dip_frac * lower, min_dip)
     # nearest pairs first, so that a chain of bumps joins through its neighbours
-    order = np.argsort(np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]))
-    for p in order[joined[order]]:
-        parent[find(int(ii[p]))] = find(int(jj[p]))
+    order = np.argsort(np.hypot(peaks[jj, 0] - peaks[ii, 0], peaks[jj, 1] - peaks[ii, 1]))
+    step = max(1, min(256, 2_000_000 // max(t.shape)))  # pairs per batch: bounded memory
+    for at in range(0, order.size, step):
+        sel = order[at:at + step]
+        root = np.array([find(i) for i in range(m)])
+        sel = sel[root[ii[sel]] != root[jj[sel]]]  # a pair already in one group changes nothing
+        if not sel.size:
+            continue
+        a, b = peaks[ii[sel]], peaks[jj[sel]]
+        n = np.maximum(2, np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]).astype(int) + 2)
+        k = np.arange(int(n.max()))[None, :]
+        s = np.minimum(k, n[:, None] - 1) / (n[:, None] - 1)
+        xs = np.round(a[:, 0:1] + s * (b[:, 0:1] - a[:, 0:1])).astype(int)
+        ys = np.round(a[:, 1:2] + s * (b[:, 1:2] - a[:, 1:2])).astype(int)
+        saddle = t[ys, xs].min(axis=1)
+        lower = np.minimum(a[:, 2], b[:, 2])
+        joined = lower - saddle < np.maximum(min_dip_frac * lower, min_dip)
+        for p in sel[joined]:
+            parent[find(int(ii[p]))] = find(int(jj[p]))
     return np.array([find(i) for i in range(m)])
 
 
