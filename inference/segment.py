@@ -536,23 +536,25 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         if not comp.any():
             continue
         clipped |= any(comp[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
-        comp = _cut_appendages(comp, U, cfg.appendage_frac)
-        for part in _split(comp, U, mm_c, cfg):
-            c = _candidate_from_mask(part, big, U, (x0, y0, f), bg, p_peak, bi_contrast, cfg.max_thinness)
+        comp, dist = _cut_appendages(comp, U, cfg.appendage_frac)
+        for part in _split(comp, dist, U, mm_c, cfg):
+            c = _candidate_from_mask(part, big, U, (x0, y0, f), bg, p_peak, bi_contrast, cfg.max_thinness,
+                                     dist if part is comp else None)
             if c is not None:
                 out.append((c, bool(part[own_at])))
                 whole |= not any(part[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
     return out, clipped, clipped and not whole
 
 
-def _cut_appendages(comp: np.ndarray, U: int, frac: float) -> np.ndarray:
+def _cut_appendages(comp: np.ndarray, U: int, frac: float) -> tuple[np.ndarray, np.ndarray]:
     """Cut thin appendages (a hair or crease crossing the spot) off a spot's mask: a morphological
     opening with a disc of `frac` x the spot's largest inscribed radius keeps a round or oval
-    spot whole and drops what is much thinner than it; the largest remaining piece is the spot."""
+    spot whole and drops what is much thinner than it; the largest remaining piece is the spot.
+    Returns the mask and its distance transform (L2, 5x5 mask)."""
     dist = cv2.distanceTransform(comp, cv2.DIST_L2, 5)
     r = int(frac * float(dist.max()))
     if frac <= 0 or r < 2 * U:
-        return comp
+        return comp, dist
     # on a copy reduced to ~6 px per disc radius (a large elliptic kernel is slow), then the full mask
     # keeps its own pixels within one reduced px of the opened shape: the outline is not resampled
     f = min(1.0, 6.0 / r)
@@ -563,11 +565,12 @@ def _cut_appendages(comp: np.ndarray, U: int, frac: float) -> np.ndarray:
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rs + 1, 2 * rs + 1))
     opened = cv2.morphologyEx(small, cv2.MORPH_OPEN, k)
     if not opened.any():
-        return comp
+        return comp, dist
     keep = cv2.dilate(_largest(opened), np.ones((3, 3), np.uint8))
     if f < 1.0:
         keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_NEAREST)
-    return _largest(comp & keep)
+    comp = _largest(comp & keep)
+    return comp, cv2.distanceTransform(comp, cv2.DIST_L2, 5)
 
 
 def _largest(fg: np.ndarray) -> np.ndarray:
@@ -749,9 +752,10 @@ def _paste(dst: np.ndarray, src: np.ndarray, x: int, y: int) -> None:
         dst[Y0:Y1, X0:X1] = np.maximum(dst[Y0:Y1, X0:X1], src[Y0 - y:Y1 - y, X0 - x:X1 - x])
 
 
-def _split(comp: np.ndarray, U: int, mm_per_px: float | None, cfg: SegmentConfig) -> list[np.ndarray]:
-    """Split a component into touching round lobes where the neck between them is clearly narrower."""
-    dist = cv2.distanceTransform(comp, cv2.DIST_L2, 5)
+def _split(comp: np.ndarray, dist: np.ndarray, U: int, mm_per_px: float | None,
+           cfg: SegmentConfig) -> list[np.ndarray]:
+    """Split a component (`dist`: its distance transform) into touching round lobes where the neck
+    between them is clearly narrower."""
     dmax = float(dist.max())
     if dmax < 1.5 * U:  # too small to have a measurable neck
         return [comp]
@@ -823,12 +827,14 @@ def _group_peaks(peaks: list[tuple[int, int, float]], dist: np.ndarray, ratio: f
 
 
 def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tuple[int, int, int], bg: float,
-                         peak: float, contrast: float, max_thinness: float) -> RefinedCandidate | None:
+                         peak: float, contrast: float, max_thinness: float,
+                         dist: np.ndarray | None = None) -> RefinedCandidate | None:
     """Sub-pixel outline, full-res mask and edge softness of one lobe of an upsampled crop.
 
     `origin` (x0, y0, f): the crop's top-left full-res pixel and full-res px per crop px (a large
     spot's crop is reduced); `U`: upsampled px per crop px. None for thin shapes (hairs, hair
     tangles, creases): length over twice the largest inscribed radius above `max_thinness`.
+    `dist`: the part's distance transform (L2, 5x5 mask) when already known.
     """
     x0, y0, f = origin
     cs, _ = cv2.findContours(part, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
@@ -837,7 +843,7 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     c = max(cs, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
     hull = cv2.convexHull(c.astype(np.float32)).reshape(-1, 2)
     length = float(np.sqrt(((hull[:, None] - hull[None]) ** 2).sum(-1)).max()) + 1.0
-    width = 2.0 * float(cv2.distanceTransform(part, cv2.DIST_L2, 5).max())
+    width = 2.0 * float((cv2.distanceTransform(part, cv2.DIST_L2, 5) if dist is None else dist).max())
     if length > max_thinness * max(width, 1.0):
         return None
     # upsampled pixel centres -> crop px; pixel-centre outlines sit half a small pixel inside
