@@ -13,6 +13,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -118,6 +119,7 @@ def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_
     found: list[tuple[Candidate, bool]] = []
     own: list[Candidate] = []
     whole_empty = False  # the component's whole crop gave no spot
+    whole: _Crop | None = None  # that crop, made once
     for box, mask, cbox, cmask, _cid, width, c_width in lobes:
         cx, cy = _seed_centre(box, mask, work_scale)
         if any(_inside(k, cx, cy) for k in own):
@@ -127,7 +129,8 @@ def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_
         if clipped and cbox != box:
             if cut_only and (whole_empty or max(cbox[2], cbox[3]) > 2 * cfg.max_thinness * c_width):
                 continue  # pieces of a line (a drawn pen line's lobes), or of a shape its whole crop rejects
-            res, _, _ = _refine(image_rgb, cbox, cmask, c_width, work_scale, mm_per_px, exclude, cfg)
+            whole = whole or _crop(image_rgb, cbox, c_width, work_scale, exclude, cfg)
+            res, _, _ = _refine(image_rgb, cbox, cmask, c_width, work_scale, mm_per_px, exclude, cfg, whole)
             whole_empty |= not res
         found.extend(res)
         own.extend(c for c, is_own in res if is_own)
@@ -443,17 +446,23 @@ def _elongation(mask: np.ndarray) -> float:
 # full-resolution refinement
 
 
-def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray, width: float, ws: float,
-            mm_per_px: float | None, exclude: np.ndarray | None,
-            cfg: SegmentConfig) -> tuple[list[tuple[Candidate, bool]], bool, bool]:
-    """Re-segment one working-image candidate on a full-res crop at its own half-maximum contrast.
+class _Crop(NamedTuple):
+    """A region's full-res crop, area-reduced by f, with its exclusion mask and blurred pigment index."""
 
-    Returns the spots found with, for each, whether it holds this candidate's own peak (its outline
-    was then drawn at its own contrast; others met here are better measured from their own seed),
-    whether a spot met reaches an edge of the crop that is not the image's (it may be cut off), and
-    whether every spot kept does (only pieces of something larger were seen).
-    `width`: the working-image width (px) of the region refined, which decides the crop's reduction.
-    """
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    f: int
+    margin: int
+    rgb: np.ndarray
+    exclude: np.ndarray | None
+    bi: np.ndarray
+
+
+def _crop(image: np.ndarray, box: tuple[int, int, int, int], width: float, ws: float, exclude: np.ndarray | None,
+          cfg: SegmentConfig) -> _Crop | None:
+    """The crop a working-image region is refined on (None when too small); `width` decides its reduction."""
     H, W = image.shape[:2]
     x, y, bw, bh = box
     size = max(bw, bh) * ws
@@ -465,16 +474,38 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     f = max(1, int(width * ws // cfg.reduce_above_px)) if cfg.reduce_above_px > 0 else 1
     x1, y1 = x0 + (x1 - x0) // f * f, y0 + (y1 - y0) // f * f
     if x1 - x0 < 3 * f or y1 - y0 < 3 * f:
-        return [], False, False
+        return None
     crop = image[y0:y1, x0:x1]
     ex_crop = exclude[y0:y1, x0:x1] if exclude is not None and exclude.shape[:2] == (H, W) else None
     if f > 1:
         crop = cv2.resize(crop, ((x1 - x0) // f, (y1 - y0) // f), interpolation=cv2.INTER_AREA)
         if ex_crop is not None:
             ex_crop = cv2.resize(ex_crop.astype(np.uint8), crop.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
+    bi = cv2.GaussianBlur(pigment_index(crop), (0, 0), 0.7)
+    return _Crop(x0, y0, x1, y1, f, margin, crop, ex_crop, bi)
+
+
+def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray, width: float, ws: float,
+            mm_per_px: float | None, exclude: np.ndarray | None, cfg: SegmentConfig,
+            cut: _Crop | None = None) -> tuple[list[tuple[Candidate, bool]], bool, bool]:
+    """Re-segment one working-image candidate on a full-res crop at its own half-maximum contrast.
+
+    Returns the spots found with, for each, whether it holds this candidate's own peak (its outline
+    was then drawn at its own contrast; others met here are better measured from their own seed),
+    whether a spot met reaches an edge of the crop that is not the image's (it may be cut off), and
+    whether every spot kept does (only pieces of something larger were seen).
+    `width`: the working-image width (px) of the region refined, which decides the crop's reduction;
+    `cut`: that crop when already made (the lobes of one component share their component's crop).
+    """
+    H, W = image.shape[:2]
+    x, y, bw, bh = box
+    size = max(bw, bh) * ws
+    cut = cut or _crop(image, box, width, ws, exclude, cfg)
+    if cut is None:
+        return [], False, False
+    x0, y0, x1, y1, f, margin, crop, ex_crop, bi = cut
     cs = ws / f  # crop px per working px
     size_c = size / f
-    bi = cv2.GaussianBlur(pigment_index(crop), (0, 0), 0.7)
     # the working candidate, in crop px, grown by one working px: where the spot's core is
     seed = np.zeros(bi.shape, np.uint8)
     sx0, sy0 = int(round((x * ws - x0) / f)), int(round((y * ws - y0) / f))
