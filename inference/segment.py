@@ -336,6 +336,10 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
                           ex_work: np.ndarray | None, cfg: SegmentConfig):
     """Hysteresis components of the SNR map that look like spots: (bbox, mask crop) in working px."""
     low = (snr > cfg.low_snr).astype(np.uint8)
+    if ex_work is not None and ex_work.any():
+        # cut where the reference is, grown by 3 working px (its blurred edge), instead of dropping
+        # every component that reaches it: hairs link spots to the reference, and to each other
+        low[cv2.dilate(ex_work.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0] = 0
     n, lab, stats, cents = cv2.connectedComponentsWithStats(low, connectivity=8)
     if n <= 1:
         return []
@@ -345,9 +349,6 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
     np.maximum.at(peak, ids, snr.ravel()[on])
     cpeak = np.zeros(n, np.float32)
     np.maximum.at(cpeak, ids, resid.ravel()[on])
-    ex = None
-    if ex_work is not None and ex_work.any():
-        ex = cv2.dilate(ex_work.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     out = []
     keep = (peak >= cfg.high_snr) & (cpeak >= cfg.min_contrast)
     keep[0] = False
@@ -357,8 +358,6 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
         if not skin[min(int(round(cy)), skin.shape[0] - 1), min(int(round(cx)), skin.shape[1] - 1)]:
             continue
         mask = lab[y:y + bh, x:x + bw] == i
-        if ex is not None and ex[y:y + bh, x:x + bw][mask].any():
-            continue
         if area >= 6 and _elongation(mask) > cfg.max_elongation:
             continue
         subs = _split_by_maxima(mask, snr[y:y + bh, x:x + bw], cfg.high_snr)

@@ -147,6 +147,21 @@ def test_excluded_region_never_yields_spots():
     assert len(pts) == 1 and near(pts, 330, 200, 1.0)
 
 
+def test_spot_linked_to_excluded_region_keeps_its_seed():
+    """A hair joining a spot to the reference cuts at the reference; it does not drop the spot."""
+    from spotscale.inference.segment import _candidate_components
+    snr = np.zeros((60, 80), np.float32)
+    cv2.circle(snr, (55, 30), 4, 10.0, -1)  # the spot
+    cv2.line(snr, (10, 30), (55, 30), 4.0, 1)  # a hair at low SNR, from inside the reference
+    ex = np.zeros(snr.shape, bool)
+    ex[20:40, 0:40] = True
+    comps = _candidate_components(snr, snr / 50, np.ones(snr.shape, bool), ex, SegmentConfig())
+    assert len(comps) == 1
+    (x, y, w, h), mask = comps[0][:2]
+    assert x <= 51 and x + w >= 60 and y <= 26 and y + h >= 35  # the spot's seed
+    assert x >= 43  # nothing within 3 px of the reference
+
+
 def test_working_image_is_reduced_and_small_spots_survive():
     img = skin(w=2000, h=1500, gradient=True, seed=11)
     for x, y in [(300, 300), (1000, 800), (1700, 1200)]:
