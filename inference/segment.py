@@ -38,6 +38,7 @@ class SegmentConfig:
     noise_floor: float = 0.01  # lower bound of the local noise (optical density): flat images
     max_elongation: float = 4.0  # longer-than-wide components (hair, creases, scratches) are rejected
     max_thinness: float = 4.0  # ...and outlines longer than this x their widest inscribed circle
+    max_bright_rim: float = 0.2  # ...and those with more of their 2 px rim on a bright overlay (text)
     background_sigma_frac: float = 0.04  # local skin background: gaussian sigma, fraction of the long side
     narrow_background_mm: float = 1.2  # second, narrow background for small spots (sigma, mm)
     peak_percentile: float = 50.0  # a spot's maximum contrast: this percentile of its smoothed core
@@ -97,7 +98,7 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
         skin &= ~ex_work
         skin_px &= ~ex_work
     snr, resid = _snr_map(work, skin_px, mm_per_px * work_scale if mm_per_px else None, cfg)
-    comps = _candidate_components(snr, resid, skin, ex_work, cfg)
+    comps = _candidate_components(snr, resid, skin, ex_work, cfg, work)
     # per component, its largest lobe first: a spot is outlined from its main seed, its other lobes skipped
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
     by_comp = [list(g) for _, g in itertools.groupby(comps, key=lambda c: c[4])]
@@ -333,8 +334,11 @@ def _norm_blur(x: np.ndarray, wgt: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
-                          ex_work: np.ndarray | None, cfg: SegmentConfig):
-    """Hysteresis components of the SNR map that look like spots: (bbox, mask crop) in working px."""
+                          ex_work: np.ndarray | None, cfg: SegmentConfig, work: np.ndarray | None = None):
+    """Hysteresis components of the SNR map that look like spots: (bbox, mask crop) in working px.
+
+    `work`: the working image (RGB), for the bright-overlay test (none without it).
+    """
     low = (snr > cfg.low_snr).astype(np.uint8)
     if ex_work is not None and ex_work.any():
         # cut where the reference is, grown by 3 working px (its blurred edge), instead of dropping
@@ -360,12 +364,41 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
         mask = lab[y:y + bh, x:x + bw] == i
         if area >= 6 and _elongation(mask) > cfg.max_elongation:
             continue
+        if work is not None and _bright_rim(lab, i, (x, y, bw, bh), snr, work, ex_work, cfg) > cfg.max_bright_rim:
+            continue
         subs = _split_by_maxima(mask, snr[y:y + bh, x:x + bw], cfg.high_snr)
         c_width = _width(mask)
         for sub in subs:
             out.append(_tight(int(x), int(y), sub) + (((int(x), int(y), int(bw), int(bh)), sub, i,
                                                        c_width if len(subs) == 1 else _width(sub), c_width)))
     return out
+
+
+def _bright_rim(lab: np.ndarray, i: int, box: tuple[int, int, int, int], snr: np.ndarray, work: np.ndarray,
+               ex_work: np.ndarray | None, cfg: SegmentConfig) -> float:
+    """Fraction of component i's 2 px rim on a bright overlay: far less red than skin (SNR below
+    -high_snr) and 10 % brighter than the rim's plain skin.
+
+    Skin framed by white or yellow text (a watermark, a label) looks redder than the local background
+    the text pulls down, and its sharpening halo darkens it: a spot's rim is skin (or hair, which is
+    darker), not a bright overlay. The reference (already excluded) does not count.
+    """
+    g = 2
+    x, y, bw, bh = box
+    x0, y0 = max(0, x - g), max(0, y - g)
+    win = (slice(y0, y + bh + g), slice(x0, x + bw + g))
+    own = lab[win] == i
+    rim = cv2.dilate(own.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1,) * 2)) > 0
+    rim &= ~own
+    if ex_work is not None:
+        rim &= ~(cv2.dilate(ex_work[win].view(np.uint8), np.ones((9, 9), np.uint8)) > 0)
+    if not rim.any():
+        return 0.0
+    s = snr[win]
+    lum = work[win].astype(np.float32).mean(axis=2)
+    calm = rim & (np.abs(s) < cfg.low_snr)
+    level = float(_median(lum[calm] if calm.any() else lum[rim]))
+    return float(((s < -cfg.high_snr) & (lum > 1.1 * level))[rim].mean())
 
 
 def _width(mask: np.ndarray) -> float:

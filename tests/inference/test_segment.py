@@ -162,6 +162,24 @@ def test_spot_linked_to_excluded_region_keeps_its_seed():
     assert x >= 43  # nothing within 3 px of the reference
 
 
+def test_skin_framed_by_bright_text_is_not_a_seed_but_a_spot_by_a_hair_is():
+    """A seed whose rim is mostly a bright overlay (watermark text) is dropped; a dark hair is no overlay."""
+    from spotscale.inference.segment import _candidate_components
+    work = np.full((60, 80, 3), (200, 150, 140), np.uint8)
+    snr = np.zeros((60, 80), np.float32)
+    for cx in (20, 60):
+        cv2.circle(snr, (cx, 30), 3, 10.0, -1)
+    ring = np.zeros((60, 80), np.uint8)
+    cv2.circle(ring, (20, 30), 5, 1, 1)  # white text strokes around the first seed
+    work[ring > 0] = (250, 245, 240)
+    snr[ring > 0] = -20.0
+    cv2.line(work, (55, 35), (65, 35), (60, 42, 35), 1)  # a dark hair along the second
+    cv2.line(snr, (55, 35), (65, 35), -20.0, 1)
+    comps = _candidate_components(snr, snr / 50, np.ones(snr.shape, bool), None, SegmentConfig(), work)
+    assert [c[0][0] + c[0][2] // 2 for c in comps] == [60]
+    assert len(_candidate_components(snr, snr / 50, np.ones(snr.shape, bool), None, SegmentConfig())) == 2
+
+
 def test_working_image_is_reduced_and_small_spots_survive():
     img = skin(w=2000, h=1500, gradient=True, seed=11)
     for x, y in [(300, 300), (1000, 800), (1700, 1200)]:
