@@ -148,14 +148,19 @@ def _area(c: Candidate) -> float:
 
 def _working_image(image_rgb: np.ndarray, reduced: np.ndarray | None, mm_per_px: float | None,
                    cfg: SegmentConfig) -> np.ndarray:
-    """The reduced image candidates are found on: `reduced` if given, else an area-resize."""
+    """The reduced image candidates are found on: `reduced` if given and fine enough, else an area-resize.
+
+    With a known scale the working image keeps the smallest spot (min_diameter_mm) at least
+    min_work_px_per_min_spot px across: a supplied coarser `reduced` (the 1/4 decode of a photo
+    taken from afar) would merge a petechial cluster into one seed and lose its small spots.
+    """
     h, w = image_rgb.shape[:2]
-    if reduced is not None and reduced.shape[0] > 0:
-        return reduced
     side = max(h, w)
+    need = side * mm_per_px * cfg.min_work_px_per_min_spot / cfg.min_diameter_mm if mm_per_px else 0.0
+    if reduced is not None and reduced.shape[0] > 0 and max(reduced.shape[:2]) >= min(side, cfg.max_work_side, need):
+        return reduced
     target = min(side, cfg.work_max_side)
     if mm_per_px:  # keep the smallest spot at least ~1.2 working px across
-        need = side * mm_per_px * cfg.min_work_px_per_min_spot / cfg.min_diameter_mm
         target = min(side, max(target, min(cfg.max_work_side, int(need))))
     if target >= side:
         return image_rgb
