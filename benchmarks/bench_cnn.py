@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -33,10 +34,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=2000, help="spots in the photo")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--checkpoint", default=str(DEFAULT_WEIGHTS), help="checkpoint (default: the shipped model)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if DEFAULT_WEIGHTS.is_file():
-        net, meta = load_checkpoint(DEFAULT_WEIGHTS)
+    if Path(args.checkpoint).is_file():
+        net, meta = load_checkpoint(args.checkpoint)
     else:
         import tempfile
         path = save_checkpoint(tempfile.mkdtemp() + "/m.pt", build_net(), {})
