@@ -157,9 +157,11 @@ def _working_image(image_rgb: np.ndarray, reduced: np.ndarray | None, mm_per_px:
     h, w = image_rgb.shape[:2]
     side = max(h, w)
     need = side * mm_per_px * cfg.min_work_px_per_min_spot / cfg.min_diameter_mm if mm_per_px else 0.0
-    if reduced is not None and reduced.shape[0] > 0 and max(reduced.shape[:2]) >= min(side, cfg.max_work_side, need):
-        return reduced
     target = min(side, cfg.work_max_side)
+    if reduced is not None and reduced.shape[0] > 0:
+        if max(reduced.shape[:2]) >= min(side, cfg.max_work_side, need):
+            return reduced
+        target = 0  # only as fine as the smallest spot needs (the caller chose a coarse image: speed)
     if mm_per_px:  # keep the smallest spot at least ~1.2 working px across
         target = min(side, max(target, min(cfg.max_work_side, int(need))))
     if target >= side:

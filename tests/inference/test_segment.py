@@ -183,8 +183,8 @@ def test_skin_framed_by_bright_text_is_not_a_seed_but_a_spot_by_a_hair_is():
 def test_supplied_working_image_too_coarse_for_the_smallest_spot_is_not_used():
     img = finish(skin(w=2000, h=1500, seed=11))
     quarter = cv2.resize(img, (500, 375), interpolation=cv2.INTER_AREA)
-    # 0.1 mm/px: 0.3 mm is 3 px, 0.75 px at 1/4; 1.2 px per 0.3 mm needs >= 800 px: the default 1000
-    assert segment(img, mm_per_px=0.1, reduced=quarter).work_scale == pytest.approx(2.0)
+    # 0.1 mm/px: 0.3 mm is 3 px, 0.75 px at 1/4; 1.2 px per 0.3 mm needs 800 px (not work_max_side)
+    assert segment(img, mm_per_px=0.1, reduced=quarter).work_scale == pytest.approx(2.5)
     assert segment(img, mm_per_px=0.05, reduced=quarter).work_scale == pytest.approx(4.0)  # fine enough
     assert segment(img, reduced=quarter).work_scale == pytest.approx(4.0)  # no scale: no rule
 
