@@ -21,7 +21,7 @@ from scipy.spatial import cKDTree
 
 from spotscale.data.types import Candidate
 from spotscale.inference.colour import optical_density, pigment_index, to_lab
-from spotscale.inference.split import contrast_peaks, flood, group_by_valleys
+from spotscale.inference.split import contrast_peaks, flood, group_by_valleys, union_along_paths
 
 
 @dataclass
@@ -866,34 +866,13 @@ def _split(comp: np.ndarray, dist: np.ndarray, U: int, mm_per_px: float | None,
 
 def _group_peaks(peaks: list[tuple[int, int, float]], dist: np.ndarray, ratio: float) -> list[int]:
     """Union peaks whose connecting segment never narrows below `ratio` x the smaller radius."""
-    parent = list(range(len(peaks)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     p = np.asarray(peaks, dtype=np.float64).reshape(-1, 3)
-    ii, jj = np.triu_indices(len(p), 1)
-    step = max(1, min(256, 2_000_000 // max(dist.shape)))  # pairs per batch: bounded memory
-    for s in range(0, ii.size, step):  # many pairs at once: the narrowest point of each connecting segment
-        ci, cj = ii[s:s + step], jj[s:s + step]
-        root = np.array([find(i) for i in range(len(p))])
-        apart = root[ci] != root[cj]  # a pair already in one group changes nothing: not measured
-        ci, cj = ci[apart], cj[apart]
-        if not ci.size:
-            continue
-        a, b = p[ci], p[cj]
-        n = np.maximum(2, np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]).astype(int) + 1)
-        k = np.arange(int(n.max()))[None, :]
-        t = np.minimum(k, n[:, None] - 1) / (n[:, None] - 1)  # past its end a pair repeats its last point
-        xs = np.round(a[:, 0:1] + t * (b[:, 0:1] - a[:, 0:1])).astype(int)
-        ys = np.round(a[:, 1:2] + t * (b[:, 1:2] - a[:, 1:2])).astype(int)
-        joined = dist[ys, xs].min(axis=1) >= ratio * np.minimum(a[:, 2], b[:, 2])
-        for i, j in zip(ci[joined], cj[joined]):
-            parent[find(int(i))] = find(int(j))
-    return [find(i) for i in range(len(peaks))]
+    order = np.arange(len(p) * (len(p) - 1) // 2)
+
+    def wide(a: np.ndarray, b: np.ndarray, neck: np.ndarray) -> np.ndarray:
+        return neck >= ratio * np.minimum(a[:, 2], b[:, 2])
+
+    return union_along_paths(p, dist, order, 1, wide).tolist()
 
 
 def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tuple[int, int, int], bg: float,

@@ -9,6 +9,8 @@ with a blotchy interior (purpura, ecchymosis) has shallow dips only, and stays o
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 
@@ -28,10 +30,15 @@ def contrast_peaks(t: np.ndarray, region: np.ndarray, min_value: float, window: 
     return np.c_[xs, ys, t.ravel()[top]].astype(np.float64)
 
 
-def group_by_valleys(peaks: np.ndarray, t: np.ndarray, min_dip_frac: float, min_dip: float) -> np.ndarray:
-    """Group id per peak: peaks joined when the straight path between them never dips by more than
-    max(min_dip_frac x the lower peak, min_dip) below the lower peak (the same spot's bumps)."""
-    m = len(peaks)
+def union_along_paths(points: np.ndarray, grid: np.ndarray, order: np.ndarray, pad: int,
+                      joins: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Group id per point (rows x, y, value): the pairs of np.triu_indices, taken in `order`, are
+    joined where joins(a, b, lowest `grid` value on the straight path a-b) is true.
+
+    The path is sampled at its length + `pad` points, rounded to pixels. Pairs go in batches, and a
+    pair already in one group is not measured (it changes nothing).
+    """
+    m = len(points)
     parent = np.arange(m)
 
     def find(i: int) -> int:
@@ -43,27 +50,35 @@ def group_by_valleys(peaks: np.ndarray, t: np.ndarray, min_dip_frac: float, min_
     if m < 2:
         return parent
     ii, jj = np.triu_indices(m, 1)
-    # nearest pairs first, so that a chain of bumps joins through its neighbours
-    order = np.argsort(np.hypot(peaks[jj, 0] - peaks[ii, 0], peaks[jj, 1] - peaks[ii, 1]))
-    step = max(1, min(256, 2_000_000 // max(t.shape)))  # pairs per batch: bounded memory
+    step = max(1, min(256, 2_000_000 // max(grid.shape)))  # pairs per batch: bounded memory
     for at in range(0, order.size, step):
         sel = order[at:at + step]
         root = np.array([find(i) for i in range(m)])
-        sel = sel[root[ii[sel]] != root[jj[sel]]]  # a pair already in one group changes nothing
+        sel = sel[root[ii[sel]] != root[jj[sel]]]
         if not sel.size:
             continue
-        a, b = peaks[ii[sel]], peaks[jj[sel]]
-        n = np.maximum(2, np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]).astype(int) + 2)
+        a, b = points[ii[sel]], points[jj[sel]]
+        n = np.maximum(2, np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]).astype(int) + pad)
         k = np.arange(int(n.max()))[None, :]
-        s = np.minimum(k, n[:, None] - 1) / (n[:, None] - 1)
+        s = np.minimum(k, n[:, None] - 1) / (n[:, None] - 1)  # past its end a pair repeats its last point
         xs = np.round(a[:, 0:1] + s * (b[:, 0:1] - a[:, 0:1])).astype(int)
         ys = np.round(a[:, 1:2] + s * (b[:, 1:2] - a[:, 1:2])).astype(int)
-        saddle = t[ys, xs].min(axis=1)
-        lower = np.minimum(a[:, 2], b[:, 2])
-        joined = lower - saddle < np.maximum(min_dip_frac * lower, min_dip)
-        for p in sel[joined]:
+        for p in sel[joins(a, b, grid[ys, xs].min(axis=1))]:
             parent[find(int(ii[p]))] = find(int(jj[p]))
     return np.array([find(i) for i in range(m)])
+
+
+def group_by_valleys(peaks: np.ndarray, t: np.ndarray, min_dip_frac: float, min_dip: float) -> np.ndarray:
+    """Group id per peak: peaks joined when the straight path between them never dips by more than
+    max(min_dip_frac x the lower peak, min_dip) below the lower peak (the same spot's bumps)."""
+    def shallow(a: np.ndarray, b: np.ndarray, saddle: np.ndarray) -> np.ndarray:
+        lower = np.minimum(a[:, 2], b[:, 2])
+        return lower - saddle < np.maximum(min_dip_frac * lower, min_dip)
+
+    ii, jj = np.triu_indices(len(peaks), 1)
+    # nearest pairs first, so that a chain of bumps joins through its neighbours
+    order = np.argsort(np.hypot(peaks[jj, 0] - peaks[ii, 0], peaks[jj, 1] - peaks[ii, 1]))
+    return union_along_paths(peaks, t, order, 2, shallow)
 
 
 def flood(t: np.ndarray, seeds: np.ndarray, region: np.ndarray, n_levels: int = 16) -> np.ndarray:
@@ -136,4 +151,4 @@ def _grow(lab: np.ndarray, piece: np.ndarray, k: np.ndarray, big: bool) -> None:
         free &= ~add
 
 
-__all__ = ["contrast_peaks", "group_by_valleys", "flood"]
+__all__ = ["contrast_peaks", "group_by_valleys", "union_along_paths", "flood"]
