@@ -3,9 +3,10 @@
 Each photo is analysed once (scale, segmentation, measurement, CNN); the rules are then re-applied for
 several `other_confidence` values, so the printout shows what that knob trades. Matching is
 inference.evaluate.match_spots (the same rule `spotscale evaluate` uses); the truth's final label is
-the scheme applied to the true diameter (`other` stays other).
+the scheme applied to the true diameter (`other` stays other). Each photo is analysed with the printed
+marker size its user would state (`--marker-mm`), so sizes are not off by a wrong input.
 
-    .venv/bin/python benchmarks/bench_rules.py [--n 12] [--model PATH|none] [--size 1600x1200] [--seed0 S]
+    .venv/bin/python benchmarks/bench_rules.py [--n 40] [--model PATH|none] [--size 1600x1200] [--seed0 S]
 
 `--seed0` moves the photos elsewhere (e.g. 2000, the recipe's validation seeds, to tune
 other_confidence: never tune on the default seeds, which are the held-out check).
@@ -32,6 +33,18 @@ def _photos(n: int, size: tuple[int, int], seed0: int = SEED0):
         yield render_photo(seed0 + i, size=size, scale="aruco")
 
 
+def _stated(config, photo):
+    """The config with the printed marker size the photo's user would state (`--marker-mm`).
+
+    The generator prints one marker in four at 10-40 mm instead of the shipped 20 mm; read as 20 mm,
+    every size in such a photo is off by the ratio, which is a wrong input, not a rules error.
+    """
+    side = (photo.meta.get("scale") or {}).get("marker_side_mm")
+    if not side:
+        return config
+    return dataclasses.replace(config, scale=dataclasses.replace(config.scale, marker_side_mm=float(side)))
+
+
 def _truth_pred(photo, result):
     from spotscale.inference.evaluate import PredImage, PredSpot, TruthImage, TruthSpot, truth_label
     truth = TruthImage("x", photo.meta.get("mm_per_px"), spots=tuple(
@@ -46,7 +59,7 @@ def main() -> None:
     from spotscale.data.types import FINAL_LABELS
     from spotscale.inference.pipeline import AnalysisConfig, analyze_image, load_model
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n", type=int, default=12)
+    ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--model", default=None)
     ap.add_argument("--size", default="1600x1200")
     ap.add_argument("--seed0", type=int, default=SEED0, help=f"first photo seed (default {SEED0})")
@@ -57,7 +70,7 @@ def main() -> None:
     analysed = []
     t0 = time.perf_counter()
     for photo in _photos(a.n, size, a.seed0):
-        r = analyze_image(photo.image, config, bundle)
+        r = analyze_image(photo.image, _stated(config, photo), bundle)
         analysed.append((photo, r))
     print(f"{a.n} photos {size[0]}x{size[1]} (seeds {a.seed0}..{a.seed0 + a.n - 1}), model "
           f"{a.model or 'default'}, {time.perf_counter() - t0:.0f} s")
