@@ -153,17 +153,19 @@ def _working_image(image_rgb: np.ndarray, reduced: np.ndarray | None, mm_per_px:
     With a known scale the working image keeps the smallest spot (min_diameter_mm) at least
     min_work_px_per_min_spot px across: a supplied coarser `reduced` (the 1/4 decode of a photo
     taken from afar) would merge a petechial cluster into one seed and lose its small spots.
+    Without a scale it is at least work_max_side px (or the photo), whether or not `reduced` is given.
     """
     h, w = image_rgb.shape[:2]
     side = max(h, w)
-    need = side * mm_per_px * cfg.min_work_px_per_min_spot / cfg.min_diameter_mm if mm_per_px else 0.0
+    # without a scale nothing says how small a spot may be: work_max_side, as for a photo given alone
+    need = side * mm_per_px * cfg.min_work_px_per_min_spot / cfg.min_diameter_mm if mm_per_px else cfg.work_max_side
     target = min(side, cfg.work_max_side)
     if reduced is not None and reduced.shape[0] > 0:
         if max(reduced.shape[:2]) >= min(side, cfg.max_work_side, need):
             return reduced
         target = 0  # only as fine as the smallest spot needs (the caller chose a coarse image: speed)
-    if mm_per_px:  # keep the smallest spot at least ~1.2 working px across
-        target = min(side, max(target, min(cfg.max_work_side, int(need))))
+    # keep the smallest spot at least ~1.2 working px across
+    target = min(side, max(target, min(cfg.max_work_side, int(need))))
     if target >= side:
         return image_rgb
     f = target / side

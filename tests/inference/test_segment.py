@@ -186,7 +186,10 @@ def test_supplied_working_image_too_coarse_for_the_smallest_spot_is_not_used():
     # 0.1 mm/px: 0.3 mm is 3 px, 0.75 px at 1/4; 1.2 px per 0.3 mm needs 800 px (not work_max_side)
     assert segment(img, mm_per_px=0.1, reduced=quarter).work_scale == pytest.approx(2.5)
     assert segment(img, mm_per_px=0.05, reduced=quarter).work_scale == pytest.approx(4.0)  # fine enough
-    assert segment(img, reduced=quarter).work_scale == pytest.approx(4.0)  # no scale: no rule
+    # no scale: no smallest spot to keep, but never coarser than work_max_side (as without `reduced`)
+    assert segment(img, reduced=quarter).work_scale == pytest.approx(2.0)
+    assert segment(img).work_scale == pytest.approx(2.0)
+    assert segment(img, reduced=quarter, config=SegmentConfig(work_max_side=500)).work_scale == pytest.approx(4.0)
 
 
 def test_working_image_is_reduced_and_small_spots_survive():
