@@ -1,6 +1,7 @@
 """Rule layer: every scheme's boundaries, the CNN/size flags, the no-scale path, per-photo figures."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -171,3 +172,23 @@ def test_photo_summary_without_scale():
     s = photo_summary(spots, Scale(mm_per_px=None, reason="no marker"))
     assert s["counts"]["petechia"] == 1
     assert s["petechiae_per_6_25cm2"] is None and s["max_petechiae_6_25cm2"] is None
+
+
+# (spot CIELAB, skin CIELAB, CNN probability, flagged?)
+MELANIN_CASES = {
+    "red petechia": ((50, 30, 15), (65, 12, 16), 0.7, False),      # da +18, db -1: hue -3 deg
+    "purple purpura": ((45, 22, 2), (65, 12, 16), 0.7, False),     # hue -54 deg
+    "brown freckle, unsure CNN": ((55, 14, 24), (65, 12, 16), 0.7, True),  # hue +76 deg
+    "brown freckle, sure CNN": ((55, 14, 24), (65, 12, 16), 0.95, False),
+    "no colour measured": ((0, 0, 0), (0, 0, 0), 0.7, False),
+}
+
+
+@pytest.mark.parametrize("lab, skin, prob, flagged", MELANIN_CASES.values(), ids=MELANIN_CASES.keys())
+def test_melanin_like_colour_is_flagged_not_relabelled(lab, skin, prob, flagged):
+    sp = dataclasses.replace(spot(d=1.0, cnn="petechia", prob=prob), lab=lab, skin_lab=skin)
+    out = apply_rules([sp], "default")[0]
+    assert out.label == "petechia"
+    assert any(f.startswith("colour_like_melanin:") for f in out.flags) == flagged
+    other = apply_rules([dataclasses.replace(sp, cnn_label="other", cnn_prob=0.9)], "default")[0]
+    assert not any(f.startswith("colour_like_melanin:") for f in other.flags)  # already other
