@@ -37,6 +37,8 @@ from spotscale.inference.segment import SegmentConfig
 
 WORK_REDUCE = 4  # the working image is the photo decoded at 1/4 (about 1000 px for 12 MP)
 MIN_SIDE_FOR_REDUCED = 1600  # smaller photos are their own working image
+MIN_SEARCH_SIDE = 1000  # a 1/4 image smaller than this is not searched for the scale: a 1600 px photo's
+# 400 px quarter puts a ruler's mm ticks 1-3 px apart (the 1/4 decode of a 12 MP photo is 1000 px)
 
 
 def _default_scale_config() -> Any:
@@ -306,9 +308,15 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     if pending is None and reduced is None:
         reduced = working_image(image)
     search = reduced if search is None else search
+    coarse = None
+    if search is not None and max(search.shape[:2]) < MIN_SEARCH_SIDE:
+        coarse, search = search, None  # too coarse for mm ticks: find_scale reduces the photo itself
     clock = _Clock(image)
     scale = _run_overlapped(find_scale, image, cfg.scale, reduced=search,
                             reduce=1 if search is None else max(1, round(w / search.shape[1])))
+    if not scale.found and coarse is not None:  # a reference whose edges only the coarse image shows
+        again = _run_overlapped(find_scale, image, cfg.scale, reduced=coarse, reduce=max(1, round(w / coarse.shape[1])))
+        scale = again if again.found else scale
     exclude = reference_exclusion(scale, (h, w), cfg.reference_margin_px) if scale.outline else None
     if pending is not None:
         image, reduced = pending.result(), pending.working()
