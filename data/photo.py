@@ -11,7 +11,10 @@ everything else (16-bit, palette, transparency, CMYK, TIFF, WebP, BMP, AVIF; HEI
 caller has registered pillow-heif). Both decoders ignore EXIF orientation and this module applies
 it itself, so both paths give identical upright pixels. RGB photos with an embedded non-sRGB
 colour profile (Display P3 from phones, Adobe RGB) are converted to sRGB; CMYK photos are
-converted without their profile (Adobe-inverted CMYK is handled).
+converted without their profile (Adobe-inverted CMYK is handled). A JPEG that stores its colour
+at half resolution (4:2:0 or 4:2:2, nearly every camera and web JPEG) and has at most
+RESTORE_CHROMA_MAX_PIXELS gets its colour re-sharpened along its luma (`restore_chroma`): there a
+petechia is 1-3 px wide and the subsampling would wash out the colour it is found by.
 
 Large photos: `read_photo(path, reduce=k)` (k in 1, 2, 4, 8) returns an image of
 ceil(W/k) x ceil(H/k) pixels; JPEGs are decoded directly at that size by libjpeg's DCT scaling
@@ -54,6 +57,10 @@ PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".
                             ".bmp", ".avif"})
 DEFAULT_MAX_PIXELS = 100_000_000  # refuse larger images before decoding (decompression bombs)
 REDUCE_FACTORS = (1, 2, 4, 8)
+# Subsampled-chroma JPEGs up to this size get their colour re-sharpened along luma (restore_chroma):
+# their spots are a few px wide. Larger photos' spots are wider than the chroma blur, and the filter
+# would cost a 12 MP photo about as much as its decode.
+RESTORE_CHROMA_MAX_PIXELS = 4_200_000
 
 # Formats Pillow may identify (JPEG includes multi-picture MPO); anything else (EPS, which runs
 # Ghostscript, PSD, ICO...) is refused.
@@ -80,6 +87,7 @@ class _Header:
     orientation: int  # EXIF orientation 1..8 (1 when absent or invalid)
     transparent: bool
     icc: bytes | None = field(default=None, repr=False)  # embedded colour profile, if any
+    chroma_subsampled: bool = False  # a JPEG storing colour at a lower resolution than luma (4:2:0, 4:2:2)
 
     @property
     def upright_size(self) -> tuple[int, int]:
@@ -145,12 +153,47 @@ class PhotoFile:
         orientation = hdr.orientation
         if img is None:
             img, orientation = _decode_pil(p, data, hdr, reduce)
+        if hdr.chroma_subsampled and reduce == 1 and img.shape[0] * img.shape[1] <= RESTORE_CHROMA_MAX_PIXELS:
+            img = restore_chroma(img)
         if hdr.icc and hdr.mode in ("RGB", "RGBA", "RGBX"):
             img = _to_srgb(img, hdr.icc)
         img = _orient(img, orientation)
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8 or min(img.shape[:2]) < 1:
             raise PhotoError(p, f"unexpected decoded image {img.shape} {img.dtype}")
         return np.require(img, requirements=("C_CONTIGUOUS", "WRITEABLE"))  # Pillow's are read-only
+
+
+def restore_chroma(rgb: np.ndarray, radius: int = 2, eps: float = 16.0) -> np.ndarray:
+    """A subsampled JPEG's colour re-sharpened along its full-resolution luma (a guided filter).
+
+    A 4:2:0 JPEG keeps colour at half the resolution of brightness, so a spot 1-3 px wide has its
+    colour spread over twice its width at a fraction of its contrast, while its darkening stays
+    sharp. In every window each chroma channel is fitted as a linear function of luma and the
+    averaged fit is read at each pixel's luma (He, Sun & Tang, "Guided image filtering", 2013). The
+    fits are made on the half-resolution grid the chroma was stored at, windows of (2r+1)^2 of its
+    pixels (the fast guided filter, He & Sun 2015); `eps` (luma levels^2) keeps flat windows at their
+    mean colour. Luma is left as decoded.
+    """
+    h, w = rgb.shape[:2]
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    y8 = np.ascontiguousarray(ycc[..., 0])
+    y = y8.astype(np.float32)
+    small = cv2.resize(ycc, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA).astype(np.float32)
+    k = (2 * radius + 1, 2 * radius + 1)
+    ys = np.ascontiguousarray(small[..., 0])
+    m_y = cv2.boxFilter(ys, -1, k)
+    var_y = cv2.boxFilter(cv2.multiply(ys, ys), -1, k) - cv2.multiply(m_y, m_y) + np.float32(eps)
+    planes = [y8]
+    for ch in (1, 2):
+        c = np.ascontiguousarray(small[..., ch])
+        m_c = cv2.boxFilter(c, -1, k)
+        a = cv2.divide(cv2.boxFilter(cv2.multiply(ys, c), -1, k) - cv2.multiply(m_y, m_c), var_y)
+        b = m_c - cv2.multiply(a, m_y)
+        a_full = cv2.resize(cv2.boxFilter(a, -1, k), (w, h), interpolation=cv2.INTER_LINEAR)
+        b_full = cv2.resize(cv2.boxFilter(b, -1, k), (w, h), interpolation=cv2.INTER_LINEAR)
+        q = cv2.threshold(cv2.multiply(a_full, y) + b_full, 0.0, 0.0, cv2.THRESH_TOZERO)[1]  # >= 0
+        planes.append(cv2.convertScaleAbs(q))  # rounded, <= 255
+    return cv2.cvtColor(cv2.merge(planes), cv2.COLOR_YCrCb2RGB)
 
 
 def open_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> PhotoFile:
@@ -248,7 +291,8 @@ def _probe(p: Path, f: BinaryIO, max_pixels: int) -> _Header:
             w, h = _stored_size(im)
             icc = im.info.get("icc_profile")
             hdr = _Header(w, h, im.format or "?", im.mode, _orientation_of(im),
-                          "transparency" in im.info, icc if isinstance(icc, bytes) else None)
+                          "transparency" in im.info, icc if isinstance(icc, bytes) else None,
+                          _chroma_subsampled(im))
     except UnidentifiedImageError:
         raise PhotoError(p, "not an image file: " + _what_is(head)) from None
     except Image.DecompressionBombError as e:
@@ -263,6 +307,15 @@ def _probe(p: Path, f: BinaryIO, max_pixels: int) -> _Header:
         raise PhotoError(p, f"image has {w}x{h} = {w * h} pixels, over the limit of {max_pixels} "
                             "(decompression bomb guard); refused before decoding")
     return hdr
+
+
+def _chroma_subsampled(im: Image.Image) -> bool:
+    """Does a YCbCr JPEG store its chroma at a lower resolution than its luma (SOF sampling factors)?"""
+    layers = getattr(im, "layer", None)  # JpegImagePlugin: (component id, h, v, quant table) each
+    if im.format not in ("JPEG", "MPO") or im.mode != "RGB" or not layers or len(layers) != 3:
+        return False
+    (_, hy, vy, _), *chroma = layers
+    return any(hy > hc or vy > vc for _, hc, vc, _ in chroma)
 
 
 def _formats() -> tuple[str, ...]:
