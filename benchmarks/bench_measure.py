@@ -29,6 +29,7 @@ import numpy as np
 from spotscale.data.photo import read_photo
 from spotscale.data.types import HEMORRHAGIC, Scale
 from spotscale.inference.measure import measure
+from spotscale.inference.pipeline import AnalysisConfig, reference_exclusion
 from spotscale.inference.segment import segment
 
 BANDS = ("very_light", "light", "intermediate", "tan", "brown", "dark")
@@ -88,14 +89,14 @@ def true_scale(meta: dict) -> Scale:
 
 
 def exclude_mask(meta: dict, shape: tuple[int, int]) -> np.ndarray | None:
-    """The reference object's outline (grown a little) as the exclusion mask, as scale.py would give."""
+    """The reference object's outline grown as the pipeline grows the one scale.py finds
+    (AnalysisConfig.reference_margin_px), as the exclusion mask."""
     outline = meta.get("scale", {}).get("outline") or []
     if len(outline) < 3:
         return None
-    m = np.zeros(shape, np.uint8)
-    cv2.fillPoly(m, [np.round(np.asarray(outline)).astype(np.int32)], 1)
-    grow = max(3, int(0.01 * max(shape)))
-    return cv2.dilate(m, np.ones((2 * grow + 1,) * 2, np.uint8)) > 0
+    ref = Scale(mm_per_px=float(meta["mm_per_px"]), mm_per_px_uncertainty=0.0, source="truth",
+                outline=tuple((float(x), float(y)) for x, y in outline))
+    return reference_exclusion(ref, shape, AnalysisConfig().reference_margin_px)
 
 
 def evaluate_photo(jpg: Path) -> dict:
