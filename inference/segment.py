@@ -42,6 +42,8 @@ class SegmentConfig:
     background_sigma_frac: float = 0.04  # local skin background: gaussian sigma, fraction of the long side
     narrow_background_mm: float = 1.2  # second, narrow background for small spots (sigma, mm)
     peak_percentile: float = 50.0  # a spot's maximum contrast: this percentile of its smoothed core
+    small_spot_px: float = 12.0  # ...but the core's maximum for spots narrower than this (full px): a
+    #                              core of a few px is mostly shoulder, and its median drew the outline wide
     half_level: float = 0.5  # outline at this fraction between skin background and spot core
     split_dip_frac: float = 0.25  # spots of a cluster: split where the contrast dips this x the lower peak
     split_noise_k: float = 2.5  # ...and by this many noise sigmas
@@ -577,7 +579,12 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     if _darkening(d_od) < cfg.min_darkening * float(d_od[1] - d_od[0]):
         return [], False, False  # a hue shift at the skin's brightness: a JPEG chroma halo, not a pigment
     bg = 0.0
-    peak = _percentile(bi[core], cfg.peak_percentile) if core.any() else float(bi[seed > 0].max())
+    if not core.any():
+        peak = float(bi[seed > 0].max())
+    elif size_c < cfg.small_spot_px:  # the half-maximum deblur table (_HALF_MAX_PX) is for half the peak
+        peak = float(bi[core].max())
+    else:
+        peak = _percentile(bi[core], cfg.peak_percentile)
     if peak <= 0:
         return [], False, False
     level = bg + cfg.half_level * (peak - bg)

@@ -287,6 +287,19 @@ def test_tiny_spot_on_a_web_size_photo_is_found_and_not_inflated():
     assert 1.4 < d_eq < 3.4
 
 
+@pytest.mark.parametrize("d, tol", [(2.5, 0.45), (3.0, 0.45), (5.0, 0.35)])
+def test_small_disc_outline_is_drawn_at_half_its_peak(d, tol):
+    """A sharp disc a few px across: the deblur table assumes the outline at half the smoothed peak,
+    so its size comes back within a fraction of a pixel. (Half the median of a few core px, which
+    are mostly shoulder, gave 3.08, 3.56 and 5.42 px.)"""
+    img = skin(w=200, h=160, gradient=False, seed=5)
+    disc(img, 100.3, 80.6, d / 2)
+    seg = segment(finish(img, noise=1.0), mm_per_px=0.15)
+    (c,) = seg.candidates
+    d_eq = 2 * np.sqrt(c.area_px / np.pi)
+    assert abs(d_eq - d) < tol, d_eq
+
+
 def test_hair_crossing_a_spot_is_cut_off_its_outline():
     # a hair leaving a brown spot joins it at half contrast (715 px instead of 452 before the cut):
     # the spot keeps its own round outline
