@@ -109,6 +109,7 @@ def evaluate_photo(jpg: Path) -> dict:
     seg = segment(img, exclude=exclude_mask(meta, img.shape[:2]), mm_per_px=scale.mm_per_px, reduced=red)
     spots = measure(img, seg.candidates, scale)
     return {"ita": float(meta["ita"]), "size": (img.shape[1], img.shape[0]), "matches": match(spots, tspots), "n_cand": len(spots),
+            "mm_per_px": scale.mm_per_px,
             "unmatched": sum(1 for s in spots if not _any_truth(s, tspots)), "name": jpg.stem}
 
 
@@ -160,6 +161,19 @@ def report(results: list[dict]) -> None:
         print(f"{label:24s} {len(rs):6d} {len(ms):9d} {len(found) / max(1, len(ms)):7.3f} {n_c:6d} "
               f"{n_u / max(1, n_c):8.3f} {_f(statistics.fmean(small) if small else None):>8s} {len(small):5d} "
               f"{_f(statistics.median(large) if large else None, pct=True):>9s} {len(large):5d}")
+
+
+def report_by_px(results: list[dict]) -> None:
+    """Recall and size error by the spot's true diameter in pixels: what the photo's resolution allows."""
+    print("by true diameter in px (spots >= 0.5 mm):")
+    for lo, hi in ((0, 3), (3, 6), (6, 12), (12, 1e9)):
+        ms = [(t, s) for r in results for t, s in r["matches"]
+              if t["diameter_mm"] >= 0.5 and lo <= t["diameter_mm"] / r["mm_per_px"] < hi]
+        found = [(t, s) for t, s in ms if s is not None]
+        err = [abs(s.diameter_mm - t["diameter_mm"]) for t, s in found if t["diameter_mm"] < 4]
+        band = f"{lo}-{hi:g} px" if hi < 1e9 else f">= {lo} px"
+        print(f"  {band:10s} spots {len(ms):5d}  recall {len(found) / max(1, len(ms)):.3f}  "
+              f"MAE<4mm {_f(statistics.fmean(err) if err else None)} ({len(err)})")
 
 
 def _f(v, pct: bool = False) -> str:
@@ -231,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_measure: {len(results)} generator photos, seeds {args.seed}..{args.seed + len(photos) - 1} "
           f"({args.n_large} at 4000x3000, {args.n_small} at 640x480), true scale")
     report(results)
+    report_by_px(results)
     large = [j for j, p in zip(jpgs, photos) if p["size"][0] == 4000]
     if large:
         speed(large[0])
