@@ -193,6 +193,10 @@ def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return r > 0
 
 
+RED_SKIN_EXTRA_DEG = 20.0  # reddened skin: this much further towards red than the skin's hue tolerance
+RED_SKIN_MIN_HUE_DEG = 22.0  # ...but still orange-red (melanin keeps b* up); pink and mauve cloth lie below
+
+
 def skin_mask(work_rgb: np.ndarray) -> np.ndarray:
     """Bool mask of the skin region (spots and hairs inside it included), same size as the image."""
     return _skin_masks(work_rgb)[1]
@@ -228,10 +232,23 @@ def _skin_masks(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     h_mad = float(np.median(np.abs(hue[core] - mode))) * 1.48
     L_med = float(np.median(L[core]))
     tol_h = max(14.0, 3.5 * h_mad)
-    m = ((np.abs(hue - mode) < tol_h) & (sat > 0.35 * s_med) & (sat < 2.2 * s_med + 0.05)
-         & (L > min(8.0, 0.3 * L_med)))
+    band = (sat > 0.35 * s_med) & (sat < 2.2 * s_med + 0.05) & (L > min(8.0, 0.3 * L_med))
+    m = (np.abs(hue - mode) < tol_h) & band
+    # reddened skin (a flush, erythema round a bruise) turns the hue further towards red: kept where
+    # it joins the skin, so a patch of it and the spots in it are not cut out as background
+    flushed = (hue < mode) & (hue > max(mode - tol_h - RED_SKIN_EXTRA_DEG, RED_SKIN_MIN_HUE_DEG)) & band
     region = _clean_skin(m)
     pix = m & region
+    if flushed.any():
+        n, lab = cv2.connectedComponents((m | flushed).astype(np.uint8), connectivity=8)
+        touches = np.zeros(n, bool)
+        touches[np.unique(lab[m])] = True
+        ext = touches[lab] & (lab > 0)
+        wider = _clean_skin(ext)
+        # inside the skin the reddened pixels stay out of the background (bruises, halos); beyond it
+        # the flushed patch is the skin there
+        pix = (m & wider) | (ext & wider & ~region)
+        region = wider
 
     def up(x: np.ndarray) -> np.ndarray:
         return cv2.resize(x.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0

@@ -223,6 +223,22 @@ def test_skin_mask_keeps_skin_beside_a_large_yellow_ruler(tone):
     assert m[110:250].mean() < 0.05
 
 
+def test_reddened_skin_at_the_edge_is_skin_but_mauve_cloth_is_not():
+    """A flushed patch (hue 28 deg against the skin's 51) reaching the photo's edge is searched, and
+    its spot found; a mauve cloth (hue 18.5 deg) touching it stays background."""
+    img = skin(w=480, h=360, gradient=False, seed=3)
+    flush, cloth = (slice(None), slice(0, 150)), (slice(None), slice(420, None))
+    img[flush] *= np.asarray((225, 165, 160), np.float32) / np.asarray(LIGHT, np.float32)
+    img[cloth] = (210, 145, 148)
+    disc(img, 70, 180, 6)
+    photo = finish(img)
+    m = skin_mask(photo)
+    assert m[flush].mean() > 0.9
+    assert m[cloth].mean() < 0.1
+    seg = segment(photo, mm_per_px=0.1)
+    assert len(near(centres(seg), 70, 180, 1.5)) == 1
+
+
 def test_skin_area_in_full_res_px():
     img = skin(w=800, h=600, gradient=False)
     seg = segment(finish(img), config=SegmentConfig(work_max_side=400))
