@@ -37,6 +37,7 @@ class SegmentConfig:
     min_contrast: float = 0.05  # minimum pigment-index contrast (optical density) of a spot's core
     noise_floor: float = 0.01  # lower bound of the local noise (optical density): flat images
     max_elongation: float = 4.0  # longer-than-wide components (hair, creases, scratches) are rejected
+    max_lobe_elongation: float = 2.0  # ...but their strong cores this round are kept (spots on a flushed strip)
     max_thinness: float = 4.0  # ...and outlines longer than this x their widest inscribed circle
     max_bright_rim: float = 0.2  # ...and those with more of their 2 px rim on a bright overlay (text)
     background_sigma_frac: float = 0.04  # local skin background: gaussian sigma, fraction of the long side
@@ -391,6 +392,10 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
             continue
         mask = lab[y:y + bh, x:x + bw] == i
         if area >= 6 and _elongation(mask) > cfg.max_elongation:
+            # a hair, a crease, or a flushed strip of skin with spots on it: its strong round cores stay
+            for sx, sy, sub in _round_cores(mask, snr[y:y + bh, x:x + bw], float(peak[i]), cfg):
+                box = (int(x + sx), int(y + sy), sub.shape[1], sub.shape[0])
+                out.append(_tight(box[0], box[1], sub) + (box, sub, n + len(out), _width(sub), _width(sub)))
             continue
         if work is not None and _bright_rim(lab, i, (x, y, bw, bh), snr, work, ex_work, cfg) > cfg.max_bright_rim:
             continue
@@ -399,6 +404,22 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
         for sub in subs:
             out.append(_tight(int(x), int(y), sub) + (((int(x), int(y), int(bw), int(bh)), sub, i,
                                                        c_width if len(subs) == 1 else _width(sub), c_width)))
+    return out
+
+
+def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentConfig) -> list:
+    """The round high-SNR cores inside an elongated component: (x, y, bool mask) in its box.
+
+    Hysteresis again at a level well above the strip's own (a third of its peak SNR, at least twice
+    high_snr); a core that is itself elongated is still a hair or a crease."""
+    level = max(2.0 * cfg.high_snr, peak / 3.0)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(((snr > level) & mask).astype(np.uint8), connectivity=8)
+    out = []
+    for j in range(1, n):
+        x, y, w, h, area = stats[j]
+        sub = lab[y:y + h, x:x + w] == j
+        if area >= 2 and _elongation(sub) <= cfg.max_lobe_elongation:
+            out.append((int(x), int(y), sub))
     return out
 
 

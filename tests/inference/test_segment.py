@@ -239,6 +239,20 @@ def test_reddened_skin_at_the_edge_is_skin_but_mauve_cloth_is_not():
     assert len(near(centres(seg), 70, 180, 1.5)) == 1
 
 
+def test_spots_on_a_long_flushed_strip_are_found():
+    """A long strip of reddened skin is one elongated component with the spots on it (like a hair);
+    its round strong cores are the spots, and they are kept."""
+    img = skin(w=480, h=360, gradient=False, seed=4)
+    strip = (slice(150, 190), slice(40, 440))
+    img[strip] *= np.asarray((225, 168, 158), np.float32) / np.asarray(LIGHT, np.float32)
+    for x in (120, 240, 360):
+        disc(img, x, 170, 5)
+    seg = segment(finish(img), mm_per_px=0.1)
+    pts = centres(seg)
+    for x in (120, 240, 360):
+        assert len(near(pts, x, 170, 1.5)) == 1, pts
+
+
 def test_skin_area_in_full_res_px():
     img = skin(w=800, h=600, gradient=False)
     seg = segment(finish(img), config=SegmentConfig(work_max_side=400))
