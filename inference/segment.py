@@ -395,6 +395,8 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
             # a hair, a crease, or a flushed strip of skin with spots on it: its strong round cores stay
             for sx, sy, sub in _round_cores(mask, snr[y:y + bh, x:x + bw], float(peak[i]), cfg):
                 box = (int(x + sx), int(y + sy), sub.shape[1], sub.shape[0])
+                if not skin[box[1] + sub.shape[0] // 2, box[0] + sub.shape[1] // 2]:
+                    continue  # as for a whole component: its centre must lie on skin
                 out.append(_tight(box[0], box[1], sub) + (box, sub, n + len(out), _width(sub), _width(sub)))
             continue
         if work is not None and _bright_rim(lab, i, (x, y, bw, bh), snr, work, ex_work, cfg) > cfg.max_bright_rim:
