@@ -412,9 +412,10 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
 def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentConfig) -> list:
     """The round high-SNR cores inside an elongated component: (x, y, bool mask) in its box.
 
-    Hysteresis again at a level well above the strip's own (a third of its peak SNR, at least twice
-    high_snr); a core that is itself elongated is still a hair or a crease."""
-    level = max(2.0 * cfg.high_snr, peak / 3.0)
+    Hysteresis again at a level well above the strip's own: a third of its peak SNR, at least twice
+    high_snr and three times its median (a spot stands out of the strip it lies on; the bumps along
+    a hair or a shadowed skin edge do not). A core that is itself elongated is still a hair or a crease."""
+    level = max(2.0 * cfg.high_snr, peak / 3.0, 3.0 * float(np.median(snr[mask])))
     n, lab, stats, _ = cv2.connectedComponentsWithStats(((snr > level) & mask).astype(np.uint8), connectivity=8)
     out = []
     for j in range(1, n):
