@@ -11,8 +11,8 @@ everything else (16-bit, palette, transparency, CMYK, TIFF, WebP, BMP, AVIF; HEI
 caller has registered pillow-heif). Both decoders ignore EXIF orientation and this module applies
 it itself, so both paths give identical upright pixels. RGB photos with an embedded non-sRGB
 colour profile (Display P3 from phones, Adobe RGB) are converted to sRGB; CMYK photos are
-converted without their profile (Adobe-inverted CMYK is handled). A JPEG that stores its colour
-at half resolution (4:2:0 or 4:2:2, nearly every camera and web JPEG) and has at most
+converted without their profile (Adobe-inverted CMYK is handled). A JPEG or WebP that stores its
+colour at half resolution (4:2:0 or 4:2:2: nearly every camera and web JPEG, every lossy WebP) and has at most
 RESTORE_CHROMA_MAX_PIXELS gets its colour re-sharpened along its luma (`restore_chroma`): there a
 petechia is 1-3 px wide and the subsampling would wash out the colour it is found by.
 
@@ -35,7 +35,7 @@ import os
 import re
 import stat
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -87,7 +87,7 @@ class _Header:
     orientation: int  # EXIF orientation 1..8 (1 when absent or invalid)
     transparent: bool
     icc: bytes | None = field(default=None, repr=False)  # embedded colour profile, if any
-    chroma_subsampled: bool = False  # a JPEG storing colour at a lower resolution than luma (4:2:0, 4:2:2)
+    chroma_subsampled: bool = False  # colour stored at a lower resolution than luma (4:2:0 / 4:2:2 JPEG, lossy WebP)
 
     @property
     def upright_size(self) -> tuple[int, int]:
@@ -206,7 +206,22 @@ def open_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     with _open(p) as f:
         hdr = _probe(p, f, max_pixels)
         data = _read_all(p, f, hdr)
+    if hdr.format == "WEBP" and hdr.mode in ("RGB", "RGBA") and _webp_lossy(data):
+        hdr = replace(hdr, chroma_subsampled=True)  # lossy WebP (VP8) always stores 4:2:0
     return PhotoFile(p, data, hdr)
+
+
+def _webp_lossy(data: bytes) -> bool:
+    """Is a WebP file's image lossy VP8 (chroma at half resolution) rather than lossless VP8L?"""
+    pos = 12  # after "RIFF", the size and "WEBP"; chunks follow, each padded to an even size
+    for _ in range(64):
+        if pos + 8 > len(data):
+            return False
+        fourcc, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if fourcc in (b"VP8 ", b"VP8L"):
+            return fourcc == b"VP8 "
+        pos += 8 + size + (size & 1)
+    return False
 
 
 def _check_limit_arg(max_pixels: int) -> None:

@@ -484,6 +484,18 @@ def test_header_says_whether_jpeg_chroma_is_subsampled(tmp_path, sampling, subsa
     assert photo.open_photo(tmp_path / "a.png").header.chroma_subsampled is False
 
 
+@pytest.mark.skipif(not features.check("webp"), reason="Pillow built without WebP")
+@pytest.mark.parametrize("mode, kw, subsampled", [("RGB", {"quality": 90}, True), ("RGB", {"lossless": True}, False),
+                                                   ("RGBA", {"quality": 90}, True)])
+def test_lossy_webp_counts_as_chroma_subsampled(tmp_path, mode, kw, subsampled):
+    a = _dotted_skin()
+    if mode == "RGBA":
+        a = np.dstack([a, np.full(a.shape[:2], 255, np.uint8)])
+    p = tmp_path / "a.webp"
+    Image.fromarray(a).save(p, **kw)
+    assert photo.open_photo(p).header.chroma_subsampled is subsampled
+
+
 def test_small_dots_get_back_their_colour_in_a_420_jpeg(tmp_path):
     """A 2 px red dot in a 4:2:0 JPEG loses most of its colour contrast; restore_chroma gives it back."""
     a = _dotted_skin()
