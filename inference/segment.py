@@ -917,15 +917,11 @@ def _split(comp: np.ndarray, dist: np.ndarray, U: int, mm_per_px: float | None,
 def _group_peaks(peaks: list[tuple[int, int, float]], dist: np.ndarray, ratio: float) -> list[int]:
     """Union peaks whose connecting segment never narrows below `ratio` x the smaller radius."""
     p = np.asarray(peaks, dtype=np.float64).reshape(-1, 3)
-    # nearest pairs first: the groups do not depend on the order, but once neighbours are joined the
-    # long paths across a many-peaked lobe (a pair already in one group) need not be sampled at all
-    ii, jj = np.triu_indices(len(p), 1)
-    order = np.argsort(np.hypot(p[jj, 0] - p[ii, 0], p[jj, 1] - p[ii, 1]), kind="stable")
 
     def wide(a: np.ndarray, b: np.ndarray, neck: np.ndarray) -> np.ndarray:
         return neck >= ratio * np.minimum(a[:, 2], b[:, 2])
 
-    return union_along_paths(p, dist, order, 1, wide).tolist()
+    return union_along_paths(p, dist, 1, wide).tolist()
 
 
 def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tuple[int, int, int], bg: float,

@@ -30,13 +30,14 @@ def contrast_peaks(t: np.ndarray, region: np.ndarray, min_value: float, window: 
     return np.c_[xs, ys, t.ravel()[top]].astype(np.float64)
 
 
-def union_along_paths(points: np.ndarray, grid: np.ndarray, order: np.ndarray, pad: int,
+def union_along_paths(points: np.ndarray, grid: np.ndarray, pad: int,
                       joins: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-    """Group id per point (rows x, y, value): the pairs of np.triu_indices, taken in `order`, are
-    joined where joins(a, b, lowest `grid` value on the straight path a-b) is true.
+    """Group id per point (rows x, y, value): pairs of points are joined where joins(a, b, lowest
+    `grid` value on the straight path a-b) is true.
 
-    The path is sampled at its length + `pad` points, rounded to pixels. Pairs go in batches, and a
-    pair already in one group is not measured (it changes nothing).
+    The path is sampled at its length + `pad` points, rounded to pixels. Pairs go in batches, nearest
+    first, and a pair already in one group is not measured (it changes nothing): once neighbours have
+    joined, a chain joins through them and the long paths across it are never sampled.
     """
     m = len(points)
     parent = np.arange(m)
@@ -50,6 +51,7 @@ def union_along_paths(points: np.ndarray, grid: np.ndarray, order: np.ndarray, p
     if m < 2:
         return parent
     ii, jj = np.triu_indices(m, 1)
+    order = np.argsort(np.hypot(points[jj, 0] - points[ii, 0], points[jj, 1] - points[ii, 1]), kind="stable")
     step = max(1, min(256, 2_000_000 // max(grid.shape)))  # pairs per batch: bounded memory
     for at in range(0, order.size, step):
         sel = order[at:at + step]
@@ -75,10 +77,7 @@ def group_by_valleys(peaks: np.ndarray, t: np.ndarray, min_dip_frac: float, min_
         lower = np.minimum(a[:, 2], b[:, 2])
         return lower - saddle < np.maximum(min_dip_frac * lower, min_dip)
 
-    ii, jj = np.triu_indices(len(peaks), 1)
-    # nearest pairs first, so that a chain of bumps joins through its neighbours
-    order = np.argsort(np.hypot(peaks[jj, 0] - peaks[ii, 0], peaks[jj, 1] - peaks[ii, 1]))
-    return union_along_paths(peaks, t, order, 2, shallow)
+    return union_along_paths(peaks, t, 2, shallow)
 
 
 def flood(t: np.ndarray, seeds: np.ndarray, region: np.ndarray, n_levels: int = 16) -> np.ndarray:
