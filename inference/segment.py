@@ -397,7 +397,8 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
                 box = (int(x + sx), int(y + sy), sub.shape[1], sub.shape[0])
                 if not skin[box[1] + sub.shape[0] // 2, box[0] + sub.shape[1] // 2]:
                     continue  # as for a whole component: its centre must lie on skin
-                out.append(_tight(box[0], box[1], sub) + (box, sub, n + len(out), _width(sub), _width(sub)))
+                width = _width(sub)
+                out.append(_tight(box[0], box[1], sub) + (box, sub, n + len(out), width, width))
             continue
         if work is not None and _bright_rim(lab, i, (x, y, bw, bh), snr, work, ex_work, cfg) > cfg.max_bright_rim:
             continue
