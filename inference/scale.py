@@ -763,13 +763,9 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
         if found is None:
             continue
         score, fits, majors, band, coarse_run, t_run, _ = found
-        # printed mm ticks are at least ~1 mm long across the ruler; a 1-2 px band of "ticks" along an edge
-        # is its staircase (aliasing) or JPEG blocking
-        fits = [f for f in fits if band[1] - band[0] >= f.period_px / f.unit_mm
-                and _ruler_marks(image, a, u, n, f, band)]
+        fits = [f for f in fits if _printed_ticks(image, a, u, n, f, band)]
         if not fits:
-            fits = [f for f in majors() if band[1] - band[0] >= f.period_px / f.unit_mm
-                    and _ruler_marks(image, a, u, n, f, band)]
+            fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, band)]
         if not fits:
             continue
         ticks = fits[0]
@@ -788,6 +784,25 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
         sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, 0.002, tilt), "ruler", outline, None, f"ruler: {what}", 1)
         return score * ticks.n_ticks, sc, math.hypot(rel, 0.002)
     return None
+
+
+def _printed_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
+                   band: tuple[float, float]) -> bool:
+    """True when a tick fit along the line a + t u is a printed scale, not an edge's pixel staircase.
+
+    Printed mm ticks are at least ~1 mm long across the ruler (a 1-2 px band of "ticks" along an edge is
+    its staircase or JPEG blocking) and have a ruler's 5 / 10 mm hierarchy. A straight edge at angle
+    theta to the nearest pixel axis steps one pixel every 1 / sin(theta) px along itself: a period at that
+    or twice that (within 2 %) is the staircase of a sharp edge (e.g. a marker's border), not ticks.
+    """
+    if band[1] - band[0] < ticks.period_px / ticks.unit_mm:
+        return False
+    sin_axis = float(min(abs(u[0]), abs(u[1])))
+    if sin_axis > 1e-3:
+        m = ticks.period_px * sin_axis
+        if round(m) in (1, 2) and abs(m - round(m)) < 0.02:
+            return False
+    return _ruler_marks(image, a, u, n, ticks, band)
 
 
 def _tilt_correction(ticks: _Ticks, centre: np.ndarray, u: np.ndarray, size: tuple[int, int]) -> tuple[float, float]:

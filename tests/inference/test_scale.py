@@ -453,3 +453,18 @@ def test_inch_scale_is_not_read_as_5_mm_marks():
     off = np.array([[1 / res, 0, -body / 2 - 0.5 / res], [0, 1 / res, -7.5 - 0.5 / res], [0, 0, 1.0]])
     sc = find_scale(blur(paste(skin(1000, 700), art, off, hom), 1.5))
     assert not sc.found or abs(sc.mm_per_px / 0.2 - 1) < 0.015
+
+
+@pytest.mark.parametrize("angle_deg, period_px, staircase", [(11.8, 4.885, True), (11.8, 9.77, True),
+                                                             (11.8, 6.0, False), (0.0, 4.885, False)],
+                         ids=["stair", "twice-stair", "other-period", "axis-aligned"])
+def test_an_edge_staircase_is_not_a_tick_run(monkeypatch, angle_deg, period_px, staircase):
+    # a sharp straight edge at angle theta steps one pixel every 1 / sin(theta) px along itself (a marker's
+    # border gave "35 mm ticks" at 4.88 px, +165 % off); the ruler-mark check itself is stubbed to pass here
+    import spotscale.inference.scale as scale
+    monkeypatch.setattr(scale, "_ruler_marks", lambda *a: True)
+    u = np.array([math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))])
+    ticks = scale._Ticks(period_px, 0.01, 30, np.arange(30) * period_px, np.arange(30), -1.0)
+    ok = scale._printed_ticks(np.zeros((10, 10, 3), np.uint8), np.zeros(2), u, np.array([-u[1], u[0]]), ticks,
+                              (0.0, 12.0))
+    assert ok is not staircase
