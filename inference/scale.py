@@ -1046,11 +1046,15 @@ def _major_fits(prof: np.ndarray, step: float, t0: float) -> list[_Ticks]:
     """The 5 / 10 mm marks alone, for a ruler whose mm ticks blur away (they are 3-5x fainter in a
     small or blurred photo); at least 7 marks (30 mm). Each polarity, as in _tick_fit.
 
-    Candidate periods are the profile's strongest autocorrelation peaks of at least 10 px (5 mm under
-    10 px: too few px for marks to be told from an edge's staircase or texture), strongest first.
+    Candidate periods are the profile's two strongest autocorrelation peaks of at least 10 px (5 mm under
+    10 px: too few px for marks to be told from an edge's staircase or texture), strongest first, then
+    their halves: strong 10 mm marks with faint 5 mm marks between them correlate most at 10 mm, and
+    a fit there is refused for its mark half-way (_mid_phase_bump).
     """
     out = []
-    for p0 in _autocorr_lags(prof, 10.0 / step, 2):
+    lags = _autocorr_lags(prof, 10.0 / step, 2)
+    lags += [q / 2 for q in lags if q / 2 >= 10.0 / step and all(abs(q / 2 / p - 1.0) > 0.05 for p in lags)]
+    for p0 in lags:
         sm = _box1d(prof.reshape(1, -1), max(3, int(2 * p0))).ravel()
         d = prof - sm
         skew = float(np.mean(d ** 3) / (np.mean(d ** 2) ** 1.5 + 1e-12))

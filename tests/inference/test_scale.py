@@ -455,6 +455,21 @@ def test_inch_scale_is_not_read_as_5_mm_marks():
     assert not sc.found or abs(sc.mm_per_px / 0.2 - 1) < 0.015
 
 
+def test_faint_5_mm_marks_between_strong_10_mm_marks_give_the_5_mm_period():
+    # the 10 mm marks correlate far more than the faint 5 mm marks, so the strongest lags are 10 and 20 mm;
+    # a fit at 10 mm is refused for its mark half-way, and the half lag then gives the 5 mm period
+    x = np.arange(int(44.0 * 12), dtype=np.float64)
+    prof = np.full(len(x), 200.0)
+    for i in range(11):
+        prof -= 80.0 * np.exp(-0.5 * ((x - 44.0 * (i + 0.5) - 0.37) / 2.0) ** 2)
+        if i < 10:
+            prof -= 35.0 * np.exp(-0.5 * ((x - 44.0 * (i + 1.0) - 0.37) / 2.0) ** 2)
+    from spotscale.inference.scale import _autocorr_lags, _major_fits
+    assert all(abs(lag / 22.0 - 1) > 0.1 for lag in _autocorr_lags(prof.astype(np.float32), 20.0, 2))
+    fits = _major_fits(prof.astype(np.float32), 0.5, 0.0)
+    assert fits and fits[0].period_px == pytest.approx(11.0, rel=0.01) and fits[0].n_ticks == 21
+
+
 @pytest.mark.parametrize("angle_deg, period_px, staircase", [(11.8, 4.885, True), (11.8, 9.77, True),
                                                              (11.8, 6.0, False), (0.0, 4.885, False)],
                          ids=["stair", "twice-stair", "other-period", "axis-aligned"])
