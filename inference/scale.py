@@ -1281,19 +1281,9 @@ def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig
     is the isotropic scale (sqrt |det J|) of a tilted view.
     """
     rgb = small if small.ndim == 3 else cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
-    cands = _disc_candidates(rgb[..., :3], cfg.sticker_color)
-    best = None
-    top = cands[0][1] if cands else 0.0
-    for ell, score in cands[:6]:
-        if score < 0.3 * top:
-            break  # much weaker blobs (e.g. a red spot next to a red sticker) are not the reference
-        if math.sqrt(ell[1][0] * ell[1][1]) * k < _MIN_DISC_PX:
-            continue  # too few px across to give the scale within ~1 %: a stray blob, not the reference
-        fit = _refine_disc(image, _ellipse_to_full(ell, k))
-        if fit is not None and cfg.sticker_color is None and not _looks_like_sticker(image, fit[0]):
-            continue  # with no colour to go by, a round mole or blood blister must not pass for the sticker
-        if fit is not None and (best is None or score * fit[2] > best[0]):
-            best = (score * fit[2], fit)
+    best = _best_disc(image, rgb[..., :3], k, cfg, False)
+    if best is None and cfg.sticker_color is not None and _achromatic(cfg.sticker_color):
+        best = _best_disc(image, rgb[..., :3], k, cfg, True)
     if best is None:
         what = f"{cfg.sticker_color} " if cfg.sticker_color is not None else ""
         return None, f"no {what}round sticker of {cfg.sticker_diameter_mm:g} mm found"
@@ -1309,13 +1299,41 @@ def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig
                  f"round sticker {cfg.sticker_diameter_mm:g} mm ({d_px:.1f} px, axes {da:.1f} x {db:.1f})", 1), ""
 
 
+def _achromatic(colour: str | tuple) -> bool:
+    """True for white, black, grey or silver (a colour given by lightness alone)."""
+    lab = cv2.cvtColor(np.array(_sticker_rgb(colour), np.uint8).reshape(1, 1, 3), cv2.COLOR_RGB2LAB).astype(float)
+    return math.hypot(lab[0, 0, 1] - 128, lab[0, 0, 2] - 128) < 15
+
+
+def _best_disc(image: np.ndarray, rgb: np.ndarray, k: int, cfg: ScaleConfig, loose: bool) -> tuple | None:
+    """(score, _refine_disc's fit) of the best disc candidate, refined on full resolution, or None."""
+    cands = _disc_candidates(rgb, cfg.sticker_color, loose)
+    best = None
+    top = cands[0][1] if cands else 0.0
+    for ell, score in cands[:6]:
+        if score < 0.3 * top:
+            break  # much weaker blobs (e.g. a red spot next to a red sticker) are not the reference
+        if math.sqrt(ell[1][0] * ell[1][1]) * k < _MIN_DISC_PX:
+            continue  # too few px across to give the scale within ~1 %: a stray blob, not the reference
+        fit = _refine_disc(image, _ellipse_to_full(ell, k))
+        if fit is not None and cfg.sticker_color is None and not _looks_like_sticker(image, fit[0]):
+            continue  # with no colour to go by, a round mole or blood blister must not pass for the sticker
+        if fit is not None and (best is None or score * fit[2] > best[0]):
+            best = (score * fit[2], fit)
+    return best
+
+
 def _ellipse_to_full(ell, k: int):
     (cx, cy), (a, b), ang = ell
     return ((cx + 0.5) * k - 0.5, (cy + 0.5) * k - 0.5), (a * k, b * k), ang
 
 
-def _colour_mask(rgb: np.ndarray, colour: str | tuple) -> np.ndarray:
-    """Pixels of about the given colour: same hue and enough chroma, or achromatic at a similar lightness."""
+def _colour_mask(rgb: np.ndarray, colour: str | tuple, loose: bool = False) -> np.ndarray:
+    """Pixels of about the given colour: same hue and enough chroma, or achromatic at a similar lightness.
+
+    `loose` (achromatic colours only): a white sticker under warm light or white balance is cream; up to
+    chroma 24 within 40 of the colour's lightness (a second pass: bright skin then joins light stickers).
+    """
     target = np.array(_sticker_rgb(colour), np.uint8).reshape(1, 1, 3)
     lab_t = cv2.cvtColor(target, cv2.COLOR_RGB2LAB).astype(np.float32).reshape(3)
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -1323,16 +1341,19 @@ def _colour_mask(rgb: np.ndarray, colour: str | tuple) -> np.ndarray:
     at, bt = lab_t[1] - 128, lab_t[2] - 128
     chroma_t = math.hypot(at, bt)
     chroma = np.hypot(a, b)
+    if chroma_t < 15 and loose:
+        return (chroma < 24) & (np.abs(lab[..., 0] - lab_t[0]) < 15)
     if chroma_t < 15:  # white, black, grey, silver
         return (chroma < 14) & (np.abs(lab[..., 0] - lab_t[0]) < 70)
     cos = (a * at + b * bt) / (chroma * chroma_t + 1e-6)
     return (cos > math.cos(math.radians(22))) & (chroma > 0.45 * chroma_t)
 
 
-def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None) -> list[tuple[tuple, float]]:
+def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None,
+                     loose: bool = False) -> list[tuple[tuple, float]]:
     """Ellipses ((cx, cy), (a, b), angle) on the reduced image that look like a uniform disc, best first."""
     if colour is not None:
-        mask = _colour_mask(rgb, colour).astype(np.uint8)
+        mask = _colour_mask(rgb, colour, loose).astype(np.uint8)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         out = _ellipse_candidates(rgb, contours)

@@ -266,6 +266,16 @@ def test_disc_of_known_radius_within_1_percent(colour):
     assert mask[310, 300] and mask[310, 300 + 93] and not mask[310, 300 + 110]
 
 
+def test_white_sticker_under_warm_light_is_found_and_bright_skin_is_not():
+    # a white sticker photographed under warm light is cream (chroma 18, over the strict white limit of 14)
+    img = blur(with_disc(skin(800, 600), (400.4, 300.6), 80.0, (250, 240, 205)), 1.0)
+    sc = find_scale(img, ScaleConfig(sticker_diameter_mm=10.0, sticker_color="white"))
+    assert sc.source == "sticker" and sc.mm_per_px == pytest.approx(10.0 / 160.0, rel=0.01)
+    # a round patch of bright, warm skin (lightness 90 % of white's) is no white sticker
+    skin_disc = blur(with_disc(skin(800, 600), (400.4, 300.6), 80.0, (236, 214, 190)), 1.0)
+    assert not find_scale(skin_disc, ScaleConfig(sticker_diameter_mm=10.0, sticker_color="white")).found
+
+
 def test_sticker_search_is_off_without_a_diameter():
     img = with_disc(skin(400, 300), (200, 150), 60.0, (30, 90, 210))
     assert not find_scale(img).found
