@@ -70,3 +70,17 @@ def pigment_index(image_rgb: np.ndarray) -> np.ndarray:
 
 
 _PIGMENT = np.array([[-1.0, 0.5, 0.5]], np.float32)  # -OD_R + (OD_G + OD_B) / 2
+
+
+def purple_index(image_rgb: np.ndarray) -> np.ndarray:
+    """Absorbance of green over blue, OD_G - OD_B, float32 (H, W).
+
+    Deoxygenated blood deep in the skin (a bruise's purple-blue) absorbs green far more than blue,
+    while its red absorption can match the skin's: the pigment index misses it, this does not.
+    Melanin absorbs blue more than green (negative here), shading all channels alike (zero).
+    """
+    od = optical_density(image_rgb)
+    return cv2.transform(od.reshape(-1, 1, 3), _PURPLE).reshape(od.shape[:-1])
+
+
+_PURPLE = np.array([[0.0, 1.0, -1.0]], np.float32)  # OD_G - OD_B

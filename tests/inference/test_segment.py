@@ -162,6 +162,18 @@ def test_spot_linked_to_excluded_region_keeps_its_seed():
     assert x >= 43  # nothing within 3 px of the reference
 
 
+def test_a_bruise_component_is_one_seed_but_a_cluster_is_split_at_its_maxima():
+    """Two SNR maxima in one component: a petechial cluster's two seeds, or one (uneven) bruise."""
+    from spotscale.inference.segment import _candidate_components
+    yy, xx = np.mgrid[0:60, 0:80].astype(np.float32)
+    snr = sum(10.0 * np.exp(-((xx - cx) ** 2 + (yy - 30) ** 2) / (2 * 5.0 ** 2)) for cx in (32, 48))
+    snr = snr.astype(np.float32)
+    skin_all = np.ones(snr.shape, bool)
+    assert len(_candidate_components(snr, snr / 50, skin_all, None, SegmentConfig())) == 2
+    bruise = snr > 3
+    assert len(_candidate_components(snr, snr / 50, skin_all, None, SegmentConfig(), None, bruise)) == 1
+
+
 def test_skin_framed_by_bright_text_is_not_a_seed_but_a_spot_by_a_hair_is():
     """A seed whose rim is mostly a bright overlay (watermark text) is dropped; a dark hair is no overlay."""
     from spotscale.inference.segment import _candidate_components
@@ -353,3 +365,23 @@ def test_jpeg_chroma_halo_beside_a_spot_is_not_a_spot(x, y):
     seg = segment(photo, mm_per_px=0.1)
     pts = centres(seg)
     assert len(pts) == 1 and len(near(pts, x, y, 1.0)) == 1
+
+
+def od_colour(d_od) -> tuple[float, float, float]:
+    """The colour LIGHT skin shows under a pigment adding optical densities d_od (R, G, B)."""
+    return tuple(_srgb(_lin(np.asarray(LIGHT, np.float32)) * np.exp(-np.asarray(d_od, np.float32))))
+
+
+@pytest.mark.parametrize("d_od, found", [((0.6, 0.8, 0.3), True), ((0.4, 0.4, 0.4), False), ((0.5, 0.4, 0.3), False)],
+                         ids=["purple-bruise", "neutral-shadow", "blue-grey-vein"])
+def test_purple_bruise_is_found_but_a_shadow_or_a_vein_is_not(d_od, found):
+    # a deep bruise absorbs green far above blue and red about as much as the skin: the blood
+    # index (green + blue over red) barely moves, the green-over-blue index does; a neutral darkening
+    # (shadow) or one that absorbs red most (a vein) has no such signature
+    img = skin(gradient=False, seed=4)
+    disc(img, 240, 180, 60, colour=od_colour(d_od))
+    seg = segment(finish(blur(img, 8.0)), mm_per_px=0.1)  # 12 mm across, soft edged
+    hits = [c for c, p in zip(seg.candidates, centres(seg)) if near([p], 240, 180, 10.0)]
+    assert bool(hits) is found
+    if found:
+        assert hits[0].area_px == pytest.approx(np.pi * 60 ** 2, rel=0.3)
