@@ -65,12 +65,13 @@ def _measure(path: str) -> dict:
     kind = meta["scale"].get("kind", "none")
     truth = float(meta["mm_per_px"])
     err = (sc.mm_per_px / truth - 1.0) if sc.found else None
+    rel_unc = (sc.mm_per_px_uncertainty / sc.mm_per_px) if sc.found else None
     centre_truth = _truth_at_centre(meta)
     err_c = (sc.mm_per_px / centre_truth - 1.0) if sc.found and centre_truth else None
     return {"kind": kind, "in_frame": bool(meta["scale"].get("in_frame", False)), "found": sc.found,
             "source": sc.source, "err": err, "time": dt, "cpu": cpu, "decode": t_decode,
             "decode_cpu": c_decode, "band": meta.get("ita_band", "?"),
-            "size": rgb.shape[1], "reason": sc.reason, "path": path, "err_c": err_c}
+            "size": rgb.shape[1], "reason": sc.reason, "path": path, "err_c": err_c, "rel_unc": rel_unc}
 
 
 def _cross(p1, p2, p3, p4) -> np.ndarray:
@@ -109,6 +110,9 @@ def _summary(rows: list[dict], label: str) -> str:
         txt += f"  rel.err median {np.median(errs) * 100:.3f}%  p90 {np.percentile(errs, 90) * 100:.3f}%"
     if len(errs_c):
         txt += f"  (at ref. centre: median {np.median(errs_c) * 100:.3f}%)"
+    unc = np.array([r["rel_unc"] for r in held if r["found"] and r["source"] == r["kind"]])
+    if len(errs):  # how honest the reported uncertainty is: ~95 % expected within 2 sd
+        txt += f"  within 2 reported sd {np.mean(errs <= 2 * unc):.0%}"
     none = [r for r in rows if r["kind"] == "none"]
     if none:
         txt += f"  false finds {sum(r['found'] for r in none)}/{len(none)}"

@@ -47,6 +47,11 @@ _MIN_DISC_PX = 24.0  # a sticker / coin narrower than this (full px) is refused
 _MIN_TICKS = 16  # >= 15 mm of ticks: fewer give neither the period to ~1 % nor a reliable 5 / 10 mm check
 _MAX_TICK_RUNS = 3  # candidate tick runs checked on full resolution, best first
 _MAX_EDGE_LINES = 5  # then candidate straight edges (ruler sides), longest first
+# Relative error each kind of reference has beyond what its own fit sees (its print or cut, a ruler's
+# tilt across itself, a sticker's soft or shaded edge), added in quadrature to the fit's uncertainty.
+# Set so that twice the reported uncertainty covers 88-100 % of the errors in benchmarks/bench_scale.py
+# (seeds 20261125 and 777000, 2026-12-03); with the fits' own uncertainties alone it covered 59-75 %.
+_MODEL_ERROR = {"aruco": 0.0003, "ruler": 0.01, "sticker": 0.003}
 _CORNER_SIGMA_FLOOR_PX = 0.05  # corner localisation floor added to the fitted-edge uncertainty
 
 # sRGB code value -> linear light (x 255): optical blur mixes light linearly, so an edge's 50 % level is
@@ -110,6 +115,8 @@ def find_scale(image_rgb: np.ndarray, config: ScaleConfig | None = None, reduced
         else:
             continue
         if found is not None:
+            unc = math.hypot(found.mm_per_px_uncertainty, _MODEL_ERROR[kind] * found.mm_per_px)
+            found = dataclasses.replace(found, mm_per_px_uncertainty=unc)
             if reasons:
                 found = _with_reason(found, "; ".join(reasons))
             return found
@@ -781,7 +788,7 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
             what += (f"; tilt: period {ticks.chirp_per_px * ticks.period_px / ticks.unit_mm * 1000:+.1f} % per 10 mm "
                      f"along the ruler, isotropic scale {factor - 1.0:+.1%} from the scale along it, +-{tilt:.1%} "
                      "for the tilt across it, which a ruler cannot see")
-        sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, 0.002, tilt), "ruler", outline, None, f"ruler: {what}", 1)
+        sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, tilt), "ruler", outline, None, f"ruler: {what}", 1)
         return score * ticks.n_ticks, sc, math.hypot(rel, 0.002)
     return None
 

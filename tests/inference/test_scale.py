@@ -493,3 +493,14 @@ def test_an_edge_staircase_is_not_a_tick_run(monkeypatch, angle_deg, period_px, 
     ok = scale._printed_ticks(np.zeros((10, 10, 3), np.uint8), np.zeros(2), u, np.array([-u[1], u[0]]), ticks,
                               (0.0, 12.0))
     assert ok is not staircase
+
+
+def test_reported_uncertainty_includes_each_reference_kinds_model_error():
+    # a fit's own residuals miss what the reference itself gets wrong (its print, a ruler's tilt
+    # across it): a clean ruler still reports >= 1 %, a clean marker >= 0.03 %
+    hom = plane_to_image((900, 700), (450, 350), 0.08, 37.0)
+    ruler = find_scale(blur(with_ruler(skin(900, 700), hom), 0.8))
+    assert ruler.source == "ruler" and ruler.mm_per_px_uncertainty >= 0.01 * ruler.mm_per_px
+    marker = find_scale(with_marker(skin(800, 600), plane_to_image((800, 600), (400, 300), 0.06, 20.0)))
+    assert marker.source == "aruco"
+    assert 0.0003 * marker.mm_per_px <= marker.mm_per_px_uncertainty < 0.01 * marker.mm_per_px
