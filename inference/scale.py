@@ -1322,7 +1322,7 @@ def _best_disc(image: np.ndarray, rgb: np.ndarray, k: int, cfg: ScaleConfig, loo
             break  # much weaker blobs (e.g. a red spot next to a red sticker) are not the reference
         if math.sqrt(ell[1][0] * ell[1][1]) * k < _MIN_DISC_PX:
             continue  # too few px across to give the scale within ~1 %: a stray blob, not the reference
-        fit = _refine_disc(image, _ellipse_to_full(ell, k))
+        fit = _converged_disc(image, _ellipse_to_full(ell, k))
         if fit is not None and cfg.sticker_color is None and not _looks_like_sticker(image, fit[0]):
             continue  # with no colour to go by, a round mole or blood blister must not pass for the sticker
         if fit is not None and (best is None or score * fit[2] > best[0]):
@@ -1468,6 +1468,27 @@ def _plain_disc_contours(rgb: np.ndarray) -> list[np.ndarray]:
     edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
     contours, _ = cv2.findContours(255 - edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     return list(contours)
+
+
+def _converged_disc(image: np.ndarray, ell, max_rounds: int = 12) -> tuple[tuple, float, float] | None:
+    """_refine_disc repeated from its own result until the diameter moves < 0.05 %.
+
+    One round moves only about half of the way from its starting ellipse to a blurred disc's edge (its
+    skin ring and search reach are placed by that start): a black 8 mm sticker whose first ellipse was
+    8 % small came out 8 % small; repeated, within 0.6 %.
+    """
+    fit = _refine_disc(image, ell)
+    for _ in range(max_rounds - 1):
+        if fit is None:
+            return None
+        nxt = _refine_disc(image, fit[0])
+        if nxt is None:
+            return fit
+        d0, d1 = math.sqrt(fit[0][1][0] * fit[0][1][1]), math.sqrt(nxt[0][1][0] * nxt[0][1][1])
+        fit = nxt
+        if abs(d1 / d0 - 1.0) < 0.0005:
+            break
+    return fit
 
 
 def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:

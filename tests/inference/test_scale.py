@@ -504,3 +504,14 @@ def test_reported_uncertainty_includes_each_reference_kinds_model_error():
     marker = find_scale(with_marker(skin(800, 600), plane_to_image((800, 600), (400, 300), 0.06, 20.0)))
     assert marker.source == "aruco"
     assert 0.0003 * marker.mm_per_px <= marker.mm_per_px_uncertainty < 0.01 * marker.mm_per_px
+
+
+def test_blurred_disc_edge_converges_from_a_poor_start():
+    # one refinement round from an ellipse 15 % too small stops short of a blurred disc's edge; repeated
+    # rounds reach it (a black 8 mm sticker had come out 8 % small)
+    from spotscale.inference.scale import _converged_disc, _refine_disc
+    img = blur(with_disc(skin(600, 500, seed=2), (300.4, 250.7), 47.0, (25, 25, 28)), 4.0)
+    start = ((300.0, 251.0), (80.0, 80.0), 0.0)
+    diameter = lambda fit: math.sqrt(fit[0][1][0] * fit[0][1][1])
+    assert diameter(_refine_disc(img, start)) < 0.97 * 94.0
+    assert diameter(_converged_disc(img, start)) == pytest.approx(94.0, rel=0.006)
