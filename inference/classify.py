@@ -17,11 +17,15 @@ from spotscale.model.crops import CropConfig, crop_batch
 
 
 def classify(image_rgb: np.ndarray, spots: Sequence[Spot], scale: Scale, net: Any, meta: dict,
-             batch_size: int = 1024) -> list[Spot]:
-    """Spots with cnn_label, cnn_prob (calibrated max probability) and cnn_probs filled."""
+             batch_size: int = 1024, views: int = 1) -> list[Spot]:
+    """Spots with cnn_label, cnn_prob (calibrated max probability) and cnn_probs filled.
+
+    `views`: 1, 4 or 8 mirrored / rotated views of each crop whose logits are averaged (test-time
+    augmentation; a spot has no up or left, and training saw every view).
+    """
     if not spots:
         return []
-    probs = predict_probs(image_rgb, spots, spot_mm_per_px(spots, scale), net, meta, batch_size)
+    probs = predict_probs(image_rgb, spots, spot_mm_per_px(spots, scale), net, meta, batch_size, views)
     classes = tuple(meta["classes"])
     out = []
     for spot, p in zip(spots, probs):
@@ -32,26 +36,37 @@ def classify(image_rgb: np.ndarray, spots: Sequence[Spot], scale: Scale, net: An
 
 
 def predict_probs(image_rgb: np.ndarray, items: Sequence[Any], mm_per_px: Any, net: Any, meta: dict,
-                  batch_size: int = 1024) -> np.ndarray:
+                  batch_size: int = 1024, views: int = 1) -> np.ndarray:
     """Calibrated class probabilities (N, n_classes) of crop items (Spots or (x, y, bbox, mask))."""
     import torch
 
     batch = crop_batch(image_rgb, items, mm_per_px, CropConfig.from_dict(meta.get("crop", {})))
-    logits = logits_of(net, batch.images, batch.scalars, batch_size)
+    logits = logits_of(net, batch.images, batch.scalars, batch_size, views)
     t = float(meta.get("temperature", 1.0))
     return torch.softmax(torch.from_numpy(logits) / t, dim=1).numpy()
 
 
-def logits_of(net: Any, images: np.ndarray, scalars: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Raw logits of crops under torch.inference_mode (net put in eval mode)."""
+VIEWS = (1, 4, 8)
+
+
+def logits_of(net: Any, images: np.ndarray, scalars: np.ndarray, batch_size: int = 1024,
+              views: int = 1) -> np.ndarray:
+    """Raw logits of crops (N, C, H, W) under torch.inference_mode (net put in eval mode), averaged
+    over `views` of each crop: 4 = the identity and three mirrorings, 8 = those and their transposes."""
     import torch
 
+    if views not in VIEWS:
+        raise ValueError(f"views must be one of {VIEWS}, got {views!r}")
     net.eval()
     outs = []
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
-            x = torch.from_numpy(images[i:i + batch_size]).contiguous(memory_format=torch.channels_last)
-            outs.append(net(x, torch.from_numpy(scalars[i:i + batch_size])).float().numpy())
+            x = torch.from_numpy(images[i:i + batch_size])
+            sc = torch.from_numpy(scalars[i:i + batch_size])
+            xs = [x, x.flip(-1), x.flip(-2), x.flip(-1, -2)][:views]
+            xs += [v.transpose(-1, -2) for v in xs] if views == 8 else []
+            acc = sum(net(v.contiguous(memory_format=torch.channels_last), sc).float() for v in xs)
+            outs.append((acc / len(xs)).numpy())
     return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
 
 

@@ -55,6 +55,7 @@ class AnalysisConfig:
     scheme: str = "default"
     scheme_file: str | None = None
     other_confidence: float = 0.6  # a CNN `other` at least this sure stays other
+    cnn_views: int = 4  # mirrored views of each crop averaged by the CNN: 1, 4 or 8 (costs as many passes)
     max_pixels: int = DEFAULT_MAX_PIXELS  # refuse larger photos (decompression bombs)
     analysis_max_pixels: int = 40_000_000  # larger photos are analysed at reduced resolution
     model_path: str | None = None  # None = the shipped default model; "none" = no CNN
@@ -82,6 +83,8 @@ def load_config(path: str | Path, base: AnalysisConfig | None = None) -> Analysi
     cfg = base or AnalysisConfig()
     top = {k: v for k, v in data.items() if k not in _SECTIONS}
     cfg = _replace_checked(p, cfg, top, "")
+    if cfg.cnn_views not in (1, 4, 8):
+        raise ConfigError(f"{p}: cnn_views = {cfg.cnn_views!r}: must be 1, 4 or 8")
     for section in _SECTIONS & data.keys():
         if not isinstance(data[section], dict):
             raise ConfigError(f"{p}: [{section}] must be a table")
@@ -327,7 +330,7 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     spots = measure(image, seg.candidates, scale)
     area_cm2 = skin_area_cm2(seg, scale)
     clock.lap("measure")
-    spots, model_note = _classify(image, spots, scale, net_bundle)
+    spots, model_note = _classify(image, spots, scale, net_bundle, cfg.cnn_views)
     clock.lap("classify")
     spots = rules.apply_rules(spots, scheme, scale.found, cfg.other_confidence)
     summary = rules.photo_summary(spots, scale, area_cm2, seg.skin_mask, 1.0 / seg.work_scale, scheme)
@@ -386,7 +389,8 @@ class _Clock:
         self._t = now
 
 
-def _classify(image_rgb: np.ndarray, spots: list[Spot], scale: Scale, net_bundle: Any) -> tuple[list[Spot], dict]:
+def _classify(image_rgb: np.ndarray, spots: list[Spot], scale: Scale, net_bundle: Any,
+              views: int = 1) -> tuple[list[Spot], dict]:
     """CNN labels when a model is given; the note says which model (or none)."""
     if net_bundle is None:
         return spots, {"name": "none", "note": "no CNN: labels from size alone"}
@@ -395,7 +399,8 @@ def _classify(image_rgb: np.ndarray, spots: list[Spot], scale: Scale, net_bundle
     info = {k: meta.get(k) for k in ("path", "version", "arch", "name", "created", "sha256", "temperature")
             if isinstance(meta, dict) and isinstance(meta.get(k), (str, int, float))}
     info.setdefault("name", Path(str(info.get("path", "model"))).name)
-    return (classify(image_rgb, spots, scale, net, meta) if spots else spots), info
+    info["views"] = views
+    return (classify(image_rgb, spots, scale, net, meta, views=views) if spots else spots), info
 
 
 # ----------------------------------------------------------------------------- reduced analysis

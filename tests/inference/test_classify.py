@@ -49,3 +49,22 @@ def test_local_scale_from_a_homography():
     spots = [_spot(1, 10, 10, 2)]
     assert spot_mm_per_px(spots, Scale(mm_per_px=0.1, homography=h)) == pytest.approx([0.1])
     assert spot_mm_per_px(spots, Scale(mm_per_px=None)) == [None]
+
+
+def test_averaged_views_do_not_depend_on_the_crops_orientation():
+    # a spot has no up or left: 8 views (mirrorings and transposes) give the same logits for a crop
+    # turned by 90 degrees or mirrored, 4 views for a mirrored one; a single view does not
+    from spotscale.inference.classify import logits_of
+    from spotscale.inference.pipeline import AnalysisConfig, load_model
+    net, _ = load_model(AnalysisConfig())  # the shipped model (an untrained one barely sees orientation)
+    rng = np.random.default_rng(3)
+    x = rng.random((5, 4, 32, 32)).astype(np.float32)
+    x[:, :, :, :16] += 3.0 * np.linspace(0, 1, 16, dtype=np.float32)  # a lopsided crop
+    s = rng.random((5, 3)).astype(np.float32)
+    turned = np.ascontiguousarray(np.rot90(x, 1, axes=(2, 3)))
+    mirrored = np.ascontiguousarray(x[..., ::-1])
+    np.testing.assert_allclose(logits_of(net, turned, s, views=8), logits_of(net, x, s, views=8), atol=1e-5)
+    np.testing.assert_allclose(logits_of(net, mirrored, s, views=4), logits_of(net, x, s, views=4), atol=1e-5)
+    assert np.abs(logits_of(net, turned, s) - logits_of(net, x, s)).max() > 1e-3
+    with pytest.raises(ValueError, match="views must be one of"):
+        logits_of(net, x, s, views=3)

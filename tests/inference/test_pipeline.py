@@ -148,6 +148,11 @@ def test_config_file_then_flags(tmp_path):
     p.write_text("[segment]\nhigh_snr = 'x'\n")
     with pytest.raises(ConfigError, match="wrong type"):
         load_config(p)
+    p.write_text("cnn_views = 3\n")
+    with pytest.raises(ConfigError, match="cnn_views = 3: must be 1, 4 or 8"):
+        load_config(p)
+    p.write_text("cnn_views = 8\n")
+    assert load_config(p).cnn_views == 8
     with pytest.raises(ConfigError, match="unknown threshold scheme"):
         config_from_args(argparse.Namespace(config=None, scheme="nope"))
 
