@@ -344,6 +344,8 @@ def _purple_snr(work: np.ndarray, skin: np.ndarray, min_px: float, wide: float,
     8 px (only large regions count here), which keeps its cost small.
     """
     h, w = work.shape[:2]
+    if min_px > 0.5 * min(h, w):  # no bruise of that size fits (a dermatoscope's field, a thin strip)
+        return np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
     f = max(1, int(min_px // 8))
     small = cv2.resize(work, (w // f, h // f), interpolation=cv2.INTER_AREA) if f > 1 else work
     skin_s = cv2.resize(skin.astype(np.uint8), (w // f, h // f), interpolation=cv2.INTER_NEAREST) if f > 1 else skin

@@ -385,3 +385,13 @@ def test_purple_bruise_is_found_but_a_shadow_or_a_vein_is_not(d_od, found):
     assert bool(hits) is found
     if found:
         assert hits[0].area_px == pytest.approx(np.pi * 60 ** 2, rel=0.3)
+
+
+@pytest.mark.parametrize("shape, mm_per_px", [((30, 40), 0.005), ((12, 9), 0.001), ((300, 400), 0.001),
+                                              ((2000, 30), 0.01), ((1, 500), 0.1)],
+                         ids=["tiny", "tinier", "dermatoscope-field", "thin-strip", "one-row"])
+def test_photos_too_small_for_a_bruise_segment_without_error(shape, mm_per_px):
+    # the bruise search needs a field of at least twice min_bruise_mm; smaller photos just skip it
+    img = finish(skin(shape[1], shape[0], gradient=False))
+    seg = segment(img, mm_per_px=mm_per_px)
+    assert seg.skin_mask.ndim == 2 and all(isinstance(c, RefinedCandidate) for c in seg.candidates)
