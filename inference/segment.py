@@ -672,6 +672,8 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     grow = max(1, int(round(cs)))
     away = cv2.distanceTransform((seed == 0).astype(np.uint8), cv2.DIST_L2, 3)  # px from the candidate
     seed = (away <= grow).astype(np.uint8)
+    if not seed.any():  # the seed fell outside its crop (a speck at the crop's rounding edge)
+        return [], False, False
     ring = away > grow + (margin / f) // 2
     if ex_crop is not None:
         ring &= ~ex_crop

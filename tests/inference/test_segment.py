@@ -395,3 +395,13 @@ def test_photos_too_small_for_a_bruise_segment_without_error(shape, mm_per_px):
     img = finish(skin(shape[1], shape[0], gradient=False))
     seg = segment(img, mm_per_px=mm_per_px)
     assert seg.skin_mask.ndim == 2 and all(isinstance(c, RefinedCandidate) for c in seg.candidates)
+
+
+@pytest.mark.parametrize("shape, colour", [((553, 266), (185, 136, 3)), ((252, 795), (133, 152, 18))])
+def test_a_flat_coloured_photo_with_a_pale_disc_segments_without_error(shape, colour):
+    # found by fuzzing: a seed whose crop rounding left it outside its own crop raised on an empty max
+    img = np.full(shape + (3,), colour, np.uint8)
+    h, w = shape
+    cv2.circle(img, (w // 2, h // 2), min(h, w) // 4, (250, 240, 205), -1)
+    seg = segment(cv2.GaussianBlur(img, (0, 0), 2.0), mm_per_px=0.2)
+    assert all(isinstance(c, RefinedCandidate) for c in seg.candidates)
