@@ -33,6 +33,7 @@ from spotscale.data.errors import ConfigError
 from spotscale.data.photo import DEFAULT_MAX_PIXELS, PhotoFile, choose_reduce, open_photo
 from spotscale.data.types import DISCLAIMER, PhotoResult, Scale, Spot
 from spotscale.inference import rules
+from spotscale.inference.classify import VIEWS
 from spotscale.inference.segment import SegmentConfig
 
 WORK_REDUCE = 4  # the working image is the photo decoded at 1/4 (about 1000 px for 12 MP)
@@ -83,8 +84,8 @@ def load_config(path: str | Path, base: AnalysisConfig | None = None) -> Analysi
     cfg = base or AnalysisConfig()
     top = {k: v for k, v in data.items() if k not in _SECTIONS}
     cfg = _replace_checked(p, cfg, top, "")
-    if cfg.cnn_views not in (1, 4, 8):
-        raise ConfigError(f"{p}: cnn_views = {cfg.cnn_views!r}: must be 1, 4 or 8")
+    if cfg.cnn_views not in VIEWS:
+        raise ConfigError(f"{p}: cnn_views = {cfg.cnn_views!r}: must be one of {', '.join(map(str, VIEWS))}")
     for section in _SECTIONS & data.keys():
         if not isinstance(data[section], dict):
             raise ConfigError(f"{p}: [{section}] must be a table")

@@ -1339,7 +1339,7 @@ def _colour_mask(rgb: np.ndarray, colour: str | tuple, loose: bool = False) -> n
     """Pixels of about the given colour: same hue and enough chroma, or achromatic at a similar lightness.
 
     `loose` (achromatic colours only): a white sticker under warm light or white balance is cream; up to
-    chroma 24 within 40 of the colour's lightness (a second pass: bright skin then joins light stickers).
+    chroma 24 within 15 of the colour's lightness (a second pass; within 40, bright skin joined it).
     """
     target = np.array(_sticker_rgb(colour), np.uint8).reshape(1, 1, 3)
     lab_t = cv2.cvtColor(target, cv2.COLOR_RGB2LAB).astype(np.float32).reshape(3)
@@ -1348,9 +1348,9 @@ def _colour_mask(rgb: np.ndarray, colour: str | tuple, loose: bool = False) -> n
     at, bt = lab_t[1] - 128, lab_t[2] - 128
     chroma_t = math.hypot(at, bt)
     chroma = np.hypot(a, b)
-    if chroma_t < 15 and loose:
-        return (chroma < 24) & (np.abs(lab[..., 0] - lab_t[0]) < 15)
-    if chroma_t < 15:  # white, black, grey, silver
+    if _achromatic(colour):
+        if loose:
+            return (chroma < 24) & (np.abs(lab[..., 0] - lab_t[0]) < 15)
         return (chroma < 14) & (np.abs(lab[..., 0] - lab_t[0]) < 70)
     cos = (a * at + b * bt) / (chroma * chroma_t + 1e-6)
     return (cos > math.cos(math.radians(22))) & (chroma > 0.45 * chroma_t)
@@ -1479,9 +1479,7 @@ def _converged_disc(image: np.ndarray, ell, max_rounds: int = 12) -> tuple[tuple
     """
     fit = _refine_disc(image, ell)
     for _ in range(max_rounds - 1):
-        if fit is None:
-            return None
-        nxt = _refine_disc(image, fit[0])
+        nxt = None if fit is None else _refine_disc(image, fit[0])
         if nxt is None:
             return fit
         d0, d1 = math.sqrt(fit[0][1][0] * fit[0][1][1]), math.sqrt(nxt[0][1][0] * nxt[0][1][1])

@@ -310,8 +310,7 @@ def _snr_map(work: np.ndarray, skin: np.ndarray, work_mm_per_px: float | None,
     wide = cfg.background_sigma_frac * max(work.shape[:2])
     narrow = 4.0 if not work_mm_per_px else float(np.clip(cfg.narrow_background_mm / work_mm_per_px, 2.5, 12.0))
     snr_w, res_w = _snr_at(bi, wgt, wide, wide, cfg)
-    min_px = (cfg.min_bruise_mm / work_mm_per_px) if work_mm_per_px else 0.02 * max(work.shape[:2])
-    snr_p, res_p = _purple_snr(work, skin, min_px, wide, cfg)
+    snr_p, res_p = _purple_snr(work, skin, _min_bruise_px(work_mm_per_px, work.shape, cfg), wide, cfg)
     # only bruises the blood index does not see at all: next to its spots, the purple index would
     # grow them into their halo (red-purple spots of 6-40 mm measured 5-8 % larger) or cut them into
     # lobes; and never over a negative SNR (a bright overlay's letters)
@@ -320,6 +319,12 @@ def _snr_map(work: np.ndarray, skin: np.ndarray, work_mm_per_px: float | None,
     snr_n, res_n = _snr_at(bi, wgt, narrow, wide, cfg)
     pick_n = snr_n > snr_w
     return np.where(pick_n, snr_n, snr_w), np.where(pick_n, res_n, res_w), pick & ~pick_n
+
+
+def _min_bruise_px(mm_per_px: float | None, shape: tuple[int, ...], cfg: SegmentConfig) -> float:
+    """The smallest bruise the purple index looks for, in px of an image of `shape` at `mm_per_px`
+    (without a scale: 2 % of the image's long side)."""
+    return cfg.min_bruise_mm / mm_per_px if mm_per_px else 0.02 * max(shape[:2])
 
 
 def _apart(mask: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -689,7 +694,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         vmax = float(bi[seed > 0].max())
         if vmax - bg_bi < cfg.min_contrast:
             return [], False, False
-        if size < (cfg.min_bruise_mm / mm_per_px if mm_per_px else 0.02 * max(H, W)):
+        if size < _min_bruise_px(mm_per_px, image.shape, cfg):
             return [], True, True  # a lobe of a bruise, or nothing: its whole component decides
     core = (seed > 0) & (bi > bg_bi + 0.75 * (vmax - bg_bi))
     bi_contrast = vmax - bg_bi

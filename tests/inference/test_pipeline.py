@@ -149,7 +149,7 @@ def test_config_file_then_flags(tmp_path):
     with pytest.raises(ConfigError, match="wrong type"):
         load_config(p)
     p.write_text("cnn_views = 3\n")
-    with pytest.raises(ConfigError, match="cnn_views = 3: must be 1, 4 or 8"):
+    with pytest.raises(ConfigError, match="cnn_views = 3: must be one of 1, 4, 8"):
         load_config(p)
     p.write_text("cnn_views = 8\n")
     assert load_config(p).cnn_views == 8
