@@ -314,7 +314,7 @@ def _snr_map(work: np.ndarray, skin: np.ndarray, work_mm_per_px: float | None,
     # only bruises the blood index does not see at all: next to its spots, the purple index would
     # grow them into their halo (red-purple spots of 6-40 mm measured 5-8 % larger) or cut them into
     # lobes; and never over a negative SNR (a bright overlay's letters)
-    pick = (snr_p > cfg.low_snr) & _apart((snr_p > cfg.low_snr), snr_w >= cfg.low_snr)
+    pick = _apart(snr_p > cfg.low_snr, snr_w >= cfg.low_snr)
     snr_w, res_w = np.where(pick, snr_p, snr_w), np.where(pick, res_p, res_w)
     snr_n, res_n = _snr_at(bi, wgt, narrow, wide, cfg)
     pick_n = snr_n > snr_w
