@@ -476,7 +476,7 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
                 width = _width(sub)
                 out.append(_tight(box[0], box[1], sub) + (box, sub, n + len(out), width, width))
             continue
-        if work is not None and _bright_rim(lab, i, (x, y, bw, bh), snr, work, ex_work, cfg) > cfg.max_bright_rim:
+        if work is not None and _bright_rim(lab, i, (x, y, bw, bh), snr, work, ex_work, skin, cfg) > cfg.max_bright_rim:
             continue
         one = bruise is not None and bruise[y:y + bh, x:x + bw][mask].mean() > 0.5
         subs = [mask] if one else _split_by_maxima(mask, snr[y:y + bh, x:x + bw], cfg.high_snr)
@@ -505,30 +505,52 @@ def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
 
 
 def _bright_rim(lab: np.ndarray, i: int, box: tuple[int, int, int, int], snr: np.ndarray, work: np.ndarray,
-               ex_work: np.ndarray | None, cfg: SegmentConfig) -> float:
-    """Fraction of component i's 2 px rim on a bright overlay: far less red than skin (SNR below
-    -high_snr) and 10 % brighter than the rim's plain skin.
+                ex_work: np.ndarray | None, skin: np.ndarray, cfg: SegmentConfig) -> float:
+    """How much of component i lies against a bright overlay: far less red than skin (SNR below
+    -high_snr) and 10 % brighter than the plain skin near it. The larger of two fractions:
 
-    Skin framed by white or yellow text (a watermark, a label) looks redder than the local background
-    the text pulls down, and its sharpening halo darkens it: a spot's rim is skin (or hair, which is
-    darker), not a bright overlay. The reference (already excluded) does not count.
+    - of its 2 px rim on such pixels. Skin framed by white or yellow text (a watermark, a label) looks
+      redder than the local background the text pulls down, and its sharpening halo darkens it;
+    - for a weak component (peak SNR under 2.5 x high_snr) with overlay pixels on the skin within
+      6 px: of that 6 px ring, on skin, whose SNR is below -high_snr. A JPEG's chroma bleeds a few
+      px out of a letter (pale, at the skin's brightness) and rings redder beyond it.
+
+    A spot's rim is skin (or hair, which is darker). The reference (already excluded) does not count,
+    nor does the bright background beyond the skin (a sheet beside a spot near the skin's edge).
     """
-    g = 2
     x, y, bw, bh = box
-    x0, y0 = max(0, x - g), max(0, y - g)
-    win = (slice(y0, y + bh + g), slice(x0, x + bw + g))
-    own = lab[win] == i
-    rim = cv2.dilate(own.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1,) * 2)) > 0
-    rim &= ~own
-    if ex_work is not None:
-        rim &= ~(cv2.dilate(ex_work[win].view(np.uint8), np.ones((9, 9), np.uint8)) > 0)
-    if not rim.any():
-        return 0.0
-    s = snr[win]
+    own_box = lab[y:y + bh, x:x + bw] == i
+    level = 1.1 * _plain_level(snr, work, box, cfg)
+    weak = float(snr[y:y + bh, x:x + bw][own_box].max()) < 2.5 * cfg.high_snr
+    out = 0.0
+    for g, on_skin in ((2, False), (6, True)) if weak else ((2, False),):
+        win = (slice(max(0, y - g), y + bh + g), slice(max(0, x - g), x + bw + g))
+        own = lab[win] == i
+        rim = cv2.dilate(own.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1,) * 2)) > 0
+        rim &= ~own
+        if ex_work is not None:
+            rim &= ~(cv2.dilate(ex_work[win].view(np.uint8), np.ones((9, 9), np.uint8)) > 0)
+        if on_skin:
+            rim &= skin[win]
+        if not rim.any():
+            continue
+        pale = snr[win] < -cfg.high_snr
+        bright = pale & (work[win].astype(np.float32).mean(axis=2) > level)
+        if not on_skin:
+            out = max(out, float(bright[rim].mean()))
+        elif int((bright & rim).sum()) >= 3:
+            out = max(out, float(pale[rim].mean()))
+    return out
+
+
+def _plain_level(snr: np.ndarray, work: np.ndarray, box: tuple[int, int, int, int], cfg: SegmentConfig) -> float:
+    """Median brightness of the plain skin (|SNR| < low_snr) within 8 px of a box: a spot in the hole
+    of a letter has no plain skin on its own rim, so it is looked for in a wider window."""
+    x, y, bw, bh = box
+    win = (slice(max(0, y - 8), y + bh + 8), slice(max(0, x - 8), x + bw + 8))
+    calm = np.abs(snr[win]) < cfg.low_snr
     lum = work[win].astype(np.float32).mean(axis=2)
-    calm = rim & (np.abs(s) < cfg.low_snr)
-    level = float(_median(lum[calm] if calm.any() else lum[rim]))
-    return float(((s < -cfg.high_snr) & (lum > 1.1 * level))[rim].mean())
+    return float(_median(lum[calm] if calm.any() else lum.ravel()))
 
 
 def _width(mask: np.ndarray) -> float:

@@ -405,3 +405,26 @@ def test_a_flat_coloured_photo_with_a_pale_disc_segments_without_error(shape, co
     cv2.circle(img, (w // 2, h // 2), min(h, w) // 4, (250, 240, 205), -1)
     seg = segment(cv2.GaussianBlur(img, (0, 0), 2.0), mm_per_px=0.2)
     assert all(isinstance(c, RefinedCandidate) for c in seg.candidates)
+
+
+def _watermarked(quality: int, alpha: float = 0.6, tone=(150, 105, 90)) -> np.ndarray:
+    """A web photo: skin with two petechiae, white text blended over it, JPEG at `quality`."""
+    img = skin(800, 600, tone=tone, gradient=False)
+    for x, y in ((150, 450), (650, 120)):
+        disc(img, x, y, 4.0)
+    photo = finish(img)
+    over = photo.copy()
+    cv2.putText(over, "(c) DermAtlas 2019", (100, 300), cv2.FONT_HERSHEY_SIMPLEX, 1.15, (255, 255, 255), 2, cv2.LINE_AA)
+    photo = cv2.addWeighted(over, alpha, photo, 1 - alpha, 0)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+@pytest.mark.parametrize("quality", [70, 85])
+def test_watermark_letters_on_a_web_jpeg_are_no_spots_but_the_petechiae_are(quality):
+    # the letters' colour bleeds a few px into the skin (JPEG 4:2:0) and rings redder beyond it: skin
+    # between and inside the letters must not become spots
+    seg = segment(_watermarked(quality), mm_per_px=0.1)
+    pts = centres(seg)
+    assert len(near(pts, 150, 450)) == 1 and len(near(pts, 650, 120)) == 1
+    assert [p for p in pts if 80 <= p[0] <= 560 and 260 <= p[1] <= 320] == []
