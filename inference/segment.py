@@ -888,7 +888,7 @@ def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth
         t = (1 - od_weight) * t + od_weight * t_od
     h, w = t.shape
     at = ring_at[::max(1, ring_at.size // 2000)]
-    coef = _plane_fit(at % w, at // w, t.ravel()[at])
+    coef = _robust_plane(at % w, at // w, t.ravel()[at])
     t -= (np.float32(coef[0]) * np.arange(w, dtype=np.float32)[None, :]
           + np.float32(coef[1]) * np.arange(h, dtype=np.float32)[:, None] + np.float32(coef[2]))
     return cv2.GaussianBlur(t, (0, 0), smooth_px), d_od
@@ -911,6 +911,25 @@ def _plane_fit(xs: np.ndarray, ys: np.ndarray, v: np.ndarray) -> np.ndarray:
         a = (sxv * syy - syv * sxy) / det
         b = (syv * sxx - sxv * sxy) / det
     return np.array([a, b, mv - a * mx - b * my])
+
+
+def _robust_plane(xs: np.ndarray, ys: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """_plane_fit without the ring's pixels of another colour: cloth, a sheet or a pale overlay in a
+    spot's ring tilted the skin level and let the outline leak along the skin's edge.
+
+    `v` is the contrast map (skin 0, spot core 1). Dropped: values under -1 (further from the spot's
+    colour than the skin is from it) that also lie 3 robust sigmas (of all the ring) below the plane
+    through the values over -1. When a quarter of the ring or more lies under -1, the ring is noise
+    (a faint candidate, a piece of a pen line), not skin beside a strip of cloth, and all of it counts
+    as before (dropping it there made our generator's pen lines into candidates)."""
+    near = v >= -1.0
+    if near.all() or near.mean() < 0.75:
+        return _plane_fit(xs, ys, v)
+    coef = _plane_fit(xs[near], ys[near], v[near])
+    r = v - (coef[0] * xs + coef[1] * ys + coef[2])
+    med = float(np.median(r))
+    keep = near | (r - med >= -3 * 1.4826 * float(np.median(np.abs(r - med))))
+    return _plane_fit(xs[keep], ys[keep], v[keep])
 
 
 def _darkening(d_od: np.ndarray) -> float:

@@ -428,3 +428,27 @@ def test_watermark_letters_on_a_web_jpeg_are_no_spots_but_the_petechiae_are(qual
     pts = centres(seg)
     assert len(near(pts, 150, 450)) == 1 and len(near(pts, 650, 120)) == 1
     assert [p for p in pts if 80 <= p[0] <= 560 and 260 <= p[1] <= 320] == []
+
+
+def test_robust_plane_ignores_cloth_in_a_spot_ring():
+    from spotscale.inference.segment import _robust_plane
+    rng = np.random.default_rng(3)
+    xs, ys = rng.integers(0, 100, 400), rng.integers(0, 100, 400)
+    v = 0.002 * xs + 0.1 + rng.normal(0, 0.01, 400)
+    cloth = ys > 85  # a strip of cyan cloth along the bottom of the ring: far below the skin's level
+    v[cloth] -= 1.5
+    a, b, c = _robust_plane(xs, ys, v)
+    assert abs(a - 0.002) < 5e-4 and abs(b) < 5e-4 and abs(c - 0.1) < 0.02
+
+
+@pytest.mark.parametrize("tone", [LIGHT, DARK], ids=["light", "dark"])
+def test_faint_spot_beside_cloth_is_outlined_without_leaking_into_the_skin(tone):
+    # the cloth in the spot's ring, far from the skin's colour, tilted the fitted skin level and the
+    # outline leaked along the skin's edge (a 40 px spot came out 95-109 px wide)
+    img = skin(400, 300, tone=tone, gradient=False)
+    disc(img, 200, 140, 20.0, strength=0.3)
+    img[182:] = (40, 170, 190)  # cyan cloth 22 px below the spot
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(finish(img), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    seg = segment(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), mm_per_px=0.1)
+    boxes = [c.bbox for c in seg.candidates if c.bbox[0] <= 200 <= c.bbox[0] + c.bbox[2] and c.bbox[1] <= 140 <= c.bbox[1] + c.bbox[3]]
+    assert len(boxes) == 1 and 37 <= boxes[0][2] <= 43 and 37 <= boxes[0][3] <= 43
