@@ -14,7 +14,12 @@ matched spots; final-label accuracy and hemorrhagic-label precision (as bench_ru
 final-label confusion matrix. Six overlays of the worst photos go to OUT/overlays (missed true
 hemorrhagic spots circled in white before the overlay is drawn).
 
-    .venv/bin/python benchmarks/bench_independent.py [--n 48] [--seed0 930000] [--out out/indep]
+`--web` analyses each photo as a web copy instead: its long side reduced to 640, 800 or 1024 px,
+a white watermark line blended over the skin (alpha 0.35-0.7) and saved again as a JPEG of quality
+55, 70 or 85 (drawn per photo from its seed); the predictions are mapped back to the rendered photo's
+pixels, so the same truth scores them (no overlays are written in this mode).
+
+    .venv/bin/python benchmarks/bench_independent.py [--n 48] [--seed0 930000] [--out out/indep] [--web]
 """
 from __future__ import annotations
 
@@ -179,6 +184,38 @@ def _print_confusion(recs: list[dict]) -> None:
         f"{k[14:]} {v:.0f}" for k, v in sorted(tot.items()) if k.startswith("false_real_on_")))
 
 
+WATERMARKS = ("(c) DermAtlas 2019", "www.skinpics.example", "Case 14 - lower leg")
+
+
+def web_copy(src: Path, dst: Path, seed: int) -> float:
+    """Write a small, watermarked, recompressed copy of the JPEG `src` to `dst`; return its scale factor."""
+    rng = np.random.default_rng(seed)
+    img = cv2.imread(str(src), cv2.IMREAD_COLOR)
+    h, w = img.shape[:2]
+    f = min(1.0, int(rng.choice([640, 800, 1024])) / max(h, w))
+    small = cv2.resize(img, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f < 1 else img
+    sh, sw = small.shape[:2]
+    over = small.copy()
+    scale = sw / 700
+    at = (int(rng.uniform(0.05, 0.4) * sw), int(rng.uniform(0.2, 0.95) * sh))
+    cv2.putText(over, str(rng.choice(WATERMARKS)), at, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                max(1, int(2 * scale)), cv2.LINE_AA)
+    alpha = float(rng.uniform(0.35, 0.7))
+    small = cv2.addWeighted(over, alpha, small, 1 - alpha, 0)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(dst), small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.choice([55, 70, 85]))])
+    return f
+
+
+def to_rendered_px(result, f: float):
+    """A web copy's result with its spot positions, px sizes and scale in the rendered photo's pixels."""
+    import dataclasses
+    spots = tuple(dataclasses.replace(s, x=s.x / f, y=s.y / f, diameter_px=s.diameter_px / f) for s in result.spots)
+    mm = result.scale.mm_per_px
+    return dataclasses.replace(result, spots=spots,
+                               scale=dataclasses.replace(result.scale, mm_per_px=None if mm is None else mm * f))
+
+
 def _overlay(path: Path, photo, result, image, rec, out: Path) -> Path:
     from spotscale.inference.overlay import draw_overlay
     img = image.copy()
@@ -201,6 +238,7 @@ def main() -> None:
     ap.add_argument("--seed0", type=int, default=930_000)
     ap.add_argument("--out", default="out/indep")
     ap.add_argument("--model", default=None)
+    ap.add_argument("--web", action="store_true", help="analyse small watermarked JPEG copies (see above)")
     a = ap.parse_args()
     out = Path(a.out)
     t0 = time.perf_counter()
@@ -214,7 +252,11 @@ def main() -> None:
         cfg = config
         if photo.sticker_mm:
             cfg = dataclasses.replace(config, scale=dataclasses.replace(config.scale, sticker_diameter_mm=photo.sticker_mm))
-        result, image = analyze_photo_and_image(out / "set" / name, cfg, bundle)
+        if a.web:
+            f = web_copy(out / "set" / name, out / "web" / name, a.seed0 + len(recs))
+            result = to_rendered_px(analyze_photo_and_image(out / "web" / name, cfg, bundle)[0], f)
+        else:
+            result = analyze_photo_and_image(out / "set" / name, cfg, bundle)[0]
         rec = photo_record(photo, result)
         recs.append(rec)
         if photo.reference != "none" and not result.scale.found:
@@ -222,7 +264,8 @@ def main() -> None:
         bad = len(rec["missed"]) + sum(v for k, v in rec["r"].items() if k.startswith("false_real_on_"))
         worst.append((bad, name))
     t_an = time.perf_counter() - t1
-    print(f"{a.n} photos from benchmarks/indep_render.py (seeds {a.seed0}..{a.seed0 + a.n - 1}), model "
+    print(f"{a.n} photos from benchmarks/indep_render.py (seeds {a.seed0}..{a.seed0 + a.n - 1}"
+          f"{', as web copies: 640-1024 px, watermark, JPEG 55-85' if a.web else ''}), model "
           f"{a.model or 'default'}; render {t_render:.0f} s, analysis {t_an:.0f} s ({t_an / a.n:.1f} s/photo, under load)")
     print("recall: hemorrhagic spots >= 0.5 mm matched; on nothing: candidates on no annotated object "
           "(annotated: hemorrhagic spots, moles, angiomas, bites, freckles)")
@@ -230,7 +273,8 @@ def main() -> None:
     _print_confusion(recs)
     for line in lost:
         print("scale not found: " + line)
-    _write_overlays(out, photos, recs, worst, config, bundle)
+    if not a.web:
+        _write_overlays(out, photos, recs, worst, config, bundle)
 
 
 def _write_overlays(out, photos, recs, worst, config, bundle) -> None:
