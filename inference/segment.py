@@ -39,7 +39,7 @@ class SegmentConfig:
     max_elongation: float = 4.0  # longer-than-wide components (hair, creases, scratches) are rejected
     max_lobe_elongation: float = 2.0  # ...but their strong cores this round are kept (spots on a flushed strip)
     max_thinness: float = 4.0  # ...and outlines longer than this x their widest inscribed circle
-    max_bright_rim: float = 0.2  # ...and those with more of their 2 px rim on a bright overlay (text)
+    max_bright_rim: float = 0.2  # ...and those with more of their rim on a bright overlay (text; _bright_rim)
     background_sigma_frac: float = 0.04  # local skin background: gaussian sigma, fraction of the long side
     narrow_background_mm: float = 1.2  # second, narrow background for small spots (sigma, mm)
     peak_percentile: float = 50.0  # a spot's maximum contrast: this percentile of its smoothed core
@@ -1142,9 +1142,23 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
         if any(_inside(out[n], cx, cy) for n in near):
             continue
         x0, y0, w, h = c.bbox
+        meets = np.flatnonzero((boxes[:k, 0] < x0 + w) & (x0 < boxes[:k, 2]) & (boxes[:k, 1] < y0 + h) & (y0 < boxes[:k, 3]))
+        if any(_shared(out[n], c) > 0.5 for n in meets):
+            continue  # the same blotchy bruise from two seeds, its centre in a gap of the other's outline
         boxes[k] = (x0, y0, x0 + w, y0 + h)
         out.append(c)
     return sorted(out, key=lambda c: (c.bbox[1], c.bbox[0]))
+
+
+def _shared(a: Candidate, b: Candidate) -> float:
+    """Pixels the two masks share, as a fraction of the smaller mask."""
+    ax, ay, aw, ah = a.bbox
+    bx, by, bw, bh = b.bbox
+    x0, y0, x1, y1 = max(ax, bx), max(ay, by), min(ax + aw, bx + bw), min(ay + ah, by + bh)
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    both = int((a.mask[y0 - ay:y1 - ay, x0 - ax:x1 - ax] & b.mask[y0 - by:y1 - by, x0 - bx:x1 - bx]).sum())
+    return both / max(1, min(int(a.mask.sum()), int(b.mask.sum())))
 
 
 def _inside(c: Candidate, x: float, y: float) -> bool:

@@ -452,3 +452,20 @@ def test_faint_spot_beside_cloth_is_outlined_without_leaking_into_the_skin(tone)
     seg = segment(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), mm_per_px=0.1)
     boxes = [c.bbox for c in seg.candidates if c.bbox[0] <= 200 <= c.bbox[0] + c.bbox[2] and c.bbox[1] <= 140 <= c.bbox[1] + c.bbox[3]]
     assert len(boxes) == 1 and 37 <= boxes[0][2] <= 43 and 37 <= boxes[0][3] <= 43
+
+
+def test_one_blotchy_bruise_reached_from_two_seeds_is_kept_once():
+    # two seeds of one blotchy bruise gave two outlines of it; the smaller one's centre fell in a
+    # gap of the larger's outline, so it passed for a spot of its own (a bruise counted twice)
+    from spotscale.data.types import Candidate
+    from spotscale.inference.segment import _dedupe
+    big = np.zeros((60, 60), bool)
+    cv2.circle(big.view(np.uint8), (30, 30), 28, 1, -1)
+    big[26:35, 26:35] = False  # a pale gap at its centre
+    small = np.zeros((50, 50), bool)
+    cv2.circle(small.view(np.uint8), (25, 25), 24, 1, -1)
+    other = np.zeros((8, 8), bool)
+    other[2:6, 2:6] = True
+    kept = _dedupe([(Candidate((100, 100, 60, 60), big), True), (Candidate((105, 105, 50, 50), small), True),
+                    (Candidate((170, 100, 8, 8), other), True)])
+    assert [c.bbox for c in kept] == [(100, 100, 60, 60), (170, 100, 8, 8)]
