@@ -1145,6 +1145,12 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
         meets = np.flatnonzero((boxes[:k, 0] < x0 + w) & (x0 < boxes[:k, 2]) & (boxes[:k, 1] < y0 + h) & (y0 < boxes[:k, 3]))
         if any(_shared(out[n], c) > 0.5 for n in meets):
             continue  # the same blotchy bruise from two seeds, its centre in a gap of the other's outline
+        around = next((n for n in near if _enclosed(out[n], c, cx, cy)), None)
+        if around is not None:  # a bruise's core inside the C of its halo's outline: one bruise
+            out[around] = _union(out[around], c)
+            bx, by, bw, bh = out[around].bbox
+            boxes[around] = (bx, by, bx + bw, by + bh)
+            continue
         boxes[k] = (x0, y0, x0 + w, y0 + h)
         out.append(c)
     return sorted(out, key=lambda c: (c.bbox[1], c.bbox[0]))
@@ -1159,6 +1165,33 @@ def _shared(a: Candidate, b: Candidate) -> float:
         return 0.0
     both = int((a.mask[y0 - ay:y1 - ay, x0 - ax:x1 - ax] & b.mask[y0 - by:y1 - by, x0 - bx:x1 - bx]).sum())
     return both / max(1, min(int(a.mask.sum()), int(b.mask.sum())))
+
+
+def _enclosed(a: Candidate, b: Candidate, x: float, y: float) -> bool:
+    """Does b (centred at x, y) touch a and lie with its centre inside a's convex hull but off a's
+    outline? A bruise's yellow halo is outlined as a C or a ring round its purple core, which is
+    outlined from a seed of its own; two round spots side by side never hold each other's centre."""
+    ys, xs = np.nonzero(a.mask)
+    if xs.size < 3:
+        return False
+    hull = cv2.convexHull(np.c_[xs + a.bbox[0], ys + a.bbox[1]].astype(np.int32))
+    if cv2.pointPolygonTest(hull, (float(x), float(y)), False) < 0:
+        return False
+    ax, ay, aw, ah = a.bbox
+    grown = Candidate((ax - 1, ay - 1, aw + 2, ah + 2), cv2.dilate(np.pad(a.mask, 1).view(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    return _shared(grown, b) > 0
+
+
+def _union(a: Candidate, b: Candidate) -> Candidate:
+    """One candidate of both masks (outlined from the union's pixels when measured)."""
+    x0, y0 = min(a.bbox[0], b.bbox[0]), min(a.bbox[1], b.bbox[1])
+    x1 = max(a.bbox[0] + a.bbox[2], b.bbox[0] + b.bbox[2])
+    y1 = max(a.bbox[1] + a.bbox[3], b.bbox[1] + b.bbox[3])
+    m = np.zeros((y1 - y0, x1 - x0), bool)
+    for c in (a, b):
+        cx, cy, cw, ch = c.bbox
+        m[cy - y0:cy - y0 + ch, cx - x0:cx - x0 + cw] |= c.mask
+    return Candidate((x0, y0, x1 - x0, y1 - y0), m, max(a.contrast, b.contrast))
 
 
 def _inside(c: Candidate, x: float, y: float) -> bool:

@@ -469,3 +469,20 @@ def test_one_blotchy_bruise_reached_from_two_seeds_is_kept_once():
     kept = _dedupe([(Candidate((100, 100, 60, 60), big), True), (Candidate((105, 105, 50, 50), small), True),
                     (Candidate((170, 100, 8, 8), other), True)])
     assert [c.bbox for c in kept] == [(100, 100, 60, 60), (170, 100, 8, 8)]
+
+
+def test_a_bruise_core_inside_the_c_of_its_halo_is_one_spot_but_touching_discs_are_two():
+    from spotscale.data.types import Candidate
+    from spotscale.inference.segment import _dedupe
+    halo = np.zeros((90, 90), bool)
+    cv2.circle(halo.view(np.uint8), (45, 45), 44, 1, -1)
+    cv2.circle(halo.view(np.uint8), (45, 45), 22, 0, -1)  # the purple core is outlined on its own
+    halo[:40, 50:] = False  # the halo's ring is open on one side: a C, its hole not enclosed
+    core = np.zeros((46, 46), bool)
+    cv2.circle(core.view(np.uint8), (23, 23), 22, 1, -1)
+    kept = _dedupe([(Candidate((100, 100, 90, 90), halo), True), (Candidate((122, 122, 46, 46), core), True)])
+    assert len(kept) == 1 and kept[0].bbox == (100, 100, 90, 90) and int(kept[0].mask.sum()) > int(halo.sum()) + 1000
+    disc_a = np.zeros((21, 21), bool)
+    cv2.circle(disc_a.view(np.uint8), (10, 10), 10, 1, -1)
+    side = _dedupe([(Candidate((0, 0, 21, 21), disc_a), True), (Candidate((20, 0, 21, 21), disc_a.copy()), True)])
+    assert len(side) == 2
