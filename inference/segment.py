@@ -1158,28 +1158,35 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
 
 def _shared(a: Candidate, b: Candidate) -> float:
     """Pixels the two masks share, as a fraction of the smaller mask."""
+    return _overlap_px(a, b) / max(1, min(int(a.mask.sum()), int(b.mask.sum())))
+
+
+def _overlap_px(a: Candidate, b: Candidate) -> int:
+    """Number of pixels set in both masks (full-res px)."""
     ax, ay, aw, ah = a.bbox
     bx, by, bw, bh = b.bbox
     x0, y0, x1, y1 = max(ax, bx), max(ay, by), min(ax + aw, bx + bw), min(ay + ah, by + bh)
     if x1 <= x0 or y1 <= y0:
-        return 0.0
-    both = int((a.mask[y0 - ay:y1 - ay, x0 - ax:x1 - ax] & b.mask[y0 - by:y1 - by, x0 - bx:x1 - bx]).sum())
-    return both / max(1, min(int(a.mask.sum()), int(b.mask.sum())))
+        return 0
+    return int((a.mask[y0 - ay:y1 - ay, x0 - ax:x1 - ax] & b.mask[y0 - by:y1 - by, x0 - bx:x1 - bx]).sum())
 
 
 def _enclosed(a: Candidate, b: Candidate, x: float, y: float) -> bool:
-    """Does b (centred at x, y) touch a and lie with its centre inside a's convex hull but off a's
-    outline? A bruise's yellow halo is outlined as a C or a ring round its purple core, which is
-    outlined from a seed of its own; two round spots side by side never hold each other's centre."""
+    """Does a surround b (centred at x, y): b's centre inside a's convex hull but off a's outline, and
+    at least half of a ring round b covered by a? A bruise's yellow halo is outlined as a C or a ring
+    round its purple core, which is outlined from a seed of its own. Spots that merely touch a large
+    irregular outline, or two round spots side by side, are not surrounded."""
     ys, xs = np.nonzero(a.mask)
     if xs.size < 3:
         return False
     hull = cv2.convexHull(np.c_[xs + a.bbox[0], ys + a.bbox[1]].astype(np.int32))
     if cv2.pointPolygonTest(hull, (float(x), float(y)), False) < 0:
         return False
-    ax, ay, aw, ah = a.bbox
-    grown = Candidate((ax - 1, ay - 1, aw + 2, ah + 2), cv2.dilate(np.pad(a.mask, 1).view(np.uint8), np.ones((3, 3), np.uint8)) > 0)
-    return _shared(grown, b) > 0
+    g = max(2, int(round(0.25 * _width(b.mask))))
+    bx, by, bw, bh = b.bbox
+    own = np.pad(b.mask, g).view(np.uint8)
+    ring = (cv2.dilate(own, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1,) * 2)) > 0) & (own == 0)
+    return _overlap_px(a, Candidate((bx - g, by - g, bw + 2 * g, bh + 2 * g), ring)) >= 0.5 * int(ring.sum())
 
 
 def _union(a: Candidate, b: Candidate) -> Candidate:

@@ -486,3 +486,11 @@ def test_a_bruise_core_inside_the_c_of_its_halo_is_one_spot_but_touching_discs_a
     cv2.circle(disc_a.view(np.uint8), (10, 10), 10, 1, -1)
     side = _dedupe([(Candidate((0, 0, 21, 21), disc_a), True), (Candidate((20, 0, 21, 21), disc_a.copy()), True)])
     assert len(side) == 2
+    # a petechia touching one arm of a large L-shaped outline lies in its hull but is not surrounded
+    ell = np.zeros((100, 100), bool)
+    ell[:10] = True
+    ell[:, :10] = True
+    dot = np.zeros((11, 11), bool)
+    cv2.circle(dot.view(np.uint8), (5, 5), 5, 1, -1)
+    kept = _dedupe([(Candidate((0, 0, 100, 100), ell), True), (Candidate((25, 10, 11, 11), dot), True)])
+    assert len(kept) == 2
