@@ -927,8 +927,8 @@ def _robust_plane(xs: np.ndarray, ys: np.ndarray, v: np.ndarray) -> np.ndarray:
         return _plane_fit(xs, ys, v)
     coef = _plane_fit(xs[near], ys[near], v[near])
     r = v - (coef[0] * xs + coef[1] * ys + coef[2])
-    med = float(np.median(r))
-    keep = near | (r - med >= -3 * 1.4826 * float(np.median(np.abs(r - med))))
+    med = float(_median(r))
+    keep = near | (r - med >= -3 * 1.4826 * float(_median(np.abs(r - med))))
     return _plane_fit(xs[keep], ys[keep], v[keep])
 
 
@@ -1172,8 +1172,8 @@ def _overlap_px(a: Candidate, b: Candidate) -> int:
 
 
 def _enclosed(a: Candidate, b: Candidate, x: float, y: float) -> bool:
-    """Does a surround b (centred at x, y): b's centre inside a's convex hull but off a's outline, and
-    at least half of a ring round b covered by a? A bruise's yellow halo is outlined as a C or a ring
+    """Does a surround b (centred at x, y, which the caller found off a's outline): b's centre inside
+    a's convex hull, and at least half of a ring round b covered by a? A bruise's yellow halo is outlined as a C or a ring
     round its purple core, which is outlined from a seed of its own. Spots that merely touch a large
     irregular outline, or two round spots side by side, are not surrounded."""
     ys, xs = np.nonzero(a.mask)
