@@ -1196,8 +1196,7 @@ def _union(a: Candidate, b: Candidate) -> Candidate:
     y1 = max(a.bbox[1] + a.bbox[3], b.bbox[1] + b.bbox[3])
     m = np.zeros((y1 - y0, x1 - x0), bool)
     for c in (a, b):
-        cx, cy, cw, ch = c.bbox
-        m[cy - y0:cy - y0 + ch, cx - x0:cx - x0 + cw] |= c.mask
+        _paste(m, c.mask, c.bbox[0] - x0, c.bbox[1] - y0)
     return Candidate((x0, y0, x1 - x0, y1 - y0), m, max(a.contrast, b.contrast))
 
 
