@@ -492,8 +492,23 @@ def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
 
     Hysteresis again at a level well above the strip's own: a third of its peak SNR, at least twice
     high_snr and three times its median (a spot stands out of the strip it lies on; the bumps along
-    a hair or a shadowed skin edge do not). A core that is itself elongated is still a hair or a crease."""
-    level = max(2.0 * cfg.high_snr, peak / 3.0, 3.0 * float(np.median(snr[mask])))
+    a hair or a shadowed skin edge do not). A core that is itself elongated is still a hair or a crease.
+
+    A row of separate spots (petechiae along a cuff line or a scratch), joined only by their blurred
+    rims, is most of its component, so its median SNR is theirs and that level finds nothing: then
+    the pieces above a third of the peak are the spots, if there are three or more, all round, and
+    they fill most of the component (a hair or a beaded line stays one long piece above that level)."""
+    base = max(2.0 * cfg.high_snr, peak / 3.0)
+    out, _ = _cores_above(mask, snr, max(base, 3.0 * float(np.median(snr[mask]))), cfg)
+    for frac in ((1 / 3, 0.5, 0.6) if not out else ()):
+        row, pieces = _cores_above(mask, snr, max(2.0 * cfg.high_snr, frac * peak), cfg)
+        if len(row) >= 3 and len(row) == pieces and sum(int(s.sum()) for *_, s in row) >= 0.4 * mask.sum():
+            return row
+    return out
+
+
+def _cores_above(mask: np.ndarray, snr: np.ndarray, level: float, cfg: SegmentConfig) -> tuple[list, int]:
+    """The round pieces (x, y, bool mask) of a component above an SNR level, and how many pieces there are."""
     n, lab, stats, _ = cv2.connectedComponentsWithStats(((snr > level) & mask).astype(np.uint8), connectivity=8)
     out = []
     for j in range(1, n):
@@ -501,7 +516,7 @@ def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
         sub = lab[y:y + h, x:x + w] == j
         if area >= 2 and _elongation(sub) <= cfg.max_lobe_elongation:
             out.append((int(x), int(y), sub))
-    return out
+    return out, n - 1
 
 
 def _bright_rim(lab: np.ndarray, i: int, box: tuple[int, int, int, int], snr: np.ndarray, work: np.ndarray,

@@ -494,3 +494,34 @@ def test_a_bruise_core_inside_the_c_of_its_halo_is_one_spot_but_touching_discs_a
     cv2.circle(dot.view(np.uint8), (5, 5), 5, 1, -1)
     kept = _dedupe([(Candidate((0, 0, 100, 100), ell), True), (Candidate((25, 10, 11, 11), dot), True)])
     assert len(kept) == 2
+
+
+@pytest.mark.parametrize("tone,r,gap,angle", [(LIGHT, 4.0, 1.5, 0.5), (LIGHT, 6.0, 2.5, 0.0), (DARK, 2.5, 2.5, 0.5),
+                                              (DARK, 4.0, 4.0, 0.0)])
+def test_a_row_of_separate_petechiae_is_found_spot_by_spot(tone, r, gap, angle):
+    # joined by their blurred rims, six spots in a line make one long component, like a hair's; its
+    # median SNR is the spots' own, so "cores well above the median" found none and all six were lost
+    img = skin(tone=tone)
+    step = 2 * r + gap
+    truth = [(150 + step * i * np.cos(angle), 150 + step * i * np.sin(angle)) for i in range(6)]
+    for x, y in truth:
+        disc(img, x, y, r)
+    pts = centres(segment(finish(img), mm_per_px=0.1))
+    assert len(pts) == 6
+    assert all(len(near(pts, x, y, 1.0)) == 1 for x, y in truth)
+
+
+def test_a_beaded_line_is_not_a_row_of_spots():
+    # a line whose darkness varies along it: above a third of its peak it stays one long piece
+    # (split at its SNR maxima instead, all four of its beads passed as round pieces)
+    for tone in (LIGHT, (150, 105, 80)):
+        img = skin(tone=tone)
+        h, w = img.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        t = np.clip((xx - 150) * 0.8 + (yy - 150) * 0.6, 0, 30)
+        dist = np.hypot(xx - (150 + 0.8 * t), yy - (150 + 0.6 * t))
+        alpha = np.clip(2.0 - dist, 0, 1) * (0.4 + 0.6 * np.cos(np.pi * 3 * t / 30) ** 2)
+        od = np.log(_lin(np.asarray(LIGHT, np.float32)) / _lin(np.asarray((150, 60, 60), np.float32)))
+        img[:] = _srgb(_lin(img) * np.exp(-alpha[..., None] * od))
+        assert centres(segment(finish(img), mm_per_px=0.1)) == []
+
