@@ -779,8 +779,10 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
             continue
         clipped |= any(comp[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
         comp, dist = _cut_appendages(comp, U, cfg.appendage_frac)
-        for part in _split(comp, dist, U, mm_c, cfg):
-            c = _candidate_from_mask(part, big, U, (x0, y0, f), bg, p_peak, bi_contrast, cfg.max_thinness,
+        parts = _split(comp, dist, U, mm_c, cfg)
+        limit = _piece_thinness_limit(comp, dist, parts, cfg)
+        for part in parts:
+            c = _candidate_from_mask(part, big, U, (x0, y0, f), bg, p_peak, bi_contrast, limit,
                                      dist if part is comp else None)
             if c is not None:
                 out.append((c, bool(part[own_at])))
@@ -1055,6 +1057,16 @@ def _split(comp: np.ndarray, dist: np.ndarray, U: int, mm_per_px: float | None,
     return parts or [comp]
 
 
+def _piece_thinness_limit(comp: np.ndarray, dist: np.ndarray, parts: list[np.ndarray], cfg: SegmentConfig) -> float:
+    """Largest thinness (_thinness) a piece of an outline may have and still be a spot.
+
+    A line (hair, crease) cut at its bumps gives pieces each short enough to pass as a spot: when the
+    whole outline is thin and was cut, only round pieces are spots (a row of touching petechiae)."""
+    if len(parts) > 1 and _thinness(_outer_contour(comp), dist) > cfg.max_thinness:
+        return cfg.max_lobe_elongation
+    return cfg.max_thinness
+
+
 def _group_peaks(peaks: list[tuple[int, int, float]], dist: np.ndarray, ratio: float) -> list[int]:
     """Union peaks whose connecting segment never narrows below `ratio` x the smaller radius."""
     p = np.asarray(peaks, dtype=np.float64).reshape(-1, 3)
@@ -1076,14 +1088,8 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     `dist`: the part's distance transform (L2, 5x5 mask) when already known.
     """
     x0, y0, f = origin
-    cs, _ = cv2.findContours(part, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    if not cs:
-        return None
-    c = max(cs, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
-    hull = cv2.convexHull(c.astype(np.float32)).reshape(-1, 2)
-    length = float(np.sqrt(((hull[:, None] - hull[None]) ** 2).sum(-1)).max()) + 1.0
-    width = 2.0 * float((cv2.distanceTransform(part, cv2.DIST_L2, 5) if dist is None else dist).max())
-    if length > max_thinness * max(width, 1.0):
+    c = _outer_contour(part)
+    if c is None or _thinness(c, cv2.distanceTransform(part, cv2.DIST_L2, 5) if dist is None else dist) > max_thinness:
         return None
     # upsampled pixel centres -> crop px; pixel-centre outlines sit half a small pixel inside
     pts = (c + 0.5) / U - 0.5
@@ -1113,6 +1119,24 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
         bbox=(int(x0 + bx0 * f), int(y0 + by0 * f), int(shape[0]), int(shape[1])), mask=full,
         contrast=float(contrast), contour=tuple(map(tuple, pts.tolist())),
         area_px=area_px, edge_width_px=edge)
+
+
+def _outer_contour(mask: np.ndarray) -> np.ndarray | None:
+    """Outer contour (n x 2, x y, float) of a uint8 mask's largest piece; None for an empty mask."""
+    cs, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not cs:
+        return None
+    return max(cs, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+
+
+def _thinness(contour: np.ndarray | None, dist: np.ndarray) -> float:
+    """Length (max Feret + 1 px) over twice the largest inscribed radius (`dist`: the mask's distance
+    transform): about 1 for a disc, large for a hair."""
+    if contour is None:
+        return 0.0
+    hull = cv2.convexHull(contour.astype(np.float32)).reshape(-1, 2)
+    length = float(np.sqrt(((hull[:, None] - hull[None]) ** 2).sum(-1)).max()) + 1.0
+    return length / max(2.0 * float(dist.max()), 1.0)
 
 
 # Half-maximum diameter (px) of a disc of diameter _DISC_PX after the 0.7 px gaussian smoothing of the

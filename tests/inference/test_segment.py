@@ -525,3 +525,36 @@ def test_a_beaded_line_is_not_a_row_of_spots():
         img[:] = _srgb(_lin(img) * np.exp(-alpha[..., None] * od))
         assert centres(segment(finish(img), mm_per_px=0.1)) == []
 
+
+def test_pieces_of_a_thin_outline_must_be_round_to_be_spots():
+    from spotscale.inference.segment import (_candidate_from_mask, _piece_thinness_limit, _split, _thinness,
+                                             _outer_contour)
+    cfg = SegmentConfig()
+
+    def pieces(mask):
+        comp = mask.astype(np.uint8)
+        dist = cv2.distanceTransform(comp, cv2.DIST_L2, 5)
+        parts = _split(comp, dist, 1, None, cfg)
+        limit = _piece_thinness_limit(comp, dist, parts, cfg)
+        big = comp.astype(np.float32)
+        kept = [_candidate_from_mask(p, big, 1, (0, 0, 1), 0.0, 1.0, 1.0, limit) for p in parts]
+        return len(parts), [k for k in kept if k is not None]
+
+    # a hair with two bulges, cut at its necks into pieces 2-3x longer than wide: none is a spot
+    hair = np.zeros((24, 80), np.uint8)
+    cv2.line(hair, (4, 12), (75, 12), 1, 2)
+    for x in (18, 40, 62):
+        cv2.ellipse(hair, (x, 12), (8, 4), 0, 0, 360, 1, -1)
+    assert _thinness(_outer_contour(hair), cv2.distanceTransform(hair, cv2.DIST_L2, 5)) > cfg.max_thinness
+    n, kept = pieces(hair > 0)
+    assert n >= 2 and kept == []
+    # touching round petechiae in a row: the outline is as thin, but its pieces are round
+    row = np.zeros((20, 80), np.uint8)
+    for x in (9, 25, 41, 57, 73):
+        cv2.circle(row, (x, 10), 7, 1, -1)
+    n, kept = pieces(row > 0)
+    assert n == 5 and len(kept) == 5
+    # and a round spot's outline, uncut, keeps the usual limit
+    one = np.zeros((30, 30), np.uint8)
+    cv2.circle(one, (15, 15), 10, 1, -1)
+    assert len(pieces(one > 0)[1]) == 1
