@@ -558,3 +558,18 @@ def test_pieces_of_a_thin_outline_must_be_round_to_be_spots():
     one = np.zeros((30, 30), np.uint8)
     cv2.circle(one, (15, 15), 10, 1, -1)
     assert len(pieces(one > 0)[1]) == 1
+
+
+def test_outline_low_pass_drops_wiggles_but_keeps_size_and_lobes():
+    from spotscale.inference.measure import feret_diameters
+    from spotscale.inference.segment import _low_pass
+    t = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    ring = np.stack([np.cos(t), np.sin(t)], 1)
+    wiggly = 50 + 20 * ring * (1 + 0.03 * np.cos(37 * t))[:, None]  # a 3.4 px wiggle of +-0.6 px
+    smooth = _low_pass(wiggly, 4.0)
+    assert feret_diameters(wiggly)[0] > 41.0
+    assert abs(feret_diameters(smooth)[0] - 40.0) < 0.05
+    assert np.allclose(np.hypot(*(smooth - 50).T), 20.0, atol=0.05)  # a circle is not shrunk
+    trefoil = 50 + 20 * ring * (1 + 0.2 * np.cos(3 * t))[:, None]  # lobes 42 px apart along the outline
+    assert np.abs(_low_pass(trefoil, 4.0) - trefoil).max() < 1e-6
+    assert _low_pass(wiggly, 0.0) is wiggly
