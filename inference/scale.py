@@ -194,8 +194,7 @@ def _check_config(cfg: ScaleConfig) -> None:
 
 
 def _with_reason(scale: Scale, note: str) -> Scale:
-    return Scale(scale.mm_per_px, scale.mm_per_px_uncertainty, scale.source, scale.outline, scale.homography,
-                 (scale.reason + "; " if scale.reason else "") + note, scale.n_references)
+    return dataclasses.replace(scale, reason=(scale.reason + "; " if scale.reason else "") + note)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -354,6 +353,9 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
     paper = _paper_outline(gray, k, np.asarray(sc.homography, np.float64), cfg.marker_side_mm)
     if paper is not None:
         sc = dataclasses.replace(sc, outline=tuple(map(tuple, paper.tolist())))
+    blur = _marker_blur(image, max((q for _, q, _ in markers), key=lambda q: abs(cv2.contourArea(q.astype(np.float32)))))
+    if blur is not None:
+        sc = dataclasses.replace(sc, blur_px=blur, reason=sc.reason + f"; blur at the marker {blur:.1f} px (gaussian sigma)")
     return sc, ""
 
 
@@ -485,6 +487,68 @@ def _fit_side(gray: np.ndarray, a: np.ndarray, b: np.ndarray, centre: np.ndarray
     if ok.sum() < max(5, 0.3 * m):
         return None
     return _fit_line(base[ok] + pos[ok, None] * n[None, :])
+
+
+def _marker_blur(image: np.ndarray, quad: np.ndarray) -> float | None:
+    """_edge_blur of a marker (full-resolution corners) on its own linear-light crop."""
+    x0, y0 = np.floor(quad.min(axis=0) - 16).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0) + 17).astype(int)
+    x0, y0 = max(0, x0), max(0, y0)
+    return _edge_blur(_gray_crop(image, x0, y0, x1, y1), quad - (x0, y0))
+
+
+def _edge_blur(gray: np.ndarray, quad: np.ndarray) -> float | None:
+    """Gaussian sigma (px) of the blur at a marker, from its four sides in linear light (`gray`).
+
+    Profiles across each side, each scaled between its own dark and light levels, give the distance
+    from the 25 % to the 75 % level: 1.349 sigma for a gaussian-blurred step. The sharp edge's own
+    width from the pixel and the sampling (_SHARP_EDGE_SIGMA_PX) is taken off in quadrature. None
+    when the marker's border cell is too narrow to hold the edge's spread.
+    """
+    side = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)))
+    reach = min(0.45 * side / 6.0, 12.0)
+    if reach < 3.0:
+        return None
+    s = np.arange(-reach, reach + 1e-9, 0.25)
+    centre = quad.mean(axis=0)
+    widths = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        length = float(np.linalg.norm(b - a))
+        u = (b - a) / length
+        n = np.array([-u[1], u[0]])
+        if np.dot((a + b) / 2 - centre, n) < 0:
+            n = -n  # outward: dark border inside, light paper outside
+        t = np.linspace(0.15, 0.85, int(np.clip(length / 2, 8, 120))) * length
+        base = a[None, :] + t[:, None] * u[None, :]
+        prof = _sample(gray, base[:, 0:1] + s[None, :] * n[0], base[:, 1:2] + s[None, :] * n[1])
+        q = max(2, len(s) // 5)
+        dark, light = np.median(prof[:, :q], axis=1), np.median(prof[:, -q:], axis=1)
+        ok = light - dark >= 12.0
+        v = (prof[ok] - dark[ok, None]) / (light - dark)[ok, None]
+        p25, ok25 = _level_crossing(v, s, 0.25)
+        p75, ok75 = _level_crossing(v, s, 0.75)
+        widths.extend((p75 - p25)[ok25 & ok75])
+    if len(widths) < 8:
+        return None
+    sigma = float(np.median(widths)) / 1.349
+    return math.sqrt(max(0.0, sigma ** 2 - _SHARP_EDGE_SIGMA_PX ** 2))
+
+
+def _level_crossing(v: np.ndarray, s: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of rising profiles `v` (0-1): the up-crossing of `level` nearest s = 0 (interpolated), found?"""
+    n = v.shape[1]
+    above = v >= level
+    ups = ~above[:, :-1] & above[:, 1:]
+    dist = np.where(ups, np.abs(np.arange(n - 1) + 0.5 - (n - 1) / 2.0)[None, :], np.inf)
+    j = np.argmin(dist, axis=1)
+    rows = np.arange(len(v))
+    a, b = v[rows, j], v[rows, j + 1]
+    t = np.where(b != a, (level - a) / np.where(b != a, b - a, 1.0), 0.5)
+    return s[j] + t * (s[j + 1] - s[j]), np.isfinite(dist[rows, j])
+
+
+_SHARP_EDGE_SIGMA_PX = 0.5  # a sharp edge through pixel and bilinear sampling (0.49-0.52 measured)
 
 
 def _outer_steps(profiles: np.ndarray, s: np.ndarray, min_contrast: float) -> tuple[np.ndarray, np.ndarray]:

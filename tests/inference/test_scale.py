@@ -174,6 +174,17 @@ def test_blurred_marker_still_measured():
     assert sc.mm_per_px == pytest.approx(true_scale(hom), rel=3e-3)
 
 
+@pytest.mark.parametrize("sigma", [0.0, 1.0, 2.0, 3.0])
+def test_blur_at_the_marker_is_measured_as_its_gaussian_sigma(sigma):
+    # a sharp edge through the pixel and the sampling measures 0.5 px, which is taken off
+    hom = plane_to_image((800, 600), (400, 300), 0.06, 25.0, (0.05, 0.05))
+    img = with_marker(skin(800, 600), hom)
+    sc = find_scale(blur(img, sigma) if sigma else img)
+    assert sc.source == "aruco"
+    assert sc.blur_px == pytest.approx(sigma, abs=0.3)  # the render itself adds 0.25 px (a bilinear warp)
+    assert f"blur at the marker {sc.blur_px:.1f} px" in sc.reason
+
+
 def test_marker_side_is_configurable():
     hom = plane_to_image((800, 600), (400, 300), 0.1, 40.0)
     sc = find_scale(with_marker(skin(800, 600), hom, side_mm=30.0), ScaleConfig(marker_side_mm=30.0))
