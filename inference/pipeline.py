@@ -325,7 +325,10 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     if pending is not None:
         image, reduced = pending.result(), pending.working()
     clock.lap("scale")
-    seg = segment(image, exclude=exclude, mm_per_px=scale.mm_per_px, config=cfg.segment,
+    seg_cfg = cfg.segment
+    if scale.blur_px and not seg_cfg.camera_blur_px:  # the blur measured at the marker, unless the user set one
+        seg_cfg = dataclasses.replace(seg_cfg, camera_blur_px=scale.blur_px)
+    seg = segment(image, exclude=exclude, mm_per_px=scale.mm_per_px, config=seg_cfg,
                   reduced=reduced, debug_dir=debug_dir)
     clock.lap("segment")
     spots = measure(image, seg.candidates, scale)
@@ -441,7 +444,8 @@ def rescale_result(result: PhotoResult, k: int, width: int, height: int) -> Phot
     scale = dataclasses.replace(
         sc, mm_per_px=None if sc.mm_per_px is None else sc.mm_per_px / k,
         mm_per_px_uncertainty=None if sc.mm_per_px_uncertainty is None else sc.mm_per_px_uncertainty / k,
-        outline=tuple(pt(x, y) for x, y in sc.outline), homography=hom)
+        outline=tuple(pt(x, y) for x, y in sc.outline), homography=hom,
+        blur_px=None if sc.blur_px is None else sc.blur_px * k)
     summary = dict(result.summary)
     c = summary.get("densest_window_center_px")
     if c:

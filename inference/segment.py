@@ -43,6 +43,8 @@ class SegmentConfig:
     background_sigma_frac: float = 0.04  # local skin background: gaussian sigma, fraction of the long side
     narrow_background_mm: float = 1.2  # second, narrow background for small spots (sigma, mm)
     peak_percentile: float = 50.0  # a spot's maximum contrast: this percentile of its smoothed core
+    camera_blur_px: float = 0.0  # gaussian sigma of the photo's own blur (full px), e.g. measured at the
+    #                              marker (Scale.blur_px): the outlines of spots a few sigma wide are deblurred by it
     small_spot_px: float = 12.0  # ...but the core's maximum for spots narrower than this (full px): a
     #                              core of a few px is mostly shoulder, and its median drew the outline wide
     half_level: float = 0.5  # outline at this fraction between skin background and spot core
@@ -784,7 +786,8 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         limit = _piece_thinness_limit(comp, dist, parts, cfg)
         for part in parts:
             c = _candidate_from_mask(part, big, U, (x0, y0, f), bg, p_peak, bi_contrast, limit,
-                                     dist if part is comp else None, cfg.outline_min_wavelength_px)
+                                     dist if part is comp else None, cfg.outline_min_wavelength_px,
+                                     cfg.camera_blur_px)
             if c is not None:
                 out.append((c, bool(part[own_at])))
                 whole |= not any(part[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
@@ -1080,14 +1083,16 @@ def _group_peaks(peaks: list[tuple[int, int, float]], dist: np.ndarray, ratio: f
 
 def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tuple[int, int, int], bg: float,
                          peak: float, contrast: float, max_thinness: float,
-                         dist: np.ndarray | None = None, min_wavelength: float = 0.0) -> RefinedCandidate | None:
+                         dist: np.ndarray | None = None, min_wavelength: float = 0.0,
+                         blur_px: float = 0.0) -> RefinedCandidate | None:
     """Sub-pixel outline, full-res mask and edge softness of one lobe of an upsampled crop.
 
     `origin` (x0, y0, f): the crop's top-left full-res pixel and full-res px per crop px (a large
     spot's crop is reduced); `U`: upsampled px per crop px. None for thin shapes (hairs, hair
     tangles, creases): length over twice the largest inscribed radius above `max_thinness`.
     `dist`: the part's distance transform (L2, 5x5 mask) when already known. `min_wavelength` (full px):
-    wiggles of the outline shorter than this along it are smoothed away (_low_pass).
+    wiggles of the outline shorter than this along it are smoothed away (_low_pass). `blur_px`: the
+    photo's own blur (gaussian sigma, full px), undone with ours for spots a few px wide (_deblur_factor).
     """
     x0, y0, f = origin
     c = _outer_contour(part)
@@ -1100,7 +1105,7 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     nrm = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
     pts = _low_pass(pts + 0.5 / U * d / nrm, min_wavelength / f)
     area_px = float(part.sum()) / (U * U)
-    k = _deblur_factor(2.0 * math.sqrt(area_px / math.pi)) if f == 1 else 1.0
+    k = _deblur_factor(2.0 * math.sqrt(area_px / math.pi), blur_px) if f == 1 else 1.0
     if k != 1.0:  # a spot only a few px wide: its half-maximum outline is mostly the blur's width
         pts = cen + (pts - cen) * k
         area_px *= k * k
@@ -1172,14 +1177,22 @@ _HALF_MAX_PX = np.array([1.814, 1.89, 2.024, 2.229, 2.506, 2.868, 3.29, 3.764, 4
                          6.334, 6.847, 7.364, 7.882, 8.381, 8.895, 9.405, 9.908])
 
 
-def _deblur_factor(d_half_px: float) -> float:
+_TABLE_SIGMA_PX = math.hypot(0.7, math.sqrt(1.0 / 12.0))
+
+
+def _deblur_factor(d_half_px: float, blur_px: float = 0.0) -> float:
     """Scale from a small spot's half-maximum diameter to the diameter of the disc that gives it.
 
-    Only our own smoothing and the pixel are undone (a camera's blur would widen it further), so
-    tiny spots are not inflated by the blur yet never shrunk below what that alone explains."""
-    if d_half_px >= _HALF_MAX_PX[-1] or d_half_px <= 0:
+    Our own smoothing and the pixel are undone, and the photo's blur `blur_px` (gaussian sigma, full
+    px) when it is known: the table holds for any gaussian once both diameters are in units of its
+    sigma. Without it, tiny spots are not inflated by our blur, yet never shrunk below what that
+    alone explains. Under a blur of sigma, spots under about 2 sigma all look alike, so their size
+    comes out near the table's floor (0.66 sigma)."""
+    ratio = math.hypot(_TABLE_SIGMA_PX, blur_px) / _TABLE_SIGMA_PX
+    x = d_half_px / ratio
+    if x >= _HALF_MAX_PX[-1] or x <= 0:
         return 1.0
-    return float(np.interp(d_half_px, _HALF_MAX_PX, _DISC_PX)) / d_half_px
+    return float(np.interp(x, _HALF_MAX_PX, _DISC_PX)) / x
 
 
 def _edge_width(part: np.ndarray, big: np.ndarray, U: int, bg: float, peak: float) -> float:

@@ -111,8 +111,9 @@ def test_rescale_result_maps_reduced_pixels_back():
     spot = Spot(spot_id=1, x=10.0, y=20.0, bbox=(8, 18, 5, 5), area_px=20.0, diameter_px=5.0,
                 contour=((8.0, 18.0), (12.0, 22.0)))
     h = ((0.2, 0.0, 1.0), (0.0, 0.2, 2.0), (0.0, 0.0, 1.0))
-    r = PhotoResult("x", 50, 40, Scale(0.2, 0.002, "aruco", ((0.0, 0.0), (4.0, 0.0)), h), (spot,))
+    r = PhotoResult("x", 50, 40, Scale(0.2, 0.002, "aruco", ((0.0, 0.0), (4.0, 0.0)), h, blur_px=0.5), (spot,))
     out = rescale_result(r, 4, 200, 160)
+    assert out.scale.blur_px == pytest.approx(2.0)  # the marker's blur in stored px
     s = out.spots[0]
     assert (s.x, s.y) == (41.5, 81.5)  # (x + 0.5) * 4 - 0.5
     assert s.bbox == (32, 72, 20, 20) and s.area_px == 320.0 and s.diameter_px == 20.0
@@ -208,3 +209,21 @@ def test_checkpoint_model_labels_every_spot_and_rules_follow(tmp_path):
         else:
             assert s.label == s.size_class
         assert "no_model:label_from_size" not in s.flags
+
+
+def test_blur_measured_at_the_marker_deblurs_small_spots():
+    from tests.inference.test_scale import blur, plane_to_image, with_marker
+    from tests.inference.test_segment import disc, finish, skin
+    base = skin(w=700, h=500, gradient=False, seed=2)
+    for x in (450, 520, 590):
+        disc(base, x + 0.3, 250.6, 2.0)  # 4 px = 0.4 mm at 0.1 mm/px
+    hom = plane_to_image((700, 500), (180, 250), 0.1, 10.0)
+    img = blur(with_marker(finish(base, noise=1.0), hom), 2.0)
+    res = analyze_image(img, AnalysisConfig())
+    assert res.scale.source == "aruco" and res.scale.blur_px == pytest.approx(2.0, abs=0.3)
+    told = AnalysisConfig(segment=dataclasses.replace(AnalysisConfig().segment, camera_blur_px=res.scale.blur_px))
+    unaware = AnalysisConfig(segment=dataclasses.replace(AnalysisConfig().segment, camera_blur_px=1e-6))
+    size = {name: sorted(s.eq_diameter_mm for s in analyze_image(img, c).spots)
+            for name, c in (("default", AnalysisConfig()), ("told", told), ("unaware", unaware))}
+    assert len(size["default"]) == 3 and size["default"] == size["told"]
+    assert all(abs(d - 0.4) < 0.1 for d in size["default"]) and all(d > 0.5 for d in size["unaware"]), size

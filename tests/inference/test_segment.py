@@ -573,3 +573,26 @@ def test_outline_low_pass_drops_wiggles_but_keeps_size_and_lobes():
     trefoil = 50 + 20 * ring * (1 + 0.2 * np.cos(3 * t))[:, None]  # lobes 42 px apart along the outline
     assert np.abs(_low_pass(trefoil, 4.0) - trefoil).max() < 1e-6
     assert _low_pass(wiggly, 0.0) is wiggly
+
+
+def test_a_small_disc_under_a_known_camera_blur_is_deblurred():
+    # a 4 px disc blurred with sigma 2 px outlines at 5.8 px; told the blur (as measured at the marker),
+    # the half-maximum table in units of the total sigma gives the disc back
+    img = skin(w=200, h=200, gradient=False, seed=3)
+    disc(img, 100.3, 99.6, 2.0)
+    img = finish(cv2.GaussianBlur(img, (0, 0), 2.0), noise=1.0)
+    sizes = []
+    for blur_px in (0.0, 2.0):
+        (c,) = segment(img, mm_per_px=0.1, config=SegmentConfig(camera_blur_px=blur_px)).candidates
+        sizes.append(2 * np.sqrt(c.area_px / np.pi))
+    assert sizes[0] > 5.2 and abs(sizes[1] - 4.0) < 0.5, sizes
+
+
+def test_deblur_table_scales_with_the_total_blur():
+    from spotscale.inference.segment import _deblur_factor
+    assert _deblur_factor(5.0) == pytest.approx(np.interp(5.0, [4.788, 5.309], [5.0, 5.5]) / 5.0)
+    # twice the total sigma: twice the diameters, the same factor
+    total = np.hypot(0.7, np.sqrt(1 / 12))
+    blur_px = np.sqrt((2 * total) ** 2 - total ** 2)
+    assert _deblur_factor(10.0, blur_px) == pytest.approx(_deblur_factor(5.0), rel=1e-9)
+    assert _deblur_factor(40.0, blur_px) == 1.0  # large spots: the half-maximum is the edge
