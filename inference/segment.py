@@ -74,6 +74,7 @@ class RefinedCandidate(Candidate):
     contour: tuple[tuple[float, float], ...] = field(default=(), repr=False, compare=False)
     area_px: float = 0.0  # area inside the sub-pixel outline, full-res px
     edge_width_px: float = 0.0  # width of the 25 %-75 % contrast transition, full-res px
+    seen_area_px: float = 0.0  # area_px without the photo's own blur undone (only ours), full-res px
 
 
 @dataclass(frozen=True)
@@ -111,9 +112,9 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     by_comp = [list(g) for _, g in itertools.groupby(comps, key=lambda c: c[4])]
     found = [co for lobes in by_comp for co in _refine_component(image_rgb, lobes, work_scale, mm_per_px, exclude, cfg)]
     cands = _dedupe(found)
-    if mm_per_px:
+    if mm_per_px:  # judged without the photo's blur undone: a spot deblurred below the limit is kept
         min_area = math.pi * (0.5 * cfg.min_diameter_mm / mm_per_px) ** 2 * 0.5
-        cands = [c for c in cands if _area(c) >= min_area]
+        cands = [c for c in cands if max(_area(c), getattr(c, "seen_area_px", 0.0)) >= min_area]
     debug: dict = {}
     if debug_dir is not None:
         debug = _debug_images(work, skin, snr, comps, debug_dir)
@@ -1106,6 +1107,8 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     pts = _low_pass(pts + 0.5 / U * d / nrm, min_wavelength / f)
     area_px = float(part.sum()) / (U * U)
     k = _deblur_factor(2.0 * math.sqrt(area_px / math.pi), blur_px) if f == 1 else 1.0
+    # the size the minimum-size rule judges: without the photo's blur undone (a blurred speck stays one)
+    seen_px = area_px * f * f * (_deblur_factor(2.0 * math.sqrt(area_px / math.pi)) ** 2 if blur_px and f == 1 else k * k)
     if k != 1.0:  # a spot only a few px wide: its half-maximum outline is mostly the blur's width
         pts = cen + (pts - cen) * k
         area_px *= k * k
@@ -1125,7 +1128,7 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     return RefinedCandidate(
         bbox=(int(x0 + bx0 * f), int(y0 + by0 * f), int(shape[0]), int(shape[1])), mask=full,
         contrast=float(contrast), contour=tuple(map(tuple, pts.tolist())),
-        area_px=area_px, edge_width_px=edge)
+        area_px=area_px, edge_width_px=edge, seen_area_px=seen_px)
 
 
 def _low_pass(pts: np.ndarray, min_wavelength: float) -> np.ndarray:

@@ -588,6 +588,16 @@ def test_a_small_disc_under_a_known_camera_blur_is_deblurred():
     assert sizes[0] > 5.2 and abs(sizes[1] - 4.0) < 0.5, sizes
 
 
+def test_a_spot_deblurred_below_the_minimum_size_is_kept():
+    # 3.5 px (0.35 mm) under a 3 px blur: deblurred to the table's floor, about 2 px (0.2 mm), under the
+    # 0.3 mm minimum; the minimum judges the size seen, so the spot is not dropped for its deblurring
+    img = skin(w=200, h=200, gradient=False, seed=3)
+    disc(img, 100.3, 99.6, 1.75)
+    img = finish(cv2.GaussianBlur(img, (0, 0), 3.0), noise=1.0)
+    (c,) = segment(img, mm_per_px=0.1, config=SegmentConfig(camera_blur_px=3.0)).candidates
+    assert 2 * np.sqrt(c.area_px / np.pi) < 3.0 < 2 * np.sqrt(c.seen_area_px / np.pi)
+
+
 def test_deblur_table_scales_with_the_total_blur():
     from spotscale.inference.segment import _deblur_factor
     assert _deblur_factor(5.0) == pytest.approx(np.interp(5.0, [4.788, 5.309], [5.0, 5.5]) / 5.0)
