@@ -1,7 +1,8 @@
 """Accuracy and speed of segmentation + measurement on generator photos with a fixed, untuned seed.
 
 Sizes are measured with the TRUE scale (the generator's image->plane homography) so the figures
-isolate segmentation and measurement from scale finding. Prints recall of hemorrhagic spots
+isolate segmentation and measurement from scale finding; on ArUco photos the blur measured at the
+marker is used, as the pipeline does. Prints recall of hemorrhagic spots
 >= 0.5 mm, the fraction of candidates that match no annotated spot, size errors, all overall and by
 ITA band, then a per-stage timing of one 4000x3000 JPEG against cv2.imread.
 
@@ -30,7 +31,8 @@ from spotscale.data.photo import read_photo
 from spotscale.data.types import HEMORRHAGIC, Scale
 from spotscale.inference.measure import measure
 from spotscale.inference.pipeline import AnalysisConfig, reference_exclusion
-from spotscale.inference.segment import segment
+from spotscale.inference.scale import ScaleConfig, find_scale
+from spotscale.inference.segment import SegmentConfig, segment
 
 BANDS = ("very_light", "light", "intermediate", "tan", "brown", "dark")
 KINDS = ("aruco", "ruler", "sticker")
@@ -99,6 +101,15 @@ def exclude_mask(meta: dict, shape: tuple[int, int]) -> np.ndarray | None:
     return reference_exclusion(ref, shape, AnalysisConfig().reference_margin_px)
 
 
+def marker_blur(img: np.ndarray, meta: dict) -> float:
+    """The blur the pipeline measures at an ArUco marker and deblurs small spots by (0 without one)."""
+    sc = meta.get("scale", {})
+    if sc.get("kind") != "aruco":
+        return 0.0
+    found = find_scale(img, ScaleConfig(marker_side_mm=float(sc.get("marker_side_mm", 20.0)), order=("aruco",)))
+    return found.blur_px or 0.0
+
+
 def evaluate_photo(jpg: Path) -> dict:
     """Run segment + measure on one cached photo and match to the truth."""
     truth = json.loads(jpg.with_suffix(".json").read_text())
@@ -106,7 +117,8 @@ def evaluate_photo(jpg: Path) -> dict:
     img = read_photo(jpg)
     red = read_photo(jpg, reduce=4) if max(img.shape[:2]) >= 2000 else None
     scale = true_scale(meta)
-    seg = segment(img, exclude=exclude_mask(meta, img.shape[:2]), mm_per_px=scale.mm_per_px, reduced=red)
+    seg = segment(img, exclude=exclude_mask(meta, img.shape[:2]), mm_per_px=scale.mm_per_px, reduced=red,
+                  config=SegmentConfig(camera_blur_px=marker_blur(img, meta)))
     spots = measure(img, seg.candidates, scale)
     return {"ita": float(meta["ita"]), "size": (img.shape[1], img.shape[0]), "matches": match(spots, tspots), "n_cand": len(spots),
             "mm_per_px": scale.mm_per_px,
