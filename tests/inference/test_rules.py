@@ -174,21 +174,25 @@ def test_photo_summary_without_scale():
     assert s["petechiae_per_6_25cm2"] is None and s["max_petechiae_6_25cm2"] is None
 
 
-# (spot CIELAB, skin CIELAB, CNN probability, flagged?)
+# (spot CIELAB, skin CIELAB, CNN probability, flagged?, final label)
 MELANIN_CASES = {
-    "red petechia": ((50, 30, 15), (65, 12, 16), 0.7, False),      # da +18, db -1: hue -3 deg
-    "purple purpura": ((45, 22, 2), (65, 12, 16), 0.7, False),     # hue -54 deg
-    "brown freckle, unsure CNN": ((55, 14, 24), (65, 12, 16), 0.7, True),  # hue +76 deg
-    "brown freckle, sure CNN": ((55, 14, 24), (65, 12, 16), 0.95, False),
-    "no colour measured": ((0, 0, 0), (0, 0, 0), 0.7, False),
+    "red petechia": ((50, 30, 15), (65, 12, 16), 0.65, False, "petechia"),      # da +18, db -1: hue -3 deg
+    "purple purpura": ((45, 22, 2), (65, 12, 16), 0.65, False, "petechia"),     # hue -54 deg
+    "brown freckle, unsure CNN": ((55, 14, 24), (65, 12, 16), 0.65, True, "other"),  # hue +76 deg
+    "brown freckle, fairly sure CNN": ((55, 14, 24), (65, 12, 16), 0.7, True, "petechia"),
+    "brown freckle, sure CNN": ((55, 14, 24), (65, 12, 16), 0.95, False, "petechia"),
+    "no colour measured": ((0, 0, 0), (0, 0, 0), 0.65, False, "petechia"),
 }
 
 
-@pytest.mark.parametrize("lab, skin, prob, flagged", MELANIN_CASES.values(), ids=MELANIN_CASES.keys())
-def test_melanin_like_colour_is_flagged_not_relabelled(lab, skin, prob, flagged):
-    sp = dataclasses.replace(spot(d=1.0, cnn="petechia", prob=prob), lab=lab, skin_lab=skin)
+@pytest.mark.parametrize("lab, skin, prob, flagged, label", MELANIN_CASES.values(), ids=MELANIN_CASES.keys())
+def test_melanin_like_colour_is_flagged_and_other_when_the_cnn_is_unsure(lab, skin, prob, flagged, label):
+    sp = dataclasses.replace(spot(d=1.95, cnn="petechia", prob=prob, u=0.1), lab=lab, skin_lab=skin)
     out = apply_rules([sp], "default")[0]
-    assert out.label == "petechia"
+    assert out.label == label and out.size_class == "petechia"
     assert any(f.startswith("colour_like_melanin:") for f in out.flags) == flagged
+    assert ("melanin_colour_and_cnn_unsure:was=petechia" in out.flags) == (label == "other")
+    # a spot labelled other carries no size-threshold flag; one that keeps its label does
+    assert any(f.startswith("near_threshold") for f in out.flags) == (label != "other")
     other = apply_rules([dataclasses.replace(sp, cnn_label="other", cnn_prob=0.9)], "default")[0]
     assert not any(f.startswith("colour_like_melanin:") for f in other.flags)  # already other
