@@ -1209,22 +1209,23 @@ def _edge_width(part: np.ndarray, big: np.ndarray, U: int, bg: float, peak: floa
 def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
     """One candidate per spot: spots reached from several seeds are kept once, preferably as
     segmented from their own peak, else the largest; a candidate centred inside a kept one is a part
-    of it (a lobe of an irregular spot), not a spot of its own."""
+    of it (a lobe of an irregular spot), not a spot of its own, unless it is a dot on it (_dot_on)."""
     order = sorted(found, key=lambda co: (not co[1], -_area(co[0])))
     boxes = np.zeros((len(order), 4), np.int64)  # kept candidates' x0, y0, x1, y1
     out: list[Candidate] = []
-    for c, _own in order:
+    for c, own in order:
         cx, cy = _centre(c)
         i, j = int(round(cy)), int(round(cx))
         k = len(out)
         near = np.flatnonzero((boxes[:k, 0] <= j + 1) & (j <= boxes[:k, 2]) & (boxes[:k, 1] <= i + 1) & (i <= boxes[:k, 3]))
-        if any(_inside(out[n], cx, cy) for n in near):
-            continue
         x0, y0, w, h = c.bbox
         meets = np.flatnonzero((boxes[:k, 0] < x0 + w) & (x0 < boxes[:k, 2]) & (boxes[:k, 1] < y0 + h) & (y0 < boxes[:k, 3]))
-        if any(_shared(out[n], c) > 0.5 for n in meets):
+        on = {n for n in meets if own and _dot_on(c, out[n])}  # kept outlines it is a spot on, not a part of
+        if any(_inside(out[n], cx, cy) for n in near if n not in on):
+            continue
+        if any(_shared(out[n], c) > 0.5 for n in meets if n not in on):
             continue  # the same blotchy bruise from two seeds, its centre in a gap of the other's outline
-        around = next((n for n in near if _enclosed(out[n], c, cx, cy)), None)
+        around = next((n for n in near if n not in on and _enclosed(out[n], c, cx, cy)), None)
         if around is not None:  # a bruise's core inside the C of its halo's outline: one bruise
             out[around] = _union(out[around], c)
             bx, by, bw, bh = out[around].bbox
@@ -1233,6 +1234,13 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
         boxes[k] = (x0, y0, x0 + w, y0 + h)
         out.append(c)
     return sorted(out, key=lambda c: (c.bbox[1], c.bbox[0]))
+
+
+def _dot_on(c: Candidate, big: Candidate) -> bool:
+    """Is c (outlined from its own peak) a spot on `big` rather than a part of it: a sixteenth of its
+    area or less and more contrasted than it? Petechiae on a flush or on a bruise are; a bruise's
+    mottles and the skin texture of a flush are fainter than the flush."""
+    return _area(c) * 16.0 <= _area(big) and c.contrast > big.contrast
 
 
 def _shared(a: Candidate, b: Candidate) -> float:

@@ -606,3 +606,19 @@ def test_deblur_table_scales_with_the_total_blur():
     blur_px = np.sqrt((2 * total) ** 2 - total ** 2)
     assert _deblur_factor(10.0, blur_px) == pytest.approx(_deblur_factor(5.0), rel=1e-9)
     assert _deblur_factor(40.0, blur_px) == 1.0  # large spots: the half-maximum is the edge
+
+
+@pytest.mark.parametrize("tone,strength", [(LIGHT, 0.15), (LIGHT, 0.4), (DARK, 0.25)])
+def test_petechiae_on_a_pale_flush_are_spots_of_their_own(tone, strength):
+    # a 14 mm pale flush with three 0.8 mm petechiae on it: each petechia's centre lies inside the
+    # flush's outline, which made it a 'lobe' of the flush, so all three were lost; the skin
+    # texture's bumps on the flush are outlined from their own peaks too, but are fainter than it
+    img = skin(w=400, h=300, tone=tone, gradient=False)
+    disc(img, 200, 150, 70, strength=strength)
+    dots = [(170, 130), (225, 160)] + ([(195, 190)] if tone is LIGHT else [])
+    for x, y in dots:
+        disc(img, x, y, 4.0)
+    seg = segment(finish(img), mm_per_px=0.1)
+    pts = centres(seg)
+    assert all(len(near(pts, x, y, 1.5)) == 1 for x, y in dots)
+    assert len(seg.candidates) == len(dots) + 1  # and the flush itself, once
