@@ -62,6 +62,7 @@ class SegmentConfig:
     smooth_frac: float = 0.02  # outline smoothing (gaussian sigma) as a fraction of the spot size
     outline_min_wavelength_px: float = 4.0  # outline wiggles shorter than this (full px) are noise: smoothed
     min_green_excess: float = 0.07  # blood and melanin absorb green more than red; inks need not
+    green_excess_full_px: float = 16.0  # ...asked in full of seeds this wide (full px), half of those half as wide
     min_darkening: float = 0.3  # ...and darken: luminance OD lost per unit of green excess (chroma halos do not)
     crop_upsample_px: int = 48  # a spot's crop is upsampled until it is about this many px across
     max_upsample: int = 8
@@ -741,7 +742,10 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     bi_contrast = vmax - bg_bi
     od_w = float(np.clip((size - cfg.od_from_px) / cfg.od_from_px, 0.0, 1.0))
     bi, d_od = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size_c), od_w)
-    if d_od[1] - d_od[0] <= cfg.min_green_excess * float(np.abs(d_od).sum()):
+    # a few px wide, a spot's colour is greyed by JPEG's 2 x 2 chroma blocks and the blur: the ink test
+    # asks for less green excess, down to half for a seed of half green_excess_full_px or less
+    ge = cfg.min_green_excess * float(np.clip(size / cfg.green_excess_full_px, 0.5, 1.0))
+    if d_od[1] - d_od[0] <= ge * float(np.abs(d_od).sum()):
         return [], False, False  # absorbs red as much as green: ink (tattoo, pen), not blood or melanin
     if _darkening(d_od) < cfg.min_darkening * float(d_od[1] - d_od[0]):
         return [], False, False  # a hue shift at the skin's brightness: a JPEG chroma halo, not a pigment

@@ -622,3 +622,21 @@ def test_petechiae_on_a_pale_flush_are_spots_of_their_own(tone, strength):
     pts = centres(seg)
     assert all(len(near(pts, x, y, 1.5)) == 1 for x, y in dots)
     assert len(seg.candidates) == len(dots) + 1  # and the flush itself, once
+
+
+def test_ink_dots_are_rejected_but_small_dark_petechiae_in_a_jpeg_are_not(tmp_path):
+    from spotscale.data.photo import read_photo
+    for ink in [(30, 30, 60), (40, 40, 40), (20, 40, 90)]:  # blue, black, blue-green: no green excess
+        img = skin(w=240, h=180, gradient=False, seed=4)
+        disc(img, 120.3, 90.6, 6.0, colour=ink)
+        assert segment(finish(img), mm_per_px=0.1).candidates == ()
+    # 4.4 px dark red-brown dots on dark skin: a JPEG's 2 x 2 chroma blocks grey them, and the full
+    # green-excess test took them for ink (one of three found)
+    img = skin(w=240, h=180, tone=DARK, gradient=False, seed=4)
+    truth = [(60.3, 60.6), (120.2, 90.4), (180.7, 120.1)]
+    for x, y in truth:
+        disc(img, x, y, 2.2, colour=(55, 40, 38))
+    p = tmp_path / "dots.jpg"
+    cv2.imwrite(str(p), cv2.cvtColor(finish(img, noise=1.0), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    pts = centres(segment(read_photo(p), mm_per_px=0.12))
+    assert all(len(near(pts, x, y, 1.5)) == 1 for x, y in truth)
