@@ -372,10 +372,12 @@ def od_colour(d_od) -> tuple[float, float, float]:
     return tuple(_srgb(_lin(np.asarray(LIGHT, np.float32)) * np.exp(-np.asarray(d_od, np.float32))))
 
 
-@pytest.mark.parametrize("d_od, found", [((0.6, 0.8, 0.3), True), ((0.4, 0.4, 0.4), False), ((0.5, 0.4, 0.3), False)],
-                         ids=["purple-bruise", "neutral-shadow", "blue-grey-vein"])
+@pytest.mark.parametrize("d_od, found", [((0.6, 0.8, 0.3), True), ((0.85, 1.0, 0.2), True), ((0.4, 0.4, 0.4), False),
+                                         ((0.5, 0.4, 0.3), False)],
+                         ids=["purple-bruise", "deep-purple-bruise", "neutral-shadow", "blue-grey-vein"])
 def test_purple_bruise_is_found_but_a_shadow_or_a_vein_is_not(d_od, found):
-    # a deep bruise absorbs green far above blue and red about as much as the skin: the blood
+    # a deep bruise absorbs green far above blue and red nearly as much as green (the second case: its
+    # green excess over red under a quarter of its green over blue, which the old test asked): the blood
     # index (green + blue over red) barely moves, the green-over-blue index does; a neutral darkening
     # (shadow) or one that absorbs red most (a vein) has no such signature
     img = skin(gradient=False, seed=4)
