@@ -269,22 +269,13 @@ def _edge_crossings(profiles: np.ndarray, s: np.ndarray, min_contrast: float) ->
     levels are the medians of its outer quarters, and the up-crossing nearest s = 0 is interpolated.
     Rows whose contrast is below `min_contrast` or below a third of the median contrast are invalid.
     """
-    n = profiles.shape[1]
-    q = max(2, n // 4)
+    q = max(2, profiles.shape[1] // 4)
     dark = np.median(profiles[:, :q], axis=1)
     light = np.median(profiles[:, -q:], axis=1)
     contrast = light - dark
-    mid = (dark + light) / 2.0
-    above = profiles >= mid[:, None]
-    ups = ~above[:, :-1] & above[:, 1:]  # crossing between j and j+1
-    dist = np.where(ups, np.abs(np.arange(n - 1) + 0.5 - (n - 1) / 2.0)[None, :], np.inf)
-    j = np.argmin(dist, axis=1)
-    rows = np.arange(len(profiles))
-    a, b = profiles[rows, j], profiles[rows, j + 1]
-    t = np.where(b != a, (mid - a) / np.where(b != a, b - a, 1.0), 0.5)
-    pos = s[j] + t * (s[j + 1] - s[j])
+    pos, found = _level_crossing((profiles - dark[:, None]) / np.where(contrast > 0, contrast, 1.0)[:, None], s, 0.5)
     floor = max(min_contrast, 0.33 * float(np.median(contrast))) if len(contrast) else min_contrast
-    ok = np.isfinite(dist[rows, j]) & (contrast >= floor)
+    ok = found & (contrast >= floor)
     return np.where(ok, pos, np.nan), ok
 
 
@@ -525,7 +516,7 @@ def _edge_blur(gray: np.ndarray, quad: np.ndarray) -> float | None:
         q = max(2, len(s) // 5)
         dark, light = np.median(prof[:, :q], axis=1), np.median(prof[:, -q:], axis=1)
         ok = light - dark >= 12.0
-        v = (prof[ok] - dark[ok, None]) / (light - dark)[ok, None]
+        v = (prof[ok] - dark[ok, None]) / (light - dark)[ok, None]  # 0 on the border, 1 on the paper
         p25, ok25 = _level_crossing(v, s, 0.25)
         p75, ok75 = _level_crossing(v, s, 0.75)
         widths.extend((p75 - p25)[ok25 & ok75])
@@ -536,7 +527,8 @@ def _edge_blur(gray: np.ndarray, quad: np.ndarray) -> float | None:
 
 
 def _level_crossing(v: np.ndarray, s: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of rising profiles `v` (0-1): the up-crossing of `level` nearest s = 0 (interpolated), found?"""
+    """Per row of rising profiles `v` (scaled 0-1): where it crosses `level` upwards nearest the middle
+    of `s` (sub-sample, in units of `s`), and whether it does."""
     n = v.shape[1]
     above = v >= level
     ups = ~above[:, :-1] & above[:, 1:]

@@ -506,15 +506,18 @@ def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
 
     A row of separate spots (petechiae along a cuff line or a scratch), joined only by their blurred
     rims, is most of its component, so its median SNR is theirs and that level finds nothing: then
-    the pieces above a third of the peak are the spots, if there are three or more, all round, and
-    they fill most of the component (a hair or a beaded line stays one long piece above that level)."""
-    base = max(2.0 * cfg.high_snr, peak / 3.0)
-    out, _ = _cores_above(mask, snr, max(base, 3.0 * float(np.median(snr[mask]))), cfg)
-    for frac in ((1 / 3, 0.5, 0.6) if not out else ()):
+    the pieces above a third, a half or 0.6 of the peak (closer spots part higher up) are the spots,
+    if there are three or more, all round, and they fill 40 % of the component (a hair or a beaded
+    line stays one long piece)."""
+    level = max(2.0 * cfg.high_snr, peak / 3.0, 3.0 * float(np.median(snr[mask])))
+    out, _ = _cores_above(mask, snr, level, cfg)
+    if out:
+        return out
+    for frac in (1 / 3, 0.5, 0.6):
         row, pieces = _cores_above(mask, snr, max(2.0 * cfg.high_snr, frac * peak), cfg)
         if len(row) >= 3 and len(row) == pieces and sum(int(s.sum()) for *_, s in row) >= 0.4 * mask.sum():
             return row
-    return out
+    return []
 
 
 def _cores_above(mask: np.ndarray, snr: np.ndarray, level: float, cfg: SegmentConfig) -> tuple[list, int]:
@@ -1116,8 +1119,9 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     pts = _low_pass(pts + 0.5 / U * d / nrm, min_wavelength / f)
     area_px = float(part.sum()) / (U * U)
     k = _deblur_factor(2.0 * math.sqrt(area_px / math.pi), blur_px) if f == 1 else 1.0
-    # the size the minimum-size rule judges: without the photo's blur undone (a blurred speck stays one)
-    seen_px = area_px * f * f * (_deblur_factor(2.0 * math.sqrt(area_px / math.pi)) ** 2 if blur_px and f == 1 else k * k)
+    # the size the minimum-size rule judges: with only our own blur undone, as without a camera blur
+    own_k = _deblur_factor(2.0 * math.sqrt(area_px / math.pi)) if blur_px and f == 1 else k
+    seen_px = area_px * (own_k * f) ** 2
     if k != 1.0:  # a spot only a few px wide: its half-maximum outline is mostly the blur's width
         pts = cen + (pts - cen) * k
         area_px *= k * k
