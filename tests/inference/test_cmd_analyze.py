@@ -27,6 +27,7 @@ def test_analyze_writes_overlay_csv_and_json(photo, tmp_path, capsys):
     assert rc == 0
     printed = capsys.readouterr().out
     assert "Scale: manual, 0.1000" in printed and DISCLAIMER in printed and "petechia 1" in printed
+    assert "blur at the reference" not in printed  # measured on an ArUco marker only
     over = cv2.imread(str(out / "overlay.jpg"))
     assert over is not None and over.shape[1] == 800 and over.shape[0] > 600  # photo + header band
     with open(out / "spots.csv", newline="") as fh:
@@ -68,3 +69,10 @@ def test_bad_input_gives_one_line_and_exit_2(photo, tmp_path, capsys, content, a
     err = capsys.readouterr().err
     assert rc == 2
     assert err.count("\n") == 1 and match in err and "Traceback" not in err
+
+
+def test_summary_reports_the_blur_measured_at_the_marker():
+    from spotscale.data.types import PhotoResult, Scale
+    from spotscale.inference.cmd_analyze import summary_lines
+    res = PhotoResult("p.jpg", 10, 10, Scale(0.05, 0.0001, "aruco", blur_px=1.26), ())
+    assert "Scale: aruco, 0.0500 +/- 0.0001 mm/px; blur at the reference 1.3 px (undone for small spots)" in summary_lines(res)
