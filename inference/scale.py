@@ -493,8 +493,9 @@ def _edge_blur(gray: np.ndarray, quad: np.ndarray) -> float | None:
 
     Profiles across each side, each scaled between its own dark and light levels, give the distance
     from the 25 % to the 75 % level: 1.349 sigma for a gaussian-blurred step. The sharp edge's own
-    width from the pixel and the sampling (_SHARP_EDGE_SIGMA_PX) is taken off in quadrature. None
-    when the marker's border cell is too narrow to hold the edge's spread.
+    width from the pixel and the sampling (_SHARP_EDGE_SIGMA_PX) is taken off in quadrature. The
+    profiles reach 0.45 border cell (at most 12 px) each side of the edge: None when that is under
+    3 px, and a blur over about a third of it reads low (the profiles end on the slope).
     """
     side = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)))
     reach = min(0.45 * side / 6.0, 12.0)
