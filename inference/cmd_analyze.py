@@ -70,7 +70,7 @@ def summary_lines(result: PhotoResult) -> list[str]:
         unc = f" +/- {sc.mm_per_px_uncertainty:.4f}" if sc.mm_per_px_uncertainty else ""
         lines.append(f"Scale: {sc.source}, {sc.mm_per_px:.4f}{unc} mm/px"
                      + (f" ({sc.n_references} references)" if sc.n_references > 1 else "")
-                     + (f"; blur at the reference {sc.blur_px:.1f} px (undone for small spots)" if sc.blur_px else ""))
+                     + (f"; blur at the reference {sc.blur_px:.1f} px" if sc.blur_px else ""))
     else:
         lines.append(f"Scale: none found ({sc.reason or 'no reference'}); sizes in mm are not available, "
                      "labels come from the CNN alone")

@@ -75,4 +75,4 @@ def test_summary_reports_the_blur_measured_at_the_marker():
     from spotscale.data.types import PhotoResult, Scale
     from spotscale.inference.cmd_analyze import summary_lines
     res = PhotoResult("p.jpg", 10, 10, Scale(0.05, 0.0001, "aruco", blur_px=1.26), ())
-    assert "Scale: aruco, 0.0500 +/- 0.0001 mm/px; blur at the reference 1.3 px (undone for small spots)" in summary_lines(res)
+    assert "Scale: aruco, 0.0500 +/- 0.0001 mm/px; blur at the reference 1.3 px" in summary_lines(res)
