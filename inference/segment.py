@@ -514,7 +514,10 @@ def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
     if out:
         return out
     for frac in (1 / 3, 0.5, 0.6):
-        row, pieces = _cores_above(mask, snr, max(2.0 * cfg.high_snr, frac * peak), cfg)
+        row_level = max(2.0 * cfg.high_snr, frac * peak)
+        if row_level == level:
+            continue  # searched just above, with no round piece
+        row, pieces = _cores_above(mask, snr, row_level, cfg)
         if len(row) >= 3 and len(row) == pieces and sum(int(s.sum()) for *_, s in row) >= 0.4 * mask.sum():
             return row
     return []
@@ -1118,9 +1121,10 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     nrm = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
     pts = _low_pass(pts + 0.5 / U * d / nrm, min_wavelength / f)
     area_px = float(part.sum()) / (U * U)
-    k = _deblur_factor(2.0 * math.sqrt(area_px / math.pi), blur_px) if f == 1 else 1.0
+    d_half = 2.0 * math.sqrt(area_px / math.pi)
+    k = _deblur_factor(d_half, blur_px) if f == 1 else 1.0
     # the size the minimum-size rule judges: with only our own blur undone, as without a camera blur
-    own_k = _deblur_factor(2.0 * math.sqrt(area_px / math.pi)) if blur_px and f == 1 else k
+    own_k = _deblur_factor(d_half) if blur_px and f == 1 else k
     seen_px = area_px * (own_k * f) ** 2
     if k != 1.0:  # a spot only a few px wide: its half-maximum outline is mostly the blur's width
         pts = cen + (pts - cen) * k
