@@ -57,6 +57,7 @@ class Candidate:
     bbox: tuple[int, int, int, int]
     mask: np.ndarray = field(repr=False, compare=False)
     contrast: float = 0.0  # blood-index contrast of the spot against its local skin
+    texture_snr: float | None = None  # contrast over the skin's own texture at the spot's scale (None: not judged)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Spot:
     size_class: str | None = None
     label: str | None = None
     flags: tuple[str, ...] = ()
+    texture_snr: float | None = None  # Candidate.texture_snr
 
 
 @dataclass(frozen=True)

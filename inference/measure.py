@@ -46,7 +46,8 @@ def measure(image_rgb: np.ndarray, candidates: Iterable[Candidate], scale: Scale
             sizes[i] = dict(diameter_mm=float(dmax[i]), eq_diameter_mm=2 * math.sqrt(area_mm2 / math.pi),
                             area_mm2=area_mm2, minor_mm=float(dmin[i]), diameter_uncertainty_mm=unc)
     return [Spot(spot_id=i, x=float(cx), y=float(cy), bbox=tuple(int(v) for v in cand.bbox), area_px=area_px,
-                 diameter_px=float(dpx), lab=lab, skin_lab=skin_lab, contour=tuple(map(tuple, pts.tolist())), **kw)
+                 diameter_px=float(dpx), lab=lab, skin_lab=skin_lab, contour=tuple(map(tuple, pts.tolist())),
+                 texture_snr=cand.texture_snr, **kw)
             for i, (cand, (pts, area_px, _), (cx, cy), dpx, (lab, skin_lab), kw)
             in enumerate(zip(cands, outlines, centres, diam_px, colours, sizes), start=1)]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -107,7 +107,7 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     if ex_work is not None:
         skin &= ~ex_work
         skin_px &= ~ex_work
-    snr, resid, bruise = _snr_map(work, skin_px, mm_per_px * work_scale if mm_per_px else None, cfg)
+    snr, resid, bruise, res_blood = _snr_map(work, skin_px, mm_per_px * work_scale if mm_per_px else None, cfg)
     comps = _candidate_components(snr, resid, skin, ex_work, cfg, work, bruise)
     # per component, its largest lobe first: a spot is outlined from its main seed, its other lobes skipped
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
@@ -117,6 +117,7 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     if mm_per_px:  # judged without the photo's blur undone: a spot deblurred below the limit is kept
         min_area = math.pi * (0.5 * cfg.min_diameter_mm / mm_per_px) ** 2 * 0.5
         cands = [c for c in cands if max(_area(c), getattr(c, "seen_area_px", 0.0)) >= min_area]
+    cands = _with_texture_snr(cands, res_blood, skin_px, bruise, work_scale, cfg)
     debug: dict = {}
     if debug_dir is not None:
         debug = _debug_images(work, skin, snr, comps, debug_dir)
@@ -300,9 +301,10 @@ def _fill_holes(u: np.ndarray) -> np.ndarray:
 
 
 def _snr_map(work: np.ndarray, skin: np.ndarray, work_mm_per_px: float | None,
-             cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Blood-index contrast against the local skin background, in local-noise units; the contrast;
-    and where the SNR is a bruise's (bool, see below).
+    where the SNR is a bruise's (bool, see below); and the blood-index contrast against the wide
+    background alone (for _with_texture_snr).
 
     Two background scales: a wide one for large spots and a narrow one (about a millimetre) for
     small ones, where blotchy skin redness at intermediate scales would otherwise hide them. At the
@@ -316,6 +318,7 @@ def _snr_map(work: np.ndarray, skin: np.ndarray, work_mm_per_px: float | None,
     wide = cfg.background_sigma_frac * max(work.shape[:2])
     narrow = 4.0 if not work_mm_per_px else float(np.clip(cfg.narrow_background_mm / work_mm_per_px, 2.5, 12.0))
     snr_w, res_w = _snr_at(bi, wgt, wide, wide, cfg)
+    res_blood = res_w
     snr_p, res_p = _purple_snr(work, skin, _min_bruise_px(work_mm_per_px, work.shape, cfg), wide, cfg)
     # only bruises the blood index does not see at all: next to its spots, the purple index would
     # grow them into their halo (red-purple spots of 6-40 mm measured 5-8 % larger) or cut them into
@@ -324,7 +327,62 @@ def _snr_map(work: np.ndarray, skin: np.ndarray, work_mm_per_px: float | None,
     snr_w, res_w = np.where(pick, snr_p, snr_w), np.where(pick, res_p, res_w)
     snr_n, res_n = _snr_at(bi, wgt, narrow, wide, cfg)
     pick_n = snr_n > snr_w
-    return np.where(pick_n, snr_n, snr_w), np.where(pick_n, res_n, res_w), pick & ~pick_n
+    return np.where(pick_n, snr_n, snr_w), np.where(pick_n, res_n, res_w), pick & ~pick_n, res_blood
+
+
+def _with_texture_snr(cands: list[Candidate], resid: np.ndarray, skin: np.ndarray, bruise: np.ndarray,
+                      work_scale: float, cfg: SegmentConfig) -> list[Candidate]:
+    """The candidates with their texture_snr: contrast over the skin's own texture at their own scale.
+
+    The SNR of segmentation is per pixel: against fine noise. A JPEG smooths that noise away while
+    skin mottling at the scale of a few px stays, so a blotch of mottling can pass it. Here the wide
+    blood-index contrast (working image) is smoothed by a gaussian of 0.3 x the candidate's
+    equal-area diameter, a matched filter that lifts a spot over fine noise, and divided by the
+    local spread of the same smoothed map: a spot stands out of the skin at its own scale, mottling
+    is that spread. Read as the maximum within a quarter diameter of the centre. Candidates found as
+    bruises (blood index blind to them) are not judged (None).
+    """
+    wide = cfg.background_sigma_frac * max(resid.shape[:2])
+    wgt = skin.astype(np.float32)
+    if wgt.sum() < 16:
+        wgt = np.ones_like(wgt)
+    maps: dict[int, np.ndarray] = {}
+    out = []
+    h, w = resid.shape[:2]
+    for c in cands:
+        x0, y0 = c.bbox[:2]
+        ys, xs = np.nonzero(c.mask)
+        if xs.size == 0:
+            out.append(c)
+            continue
+        cx = min(w - 1, max(0, int((x0 + xs.mean() + 0.5) / work_scale)))
+        cy = min(h - 1, max(0, int((y0 + ys.mean() + 0.5) / work_scale)))
+        if bruise[cy, cx]:
+            out.append(c)
+            continue
+        d = 2.0 * math.sqrt(xs.size / math.pi) / work_scale
+        j = max(0, int(round(2.0 * math.log2(max(TEXTURE_MIN_SIGMA, 0.3 * d) / TEXTURE_MIN_SIGMA))))
+        if j not in maps:
+            maps[j] = _smoothed_snr(resid, wgt, TEXTURE_MIN_SIGMA * 2.0 ** (j / 2.0), wide, cfg)
+        r = max(1, int(d / 4))
+        v = float(maps[j][max(0, cy - r):cy + r + 1, max(0, cx - r):cx + r + 1].max())
+        out.append(replace(c, texture_snr=v))
+    return out
+
+
+TEXTURE_MIN_SIGMA = 0.7  # working px; the smoothing scales of _with_texture_snr step by sqrt(2) from it
+TEXTURE_SURROUND = 4.0  # ...each judged against the skin within this many times its scale
+
+
+def _smoothed_snr(resid: np.ndarray, wgt: np.ndarray, sigma: float, noise_sigma: float,
+                  cfg: SegmentConfig) -> np.ndarray:
+    """`resid` band-passed at sigma (a gaussian of sigma, less the skin around it: a gaussian of
+    TEXTURE_SURROUND x sigma), over its own local noise (spots left out of it)."""
+    rs = cv2.GaussianBlur(resid, (0, 0), sigma) - _norm_blur(resid, wgt, TEXTURE_SURROUND * sigma)
+    noise = _noise(rs, wgt, noise_sigma, cfg)
+    for _ in range(2):
+        noise = _noise(rs, cv2.multiply(wgt, (np.abs(rs) < 2.5 * noise).astype(np.float32)), noise_sigma, cfg)
+    return rs / noise
 
 
 def _min_bruise_px(mm_per_px: float | None, shape: tuple[int, ...], cfg: SegmentConfig) -> float:

@@ -661,3 +661,34 @@ def test_ink_dots_are_rejected_but_small_dark_petechiae_in_a_jpeg_are_not(tmp_pa
     cv2.imwrite(str(p), cv2.cvtColor(finish(img, noise=1.0), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     pts = centres(segment(read_photo(p), mm_per_px=0.12))
     assert all(len(near(pts, x, y, 1.5)) == 1 for x, y in truth)
+
+
+def _blobs(shape, centres, amp: float, sigma: float) -> np.ndarray:
+    out = np.zeros(shape, np.float32)
+    for x, y in centres:
+        out[int(y), int(x)] += amp * 2 * np.pi * sigma ** 2
+    return cv2.GaussianBlur(out, (0, 0), sigma)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_texture_snr_tells_a_spot_from_blotches_of_the_skins_own_mottling(seed):
+    from spotscale.data.types import Candidate
+    from spotscale.inference.segment import _with_texture_snr
+    rng = np.random.default_rng(seed)
+    shape, cfg = (300, 400), SegmentConfig()
+    # JPEG-smoothed skin (faint fine noise), mottled at larger scales, with blotches of a petechia's size
+    big = cv2.GaussianBlur(rng.normal(0, 1, shape).astype(np.float32), (0, 0), 25.0)
+    blotches = rng.uniform((10, 10), (390, 290), (40, 2))
+    resid = 0.05 * big / big.std() + _blobs(shape, blotches, 0.05, 2.5) + rng.normal(0, 0.002, shape).astype(np.float32)
+    resid += _blobs(shape, [(200.0, 150.0)], 0.3, 2.5)  # a petechia
+    far = [p for p in blotches if np.hypot(*(p - (200, 150))) > 20]
+
+    def cand(x: float, y: float) -> Candidate:
+        return Candidate((int(x) - 3, int(y) - 3, 7, 7), np.ones((7, 7), bool))
+    bruise = np.zeros(shape, bool)
+    bruise[250:270, 40:60] = True
+    out = _with_texture_snr([cand(200, 150), cand(50, 260)] + [cand(*p) for p in far], resid,
+                            np.ones(shape, bool), bruise, 1.0, cfg)
+    assert out[0].texture_snr > 8.0
+    assert out[1].texture_snr is None  # found as a bruise: not judged
+    assert np.median([c.texture_snr for c in out[2:]]) < 3.0
