@@ -77,7 +77,9 @@ def summary_lines(result: PhotoResult) -> list[str]:
     s = result.summary
     counts = s.get("counts", {})
     lines.append("Spots: " + ", ".join(f"{lab} {counts.get(lab, 0)}" for lab in FINAL_LABELS)
-                 + f" (total {len(result.spots)})")
+                 + f" (total {len(result.spots)}"
+                 + (f"; {s['dropped_as_skin_texture']} faint blotches of skin texture left out"
+                    if s.get("dropped_as_skin_texture") else "") + ")")
     if s.get("petechiae_per_6_25cm2") is not None:
         lines.append(f"Petechiae per 6.25 cm2: {s['petechiae_per_6_25cm2']:.2f} over {s.get('skin_area_cm2', 0):.1f} "
                      f"cm2 of skin; densest 2.5 x 2.5 cm window: {s.get('max_petechiae_6_25cm2')}")

@@ -61,6 +61,8 @@ class AnalysisConfig:
     analysis_max_pixels: int = 40_000_000  # larger photos are analysed at reduced resolution
     model_path: str | None = None  # None = the shipped default model; "none" = no CNN
     reference_margin_px: int = 6  # the reference outline grown by this much is never a spot
+    texture_min_snr: float = 5.0  # a candidate under this contrast over the skin's texture at its own scale
+    texture_other_confidence: float = 0.9  # ...that the CNN calls other this surely is skin, not a spot: dropped
     overlap_decode: bool = True  # search the scale on a 1/4 JPEG decode while a thread decodes it in full
     # (not when OpenCV is held to one thread, as in batch workers: the thread would share their core)
 
@@ -335,10 +337,12 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     area_cm2 = skin_area_cm2(seg, scale)
     clock.lap("measure")
     spots, model_note = _classify(image, spots, scale, net_bundle, cfg.cnn_views)
+    spots, n_texture = drop_skin_texture(spots, cfg.texture_min_snr, cfg.texture_other_confidence)
     clock.lap("classify")
     spots = rules.apply_rules(spots, scheme, scale.found, cfg.other_confidence)
     summary = rules.photo_summary(spots, scale, area_cm2, seg.skin_mask, 1.0 / seg.work_scale, scheme)
-    summary.update(scale_source=scale.source, scale_reason=scale.reason, model=model_note)
+    summary.update(scale_source=scale.source, scale_reason=scale.reason, model=model_note,
+                   dropped_as_skin_texture=n_texture)
     clock.lap("rules")
     notes = (DISCLAIMER,) + tuple(n for n in summary["notes"] if n != DISCLAIMER)
     result = PhotoResult(path=path, width=w, height=h, scale=scale, spots=tuple(spots),
@@ -405,6 +409,21 @@ def _classify(image_rgb: np.ndarray, spots: list[Spot], scale: Scale, net_bundle
     info.setdefault("name", Path(str(info.get("path", "model"))).name)
     info["views"] = views
     return (classify(image_rgb, spots, scale, net, meta, views=views) if spots else spots), info
+
+
+def drop_skin_texture(spots: list[Spot], min_snr: float, other_confidence: float) -> tuple[list[Spot], int]:
+    """The spots without those that are skin texture, renumbered from 1; and how many were dropped.
+
+    Skin texture: a candidate that does not stand out of the skin's own mottling at its own scale
+    (Spot.texture_snr under min_snr) and that the CNN calls `other` with at least other_confidence.
+    Either alone is not enough: a faint petechia on blotchy skin is kept by the CNN, a clear mole by
+    its contrast. Without a CNN nothing is dropped.
+    """
+    keep = [s for s in spots if not (s.texture_snr is not None and s.texture_snr < min_snr
+                                     and s.cnn_label == "other" and (s.cnn_prob or 0.0) >= other_confidence)]
+    if len(keep) == len(spots):
+        return spots, 0
+    return [dataclasses.replace(s, spot_id=i) for i, s in enumerate(keep, start=1)], len(spots) - len(keep)
 
 
 # ----------------------------------------------------------------------------- reduced analysis

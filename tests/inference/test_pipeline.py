@@ -89,6 +89,8 @@ def test_summary_and_timings(disc_result):
     assert s["petechiae_per_6_25cm2"] == pytest.approx(6.25 / disc_result.skin_area_cm2, abs=1e-3)
     assert s["max_petechiae_6_25cm2"] == 1
     assert set(disc_result.timings) >= {"scale", "segment", "measure", "classify", "rules"}
+    assert s["dropped_as_skin_texture"] == 0  # no CNN here
+    assert all(sp.texture_snr > 10 for sp in disc_result.spots)  # clear discs on plain skin
     assert disc_result.notes[0] == DISCLAIMER
 
 
@@ -227,3 +229,25 @@ def test_blur_measured_at_the_marker_deblurs_small_spots():
             for name, c in (("default", AnalysisConfig()), ("told", told), ("unaware", unaware))}
     assert len(size["default"]) == 3 and size["default"] == size["told"]
     assert all(abs(d - 0.4) < 0.1 for d in size["default"]) and all(d > 0.5 for d in size["unaware"]), size
+
+
+@pytest.mark.parametrize("texture_snr, cnn_label, cnn_prob, dropped", [
+    (2.0, "other", 0.95, True),       # faint at its own scale, and the CNN is sure it is no spot
+    (4.99, "other", 0.9, True),
+    (5.0, "other", 0.99, False),      # stands out of the skin's texture: kept (a mole, an angioma)
+    (2.0, "other", 0.89, False),      # the CNN is not sure enough
+    (2.0, "petechia", 0.99, False),   # a faint petechia on mottled skin
+    (None, "other", 0.99, False),     # not judged (a bruise the blood index cannot see)
+    (2.0, None, None, False),         # no CNN: nothing is dropped
+])
+def test_skin_texture_is_dropped_only_when_faint_and_the_cnn_calls_it_other(texture_snr, cnn_label, cnn_prob, dropped):
+    from spotscale.inference.pipeline import drop_skin_texture
+    cfg = AnalysisConfig()
+    spots = [Spot(spot_id=i, x=10.0 * i, y=0.0, bbox=(0, 0, 1, 1), area_px=1.0, diameter_px=1.0, texture_snr=t,
+                  cnn_label=lab, cnn_prob=p)
+             for i, (t, lab, p) in enumerate([(9.0, "petechia", 0.9), (texture_snr, cnn_label, cnn_prob),
+                                              (9.0, "other", 0.99)], start=1)]
+    kept, n = drop_skin_texture(spots, cfg.texture_min_snr, cfg.texture_other_confidence)
+    assert n == int(dropped)
+    assert [s.x for s in kept] == ([10.0, 30.0] if dropped else [10.0, 20.0, 30.0])
+    assert [s.spot_id for s in kept] == list(range(1, len(kept) + 1))
