@@ -346,7 +346,7 @@ def _with_texture_snr(cands: list[Candidate], resid: np.ndarray, skin: np.ndarra
     wgt = skin.astype(np.float32)
     if wgt.sum() < 16:
         wgt = np.ones_like(wgt)
-    maps: dict[int, np.ndarray] = {}
+    maps: dict[int, tuple[np.ndarray, int]] = {}
     out = []
     h, w = resid.shape[:2]
     for c in cands:
@@ -361,28 +361,47 @@ def _with_texture_snr(cands: list[Candidate], resid: np.ndarray, skin: np.ndarra
             out.append(c)
             continue
         d = 2.0 * math.sqrt(xs.size / math.pi) / work_scale
-        j = max(0, int(round(2.0 * math.log2(max(TEXTURE_MIN_SIGMA, 0.3 * d) / TEXTURE_MIN_SIGMA))))
+        j = max(0, int(round(math.log(max(TEXTURE_MIN_SIGMA, 0.3 * d) / TEXTURE_MIN_SIGMA, TEXTURE_STEP))))
         if j not in maps:
-            maps[j] = _smoothed_snr(resid, wgt, TEXTURE_MIN_SIGMA * 2.0 ** (j / 2.0), wide, cfg)
-        r = max(1, int(d / 4))
-        v = float(maps[j][max(0, cy - r):cy + r + 1, max(0, cx - r):cx + r + 1].max())
+            maps[j] = _smoothed_snr(resid, wgt, TEXTURE_MIN_SIGMA * TEXTURE_STEP ** j, wide, cfg)
+        m, k = maps[j]
+        r = max(1, int(d / 4 / k))
+        x, y = cx // k, cy // k
+        v = float(m[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1].max())
         out.append(replace(c, texture_snr=v))
     return out
 
 
-TEXTURE_MIN_SIGMA = 0.7  # working px; the smoothing scales of _with_texture_snr step by sqrt(2) from it
+TEXTURE_MIN_SIGMA = 0.7  # working px; the smoothing scales of _with_texture_snr step from it
+TEXTURE_STEP = 2.0  # ...by this factor
 TEXTURE_SURROUND = 4.0  # ...each judged against the skin within this many times its scale
 
 
 def _smoothed_snr(resid: np.ndarray, wgt: np.ndarray, sigma: float, noise_sigma: float,
                   cfg: SegmentConfig) -> np.ndarray:
     """`resid` band-passed at sigma (a gaussian of sigma, less the skin around it: a gaussian of
-    TEXTURE_SURROUND x sigma), over its own local noise (spots left out of it)."""
+    TEXTURE_SURROUND x sigma), over its own local noise (spots left out of it); and the factor k the
+    map is reduced by (working px per map px: sigma / 1.4, so the gaussian still spans 1.4 px).
+
+    The noise is taken from every other map px of each axis: a local mean over tens of px loses
+    nothing by it, and it is most of the cost.
+    """
+    k = max(1, int(sigma / 1.4))
+    h, w = resid.shape[:2]
+    if k > 1 and min(h, w) >= 4 * k:
+        resid = cv2.resize(resid, (w // k, h // k), interpolation=cv2.INTER_AREA)
+        wgt = cv2.resize(wgt, (w // k, h // k), interpolation=cv2.INTER_AREA)
+        sigma, noise_sigma = sigma / k, noise_sigma / k
+    else:
+        k = 1
     rs = cv2.GaussianBlur(resid, (0, 0), sigma) - _norm_blur(resid, wgt, TEXTURE_SURROUND * sigma)
-    noise = _noise(rs, wgt, noise_sigma, cfg)
-    for _ in range(2):
-        noise = _noise(rs, cv2.multiply(wgt, (np.abs(rs) < 2.5 * noise).astype(np.float32)), noise_sigma, cfg)
-    return rs / noise
+    step = 2 if min(rs.shape[:2]) >= 32 else 1
+    sub, wsub = np.ascontiguousarray(rs[::step, ::step]), np.ascontiguousarray(wgt[::step, ::step])
+    noise = _noise(sub, wsub, noise_sigma / step, cfg)
+    noise = _noise(sub, cv2.multiply(wsub, (np.abs(sub) < 2.5 * noise).astype(np.float32)), noise_sigma / step, cfg)
+    if step > 1:
+        noise = cv2.resize(noise, (rs.shape[1], rs.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return rs / noise, k
 
 
 def _min_bruise_px(mm_per_px: float | None, shape: tuple[int, ...], cfg: SegmentConfig) -> float:
