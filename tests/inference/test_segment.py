@@ -687,8 +687,26 @@ def test_texture_snr_tells_a_spot_from_blotches_of_the_skins_own_mottling(seed):
         return Candidate((int(x) - 3, int(y) - 3, 7, 7), np.ones((7, 7), bool))
     bruise = np.zeros(shape, bool)
     bruise[250:270, 40:60] = True
-    out = _with_texture_snr([cand(200, 150), cand(50, 260)] + [cand(*p) for p in far], resid,
+    skin_img = np.full(shape + (3,), (200, 150, 130), np.uint8)  # no darkening: the blood index decides
+    out = _with_texture_snr([cand(200, 150), cand(50, 260)] + [cand(*p) for p in far], resid, skin_img,
                             np.ones(shape, bool), bruise, 1.0, cfg)
     assert out[0].texture_snr > 8.0
     assert out[1].texture_snr is None  # found as a bruise: not judged
     assert np.median([c.texture_snr for c in out[2:]]) < 3.0
+
+
+def test_texture_snr_of_a_deep_purple_spot_comes_from_its_darkening():
+    from spotscale.data.types import Candidate
+    from spotscale.inference.segment import _with_texture_snr
+    shape, cfg = (300, 400), SegmentConfig()
+    img = skin(400, 300, gradient=False, seed=2)
+    disc(img, 200.0, 150.0, 8.0, colour=(70, 30, 80))  # deep purple: darker, hardly redder
+    work = finish(img)
+    resid = np.random.default_rng(0).normal(0, 0.003, shape).astype(np.float32)  # the blood index sees nothing
+
+    def cand(x: int, y: int) -> Candidate:
+        return Candidate((x - 7, y - 7, 15, 15), np.ones((15, 15), bool))
+    spot, plain = _with_texture_snr([cand(200, 150), cand(80, 80)], resid, work, np.ones(shape, bool),
+                                    np.zeros(shape, bool), 1.0, cfg)
+    assert spot.texture_snr > 8.0  # kept: the pipeline leaves out texture under 5
+    assert plain.texture_snr < 3.0
