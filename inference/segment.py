@@ -550,7 +550,9 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
     if ex_work is not None and ex_work.any():
         # cut where the reference is, grown by 3 working px (its blurred edge), instead of dropping
         # every component that reaches it: hairs link spots to the reference, and to each other
-        low[cv2.dilate(ex_work.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0] = 0
+        ex8 = ex_work.astype(np.uint8)
+        low[cv2.dilate(ex8, np.ones((7, 7), np.uint8)) > 0] = 0
+        _cut_edge_strips(low, ex8, cfg)
     n, lab, stats, cents = cv2.connectedComponentsWithStats(low, connectivity=8)
     if n <= 1:
         return []
@@ -589,6 +591,23 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
             out.append(_tight(int(x), int(y), sub) + (((int(x), int(y), int(bw), int(bh)), sub, i,
                                                        c_width if len(subs) == 1 else _width(sub), c_width)))
     return out
+
+
+def _cut_edge_strips(low: np.ndarray, ex8: np.ndarray, cfg: SegmentConfig) -> None:
+    """Zero (in place) the long strips of `low` under 5 px wide within 7 px of the reference `ex8`.
+
+    The rest of a reference's blurred or shaded edge runs along it as a thin strip; one joined a
+    purpura at a ruler's corner into a long component, taken for a hair. Thin parts that are not
+    long (petechiae beside the reference) stay.
+    """
+    near = cv2.dilate(ex8, np.ones((15, 15), np.uint8)) > 0
+    thick = cv2.morphologyEx(low, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
+    thin = (near & ~thick & (low > 0)).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(thin, connectivity=8)
+    for i in range(1, n):
+        x, y, w, h, area = stats[i]
+        if area >= 6 and _elongation(lab[y:y + h, x:x + w] == i) > cfg.max_elongation:
+            low[y:y + h, x:x + w][lab[y:y + h, x:x + w] == i] = 0
 
 
 def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentConfig) -> list:
