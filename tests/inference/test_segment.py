@@ -718,10 +718,10 @@ def test_a_thin_strip_along_the_reference_does_not_swallow_a_spot_at_its_corner(
     img = skin(gradient=False, seed=3)
     exclude = np.zeros(img.shape[:2], bool)
     exclude[60:200, 100:140] = True  # the reference, as its outline masks it
-    stroke(img, (146, 60), (146, 204), width=2.0, colour=(170, 90, 80))  # reddish edge strip, 6 px out
-    disc(img, 151, 212, 0, axes=(9, 5), angle=0.6)  # an oval purpura touching the strip's end
+    stroke(img, (145, 60), (145, 204), width=1.0, colour=(190, 120, 105))  # reddish edge strip, 5 px out
+    disc(img, 149, 214, 0, axes=(11, 4.5), angle=1.2)  # an oval purpura touching the strip's end
     disc(img, 70, 120, 2.0)  # a petechia 5 px beside the reference: not a strip, kept
     pts = centres(segment(finish(img), exclude=exclude, mm_per_px=0.1))
-    assert len(near(pts, 151, 212, 3.0)) == 1
+    assert len(near(pts, 149, 214, 3.0)) == 1
     assert len(near(pts, 70, 120, 1.5)) == 1
     assert not [p for p in pts if 60 < p[1] < 195 and abs(p[0] - 146) < 4]  # the strip is no spot
