@@ -41,6 +41,7 @@ class SegmentConfig:
     max_thinness: float = 4.0  # ...and outlines longer than this x their widest inscribed circle
     max_bright_rim: float = 0.2  # ...and those with more of their rim on a bright overlay (text; _bright_rim)
     clear_spot_snr: float = 48.0  # ...but half of it for a spot this clear (peak SNR): a petechia beside a letter
+    wide_spot_px: float = 16.0  # ...or half as clear and this wide (inscribed, working px): a purpura under a word
     background_sigma_frac: float = 0.04  # local skin background: gaussian sigma, fraction of the long side
     narrow_background_mm: float = 1.2  # second, narrow background for small spots (sigma, mm)
     peak_percentile: float = 50.0  # a spot's maximum contrast: this percentile of its smoothed core
@@ -580,8 +581,12 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
                 width = _width(sub)
                 out.append(_tight(box[0], box[1], sub) + (box, sub, n + len(out), width, width))
             continue
-        # a clear spot beside a letter has part of its rim on it; skin framed by text is not that clear
-        rim_limit = 0.5 if float(peak[i]) >= cfg.clear_spot_snr else cfg.max_bright_rim
+        # a clear spot beside a letter has part of its rim on it; skin framed by text is not that clear,
+        # nor that wide: its components measured SNR 16 and 14 px at most (web copies with watermarks),
+        # pieces of a red pen line in a letter's counter SNR 27-38 but 6-7 px, purpuras under a word 43, 33 px
+        clear = float(peak[i]) >= cfg.clear_spot_snr or (
+            float(peak[i]) >= 0.5 * cfg.clear_spot_snr and _width(mask) >= cfg.wide_spot_px)
+        rim_limit = 0.5 if clear else cfg.max_bright_rim
         if work is not None and _bright_rim(lab, i, (x, y, bw, bh), snr, work, ex_work, skin, cfg) > rim_limit:
             continue
         one = bruise is not None and bruise[y:y + bh, x:x + bw][mask].mean() > 0.5
