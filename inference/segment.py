@@ -347,6 +347,14 @@ def _with_texture_snr(cands: list[Candidate], resid: np.ndarray, work: np.ndarra
     mottling; at full weight the darkening let a third of the dropped blotches back in. Candidates
     found as bruises (blood index blind to them) are not judged (None).
     """
+    f = math.ceil(max(resid.shape[:2]) / TEXTURE_MAX_SIDE)
+    if f > 1 and min(resid.shape[:2]) >= 8 * f:  # a copy of at most TEXTURE_MAX_SIDE px: its cost
+        size = (resid.shape[1] // f, resid.shape[0] // f)
+        resid = cv2.resize(resid, size, interpolation=cv2.INTER_AREA)
+        work = cv2.resize(work, size, interpolation=cv2.INTER_AREA)
+        skin = cv2.resize(skin.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+        bruise = cv2.resize(bruise.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        work_scale *= f
     wide = cfg.background_sigma_frac * max(resid.shape[:2])
     wgt = skin.astype(np.float32)
     if wgt.sum() < 16:
@@ -390,7 +398,8 @@ def _with_texture_snr(cands: list[Candidate], resid: np.ndarray, work: np.ndarra
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # luminance weights of linear RGB (Rec. 709)
 TEXTURE_BOTH_BELOW = 10.0  # _with_texture_snr: the darkening is looked at only under this blood-index value
 TEXTURE_DARK_WEIGHT = 2.0  # ...and counts at 1/this: mottling darkens too, a deep purple spot far more
-TEXTURE_MIN_SIGMA = 0.7  # working px; the smoothing scales of _with_texture_snr step from it
+TEXTURE_MAX_SIDE = 640  # px; _with_texture_snr works on a copy of the working image reduced to this
+TEXTURE_MIN_SIGMA = 0.7  # its px; the smoothing scales of _with_texture_snr step from it
 TEXTURE_STEP = 2.0  # ...by this factor
 TEXTURE_SURROUND = 4.0  # ...each judged against the skin within this many times its scale
 
