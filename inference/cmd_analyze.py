@@ -62,6 +62,10 @@ def write_overlay(image_rgb, result: PhotoResult, path: Path) -> bool:
     return over.shape[1] < result.width  # the header band adds rows, never columns
 
 
+def _texture_note(n: int) -> str:
+    return f"{n} faint blotch{'' if n == 1 else 'es'} of skin texture left out"
+
+
 def summary_lines(result: PhotoResult) -> list[str]:
     """The short text summary printed by `spotscale analyze`."""
     sc = result.scale
@@ -78,8 +82,8 @@ def summary_lines(result: PhotoResult) -> list[str]:
     counts = s.get("counts", {})
     lines.append("Spots: " + ", ".join(f"{lab} {counts.get(lab, 0)}" for lab in FINAL_LABELS)
                  + f" (total {len(result.spots)}"
-                 + (f"; {s['dropped_as_skin_texture']} faint blotches of skin texture left out"
-                    if s.get("dropped_as_skin_texture") else "") + ")")
+                 + (f"; {_texture_note(s['dropped_as_skin_texture'])}" if s.get("dropped_as_skin_texture") else "")
+                 + ")")
     if s.get("petechiae_per_6_25cm2") is not None:
         lines.append(f"Petechiae per 6.25 cm2: {s['petechiae_per_6_25cm2']:.2f} over {s.get('skin_area_cm2', 0):.1f} "
                      f"cm2 of skin; densest 2.5 x 2.5 cm window: {s.get('max_petechiae_6_25cm2')}")

@@ -78,7 +78,8 @@ def test_summary_reports_the_blur_measured_at_the_marker():
     assert "Scale: aruco, 0.0500 +/- 0.0001 mm/px; blur at the reference 1.3 px" in summary_lines(res)
 
 
-@pytest.mark.parametrize("dropped, text", [(0, "(total 0)"), (3, "(total 0; 3 faint blotches of skin texture left out)")])
+@pytest.mark.parametrize("dropped, text", [(0, "(total 0)"), (1, "(total 0; 1 faint blotch of skin texture left out)"),
+                                           (3, "(total 0; 3 faint blotches of skin texture left out)")])
 def test_summary_says_how_much_skin_texture_was_left_out(dropped, text):
     from spotscale.data.types import PhotoResult, Scale
     from spotscale.inference.cmd_analyze import summary_lines
