@@ -319,7 +319,7 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
     params.minMarkerDistanceRate = 0.0  # keep all candidates (the built-in pruning drops markers); see _distinct
     params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
     detector = cv2.aruco.ArucoDetector(dictionary, params)
-    corners, ids, gray, k = _detect_markers(detector, image, small, k)
+    corners, ids, gray, k = _detect_markers(detector, small, k)
     if ids is None or len(ids) == 0:
         return None, "no ArUco marker detected (none, or not fully in frame)" + _glare_note(gray)
     h, w = image.shape[:2]
@@ -349,7 +349,7 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
     return sc, ""
 
 
-def _detect_markers(detector, image: np.ndarray, small: np.ndarray, k: int):
+def _detect_markers(detector, small: np.ndarray, k: int):
     """(corners, ids, grey image searched, its factor k): the search image first, then, if it shows
     no marker, a copy of it 2x coarser.
 
@@ -364,15 +364,11 @@ def _detect_markers(detector, image: np.ndarray, small: np.ndarray, k: int):
     if ids is not None and len(ids):
         return corners, ids, gray, k
     h, w = gray.shape[:2]
-    for f in (2.0,):
-        size = (int(w / f), int(h / f))
-        if min(size) < MIN_MARKER_SEARCH_SIDE:
-            continue
-        g = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    if min(h, w) // 2 >= MIN_MARKER_SEARCH_SIDE:
+        g = cv2.resize(gray, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
         c, i, _ = detector.detectMarkers(g)
         if i is not None and len(i):
-            kk = k * w / size[0]  # the exact ratio (the size was rounded down)
-            return c, i, g, kk
+            return c, i, g, k * w / (w // 2)  # the exact ratio (an odd side was rounded down)
     return corners, ids, gray, k
 
 

@@ -405,7 +405,7 @@ TEXTURE_SURROUND = 4.0  # ...each judged against the skin within this many times
 
 
 def _smoothed_snr(resid: np.ndarray, wgt: np.ndarray, sigma: float, noise_sigma: float,
-                  cfg: SegmentConfig) -> np.ndarray:
+                  cfg: SegmentConfig) -> tuple[np.ndarray, int]:
     """`resid` band-passed at sigma (a gaussian of sigma, less the skin around it: a gaussian of
     TEXTURE_SURROUND x sigma), over its own local noise (spots left out of it); and the factor k the
     map is reduced by (working px per map px: sigma / 1.4, so the gaussian still spans 1.4 px).
