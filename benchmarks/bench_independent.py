@@ -1,4 +1,4 @@
-"""The real pipeline on photos from an independently written renderer (benchmarks/indep_render.py).
+"""The real pipeline on photos from independently written renderers (benchmarks/indep_render.py, clinic_render.py).
 
 Our other benchmarks use our own generator (data/synth*.py), which the pipeline and CNN were
 developed against; this one measures how much of that accuracy carries over to a renderer written
@@ -19,11 +19,14 @@ a white watermark line blended over the skin (alpha 0.35-0.7) and saved again as
 55, 70 or 85 (drawn per photo from its seed); the predictions are mapped back to the rendered photo's
 pixels, so the same truth scores them (no overlays are written in this mode).
 
-    .venv/bin/python benchmarks/bench_independent.py [--n 48] [--seed0 930000] [--out out/indep] [--web]
+`--renderer clinic` uses benchmarks/clinic_render.py (seeds from 950000, out/clinic) instead.
+
+    .venv/bin/python benchmarks/bench_independent.py [--renderer indep|clinic] [--n 48] [--seed0 S] [--out DIR] [--web]
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import sys
 import time
@@ -35,6 +38,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import indep_render  # noqa: E402
+
+# --renderer: module in benchmarks/ and its default first seed. Both were written without reading
+# data/synth*.py: indep_render from a physical model, clinic_render after clinical and phone photos
+# (cluttered backgrounds, curved limbs, flash, glare, phone processing, dense clusters).
+RENDERERS = {"indep": ("indep_render", 930_000), "clinic": ("clinic_render", 950_000)}
 
 REAL = ("petechia", "purpura", "ecchymosis")
 
@@ -136,7 +144,7 @@ def _summary(recs: list[dict]) -> dict:
 
 def _scale_rows(recs: list[dict]) -> str:
     parts = []
-    for kind in indep_render.REFERENCES:
+    for kind in ("aruco", "ruler", "sticker", "none"):
         rs = [rec for rec in recs if rec["ref"] == kind]
         if not rs:
             continue
@@ -235,14 +243,18 @@ def main() -> None:
     from spotscale.inference.pipeline import AnalysisConfig, analyze_photo_and_image, load_model
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=48)
-    ap.add_argument("--seed0", type=int, default=930_000)
-    ap.add_argument("--out", default="out/indep")
+    ap.add_argument("--renderer", choices=sorted(RENDERERS), default="indep")
+    ap.add_argument("--seed0", type=int, default=None, help="first seed (default: the renderer's)")
+    ap.add_argument("--out", default=None, help="default out/indep or out/clinic")
     ap.add_argument("--model", default=None)
     ap.add_argument("--web", action="store_true", help="analyse small watermarked JPEG copies (see above)")
     a = ap.parse_args()
-    out = Path(a.out)
+    module, seed0 = RENDERERS[a.renderer]
+    renderer = importlib.import_module(module)
+    a.seed0 = seed0 if a.seed0 is None else a.seed0
+    out = Path(a.out or f"out/{a.renderer}")
     t0 = time.perf_counter()
-    photos = indep_render.write_folder(out / "set", a.n, a.seed0)
+    photos = renderer.write_folder(out / "set", a.n, a.seed0)
     t_render = time.perf_counter() - t0
     config = AnalysisConfig(model_path=a.model)
     bundle = load_model(config)
@@ -264,7 +276,7 @@ def main() -> None:
         bad = len(rec["missed"]) + sum(v for k, v in rec["r"].items() if k.startswith("false_real_on_"))
         worst.append((bad, name))
     t_an = time.perf_counter() - t1
-    print(f"{a.n} photos from benchmarks/indep_render.py (seeds {a.seed0}..{a.seed0 + a.n - 1}"
+    print(f"{a.n} photos from benchmarks/{module}.py (seeds {a.seed0}..{a.seed0 + a.n - 1}"
           f"{', as web copies: 640-1024 px, watermark, JPEG 55-85' if a.web else ''}), model "
           f"{a.model or 'default'}; render {t_render:.0f} s, analysis {t_an:.0f} s ({t_an / a.n:.1f} s/photo, under load)")
     print("recall: hemorrhagic spots >= 0.5 mm matched; on nothing: candidates on no annotated object "
