@@ -336,7 +336,7 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
         if refined is None:
             refused.append(f"marker id {int(mid)}: edges too blurred or washed out to locate (glare/blur)")
             continue
-        markers.append((int(mid), *refined))
+        markers.append((int(mid), *_tone_corrected(image, *refined, _marker_cells(dictionary, int(mid)))))
     if not markers:
         return None, "; ".join(refused) or "no usable ArUco marker"
     sc = _marker_scale(markers, refused, cfg)
@@ -444,8 +444,9 @@ def _distinct(corners, ids) -> list[tuple[np.ndarray, int]]:
 def _refine_quad(image: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float] | None:
     """Full-resolution corners of the marker's black square from fitted sides, and corner sigma px.
 
-    Pass 1 takes, along each side's normals, the outermost dark-to-light step within 0.85 cell (the
-    detector's corners may sit up to half a cell inside the square); pass 2 re-fits each side from
+    Pass 1 takes, along each side's normals, the first dark-to-light step out of the black border
+    within 0.85 cell (the detector's corners may sit up to half a cell inside the square;
+    _first_steps); pass 2 re-fits each side from
     the 50 % crossing of profiles within 0.45 cell of the pass-1 line, with per-profile levels.
     """
     sigmas: list[float] = []
@@ -456,17 +457,18 @@ def _refine_quad(image: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float
     x1, y1 = np.ceil(quad.max(axis=0) + 0.4 * side + 4).astype(int)
     x0, y0 = max(0, x0), max(0, y0)
     gray = _gray_crop(image, x0, y0, x1, y1)
-    for outermost in (True, False, False):
+    for it in range(6):
+        first = it == 0
         side = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)))
         if side < 8:
             return None
         cell = side / 6.0
-        reach = 0.85 * cell if outermost else max(1.5, min(0.45 * cell, 12.0))
+        reach = 0.85 * cell if first else max(1.5, min(0.45 * cell, 12.0))
         centre = quad.mean(axis=0)
         lines, sigmas = [], []
         for i in range(4):
             a, b = quad[i] - (x0, y0), quad[(i + 1) % 4] - (x0, y0)
-            fit = _fit_side(gray, a, b, centre - (x0, y0), reach, outermost)
+            fit = _fit_side(gray, a, b, centre - (x0, y0), reach, first)
             if fit is None:
                 return None
             lines.append((fit[0] + (x0, y0), fit[1]))
@@ -475,15 +477,92 @@ def _refine_quad(image: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float
         if any(c is None for c in new):
             return None
         new_quad = np.array(new)
-        if np.abs(new_quad - quad).max() > cell:
+        moved = float(np.abs(new_quad - quad).max())
+        if moved > cell:
             return None
         quad = new_quad
+        if it >= 2 and moved < 0.01:
+            break
     sigma = math.hypot(float(np.sqrt(np.mean(np.square(sigmas)))) * 2.0, _CORNER_SIGMA_FLOOR_PX)
     return quad, sigma
 
 
+def _marker_cells(dictionary, marker_id: int) -> np.ndarray:
+    """The marker's 6 x 6 cells (border included), True where white; rows top to bottom as printed."""
+    return cv2.aruco.generateImageMarker(dictionary, marker_id, 6) > 127
+
+
+TONE_MAX_SHIFT_CELL = 0.15  # a larger apparent shift of the black edges is not a tone curve: left alone
+TONE_MIN_PROFILES = 12
+TONE_MIN_SE = 3.0  # the shift is applied only when it is this many standard errors from zero...
+TONE_MIN_SHIFT_PX = 0.25  # ...and at least this large: on our generator (linear tone) it read 0.0-0.16 px
+
+
+def _tone_corrected(image: np.ndarray, quad: np.ndarray, sigma: float,
+                    cells: np.ndarray) -> tuple[np.ndarray, float]:
+    """The marker's corners moved out (or in) by the shift of its black/white edges that the
+    camera's tone curve causes, and the corner sigma with that shift's error added.
+
+    The 50 % crossing is the edge only if the grey values are linear in light. A phone's tone curve
+    (an S curve, local contrast, sharpening in gamma space) is not undone by the sRGB formula: the
+    crossing then moves into the black (or the white) by delta on every black/white edge, by up to
+    a third of the blur's width, and the side of a blurred marker came out 1-2 % short (a renderer
+    with phone processing: 0.2 % median, 1.4 % worst). Edges of the same polarity keep their
+    distance, so delta is read from the black border's own width: where an inner cell next to the
+    border is white, the border measures 1 cell - 2 delta while the side measures 6 cells - 2 delta.
+    In the units of the fitted square (its side = 6), a crossing of the border's inner edge at s*
+    cells from where the square puts it gives delta = -0.6 s*; the corners become the square
+    [-delta, 6 + delta]^2 through the same homography, so perspective is kept.
+    """
+    unit = np.array([[0, 0], [6, 0], [6, 6], [0, 6]], np.float64)
+    h = cv2.getPerspectiveTransform(unit.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
+    cell_px = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))) / 6.0
+    reach = 0.4
+    step = 0.25 / cell_px
+    if step > reach / 4:
+        return quad, sigma
+    s = np.arange(-reach, reach + 1e-9, step)
+    shifts: tuple[list, list] = ([], [])  # crossings on the sides across x (1, 3) and across y (0, 2)
+    x0, y0 = np.floor(quad.min(axis=0) - 2).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0) + 3).astype(int)
+    x0, y0 = max(0, x0), max(0, y0)
+    gray = _gray_crop(image, x0, y0, x1, y1)
+    for i in range(4):
+        p, q = unit[i], unit[(i + 1) % 4]
+        u = (q - p) / 6.0
+        n = np.array([-u[1], u[0]])
+        if np.dot(np.array([3.0, 3.0]) - p, n) < 0:
+            n = -n  # inward
+        for k in range(1, 5):
+            col, row = np.floor(p + (k + 0.5) * u + 1.5 * n).astype(int)
+            if not cells[row, col]:
+                continue  # a black inner cell: no inner edge of the border here
+            t = np.linspace(k + 0.2, k + 0.8, max(3, int(0.6 * cell_px)))
+            base = p[None, :] + t[:, None] * u[None, :] + n[None, :]
+            pts = base[:, None, :] + s[None, :, None] * n[None, None, :]
+            img = _apply_h(h, pts.reshape(-1, 2)).reshape(len(t), len(s), 2) - (x0, y0)
+            prof = _sample(gray, img[..., 0], img[..., 1])
+            pos, ok = _edge_crossings(prof, s, 12.0)
+            shifts[i % 2 == 0].extend(pos[ok])
+    deltas, ses = [], []
+    for sh in shifts:  # x, then y: motion blur widens the edges of one direction only
+        sh = np.asarray(sh)
+        if len(sh) < TONE_MIN_PROFILES:
+            deltas.append(0.0), ses.append(0.0)
+            continue
+        med = float(np.median(sh))
+        se = 0.6 * 1.253 * 1.4826 * float(np.median(np.abs(sh - med))) / math.sqrt(len(sh))
+        ok = max(TONE_MIN_SE * se, TONE_MIN_SHIFT_PX / cell_px) <= abs(0.6 * med) <= TONE_MAX_SHIFT_CELL
+        deltas.append(-0.6 * med if ok else 0.0), ses.append(se if ok else 0.0)
+    dx, dy = deltas
+    if dx == 0.0 and dy == 0.0:
+        return quad, sigma
+    moved = _apply_h(h, np.array([[-dx, -dy], [6 + dx, -dy], [6 + dx, 6 + dy], [-dx, 6 + dy]]))
+    return moved, math.hypot(sigma, max(ses) * cell_px)
+
+
 def _fit_side(gray: np.ndarray, a: np.ndarray, b: np.ndarray, centre: np.ndarray, reach: float,
-              outermost: bool) -> tuple[np.ndarray, np.ndarray, float] | None:
+              first: bool) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Fit the straight dark-inside / light-outside edge between approximate corners a and b (crop px)."""
     d = b - a
     length = float(np.linalg.norm(d))
@@ -496,8 +575,8 @@ def _fit_side(gray: np.ndarray, a: np.ndarray, b: np.ndarray, centre: np.ndarray
     s = np.arange(-reach, reach + 1e-9, 0.25)
     base = a[None, :] + t[:, None] * u[None, :]
     prof = _sample(gray, base[:, 0:1] + s[None, :] * n[0], base[:, 1:2] + s[None, :] * n[1])
-    if outermost:
-        pos, ok = _outer_steps(prof, s, 12.0)
+    if first:
+        pos, ok = _first_steps(prof, s, 12.0)
     else:
         pos, ok = _edge_crossings(prof, s, 12.0)
     if ok.sum() < max(5, 0.3 * m):
@@ -604,21 +683,28 @@ def _level_crossing(v: np.ndarray, s: np.ndarray, level: float) -> tuple[np.ndar
 _SHARP_EDGE_SIGMA_PX = 0.5  # a sharp edge through pixel and bilinear sampling (0.49-0.52 measured)
 
 
-def _outer_steps(profiles: np.ndarray, s: np.ndarray, min_contrast: float) -> tuple[np.ndarray, np.ndarray]:
-    """Position of the outermost up-crossing of the mid level (levels from all profiles together)."""
+def _first_steps(profiles: np.ndarray, s: np.ndarray, min_contrast: float) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each profile's first step up out of the black border (levels from all profiles
+    together), and whether it has one.
+
+    The step is found at the geometric mean of the dark and light levels (linear light): printed
+    black reflects a few % of the paper, so that level lies on the border-to-paper step even where
+    the skin beyond the paper is brighter than the paper; the mid level could then lie above the
+    paper, and the outermost crossing of it was the paper's own edge (a marker 35 px too large,
+    then refused). Going outwards, the inner white cells only step down onto the border, so its edge
+    is the first step up; text on a label and the paper's edge lie beyond it.
+    """
     dark, light = np.percentile(profiles, [10, 90])
     if light - dark < min_contrast:
         return np.full(len(profiles), np.nan), np.zeros(len(profiles), bool)
-    mid = (dark + light) / 2.0
-    above = profiles >= mid
+    level = math.sqrt(max(dark, 0.5) * light)
+    above = profiles >= level
     ups = ~above[:, :-1] & above[:, 1:]
-    n = profiles.shape[1]
-    j = np.where(ups.any(axis=1), n - 2 - np.argmax(ups[:, ::-1], axis=1), 0)
+    j = np.argmax(ups, axis=1)
     rows = np.arange(len(profiles))
     pa, pb = profiles[rows, j], profiles[rows, j + 1]
-    t = np.where(pb != pa, (mid - pa) / np.where(pb != pa, pb - pa, 1.0), 0.5)
-    ok = ups.any(axis=1)
-    return np.where(ok, s[j] + t * (s[j + 1] - s[j]), np.nan), ok
+    t = np.where(pb != pa, (level - pa) / np.where(pb != pa, pb - pa, 1.0), 0.5)
+    return np.where(ups.any(axis=1), s[j] + t * (s[j + 1] - s[j]), np.nan), ups.any(axis=1)
 
 
 def _marker_scale(markers: list[tuple[int, np.ndarray, float]], refused: list[str], cfg: ScaleConfig) -> Scale:

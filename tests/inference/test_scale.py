@@ -546,3 +546,54 @@ def test_line_consensus_leaves_out_a_run_of_steps_off_the_line():
     pts[10:34, 1] += np.linspace(3, 9, 24)  # 40 % of the side on a letter
     keep = _line_consensus(pts, 1.0)
     assert not keep[10:34].any() and keep[:10].all() and keep[34:].all()
+
+
+def with_grey_paper(img, hom, paper=150, margin_cells=0.5, side_mm=20.0, res=20.0):
+    """A marker printed on grey paper (its white cells grey too) with a narrow margin, at the plane origin."""
+    side_px = int(round(side_mm * res))
+    pad = int(round(side_px / 6 * margin_cells))
+    art = cv2.aruco.generateImageMarker(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50), 7, side_px)
+    art = cv2.copyMakeBorder(np.where(art > 127, paper, 12).astype(np.uint8), pad, pad, pad, pad,
+                             cv2.BORDER_CONSTANT, value=paper)
+    off = (pad - 0.5) / res + side_mm / 2
+    return paste(img, art, np.array([[1 / res, 0, -off], [0, 1 / res, -off], [0, 0, 1.0]]), hom)
+
+
+@pytest.mark.parametrize("margin_cells", [0.3, 0.5, 0.7])
+@pytest.mark.parametrize("inside_cells", [0.0, 0.3])
+def test_marker_on_grey_paper_on_brighter_skin_is_fitted_to_its_black_edge(margin_cells, inside_cells):
+    # the paper's own edge onto brighter skin is a dark-to-light step too; taken as the outermost
+    # step, it moved the corners 17-39 px out (a clinic-style photo: a marker 35 px too large, refused)
+    from spotscale.inference.scale import _refine_quad
+    hom = plane_to_image((900, 700), (430, 360), 0.07, 20.0, (0.08, -0.05))
+    img = blur(with_grey_paper(np.full((700, 900, 3), (245, 238, 232), np.uint8), hom, margin_cells=margin_cells), 1.0)
+    true = cv2.perspectiveTransform(np.array([[[-10, -10]], [[10, -10]], [[10, 10]], [[-10, 10]]], np.float64),
+                                    hom).reshape(4, 2)
+    start = true.mean(axis=0) + (true - true.mean(axis=0)) * (1 - inside_cells / 3)  # the detector's, inside
+    quad, _ = _refine_quad(img, start)
+    assert np.abs(quad - true).max() < 0.1
+
+
+@pytest.mark.parametrize("gamma", [0.7, 1.4])
+def test_marker_under_a_tone_curve_is_measured_from_its_cell_pitch(gamma, monkeypatch):
+    # a tone curve the sRGB formula does not undo moves every 50 % crossing of a blurred edge into the
+    # black or the white: the side alone came out 0.6 % off; the border's width tells by how much
+    import spotscale.inference.scale as scale_mod
+    hom = plane_to_image((900, 700), (430, 360), 0.07, 20.0, (0.08, -0.05))
+    img = blur(with_marker(skin(900, 700), hom), 3.0)
+    img = np.clip(np.round((img / 255.0) ** gamma * 255), 0, 255).astype(np.uint8)
+    assert find_scale(img).mm_per_px == pytest.approx(true_scale(hom), rel=2e-3)
+    monkeypatch.setattr(scale_mod, "_tone_corrected", lambda image, quad, sigma, cells: (quad, sigma))
+    assert abs(find_scale(img).mm_per_px / true_scale(hom) - 1) > 4e-3
+
+
+def test_marker_in_linear_tone_is_left_as_fitted():
+    from spotscale.inference.scale import _marker_cells, _tone_corrected
+    hom = plane_to_image((900, 700), (430, 360), 0.07, 20.0, (0.08, -0.05))
+    img = blur(with_marker(skin(900, 700), hom), 2.0)
+    true = cv2.perspectiveTransform(np.array([[[-10, -10]], [[10, -10]], [[10, 10]], [[-10, 10]]], np.float64),
+                                    hom).reshape(4, 2)
+    cells = _marker_cells(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50), 7)
+    assert cells[0].sum() == 0 and cells[1:5, 1:5].any()  # a black border around white bits
+    quad, sigma = _tone_corrected(img, true, 0.05, cells)
+    assert np.array_equal(quad, true) and sigma == 0.05
