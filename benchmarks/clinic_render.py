@@ -50,6 +50,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import indep_render  # noqa: E402
 from indep_render import RenderedPhoto, TruthSpot  # noqa: E402
 
 REFERENCES = ("aruco", "ruler", "sticker", "none")
@@ -1186,32 +1187,12 @@ def render(seed: int, size: tuple[int, int] | None = None, reference: str | None
 
 def write_folder(out: str | Path, n: int, seed0: int,
                  size: tuple[int, int] | None = None) -> list[tuple[str, RenderedPhoto]]:
-    """Render n photos into out/images/*.jpg + out/annotations.json (COCO, as data/loaders.py reads it).
+    """Render n photos into out/images/clinic_*.jpg + out/annotations.json (indep_render.write_folder).
 
     Returns (file name relative to out, photo without its pixel arrays) per photo.
     """
-    import dataclasses
-    from spotscale.data.coco import category_id, rle_encode_crop, write_coco
-    d = Path(out)
-    (d / "images").mkdir(parents=True, exist_ok=True)
-    images, anns, kept = [], [], []
-    for i in range(n):
-        p = render(seed0 + i, size)
-        h, w = p.image.shape[:2]
-        name = f"images/clinic_{seed0 + i}.jpg"
-        (d / name).write_bytes(p.jpeg)
-        kept.append((name, dataclasses.replace(p, image=np.zeros((0, 0, 3), np.uint8), jpeg=b"")))
-        images.append({"id": i + 1, "file_name": name, "width": w, "height": h, "mm_per_px": p.mm_per_px,
-                       "ita": p.ita, "scale": {"kind": p.reference, "sticker_mm": p.sticker_mm},
-                       "jpeg_quality": p.meta["jpeg_quality"]})
-        for s in p.spots:
-            rle = rle_encode_crop(s.mask, s.bbox, h, w)
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": category_id(s.category),
-                         "bbox": list(s.bbox), "area": int(s.mask.sum()), "iscrowd": 0, "segmentation": rle,
-                         "attributes": {"diameter_mm": s.diameter_mm, "subtype": s.kind}})
-    write_coco(d / "annotations.json", images, anns, {"description": "spotscale clinic-style renderer",
-                                                     "seed0": seed0})
-    return kept
+    return indep_render.write_folder(out, n, seed0, size, render_fn=render, prefix="clinic",
+                                     description="spotscale clinic-style renderer")
 
 
 def main() -> None:

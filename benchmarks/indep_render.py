@@ -664,11 +664,14 @@ def _truth(b: Blob, hm: np.ndarray, w: int, h: int) -> TruthSpot | None:
 # ------------------------------------------------------------------------------ folder
 
 
-def write_folder(out: str | Path, n: int, seed0: int,
-                 size: tuple[int, int] | None = None) -> list[tuple[str, RenderedPhoto]]:
+def write_folder(out: str | Path, n: int, seed0: int, size: tuple[int, int] | None = None,
+                 render_fn=None, prefix: str = "indep",
+                 description: str = "spotscale independent renderer") -> list[tuple[str, RenderedPhoto]]:
     """Render n photos into out/images/*.jpg + out/annotations.json (COCO, as data/loaders.py reads it).
 
-    Returns (file name relative to out, photo without its pixel arrays) per photo.
+    `render_fn(seed, size)` (default: this module's render) lets another renderer with the same
+    RenderedPhoto output (clinic_render) write the same folder. Returns (file name relative to out,
+    photo without its pixel arrays) per photo.
     """
     import dataclasses
     from spotscale.data.coco import category_id, rle_encode_crop, write_coco
@@ -676,9 +679,9 @@ def write_folder(out: str | Path, n: int, seed0: int,
     (d / "images").mkdir(parents=True, exist_ok=True)
     images, anns, kept = [], [], []
     for i in range(n):
-        p = render(seed0 + i, size)
+        p = (render_fn or render)(seed0 + i, size)
         h, w = p.image.shape[:2]
-        name = f"images/indep_{seed0 + i}.jpg"
+        name = f"images/{prefix}_{seed0 + i}.jpg"
         (d / name).write_bytes(p.jpeg)
         kept.append((name, dataclasses.replace(p, image=np.zeros((0, 0, 3), np.uint8), jpeg=b"")))
         images.append({"id": i + 1, "file_name": name, "width": w, "height": h, "mm_per_px": p.mm_per_px,
@@ -689,8 +692,7 @@ def write_folder(out: str | Path, n: int, seed0: int,
             anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": category_id(s.category),
                          "bbox": list(s.bbox), "area": int(s.mask.sum()), "iscrowd": 0, "segmentation": rle,
                          "attributes": {"diameter_mm": s.diameter_mm, "subtype": s.kind}})
-    write_coco(d / "annotations.json", images, anns, {"description": "spotscale independent renderer",
-                                                     "seed0": seed0})
+    write_coco(d / "annotations.json", images, anns, {"description": description, "seed0": seed0})
     return kept
 
 

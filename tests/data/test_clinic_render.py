@@ -12,19 +12,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import clinic_render as R  # noqa: E402
 
 
-def test_rendered_marker_is_20_mm_on_the_plane_and_truth_masks_lie_in_frame():
+def test_scale_is_the_truth_homography_at_the_marker_centre():
     p = R.render(950_009, size=(640, 480), reference="aruco")
     hm = np.array(p.meta["homography_img_to_mm"])
-    det = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50))
-    corners, ids, _ = det.detectMarkers(cv2.cvtColor(p.image, cv2.COLOR_RGB2GRAY))
-    assert ids is not None and len(ids) == 1
-    uv = cv2.perspectiveTransform(corners[0].reshape(-1, 1, 2).astype(np.float64), hm).reshape(-1, 2)
-    sides = np.linalg.norm(uv - np.roll(uv, -1, axis=0), axis=1)
-    assert np.all(np.abs(sides - 20.0) < 0.6)  # the detector's integer-ish corners on a ~100 px marker
     assert math.isclose(p.mm_per_px, R.local_mm_per_px(hm, *p.meta["ref_centre"]))
-    assert p.spots and all(s.mask.shape == (s.bbox[3], s.bbox[2]) and s.mask.any() for s in p.spots)
-    assert all(0 <= s.bbox[0] and s.bbox[0] + s.bbox[2] <= 640 and s.bbox[1] + s.bbox[3] <= 480 for s in p.spots)
-    assert {s.category for s in p.spots} <= {"petechia", "purpura", "ecchymosis", "other"}
+    assert 0.05 < p.mm_per_px < 0.6 and p.reference == "aruco" and p.sticker_mm is None
 
 
 def test_render_is_deterministic_and_folder_reads_back(tmp_path):
