@@ -1404,7 +1404,31 @@ def _ruler_marks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray,
         a_, b_ = extent[r == top], extent[r == top + 2]
         if len(a_) and len(b_) and max(a_.mean(), b_.mean()) > 1.15 * min(a_.mean(), b_.mean()):
             return False
-    return bool(cls[top] >= (1.3 if every == 5 else 1.2) * max(others.mean(), 1.0))
+    if cls[top] < (1.3 if every == 5 else 1.2) * max(others.mean(), 1.0):
+        return False
+    return every == 2 or _hierarchy_t(extent, ticks.index % every, top) >= MIN_HIERARCHY_T
+
+
+# Five classes of tick (index mod 5) of random lengths: one of them is 1.3x the others' mean by chance
+# when there are few ticks, e.g. the stripes of a bed sheet cut slantwise by a limb's edge (taken for a
+# ruler of 0.028 mm/px in a photo without one). The longer class must also stand out of the ticks'
+# scatter within each class: t 1.7 there; 3.4-27 on the rulers of three renderers but two (2.0, 0.9).
+MIN_HIERARCHY_T = 2.5
+
+
+def _hierarchy_t(extent: np.ndarray, cls: np.ndarray, top: int) -> float:
+    """t statistic of the longer class's mean extent over the rest, with the within-class scatter
+    pooled over all classes."""
+    means = {c: extent[cls == c].mean() for c in np.unique(cls)}
+    resid = extent - np.array([means[c] for c in cls])
+    dof = len(extent) - len(means)
+    if dof < 2:
+        return 0.0
+    sd = math.sqrt(float((resid ** 2).sum()) / dof)
+    a, b = extent[cls == top], extent[cls != top]
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    return float((a.mean() - b.mean()) / (max(sd, 0.5) * math.sqrt(1.0 / len(a) + 1.0 / len(b))))
 
 
 def _tick_extents(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -597,3 +599,26 @@ def test_marker_in_linear_tone_is_left_as_fitted():
     assert cells[0].sum() == 0 and cells[1:5, 1:5].any()  # a black border around white bits
     quad, sigma = _tone_corrected(img, true, 0.05, cells)
     assert np.array_equal(quad, true) and sigma == 0.05
+
+
+def test_tick_hierarchy_must_stand_out_of_the_ticks_scatter():
+    from spotscale.inference.scale import MIN_HIERARCHY_T, _hierarchy_t
+    # "tick" lengths of a bed sheet's stripes cut slantwise by a limb (a clinic-style photo without a
+    # reference): one class of five is 1.36x the rest by chance, which passed for a ruler's 5 mm ticks
+    idx = np.r_[-1:4, 5:23]
+    sheet = np.array([40, 30, 30, 32, 49, 42, 40, 39, 34, 24, 19, 30, 33, 40, 30, 32, 19, 20, 26, 13, 10, 19, 21.0])
+    top = int(np.argmax([sheet[idx % 5 == r].mean() for r in range(5)]))
+    assert _hierarchy_t(sheet, idx % 5, top) < MIN_HIERARCHY_T
+    ruler = np.where(idx % 5 == 0, 16.0, 9.0) + np.random.default_rng(0).normal(0, 1.5, len(idx))
+    assert _hierarchy_t(ruler, idx % 5, 0) > 3 * MIN_HIERARCHY_T
+
+
+def test_striped_sheet_beside_a_limb_is_not_a_ruler(tmp_path):
+    from spotscale.inference.pipeline import AnalysisConfig, analyze_photo
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import clinic_render
+    photo = clinic_render.render(950_033)  # as bench_independent renders it
+    assert photo.reference == "none" and photo.image.shape == (1200, 1600, 3)
+    path = tmp_path / "sheet.jpg"
+    path.write_bytes(photo.jpeg)
+    assert not analyze_photo(path, AnalysisConfig(), None).scale.found
