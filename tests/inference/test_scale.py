@@ -622,3 +622,14 @@ def test_striped_sheet_beside_a_limb_is_not_a_ruler(tmp_path):
     path = tmp_path / "sheet.jpg"
     path.write_bytes(photo.jpeg)
     assert not analyze_photo(path, AnalysisConfig(), None).scale.found
+
+
+def test_disc_refit_from_a_start_20_percent_too_large():
+    # a bright yellow sticker on dark skin, found on a coarse copy 15-20 % too large: its edge lay at the
+    # end of the narrow radial profiles, too little contrast crossed them, and it was not found
+    from spotscale.inference.scale import _converged_disc
+    img = blur(with_disc(np.full((240, 300, 3), (70, 45, 35), np.uint8), (150.0, 120.0), 32.0, (235, 200, 40)), 1.5)
+    fit = _converged_disc(img, ((150.0, 120.0), (78.0, 78.0), 0.0))
+    assert fit is not None
+    (cx, cy), (a, b), _ = fit[0]
+    assert math.sqrt(a * b) == pytest.approx(64.0, abs=0.5) and math.hypot(cx - 150, cy - 120) < 0.3
