@@ -446,8 +446,9 @@ def _refine_quad(image: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, float
 
     Pass 1 takes, along each side's normals, the first dark-to-light step out of the black border
     within 0.85 cell (the detector's corners may sit up to half a cell inside the square;
-    _first_steps); pass 2 re-fits each side from
-    the 50 % crossing of profiles within 0.45 cell of the pass-1 line, with per-profile levels.
+    _first_steps); later passes re-fit each side from the 50 % crossing of profiles within 0.45
+    cell of the previous line, with per-profile levels, until no corner moves 0.01 px (at most 5:
+    two fixed passes left the corners up to 0.3 px apart depending on where pass 1 put them).
     """
     sigmas: list[float] = []
     side = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)))
@@ -544,16 +545,14 @@ def _tone_corrected(image: np.ndarray, quad: np.ndarray, sigma: float,
             prof = _sample(gray, img[..., 0], img[..., 1])
             pos, ok = _edge_crossings(prof, s, 12.0)
             shifts[i % 2 == 0].extend(pos[ok])
-    deltas, ses = [], []
-    for sh in shifts:  # x, then y: motion blur widens the edges of one direction only
-        sh = np.asarray(sh)
+    deltas, ses = [0.0, 0.0], [0.0, 0.0]
+    for j, sh in enumerate(map(np.asarray, shifts)):  # x, then y: motion blur widens one direction's edges
         if len(sh) < TONE_MIN_PROFILES:
-            deltas.append(0.0), ses.append(0.0)
             continue
         med = float(np.median(sh))
-        se = 0.6 * 1.253 * 1.4826 * float(np.median(np.abs(sh - med))) / math.sqrt(len(sh))
-        ok = max(TONE_MIN_SE * se, TONE_MIN_SHIFT_PX / cell_px) <= abs(0.6 * med) <= TONE_MAX_SHIFT_CELL
-        deltas.append(-0.6 * med if ok else 0.0), ses.append(se if ok else 0.0)
+        se = 0.6 * 1.253 * 1.4826 * float(np.median(np.abs(sh - med))) / math.sqrt(len(sh))  # of the median
+        if max(TONE_MIN_SE * se, TONE_MIN_SHIFT_PX / cell_px) <= abs(0.6 * med) <= TONE_MAX_SHIFT_CELL:
+            deltas[j], ses[j] = -0.6 * med, se
     dx, dy = deltas
     if dx == 0.0 and dy == 0.0:
         return quad, sigma
@@ -1412,7 +1411,8 @@ def _ruler_marks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray,
 # Five classes of tick (index mod 5) of random lengths: one of them is 1.3x the others' mean by chance
 # when there are few ticks, e.g. the stripes of a bed sheet cut slantwise by a limb's edge (taken for a
 # ruler of 0.028 mm/px in a photo without one). The longer class must also stand out of the ticks'
-# scatter within each class: t 1.7 there; 3.4-27 on the rulers of three renderers but two (2.0, 0.9).
+# scatter within each class: t 1.7 there; 3.4-27 for the rulers found on the photos of three renderers,
+# but for two weak fits (t 2.0 and 0.9) whose photos another fit still measures.
 MIN_HIERARCHY_T = 2.5
 
 
