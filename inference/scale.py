@@ -518,16 +518,12 @@ def _tone_corrected(image: np.ndarray, quad: np.ndarray, sigma: float,
     unit = np.array([[0, 0], [6, 0], [6, 6], [0, 6]], np.float64)
     h = cv2.getPerspectiveTransform(unit.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
     cell_px = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))) / 6.0
-    reach = 0.4
+    reach = min(0.4, 12.0 / cell_px)  # cells: as far as the sides' own fit looks (<= 12 px)
     step = 0.25 / cell_px
     if step > reach / 4:
         return quad, sigma
     s = np.arange(-reach, reach + 1e-9, step)
-    shifts: tuple[list, list] = ([], [])  # crossings on the sides across x (1, 3) and across y (0, 2)
-    x0, y0 = np.floor(quad.min(axis=0) - 2).astype(int)
-    x1, y1 = np.ceil(quad.max(axis=0) + 3).astype(int)
-    x0, y0 = max(0, x0), max(0, y0)
-    gray = _gray_crop(image, x0, y0, x1, y1)
+    bases, axis = [], []  # profile start points (fitted square's units) and which sides: x (1, 3), y (0, 2)
     for i in range(4):
         p, q = unit[i], unit[(i + 1) % 4]
         u = (q - p) / 6.0
@@ -538,15 +534,23 @@ def _tone_corrected(image: np.ndarray, quad: np.ndarray, sigma: float,
             col, row = np.floor(p + (k + 0.5) * u + 1.5 * n).astype(int)
             if not cells[row, col]:
                 continue  # a black inner cell: no inner edge of the border here
-            t = np.linspace(k + 0.2, k + 0.8, max(3, int(0.6 * cell_px)))
+            t = np.linspace(k + 0.2, k + 0.8, int(np.clip(0.6 * cell_px, 3, 16)))
             base = p[None, :] + t[:, None] * u[None, :] + n[None, :]
-            pts = base[:, None, :] + s[None, :, None] * n[None, None, :]
-            img = _apply_h(h, pts.reshape(-1, 2)).reshape(len(t), len(s), 2) - (x0, y0)
-            prof = _sample(gray, img[..., 0], img[..., 1])
-            pos, ok = _edge_crossings(prof, s, 12.0)
-            shifts[i % 2 == 0].extend(pos[ok])
+            bases.append(base[:, None, :] + s[None, :, None] * n[None, None, :])
+            axis.extend([i % 2 == 0] * len(t))
+    if not bases:
+        return quad, sigma
+    pts = np.concatenate(bases)
+    x0, y0 = np.floor(quad.min(axis=0) - 2).astype(int)
+    x1, y1 = np.ceil(quad.max(axis=0) + 3).astype(int)
+    x0, y0 = max(0, x0), max(0, y0)
+    img = _apply_h(h, pts.reshape(-1, 2)).reshape(pts.shape) - (x0, y0)
+    prof = _sample(_gray_crop(image, x0, y0, x1, y1), img[..., 0], img[..., 1])
+    pos, ok = _edge_crossings(prof, s, 12.0)
+    axis = np.asarray(axis)
+    shifts = (pos[ok & ~axis], pos[ok & axis])
     deltas, ses = [0.0, 0.0], [0.0, 0.0]
-    for j, sh in enumerate(map(np.asarray, shifts)):  # x, then y: motion blur widens one direction's edges
+    for j, sh in enumerate(shifts):  # x, then y: motion blur widens one direction's edges
         if len(sh) < TONE_MIN_PROFILES:
             continue
         med = float(np.median(sh))
