@@ -669,13 +669,15 @@ def _edge_blur(gray: np.ndarray, quad: np.ndarray) -> float | None:
     return math.sqrt(max(0.0, sigma ** 2 - _SHARP_EDGE_SIGMA_PX ** 2))
 
 
-def _level_crossing(v: np.ndarray, s: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of rising profiles `v` (scaled 0-1): where it crosses `level` upwards nearest the middle
-    of `s` (sub-sample, in units of `s`), and whether it does."""
+def _level_crossing(v: np.ndarray, s: np.ndarray, level: float,
+                    first: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of rising profiles `v`: where it crosses `level` upwards nearest the middle of `s`
+    (or, with `first`, its first such crossing; sub-sample, in units of `s`), and whether it does."""
     n = v.shape[1]
     above = v >= level
     ups = ~above[:, :-1] & above[:, 1:]
-    dist = np.where(ups, np.abs(np.arange(n - 1) + 0.5 - (n - 1) / 2.0)[None, :], np.inf)
+    order = np.arange(n - 1, dtype=np.float64) if first else np.abs(np.arange(n - 1) + 0.5 - (n - 1) / 2.0)
+    dist = np.where(ups, order[None, :], np.inf)
     j = np.argmin(dist, axis=1)
     rows = np.arange(len(v))
     a, b = v[rows, j], v[rows, j + 1]
@@ -700,14 +702,8 @@ def _first_steps(profiles: np.ndarray, s: np.ndarray, min_contrast: float) -> tu
     dark, light = np.percentile(profiles, [10, 90])
     if light - dark < min_contrast:
         return np.full(len(profiles), np.nan), np.zeros(len(profiles), bool)
-    level = math.sqrt(max(dark, 0.5) * light)
-    above = profiles >= level
-    ups = ~above[:, :-1] & above[:, 1:]
-    j = np.argmax(ups, axis=1)
-    rows = np.arange(len(profiles))
-    pa, pb = profiles[rows, j], profiles[rows, j + 1]
-    t = np.where(pb != pa, (level - pa) / np.where(pb != pa, pb - pa, 1.0), 0.5)
-    return np.where(ups.any(axis=1), s[j] + t * (s[j + 1] - s[j]), np.nan), ups.any(axis=1)
+    pos, ok = _level_crossing(profiles, s, math.sqrt(max(dark, 0.5) * light), first=True)
+    return np.where(ok, pos, np.nan), ok
 
 
 def _marker_scale(markers: list[tuple[int, np.ndarray, float]], refused: list[str], cfg: ScaleConfig) -> Scale:
