@@ -3,8 +3,8 @@
 The scene is drawn on a raster of the flat skin plane (millimetres) and warped into the image
 with a known homography (rotation, scale, mild perspective tilt). A spot's mask is where its
 pigment opacity >= 0.5 (soft edges make the boundary a definition); its sizes are MEASURED from
-that mask on the skin plane (max / min Feret over the mask's pixel corners, area, equal-area
-circle), not taken from the values asked for. Image masks are the warped plane opacities
+that mask on the skin plane (max / min Feret of the opacity's sub-pixel 0.5 outline, area,
+equal-area circle), not taken from the values asked for. Image masks are the warped plane opacities
 thresholded at 0.5. Pixel coordinates are (x, y) with integer values at pixel centres.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from spotscale.data import coco
-from spotscale.data.synth_geometry import apply_h, camera_homography, jacobian_scale, measure_mask_mm
+from spotscale.data.synth_geometry import apply_h, camera_homography, jacobian_scale, measure_opacity_mm
 from spotscale.data.synth_refs import STICKER_COLOURS, RefDrawing, draw_aruco, draw_ruler, draw_sticker, paste
 from spotscale.data.synth_skin import (
     FITZPATRICK_BY_BAND, add_hair, background, blur, draw_curves, fine_density, ita_band, lab_to_linear_rgb, limb_field,
@@ -297,7 +297,7 @@ def _render_spots(rng, plane: _Plane, size, skin: np.ndarray, skin_cov: np.ndarr
             if layer.highlight is not None:
                 sub += layer.highlight[..., None] * np.float32(0.9)
             to_mm = plane.to_mm @ np.array([[1, 0, layer.u0], [0, 1, layer.v0], [0, 0, 1]], float)
-            sizes = measure_mask_mm(mask, to_mm, px_area_mm2=r * r)
+            sizes = measure_opacity_mm(layer.opacity, to_mm, px_area_mm2=r * r)
             cat, borderline = _categorise(category, appearance, sizes["diameter_mm"])
             img_mask, bbox = placed
             ys, xs = np.nonzero(img_mask)
