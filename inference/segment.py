@@ -39,6 +39,7 @@ class SegmentConfig:
     noise_floor: float = 0.01  # lower bound of the local noise (optical density): flat images
     max_elongation: float = 4.0  # longer-than-wide components (hair, creases, scratches) are rejected
     max_lobe_elongation: float = 2.0  # ...but their strong cores this round are kept (spots on a flushed strip)
+    core_bridge_px: int = 2  # ...also when a hair cuts a core in two: pieces this close (working px) are one
     max_thinness: float = 4.0  # ...and outlines longer than this x their widest inscribed circle
     max_bright_rim: float = 0.2  # ...and those with more of their rim on a bright overlay (text; _bright_rim)
     clear_spot_snr: float = 48.0  # ...but half of it for a spot this clear (peak SNR): a petechia beside a letter
@@ -69,6 +70,16 @@ class SegmentConfig:
     min_darkening: float = 0.3  # ...and darken: luminance OD lost per unit of green excess (chroma halos do not)
     crop_upsample_px: int = 48  # a spot's crop is upsampled until it is about this many px across
     max_upsample: int = 8
+    hair_width_mm: float = 0.15  # pieces of one spot a hair's width apart are joined across it (_join_across_hairs)
+    hair_rim_px: float = 3.0  # ...plus the pieces' rims lost beside it (full px)
+    hair_gap_px: tuple[int, int] = (4, 12)  # ...that gap in full px, clipped to this range (5 px without a scale)
+    hair_contrast: float = 0.3  # ...when the gap is darker than the pieces, or lighter than the skin, by this x their contrast
+    min_joined_solidity: float = 0.8  # ...and the pieces with the gap fill this much of their convex hull
+    max_joined_aspect: float = 2.0  # ...which is at most this much longer than wide
+    min_piece_contrast_ratio: float = 0.5  # ...and the paler piece darkens the skin by this x the darker one at least
+    min_piece_area_ratio: float = 0.1  # ...and the smaller piece has this x the larger one's area at least
+    min_piece_gaps: float = 1.5  # ...and is this many gaps wide at least (equal-area diameter)
+    min_cut_elongation: float = 1.2  # ...and one piece is this elongated at least (_elongation: a disc 1, a half disc 1.9)
 
 
 @dataclass(frozen=True)
@@ -115,7 +126,7 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
     by_comp = [list(g) for _, g in itertools.groupby(comps, key=lambda c: c[4])]
     found = [co for lobes in by_comp for co in _refine_component(image_rgb, lobes, work_scale, mm_per_px, exclude, cfg)]
-    cands = _dedupe(found)
+    cands = _join_across_hairs(_dedupe(found), image_rgb, mm_per_px, cfg)
     if mm_per_px:  # judged without the photo's blur undone: a spot deblurred below the limit is kept
         min_area = math.pi * (0.5 * cfg.min_diameter_mm / mm_per_px) ** 2 * 0.5
         cands = [c for c in cands if max(_area(c), getattr(c, "seen_area_px", 0.0)) >= min_area]
@@ -641,6 +652,11 @@ def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
     out, _ = _cores_above(mask, snr, level, cfg)
     if out:
         return out
+    # a hair across a spot cuts its core into halves, each too long to pass: bridged across a cut a
+    # few px wide they are one round core again (a hair's own bumps bridge into a long piece, still out)
+    out, _ = _cores_above(mask, snr, level, cfg, bridge_px=cfg.core_bridge_px)
+    if out:
+        return out
     for frac in (1 / 3, 0.5, 0.6):
         row_level = max(2.0 * cfg.high_snr, frac * peak)
         if row_level == level:
@@ -651,9 +667,16 @@ def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
     return []
 
 
-def _cores_above(mask: np.ndarray, snr: np.ndarray, level: float, cfg: SegmentConfig) -> tuple[list, int]:
-    """The round pieces (x, y, bool mask) of a component above an SNR level, and how many pieces there are."""
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(((snr > level) & mask).astype(np.uint8), connectivity=8)
+def _cores_above(mask: np.ndarray, snr: np.ndarray, level: float, cfg: SegmentConfig,
+                 bridge_px: int = 0) -> tuple[list, int]:
+    """The round pieces (x, y, bool mask) of a component above an SNR level, and how many pieces there are.
+
+    `bridge_px` > 0: pieces closer than that (working px) count as one (a morphological closing)."""
+    above = ((snr > level) & mask).astype(np.uint8)
+    if bridge_px > 0:
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * bridge_px + 1,) * 2)
+        above = cv2.morphologyEx(above, cv2.MORPH_CLOSE, k) & mask.astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
     out = []
     for j in range(1, n):
         x, y, w, h, area = stats[j]
@@ -1433,6 +1456,100 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
         boxes[k] = (x0, y0, x0 + w, y0 + h)
         out.append(c)
     return sorted(out, key=lambda c: (c.bbox[1], c.bbox[0]))
+
+
+def _join_across_hairs(cands: list[Candidate], image: np.ndarray, mm_per_px: float | None,
+                       cfg: SegmentConfig) -> list[Candidate]:
+    """Join pieces of one spot that a hair crossing it cut apart.
+
+    The outline is drawn on the spot's hue, so a hair across a purpura splits it into pieces, each
+    counted (and labelled) as a spot of its own. Two pieces are one spot when the gap between them is
+    at most a hair wide and is not skin: darker than the pieces (a dark hair) or lighter than the skin
+    around them (a light hair on dark skin), where the skin between two petechiae lies between the two;
+    and pieces and gap together are about convex (two round spots side by side are not).
+    """
+    if len(cands) < 2:
+        return cands
+    g = int(np.clip(math.ceil(cfg.hair_width_mm / mm_per_px + cfg.hair_rim_px) if mm_per_px else 5, *cfg.hair_gap_px))
+    out = list(cands)
+    joined = True
+    while joined:
+        joined = False
+        boxes = np.array([c.bbox for c in out], np.int64)
+        for i in range(len(out)):
+            x0, y0, w, h = boxes[i]
+            near = np.flatnonzero((boxes[:, 0] <= x0 + w + g) & (x0 <= boxes[:, 0] + boxes[:, 2] + g)
+                                  & (boxes[:, 1] <= y0 + h + g) & (y0 <= boxes[:, 1] + boxes[:, 3] + g))
+            for j in near[near > i]:
+                both = _hair_between(out[i], out[j], image, g, cfg)
+                if both is not None:
+                    out[i] = both
+                    del out[j]
+                    joined = True
+                    break
+            if joined:
+                break
+    return sorted(out, key=lambda c: (c.bbox[1], c.bbox[0]))
+
+
+def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: SegmentConfig) -> Candidate | None:
+    """a and b with the hair-wide gap between them as one candidate, or None (see _join_across_hairs)."""
+    na, nb = int(a.mask.sum()), int(b.mask.sum())
+    if min(na, nb) < cfg.min_piece_area_ratio * max(na, nb):
+        return None  # a dot beside a spot (or a blob of a cluster), not a piece of it
+    if 2.0 * math.sqrt(min(na, nb) / math.pi) < cfg.min_piece_gaps * g:
+        return None  # dots no wider than the gap: petechiae side by side at a coarse scale
+    if max(_elongation(a.mask), _elongation(b.mask)) < cfg.min_cut_elongation:
+        return None  # two round spots with a hair between them: a cut leaves a half or a cap
+    H, W = image.shape[:2]
+    pad = 3 * g
+    x0, y0 = max(0, min(a.bbox[0], b.bbox[0]) - pad), max(0, min(a.bbox[1], b.bbox[1]) - pad)
+    x1 = min(W, max(a.bbox[0] + a.bbox[2], b.bbox[0] + b.bbox[2]) + pad)
+    y1 = min(H, max(a.bbox[1] + a.bbox[3], b.bbox[1] + b.bbox[3]) + pad)
+    ma, mb = np.zeros((y1 - y0, x1 - x0), np.uint8), np.zeros((y1 - y0, x1 - x0), np.uint8)
+    _paste(ma, a.mask.view(np.uint8), a.bbox[0] - x0, a.bbox[1] - y0)
+    _paste(mb, b.mask.view(np.uint8), b.bbox[0] - x0, b.bbox[1] - y0)
+    if not ma.any() or not mb.any():
+        return None
+    da = cv2.distanceTransform(1 - ma, cv2.DIST_L2, 3)
+    db = cv2.distanceTransform(1 - mb, cv2.DIST_L2, 3)
+    gap = (da <= g) & (db <= g) & (ma == 0) & (mb == 0)
+    if not gap.any() or float(da[mb > 0].min()) > g:
+        return None
+    union = (ma > 0) | (mb > 0) | gap
+    pts = cv2.findNonZero(union.view(np.uint8))
+    if float(union.sum()) < cfg.min_joined_solidity * max(cv2.contourArea(cv2.convexHull(pts)), 1.0):
+        return None
+    (_, _), (rw, rh), _ = cv2.minAreaRect(pts)
+    if max(rw, rh) > cfg.max_joined_aspect * max(min(rw, rh), 1.0):
+        return None  # a strip (a shaded skin edge seen in pieces), not one spot
+    grey = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    skin = (np.minimum(da, db) > g) & (np.minimum(da, db) <= 2 * g)
+    if skin.sum() < 8:
+        return None
+    y_skin = float(np.median(grey[skin]))
+    ya, yb = float(np.median(grey[ma > 0])), float(np.median(grey[mb > 0]))
+    contrast = y_skin - max(ya, yb)
+    if contrast <= 0 or contrast < cfg.min_piece_contrast_ratio * (y_skin - min(ya, yb)):
+        return None  # pieces of one spot are about as dark as each other
+    y_spot = min(ya, yb)
+    # the gap also holds the pieces' rims (below their half-contrast outline): the hair is its extreme quarter
+    dark, light = np.percentile(grey[gap], (25, 75))
+    if not (dark < y_spot - cfg.hair_contrast * contrast or light > y_skin + cfg.hair_contrast * contrast):
+        return None
+    # and it is a line that goes on past the pieces: what is that dark or light in the gap reaches the
+    # skin beyond them (a valley between two spots, or a shadow along them, stops at the pieces)
+    outside = (grey < 0.5 * (y_skin + y_spot)) | (grey > y_skin + cfg.hair_contrast * contrast)  # on the skin
+    hair = (outside & ~union) | (gap & ((grey < y_spot) | (grey > y_skin)))
+    _, lab = cv2.connectedComponents(hair.view(np.uint8), connectivity=8)
+    through = np.unique(lab[gap & hair])
+    far = np.minimum(da, db) > 2 * g
+    if not np.isin(lab[far], through[through > 0]).any():
+        return None
+    ys, xs = np.nonzero(union)
+    bx0, by0 = int(xs.min()), int(ys.min())
+    m = union[by0:int(ys.max()) + 1, bx0:int(xs.max()) + 1]
+    return Candidate((x0 + bx0, y0 + by0, m.shape[1], m.shape[0]), m.copy(), max(a.contrast, b.contrast))
 
 
 def _dot_on(c: Candidate, big: Candidate) -> bool:

@@ -652,6 +652,30 @@ def test_a_soft_edged_spot_under_a_known_blur_is_not_taken_for_a_sharp_one(monke
     assert sharp_model - d > 2.5 and abs(corrected - d) < 2.0 and corrected < sharp_model - 1.0
 
 
+@pytest.mark.parametrize("tone, hair", [(LIGHT, (60, 42, 35)), (DARK, (175, 150, 125))])
+def test_a_purpura_crossed_by_a_hair_is_one_spot(tone, hair):
+    # a 4 mm purpura with a hair across it: outlined on its hue, it came out as two halves (dark skin,
+    # light hair), or not at all (light skin, dark hair: the hair joined it into a long component
+    # whose halves were each too long to pass as round cores)
+    img = skin(w=300, h=300, tone=tone, gradient=False, seed=4)
+    disc(img, 150.3, 149.6, 20.0)
+    stroke(img, (40, 60), (260, 240), width=2.0, colour=hair)
+    (c,) = segment(finish(img), mm_per_px=0.1).candidates
+    assert int(c.mask.sum()) == pytest.approx(np.pi * 20 ** 2, rel=0.08)
+
+
+@pytest.mark.parametrize("r, apart", [(6.0, 14.0), (4.0, 11.0)])
+def test_two_petechiae_with_a_hair_between_them_stay_two(r, apart):
+    # round on both sides of the hair: not the half or the cap a hair cuts off one spot
+    img = skin(w=300, h=300, gradient=False, seed=4)
+    disc(img, 150.3 - apart / 2, 149.6, r)
+    disc(img, 150.3 + apart / 2, 149.6, r)
+    stroke(img, (150, 40), (151, 260), width=2.0, colour=(60, 42, 35))
+    seg = segment(finish(img), mm_per_px=0.1)
+    assert len(seg.candidates) == 2
+    assert all(int(c.mask.sum()) < 1.3 * np.pi * r ** 2 for c in seg.candidates)
+
+
 def test_a_spot_deblurred_below_the_minimum_size_is_kept():
     # 3.5 px (0.35 mm) under a 3 px blur: deblurred to the table's floor, about 2 px (0.2 mm), under the
     # 0.3 mm minimum; the minimum judges the size seen, so the spot is not dropped for its deblurring
