@@ -1465,8 +1465,11 @@ def _join_across_hairs(cands: list[Candidate], image: np.ndarray, mm_per_px: flo
     The outline is drawn on the spot's hue, so a hair across a purpura splits it into pieces, each
     counted (and labelled) as a spot of its own. Two pieces are one spot when the gap between them is
     at most a hair wide and is not skin: darker than the pieces (a dark hair) or lighter than the skin
-    around them (a light hair on dark skin), where the skin between two petechiae lies between the two;
-    and pieces and gap together are about convex (two round spots side by side are not).
+    around them (a light hair on dark skin), where the skin between two petechiae lies between the two,
+    and it runs on past them as a line. The pieces must look like parts of one spot: about as dark as
+    each other, neither a dot beside the other, one of them a half or a cap (two round petechiae with
+    a hair between them stay two), and together with the gap about convex and not a long strip. The
+    joined candidate (pieces and gap) is outlined from its pixels when measured, as _union's are.
     """
     if len(cands) < 2:
         return cands
