@@ -80,6 +80,8 @@ class SegmentConfig:
     min_piece_area_ratio: float = 0.1  # ...and the smaller piece has this x the larger one's area at least
     min_piece_gaps: float = 1.5  # ...and is this many gaps wide at least (equal-area diameter)
     min_cut_elongation: float = 1.2  # ...and one piece is this elongated at least (_elongation: a disc 1, a half disc 1.9)
+    min_clear_cut_elongation: float = 1.5  # ...a thin hair greyed in the gap: only a clear half or cap
+    max_cut_union_elongation: float = 1.4  # ...that with the other piece and the gap makes a round spot
 
 
 @dataclass(frozen=True)
@@ -1466,7 +1468,10 @@ def _join_across_hairs(cands: list[Candidate], image: np.ndarray, mm_per_px: flo
     counted (and labelled) as a spot of its own. Two pieces are one spot when the gap between them is
     at most a hair wide and is not skin: darker than the pieces (a dark hair) or lighter than the skin
     around them (a light hair on dark skin), where the skin between two petechiae lies between the two,
-    and it runs on past them as a line. The pieces must look like parts of one spot: about as dark as
+    and it runs on past them as a line. A hair thinner than the blur is greyed by the spot in the gap
+    and may hardly show on the skin: then only a clear half or cap that with the other piece makes a
+    round spot again is joined. The gap filled is the strip inside the pieces' convex hull, not the
+    skin round the ends of the cut. The pieces must look like parts of one spot: about as dark as
     each other, neither a dot beside the other, one of them a half or a cap (two round petechiae with
     a hair between them stay two), and together with the gap about convex and not a long strip. The
     joined candidate (pieces and gap) is outlined from its pixels when measured, as _union's are.
@@ -1519,6 +1524,12 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
     gap = (da <= g) & (db <= g) & (ma == 0) & (mb == 0)
     if not gap.any() or float(da[mb > 0].min()) > g:
         return None
+    pieces = cv2.findNonZero(ma | mb)
+    inside = np.zeros_like(ma)
+    cv2.fillConvexPoly(inside, cv2.convexHull(pieces), 1)
+    gap &= inside > 0  # the strip between the pieces, not the skin round the ends of the cut
+    if not gap.any():
+        return None
     union = (ma > 0) | (mb > 0) | gap
     pts = cv2.findNonZero(union.view(np.uint8))
     if float(union.sum()) < cfg.min_joined_solidity * max(cv2.contourArea(cv2.convexHull(pts)), 1.0):
@@ -1537,18 +1548,20 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
         return None  # pieces of one spot are about as dark as each other
     y_spot = min(ya, yb)
     # the gap also holds the pieces' rims (below their half-contrast outline): the hair is its extreme quarter
-    dark, light = np.percentile(grey[gap], (25, 75))
-    if not (dark < y_spot - cfg.hair_contrast * contrast or light > y_skin + cfg.hair_contrast * contrast):
-        return None
-    # and it is a line that goes on past the pieces: what is that dark or light in the gap reaches the
-    # skin beyond them (a valley between two spots, or a shadow along them, stops at the pieces)
     outside = (grey < 0.5 * (y_skin + y_spot)) | (grey > y_skin + cfg.hair_contrast * contrast)  # on the skin
-    hair = (outside & ~union) | (gap & ((grey < y_spot) | (grey > y_skin)))
-    _, lab = cv2.connectedComponents(hair.view(np.uint8), connectivity=8)
-    through = np.unique(lab[gap & hair])
-    far = np.minimum(da, db) > 2 * g
-    if not np.isin(lab[far], through[through > 0]).any():
-        return None
+    dark, light = np.percentile(grey[gap], (25, 75))
+    if dark < y_spot - cfg.hair_contrast * contrast or light > y_skin + cfg.hair_contrast * contrast:
+        # and it is a line that goes on past the pieces: what is that dark or light in the gap reaches
+        # the skin beyond them (a valley between two spots, or a shadow along them, stops at the pieces)
+        hair = (outside & ~union) | (gap & ((grey < y_spot) | (grey > y_skin)))
+        _, lab = cv2.connectedComponents(hair.view(np.uint8), connectivity=8)
+        through = np.unique(lab[gap & hair])
+        if not np.isin(lab[np.minimum(da, db) > 2 * g], through[through > 0]).any():
+            return None
+    elif not (max(_elongation(a.mask), _elongation(b.mask)) >= cfg.min_clear_cut_elongation
+              and _elongation(union) <= cfg.max_cut_union_elongation):
+        return None  # a thin hair greyed by the spot in the gap (and hardly seen on the skin, light on
+        #              light): only a clear cut, a half or a cap that make one round spot again, will do
     ys, xs = np.nonzero(union)
     bx0, by0 = int(xs.min()), int(ys.min())
     m = union[by0:int(ys.max()) + 1, bx0:int(xs.max()) + 1]

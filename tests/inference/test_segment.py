@@ -664,6 +664,19 @@ def test_a_purpura_crossed_by_a_hair_is_one_spot(tone, hair):
     assert int(c.mask.sum()) == pytest.approx(np.pi * 20 ** 2, rel=0.08)
 
 
+@pytest.mark.parametrize("r", [7.0, 10.0])
+def test_a_petechia_cut_by_a_hair_hardly_seen_on_the_skin_is_one_spot(r):
+    # a 1 px hair 6 % lighter than the skin: a light line across the dark spot, greyed by the spot
+    # to neither lighter than the skin nor darker than the spot, and almost nothing on the skin;
+    # a half and a cap that make a round spot again are joined all the same
+    tone = (160, 115, 90)
+    img = skin(w=200, h=200, tone=tone, gradient=False, seed=5)
+    disc(img, 100.3, 99.6, r)
+    stroke(img, (40, 55), (160, 145), width=1.0, colour=tuple(int(v * 1.06) for v in tone))
+    (c,) = segment(finish(img), mm_per_px=0.1).candidates
+    assert int(c.mask.sum()) == pytest.approx(np.pi * r ** 2, rel=0.08)
+
+
 @pytest.mark.parametrize("r, apart", [(6.0, 14.0), (4.0, 11.0)])
 def test_two_petechiae_with_a_hair_between_them_stay_two(r, apart):
     # round on both sides of the hair: not the half or the cap a hair cuts off one spot
