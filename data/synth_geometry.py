@@ -83,10 +83,8 @@ def level_crossings(field: np.ndarray, level: float = 0.5) -> np.ndarray:
     The outline of the continuous field, not the union of the pixel squares above the level: those
     squares stick out of a disc by up to half a diagonal, so their max Feret is about one pixel too long.
     """
-    eps = 1e-4
-    lg = np.log(np.clip(np.pad(np.asarray(field, np.float64), 1), eps, 1 - eps))
-    lg -= np.log(np.clip(1 - np.exp(lg), eps, 1))  # logit
-    lg -= np.log(level / (1 - level))
+    p = np.clip(np.pad(np.asarray(field, np.float64), 1), 1e-4, 1 - 1e-4)
+    lg = np.log(p / (1 - p)) - np.log(level / (1 - level))  # logit, 0 at the level
     pts = []
     for axis in (1, 0):
         a = lg[:, :-1] if axis == 1 else lg[:-1, :]

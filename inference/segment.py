@@ -1507,7 +1507,8 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
         return None  # a dot beside a spot (or a blob of a cluster), not a piece of it
     if 2.0 * math.sqrt(min(na, nb) / math.pi) < cfg.min_piece_gaps * g:
         return None  # dots no wider than the gap: petechiae side by side at a coarse scale
-    if max(_elongation(a.mask), _elongation(b.mask)) < cfg.min_cut_elongation:
+    cut = max(_elongation(a.mask), _elongation(b.mask))
+    if cut < cfg.min_cut_elongation:
         return None  # two round spots with a hair between them: a cut leaves a half or a cap
     H, W = image.shape[:2]
     pad = 3 * g
@@ -1538,7 +1539,8 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
     if max(rw, rh) > cfg.max_joined_aspect * max(min(rw, rh), 1.0):
         return None  # a strip (a shaded skin edge seen in pieces), not one spot
     grey = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    skin = (np.minimum(da, db) > g) & (np.minimum(da, db) <= 2 * g)
+    off = np.minimum(da, db)  # px from the nearer piece
+    skin = (off > g) & (off <= 2 * g)
     if skin.sum() < 8:
         return None
     y_skin = float(np.median(grey[skin]))
@@ -1548,24 +1550,21 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
         return None  # pieces of one spot are about as dark as each other
     y_spot = min(ya, yb)
     # the gap also holds the pieces' rims (below their half-contrast outline): the hair is its extreme quarter
-    outside = (grey < 0.5 * (y_skin + y_spot)) | (grey > y_skin + cfg.hair_contrast * contrast)  # on the skin
     dark, light = np.percentile(grey[gap], (25, 75))
     if dark < y_spot - cfg.hair_contrast * contrast or light > y_skin + cfg.hair_contrast * contrast:
         # and it is a line that goes on past the pieces: what is that dark or light in the gap reaches
         # the skin beyond them (a valley between two spots, or a shadow along them, stops at the pieces)
+        outside = (grey < 0.5 * (y_skin + y_spot)) | (grey > y_skin + cfg.hair_contrast * contrast)  # on the skin
         hair = (outside & ~union) | (gap & ((grey < y_spot) | (grey > y_skin)))
         _, lab = cv2.connectedComponents(hair.view(np.uint8), connectivity=8)
         through = np.unique(lab[gap & hair])
-        if not np.isin(lab[np.minimum(da, db) > 2 * g], through[through > 0]).any():
+        if not np.isin(lab[off > 2 * g], through[through > 0]).any():
             return None
-    elif not (max(_elongation(a.mask), _elongation(b.mask)) >= cfg.min_clear_cut_elongation
-              and _elongation(union) <= cfg.max_cut_union_elongation):
+    elif not (cut >= cfg.min_clear_cut_elongation and _elongation(union) <= cfg.max_cut_union_elongation):
         return None  # a thin hair greyed by the spot in the gap (and hardly seen on the skin, light on
         #              light): only a clear cut, a half or a cap that make one round spot again, will do
-    ys, xs = np.nonzero(union)
-    bx0, by0 = int(xs.min()), int(ys.min())
-    m = union[by0:int(ys.max()) + 1, bx0:int(xs.max()) + 1]
-    return Candidate((x0 + bx0, y0 + by0, m.shape[1], m.shape[0]), m.copy(), max(a.contrast, b.contrast))
+    bx, by, bw, bh = cv2.boundingRect(pts)
+    return Candidate((x0 + bx, y0 + by, bw, bh), union[by:by + bh, bx:bx + bw].copy(), max(a.contrast, b.contrast))
 
 
 def _dot_on(c: Candidate, big: Candidate) -> bool:
