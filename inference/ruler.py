@@ -53,7 +53,30 @@ def tick_runs(gray: np.ndarray, max_runs: int = 6) -> list[TickRun]:
         half = cv2.resize(g, (g.shape[1] // 2, g.shape[0] // 2), interpolation=cv2.INTER_AREA)
         groups += [gr for gr in _groups_at(half, 2.0) if gr[1] > MAX_PERIOD_PX]
     groups.sort(key=lambda gr: -gr[0])
-    return [_run(*gr[2:]) for gr in groups[:max_runs]]
+    runs: list[TickRun] = []
+    for gr in groups:
+        run = _run(*gr[2:])
+        if not any(_same_pattern(run, kept) for kept in runs):
+            runs.append(run)
+        if len(runs) >= max_runs:
+            break
+    return runs
+
+
+def _same_pattern(run: TickRun, kept: TickRun) -> bool:
+    """True when `run` is parallel to `kept` (within 10 degrees) and lies on or beside its axis line.
+
+    A striped cloth or a grille gives many groups of one direction along one strip; checking them all
+    would use up the candidates before a ruler's single run elsewhere is looked at. scale.py searches
+    `kept`'s axis line well beyond the run and a band across it, which holds a ruler's other tick edge.
+    """
+    a, b = np.array(kept.a), np.array(kept.b)
+    u = (b - a) / max(float(np.linalg.norm(b - a)), 1e-9)
+    v = np.subtract(run.b, run.a)
+    if abs(float(v @ u)) < math.cos(math.radians(10)) * float(np.linalg.norm(v)):
+        return False
+    c = 0.5 * (np.array(run.a) + np.array(run.b)) - a
+    return abs(float(c[0] * u[1] - c[1] * u[0])) <= 3 * BLOCK
 
 
 def _groups_at(g: np.ndarray, f: float) -> list[tuple]:

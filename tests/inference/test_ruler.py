@@ -50,3 +50,34 @@ def test_smooth_skin_gives_no_run():
 
 def test_tiny_image_gives_no_run():
     assert tick_runs(np.zeros((20, 20), np.uint8)) == []
+
+
+def striped_cloth(img, x1, periods_px, axis_deg, patch_px=110):
+    """Columns < x1 become a weave: stripes whose period runs along axis_deg, in patches of changing
+    period cut apart by flat bands (one cloth, many tick-like groups along one strip)."""
+    h, w = img.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    a = math.radians(axis_deg)
+    along = xx * math.cos(a) + yy * math.sin(a)
+    patch = np.floor(along / patch_px).astype(int)
+    period = np.asarray(periods_px, np.float32)[np.mod(patch, len(periods_px))]
+    stripes = 0.5 + 0.5 * np.cos(2 * np.pi * along / period)
+    cloth = (xx < x1) & (np.mod(along, patch_px) > 16)
+    out = img.astype(np.float32)
+    out[cloth] = 200 - 150 * stripes[cloth]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def test_a_ruler_beside_striped_cloth_is_among_the_first_runs():
+    """A weave in many patches of one direction must not use up the candidates (as on a generated photo)."""
+    img = striped_cloth(tick_row((800, 600), (560, 420), 5.0, -14.0, n_ticks=40), 160, (7.0, 9.0, 8.0), 74.0)
+    u = np.array([math.cos(math.radians(-14.0)), math.sin(math.radians(-14.0))])
+
+    def on_ruler(r):
+        d = np.subtract(r.b, r.a)
+        mid = (np.array(r.a) + np.array(r.b)) / 2
+        return abs(d @ u) > math.cos(math.radians(8)) * np.linalg.norm(d) and np.linalg.norm(mid - (560, 420)) < 120
+
+    everything = tick_runs(img, 12)
+    assert len(everything) >= 2 and not any(on_ruler(r) for r in everything[:1])
+    assert any(on_ruler(r) for r in tick_runs(img, 2))

@@ -462,6 +462,17 @@ def test_5_mm_marks_alone_give_their_period():
     assert all(f.period_px == pytest.approx(11.0, rel=0.01) for f in half)
 
 
+def test_every_tick_of_a_long_ruler_under_strong_perspective_is_numbered():
+    """101 ticks whose spacing grows 46 -> 52 samples end to end (a 100 mm ruler seen obliquely)."""
+    from spotscale.inference.scale import _number_ticks
+    i = np.arange(101, dtype=np.float64)
+    pos = 500.0 + 46.0 * i / (1.0 - 6.1e-4 * i)  # a straight line's ticks under a projective map
+    pos += np.random.default_rng(0).normal(0.0, 0.4, len(i))
+    idx, keep, coef, sd = _number_ticks(pos, 47.5)
+    assert keep.all() and (np.diff(idx) == 1).all()
+    assert sd < 0.6
+
+
 def test_inch_scale_is_not_read_as_5_mm_marks():
     # marks every 1/8 inch (1 / 2 / 4 / 8 in the length hierarchy): alternate 1/4 " marks are longer, as a
     # ruler's 10 mm marks are, but a mark sits half-way between them: not a mm ruler
