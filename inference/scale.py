@@ -1333,8 +1333,9 @@ def _number_ticks(pos: np.ndarray, p0: float) -> tuple[np.ndarray, np.ndarray, n
         return None
     seed = np.arange(best_end - best_len, best_end + 1)
     # the chain numbers its peaks itself: a long one is fitted with its chirp (a straight line through
-    # 100 ticks whose period grows 10 % end to end is off by half a period, and the growth then fails)
-    coef = np.polyfit(seed - seed[0], pos[seed], 2 if best_len >= 12 else 1)
+    # 100 ticks whose period grows 10 % end to end is off by half a period, and the growth then fails);
+    # a short one with a line, which the step at a ruler's end, 1.2 periods out, cannot bend to itself
+    coef = np.polyfit(seed - seed[0], pos[seed], 2 if best_len >= 24 else 1)
     if len(coef) == 2:
         coef = np.r_[0.0, coef]
     lo, hi = 0, best_len
