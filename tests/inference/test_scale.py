@@ -289,6 +289,18 @@ def test_white_sticker_under_warm_light_is_found_and_bright_skin_is_not():
     assert not find_scale(skin_disc, ScaleConfig(sticker_diameter_mm=10.0, sticker_color="white")).found
 
 
+def test_a_white_ring_is_no_white_sticker():
+    """The "0" of a burnt-in date stamp is a fine white ellipse outline, but not a filled disc."""
+    img = skin(800, 600)
+    for x in (200, 330, 460):
+        cv2.ellipse(img, (x, 200), (16, 24), 0, 0, 360, (250, 250, 250), 6, cv2.LINE_AA)
+    cfg = ScaleConfig(sticker_diameter_mm=16.0, sticker_color="silver")
+    assert not find_scale(blur(img, 1.0), cfg).found
+    # beside a real sticker, the rings are not it either
+    sc = find_scale(blur(with_disc(img, (420.4, 420.6), 40.0, (200, 200, 200)), 1.0), cfg)
+    assert sc.source == "sticker" and sc.mm_per_px == pytest.approx(16.0 / 80.0, rel=0.01)
+
+
 def test_sticker_search_is_off_without_a_diameter():
     img = with_disc(skin(400, 300), (200, 150), 60.0, (30, 90, 210))
     assert not find_scale(img).found
