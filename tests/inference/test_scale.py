@@ -296,9 +296,14 @@ def test_a_white_ring_is_no_white_sticker():
         cv2.ellipse(img, (x, 200), (16, 24), 0, 0, 360, (250, 250, 250), 6, cv2.LINE_AA)
     cfg = ScaleConfig(sticker_diameter_mm=16.0, sticker_color="silver")
     assert not find_scale(blur(img, 1.0), cfg).found
-    # beside a real sticker, the rings are not it either
-    sc = find_scale(blur(with_disc(img, (420.4, 420.6), 40.0, (200, 200, 200)), 1.0), cfg)
-    assert sc.source == "sticker" and sc.mm_per_px == pytest.approx(16.0 / 80.0, rel=0.01)
+    # beside a real sticker, the rings are not it either; a sticker printed with a ring and a dot is one
+    sticker = with_disc(img, (420.4, 420.6), 40.0, (200, 200, 200))
+    printed = sticker.copy()
+    cv2.circle(printed, (420, 421), 28, (40, 40, 40), 4, cv2.LINE_AA)
+    cv2.circle(printed, (420, 421), 4, (40, 40, 40), -1, cv2.LINE_AA)
+    for art in (sticker, printed):
+        sc = find_scale(blur(art, 1.0), cfg)
+        assert sc.source == "sticker" and sc.mm_per_px == pytest.approx(16.0 / 80.0, rel=0.01)
 
 
 def test_sticker_search_is_off_without_a_diameter():
