@@ -979,7 +979,7 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
             continue
         ticks = fits[0]
         mm_per_px = ticks.unit_mm / ticks.period_px
-        outline = _ruler_outline(coarse_run, o_c, t_run, a, u, n, ticks, band, mm_per_px)
+        outline = _ruler_outline(image, o_c, t_run, a, u, n, ticks, band, mm_per_px)
         rel = ticks.sigma_px / ticks.period_px
         t_mid = 0.5 * float(ticks.positions_px.min() + ticks.positions_px.max())
         factor, tilt = _tilt_correction(ticks, a + u * t_mid + n * 0.5 * (band[0] + band[1]), u, (w, h))
@@ -1456,34 +1456,71 @@ def _tick_extents(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray
     return extent
 
 
-def _ruler_outline(coarse: np.ndarray, o_c: np.ndarray, t_c: np.ndarray, a: np.ndarray, u: np.ndarray,
+def _ruler_outline(image: np.ndarray, o_c: np.ndarray, t_c: np.ndarray, a: np.ndarray, u: np.ndarray,
                    n: np.ndarray, ticks: _Ticks, band: tuple[float, float], mm_per_px: float) -> tuple:
-    """Rectangle (full px) over the ruler: tick run +- 9 mm along; across, the tick band grown on each
-    side while the rows keep the ruler's base colour (at most 30 mm), plus 1 mm."""
-    t0 = ticks.positions_px.min() - 9.0 / mm_per_px
-    t1 = ticks.positions_px.max() + 9.0 / mm_per_px
-    cols = (t_c >= ticks.positions_px.min()) & (t_c <= ticks.positions_px.max())
-    med = np.median(coarse[:, cols] if cols.any() else coarse, axis=1)
-    in_band = (o_c >= band[0]) & (o_c <= band[1])
-    base = float(np.median(med[in_band])) if in_band.any() else float(np.median(med))
-    tol = 0.12 * base + 8.0
+    """Rectangle (full px) over the ruler, plus 1 mm: across, the tick band grown on each side while the
+    rows keep the ruler's base colour (at most 30 mm); along, the tick run grown the same way (at most
+    9 mm past its end ticks).
+
+    The colour is compared per RGB channel, not as grey: a yellow ruler and pink-beige skin are about
+    equally light, and grown in grey the outline went out over the skin beside the ticks and 9 mm past
+    the ruler's end, masking spots there, while half the ruler's body stayed out of it (independent
+    renderer photo 930046). A clear ruler shows the skin's colour: it is grown to the limits.
+    """
+    step = float(o_c[1] - o_c[0]) if len(o_c) > 1 else 1.0
+    first, last = float(ticks.positions_px.min()), float(ticks.positions_px.max())
+    cols = (t_c >= first) & (t_c <= last)
+    tt = t_c[cols] if cols.any() else t_c
+    tt = tt[:: max(1, len(tt) // 200)]
     limit = 30.0 / mm_per_px
-    lo, hi = band
-    for sign in (-1, 1):
-        idx = np.nonzero(sign * (o_c - (hi if sign > 0 else lo)) > 0)[0]
-        idx = idx if sign > 0 else idx[::-1]
-        edge = hi if sign > 0 else lo
-        for i in idx:
-            if abs(o_c[i] - edge) > limit or abs(med[i] - base) > tol:
-                break
-            edge = o_c[i]
-        if sign > 0:
-            hi = edge
-        else:
-            lo = edge
+    rows = np.arange(band[0] - limit, band[1] + limit + 0.5 * step, step)
+    med = _row_colours(image, a, u, n, tt, rows)
+    in_band = (rows >= band[0]) & (rows <= band[1]) & ~np.isnan(med[:, 0])
+    base = np.nanmedian(med[in_band] if in_band.any() else med, axis=0)
+    tol = 0.12 * base + 8.0
+    lo = _grow(rows, med, band[0], -1, base, tol)
+    hi = _grow(rows, med, band[1], 1, base, tol)
+    reach = 9.0 / mm_per_px
+    along = np.arange(first - reach, last + reach + 0.5 * step, step)
+    across = np.linspace(lo, hi, int(np.clip((hi - lo) / step, 3, 60)))
+    col_med = _row_colours(image, a, n, u, across, along)  # the same sampler with the roles swapped
+    t0 = _grow(along, col_med, first, -1, base, tol)
+    t1 = _grow(along, col_med, last, 1, base, tol)
     o0, o1 = lo - 1.0 / mm_per_px, hi + 1.0 / mm_per_px
+    t0, t1 = t0 - 1.0 / mm_per_px, t1 + 1.0 / mm_per_px
     quad = [a + t0 * u + o0 * n, a + t1 * u + o0 * n, a + t1 * u + o1 * n, a + t0 * u + o1 * n]
     return tuple((float(x), float(y)) for x, y in quad)
+
+
+def _grow(pos: np.ndarray, colours: np.ndarray, start: float, sign: int, base: np.ndarray, tol: np.ndarray) -> float:
+    """From `start`, the farthest position (sorted `pos`) in direction `sign` up to which every row's colour
+    stays within `tol` of `base` (a NaN row, outside the image, stops it)."""
+    edge = start
+    idx = np.nonzero(sign * (pos - start) > 0)[0]
+    for i in (idx if sign > 0 else idx[::-1]):
+        if not bool(np.all(np.abs(colours[i] - base) <= tol)):
+            break
+        edge = float(pos[i])
+    return edge
+
+
+def _row_colours(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t: np.ndarray,
+                 o: np.ndarray) -> np.ndarray:
+    """Median RGB (rows x 3) of each row a + t u + o n of the full image; NaN for rows mostly outside."""
+    rgb = image if image.ndim == 3 else image[..., None]
+    xs = (a[0] + t[None, :] * u[0] + o[:, None] * n[0]).astype(np.float32)
+    ys = (a[1] + t[None, :] * u[1] + o[:, None] * n[1]).astype(np.float32)
+    h, w = image.shape[:2]
+    inside = (xs >= 0) & (ys >= 0) & (xs <= w - 1) & (ys <= h - 1)
+    vals = cv2.remap(np.ascontiguousarray(rgb[..., :3]), xs, ys, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    vals = vals.reshape(len(o), len(t), -1)
+    vals[~inside] = np.nan
+    out = np.full((len(o), vals.shape[2]), np.nan, np.float32)
+    rows = inside.mean(axis=1) > 0.5
+    if rows.any():
+        out[rows] = np.nanmedian(vals[rows], axis=1)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------

@@ -252,6 +252,28 @@ def test_ruler_at_an_angle_within_1_percent(rot):
         assert mask[int(round(q[1] / q[2])), int(round(q[0] / q[2]))]
 
 
+def test_yellow_ruler_as_light_as_the_skin_is_outlined_on_its_own_body():
+    """Grown in grey, the outline went over the skin beside the ticks and 9 mm past the ruler's end
+    (masking spots there) and stopped short of its far edge, on an independent renderer's photo."""
+    hom = plane_to_image((900, 700), (450, 350), 0.08, 20.0)
+    img = skin(900, 700)  # grey about 162; the ruler's yellow about 168
+    ruled = with_ruler(img, hom, length_mm=50, width_mm=24.0)
+    body = with_ruler(np.zeros_like(img), hom, length_mm=50, width_mm=24.0).max(axis=2) > 10
+    yellow = np.array([215, 165, 60]) * (ruled.astype(np.float32) / 235.0)
+    img = np.where(body[..., None], np.clip(yellow, 0, 255), img).astype(np.uint8)
+    sc = find_scale(blur(img, 0.8))
+    assert sc.source == "ruler" and sc.mm_per_px == pytest.approx(0.08, rel=0.01)
+    mask = reference_mask(sc, (700, 900))
+
+    def at(x_mm, y_mm):
+        q = hom @ [x_mm, y_mm, 1.0]
+        return bool(mask[int(round(q[1] / q[2])), int(round(q[0] / q[2]))])
+
+    assert all(at(x, y) for x in (-28, 0, 28) for y in (-11, 0, 11))  # the ticks' edge, middle, far edge
+    assert not any(at(x, -12 - 3) for x in (-20, 0, 20))  # skin 3 mm beyond the tick edge
+    assert not any(at(sign * (30 + 3), 0) for sign in (-1, 1))  # skin 3 mm beyond each end
+
+
 def test_ruler_search_can_be_switched_off():
     hom = plane_to_image((900, 700), (450, 350), 0.08, 20.0)
     sc = find_scale(with_ruler(skin(900, 700), hom), ScaleConfig(ruler=False))
