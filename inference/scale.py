@@ -1475,11 +1475,16 @@ def _ruler_outline(image: np.ndarray, o_c: np.ndarray, t_c: np.ndarray, a: np.nd
     limit = 30.0 / mm_per_px
     rows = np.arange(band[0] - limit, band[1] + limit + 0.5 * step, step)
     med = _row_colours(image, a, u, n, tt, rows)
-    in_band = (rows >= band[0]) & (rows <= band[1]) & ~np.isnan(med[:, 0])
-    base = np.nanmedian(med[in_band] if in_band.any() else med, axis=0)
+    found = _ticked_rows(image, a, u, n, ticks, band)
+    if found is not None:
+        (lo, hi), base = found
+    else:
+        in_band = (rows >= band[0]) & (rows <= band[1]) & ~np.isnan(med[:, 0])
+        lo, hi = band
+        base = np.nanmedian(med[in_band] if in_band.any() else med, axis=0)
     tol = 0.12 * base + 8.0
-    lo = _grow(rows, med, band[0], -1, base, tol)
-    hi = _grow(rows, med, band[1], 1, base, tol)
+    lo = _grow(rows, med, lo, -1, base, tol)
+    hi = _grow(rows, med, hi, 1, base, tol)
     reach = 9.0 / mm_per_px
     along = np.arange(first - reach, last + reach + 0.5 * step, step)
     across = np.linspace(lo, hi, int(np.clip((hi - lo) / step, 3, 60)))
@@ -1490,6 +1495,42 @@ def _ruler_outline(image: np.ndarray, o_c: np.ndarray, t_c: np.ndarray, a: np.nd
     t0, t1 = t0 - 1.0 / mm_per_px, t1 + 1.0 / mm_per_px
     quad = [a + t0 * u + o0 * n, a + t1 * u + o0 * n, a + t1 * u + o1 * n, a + t0 * u + o1 * n]
     return tuple((float(x), float(y)) for x, y in quad)
+
+
+def _ticked_rows(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
+                 band: tuple[float, float]) -> tuple[tuple[float, float], np.ndarray] | None:
+    """The rows of the tick band where the ticks show (offsets lo, hi) and the ruler's colour there:
+    the median RGB between the ticks; None when no row shows them.
+
+    The band picked for its periodicity can straddle the ruler's edge, half skin (dev photo 5000026):
+    its median colour is then neither, and the outline grew over the skin. The ticks are printed on
+    the ruler, so the colour between them on the rows where they show is the ruler's.
+    """
+    pos = np.sort(ticks.positions_px)
+    if len(pos) < 3:
+        return None
+    mid = 0.5 * (pos[:-1] + pos[1:])
+    o = np.linspace(band[0], band[1], int(np.clip(band[1] - band[0], 3, 40)))
+    rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+    h, w = image.shape[:2]
+
+    def sample(t: np.ndarray) -> np.ndarray:
+        xs = (a[0] + t[None, :] * u[0] + o[:, None] * n[0]).astype(np.float32)
+        ys = (a[1] + t[None, :] * u[1] + o[:, None] * n[1]).astype(np.float32)
+        v = cv2.remap(np.ascontiguousarray(rgb[..., :3]), xs, ys, cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE).astype(np.float32).reshape(len(o), len(t), 3)
+        v[~((xs >= 0) & (ys >= 0) & (xs <= w - 1) & (ys <= h - 1))] = np.nan
+        return v
+
+    at, between = sample(pos), sample(mid)
+    contrast = np.abs(np.nanmedian(at.mean(axis=2), axis=1) - np.nanmedian(between.mean(axis=2), axis=1))
+    if not np.isfinite(contrast).any() or np.nanmax(contrast) < 2.0:
+        return None
+    on = np.nan_to_num(contrast) >= 0.5 * np.nanmax(contrast)
+    base = np.nanmedian(between[on].reshape(-1, 3), axis=0)
+    if not np.isfinite(base).all():
+        return None
+    return (float(o[on].min()), float(o[on].max())), base
 
 
 def _grow(pos: np.ndarray, colours: np.ndarray, start: float, sign: int, base: np.ndarray, tol: np.ndarray) -> float:

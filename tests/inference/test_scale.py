@@ -274,6 +274,23 @@ def test_yellow_ruler_as_light_as_the_skin_is_outlined_on_its_own_body():
     assert not any(at(sign * (30 + 3), 0) for sign in (-1, 1))  # skin 3 mm beyond each end
 
 
+def test_ruler_colour_is_read_between_its_ticks_when_the_band_straddles_its_edge():
+    """A tick band picked half on the ruler, half on the skin: its median is neither; the colour
+    between the ticks on the rows where they show is the ruler's."""
+    from spotscale.inference.scale import _Ticks, _ticked_rows
+    img = np.zeros((200, 400, 3), np.uint8)
+    img[:100] = (225, 228, 235)  # a white ruler above y = 100 ...
+    img[100:] = (166, 149, 141)  # ... and pale skin below it
+    xs = np.arange(20.0, 380.0, 10.0)
+    for x in xs:  # ticks 10 px apart, from the ruler's edge 12 px up
+        img[88:100, int(x) - 1:int(x) + 1] = (40, 40, 40)
+    ticks = _Ticks(10.0, 0.01, len(xs), xs, np.arange(len(xs)), -1.0)
+    a, u, n = np.array([0.0, 0.0]), np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    (lo, hi), base = _ticked_rows(img, a, u, n, ticks, (86.0, 114.0))
+    assert 86 <= lo <= 90 and 97 <= hi <= 100  # the rows with ticks, none of the skin
+    assert np.allclose(base, (225, 228, 235), atol=3)
+
+
 def test_ruler_search_can_be_switched_off():
     hom = plane_to_image((900, 700), (450, 350), 0.08, 20.0)
     sc = find_scale(with_ruler(skin(900, 700), hom), ScaleConfig(ruler=False))
