@@ -971,7 +971,7 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
         found = _tick_band(image, k, a, u, n, coarse, o_c, t_c, scores)
         if found is None:
             continue
-        score, fits, majors, band, coarse_run, t_run, _ = found
+        score, fits, majors, band, t_run, _ = found
         fits = [f for f in fits if _printed_ticks(image, a, u, n, f, band)]
         if not fits:
             fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, band)]
@@ -1045,8 +1045,8 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
 
     `scores`: per row, the whole-line peak ratio; or (rows x windows) per-window ratios, then rows are
     scored by the windows that carry the ticks and the search keeps only that stretch of the line.
-    Returns (score, candidate mm tick fits, 5 / 10 mm mark fits function, band, coarse, t_c, band's row
-    range) or None.
+    Returns (score, candidate mm tick fits, 5 / 10 mm mark fits function, band, t_c, band's row range)
+    or None.
     """
     if scores.ndim == 2:
         per_window = scores
@@ -1058,7 +1058,7 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
         hot = np.nonzero(per_window[r0] >= max(8.0, 0.3 * top))[0]
         score = per_window[:, hot].max(axis=1)
         c0, c1 = max(0, starts[hot.min()] - seg // 2), min(len(t_c), starts[hot.max()] + seg + seg // 2)
-        coarse, t_c = coarse[:, c0:c1], t_c[c0:c1]  # the tick run's stretch of the line (+- half a window)
+        t_c = t_c[c0:c1]  # the tick run's stretch of the line (+- half a window)
     else:
         score = scores
         r0 = int(np.argmax(score))
@@ -1072,7 +1072,7 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
         hi += 1
     band = (o_c[lo] - k, o_c[hi] + k)
     fits, majors = _fine_ticks(image, a, u, n, t_c, band)
-    return float(score[r0]), fits, majors, band, coarse, t_c, (lo, hi)
+    return float(score[r0]), fits, majors, band, t_c, (lo, hi)
 
 
 def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
@@ -1511,23 +1511,12 @@ def _ticked_rows(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray,
         return None
     mid = 0.5 * (pos[:-1] + pos[1:])
     o = np.linspace(band[0], band[1], int(np.clip(band[1] - band[0], 3, 40)))
-    rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
-    h, w = image.shape[:2]
-
-    def sample(t: np.ndarray) -> np.ndarray:
-        xs = (a[0] + t[None, :] * u[0] + o[:, None] * n[0]).astype(np.float32)
-        ys = (a[1] + t[None, :] * u[1] + o[:, None] * n[1]).astype(np.float32)
-        v = cv2.remap(np.ascontiguousarray(rgb[..., :3]), xs, ys, cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_REPLICATE).astype(np.float32).reshape(len(o), len(t), 3)
-        v[~((xs >= 0) & (ys >= 0) & (xs <= w - 1) & (ys <= h - 1))] = np.nan
-        return v
-
-    at, between = sample(pos), sample(mid)
+    at, between = _strip_colours(image, a, u, n, pos, o), _strip_colours(image, a, u, n, mid, o)
     contrast = np.abs(np.nanmedian(at.mean(axis=2), axis=1) - np.nanmedian(between.mean(axis=2), axis=1))
     if not np.isfinite(contrast).any() or np.nanmax(contrast) < 2.0:
         return None
     on = np.nan_to_num(contrast) >= 0.5 * np.nanmax(contrast)
-    base = np.nanmedian(between[on].reshape(-1, 3), axis=0)
+    base = np.nanmedian(between[on].reshape(-1, between.shape[2]), axis=0)
     if not np.isfinite(base).all():
         return None
     return (float(o[on].min()), float(o[on].max())), base
@@ -1548,20 +1537,25 @@ def _grow(pos: np.ndarray, colours: np.ndarray, start: float, sign: int, base: n
 def _row_colours(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t: np.ndarray,
                  o: np.ndarray) -> np.ndarray:
     """Median RGB (rows x 3) of each row a + t u + o n of the full image; NaN for rows mostly outside."""
+    vals = _strip_colours(image, a, u, n, t, o)
+    out = np.full((len(o), vals.shape[2]), np.nan, np.float32)
+    rows = (~np.isnan(vals[..., 0])).mean(axis=1) > 0.5
+    if rows.any():
+        out[rows] = np.nanmedian(vals[rows], axis=1)
+    return out
+
+
+def _strip_colours(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t: np.ndarray,
+                   o: np.ndarray) -> np.ndarray:
+    """Colour samples (rows x columns x channels, float) of the full image at a + t u + o n; NaN outside."""
     rgb = image if image.ndim == 3 else image[..., None]
     xs = (a[0] + t[None, :] * u[0] + o[:, None] * n[0]).astype(np.float32)
     ys = (a[1] + t[None, :] * u[1] + o[:, None] * n[1]).astype(np.float32)
     h, w = image.shape[:2]
-    inside = (xs >= 0) & (ys >= 0) & (xs <= w - 1) & (ys <= h - 1)
     vals = cv2.remap(np.ascontiguousarray(rgb[..., :3]), xs, ys, cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-    vals = vals.reshape(len(o), len(t), -1)
-    vals[~inside] = np.nan
-    out = np.full((len(o), vals.shape[2]), np.nan, np.float32)
-    rows = inside.mean(axis=1) > 0.5
-    if rows.any():
-        out[rows] = np.nanmedian(vals[rows], axis=1)
-    return out
+                     borderMode=cv2.BORDER_REPLICATE).astype(np.float32).reshape(len(o), len(t), -1)
+    vals[~((xs >= 0) & (ys >= 0) & (xs <= w - 1) & (ys <= h - 1))] = np.nan
+    return vals
 
 
 # ----------------------------------------------------------------------------------------------
