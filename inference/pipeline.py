@@ -63,6 +63,7 @@ class AnalysisConfig:
     reference_margin_px: int = 6  # the reference outline grown by this much is never a spot
     texture_min_snr: float = 5.0  # a candidate under this contrast over the skin's texture at its own scale
     texture_other_confidence: float = 0.9  # ...that the CNN calls other this surely is skin, not a spot: dropped
+    min_measured_fraction: float = 0.5  # a spot measured under this fraction of segment.min_diameter_mm is dropped
     overlap_decode: bool = True  # search the scale on a 1/4 JPEG decode while a thread decodes it in full
     # (not when OpenCV is held to one thread, as in batch workers: the thread would share their core)
 
@@ -334,6 +335,7 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
                   reduced=reduced, debug_dir=debug_dir)
     clock.lap("segment")
     spots = measure(image, seg.candidates, scale)
+    spots, n_fragments = drop_fragments(spots, cfg.segment.min_diameter_mm * cfg.min_measured_fraction)
     area_cm2 = skin_area_cm2(seg, scale)
     clock.lap("measure")
     spots, model_note = _classify(image, spots, scale, net_bundle, cfg.cnn_views)
@@ -342,7 +344,7 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     spots = rules.apply_rules(spots, scheme, scale.found, cfg.other_confidence)
     summary = rules.photo_summary(spots, scale, area_cm2, seg.skin_mask, 1.0 / seg.work_scale, scheme)
     summary.update(scale_source=scale.source, scale_reason=scale.reason, model=model_note,
-                   dropped_as_skin_texture=n_texture)
+                   dropped_as_skin_texture=n_texture, dropped_as_fragments=n_fragments)
     clock.lap("rules")
     notes = (DISCLAIMER,) + tuple(n for n in summary["notes"] if n != DISCLAIMER)
     result = PhotoResult(path=path, width=w, height=h, scale=scale, spots=tuple(spots),
@@ -409,6 +411,20 @@ def _classify(image_rgb: np.ndarray, spots: list[Spot], scale: Scale, net_bundle
     info.setdefault("name", Path(str(info.get("path", "model"))).name)
     info["views"] = views
     return (classify(image_rgb, spots, scale, net, meta, views=views) if spots else spots), info
+
+
+def drop_fragments(spots: list[Spot], min_diameter_mm: float) -> tuple[list[Spot], int]:
+    """The spots without those measured under min_diameter_mm, renumbered from 1; and how many were dropped.
+
+    The segmenter keeps a candidate whose area as seen reaches its smallest spot, so that a blurred
+    petechia deblurred a little under it is kept. Measured at well under that size (by default half of
+    it), a candidate is a pixel or two left between the lobes of a larger spot, or a speck inside a
+    mole: nothing the tool can size, and as a "petechia" a false find. Without a scale nothing is dropped.
+    """
+    keep = [s for s in spots if s.diameter_mm is None or s.diameter_mm >= min_diameter_mm]
+    if len(keep) == len(spots):
+        return spots, 0
+    return [dataclasses.replace(s, spot_id=i) for i, s in enumerate(keep, start=1)], len(spots) - len(keep)
 
 
 def drop_skin_texture(spots: list[Spot], min_snr: float, other_confidence: float) -> tuple[list[Spot], int]:

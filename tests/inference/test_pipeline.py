@@ -251,3 +251,21 @@ def test_skin_texture_is_dropped_only_when_faint_and_the_cnn_calls_it_other(text
     assert n == int(dropped)
     assert [s.x for s in kept] == ([10.0, 30.0] if dropped else [10.0, 20.0, 30.0])
     assert [s.spot_id for s in kept] == list(range(1, len(kept) + 1))
+
+
+@pytest.mark.parametrize("diameter_mm, dropped", [
+    (0.14, True),    # a pixel or two between a bruise's lobes, measured under half the smallest spot (0.3 mm)
+    (0.15, False),   # at the limit: kept
+    (0.25, False),   # a blurred 0.3 mm petechia deblurred a little under the size sought: kept
+    (None, False),   # no scale: nothing is judged in mm
+])
+def test_fragments_measured_under_half_the_smallest_spot_are_dropped(diameter_mm, dropped):
+    from spotscale.inference.pipeline import drop_fragments
+    cfg = AnalysisConfig()
+    limit = cfg.segment.min_diameter_mm * cfg.min_measured_fraction
+    spots = [Spot(spot_id=i, x=10.0 * i, y=0.0, bbox=(0, 0, 1, 1), area_px=1.0, diameter_px=1.0, diameter_mm=d)
+             for i, d in enumerate([0.8, diameter_mm, 3.0], start=1)]
+    kept, n = drop_fragments(spots, limit)
+    assert n == int(dropped)
+    assert [s.x for s in kept] == ([10.0, 30.0] if dropped else [10.0, 20.0, 30.0])
+    assert [s.spot_id for s in kept] == list(range(1, len(kept) + 1))
