@@ -64,6 +64,7 @@ class AnalysisConfig:
     texture_min_snr: float = 5.0  # a candidate under this contrast over the skin's texture at its own scale
     texture_other_confidence: float = 0.9  # ...that the CNN calls other this surely is skin, not a spot: dropped
     min_measured_fraction: float = 0.5  # a spot measured under this fraction of segment.min_diameter_mm is dropped
+    min_measured_px: float = 1.0  # ...and, without a scale, one measured under this many px across
     overlap_decode: bool = True  # search the scale on a 1/4 JPEG decode while a thread decodes it in full
     # (not when OpenCV is held to one thread, as in batch workers: the thread would share their core)
 
@@ -335,7 +336,8 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
                   reduced=reduced, debug_dir=debug_dir)
     clock.lap("segment")
     spots = measure(image, seg.candidates, scale)
-    spots, n_fragments = drop_fragments(spots, cfg.segment.min_diameter_mm * cfg.min_measured_fraction)
+    spots, n_fragments = drop_fragments(spots, cfg.segment.min_diameter_mm * cfg.min_measured_fraction,
+                                        cfg.min_measured_px)
     area_cm2 = skin_area_cm2(seg, scale)
     clock.lap("measure")
     spots, model_note = _classify(image, spots, scale, net_bundle, cfg.cnn_views)
@@ -413,15 +415,19 @@ def _classify(image_rgb: np.ndarray, spots: list[Spot], scale: Scale, net_bundle
     return (classify(image_rgb, spots, scale, net, meta, views=views) if spots else spots), info
 
 
-def drop_fragments(spots: list[Spot], min_diameter_mm: float) -> tuple[list[Spot], int]:
-    """The spots without those measured under min_diameter_mm, renumbered from 1; and how many were dropped.
+def drop_fragments(spots: list[Spot], min_diameter_mm: float, min_diameter_px: float = 1.0) -> tuple[list[Spot], int]:
+    """The spots without fragments, renumbered from 1; and how many were dropped.
 
-    The segmenter keeps a candidate whose area as seen reaches its smallest spot, so that a blurred
-    petechia deblurred a little under it is kept. Measured at well under that size (by default half of
-    it), a candidate is a pixel or two left between the lobes of a larger spot, or a speck inside a
-    mole: nothing the tool can size, and as a "petechia" a false find. Without a scale nothing is dropped.
+    A fragment is measured under min_diameter_mm (max Feret) or, without a scale, under
+    min_diameter_px. The segmenter keeps a candidate whose area as seen reaches its smallest spot, so
+    that a blurred petechia deblurred a little under it is kept. Measured at well under that size (by
+    default half of it), a candidate is a pixel or two left between the lobes of a larger spot, or a
+    speck inside a mole: nothing the tool can size, and as a "petechia" a false find. Without a scale
+    the segmenter has no smallest size, and a speck under a pixel across (a corner of the frame, one
+    noisy pixel) is no spot either.
     """
-    keep = [s for s in spots if s.diameter_mm is None or s.diameter_mm >= min_diameter_mm]
+    keep = [s for s in spots if (s.diameter_mm >= min_diameter_mm if s.diameter_mm is not None
+                                 else s.diameter_px >= min_diameter_px)]
     if len(keep) == len(spots):
         return spots, 0
     return [dataclasses.replace(s, spot_id=i) for i, s in enumerate(keep, start=1)], len(spots) - len(keep)

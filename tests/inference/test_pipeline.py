@@ -253,19 +253,21 @@ def test_skin_texture_is_dropped_only_when_faint_and_the_cnn_calls_it_other(text
     assert [s.spot_id for s in kept] == list(range(1, len(kept) + 1))
 
 
-@pytest.mark.parametrize("diameter_mm, dropped", [
-    (0.14, True),    # a pixel or two between a bruise's lobes, measured under half the smallest spot (0.3 mm)
-    (0.15, False),   # at the limit: kept
-    (0.25, False),   # a blurred 0.3 mm petechia deblurred a little under the size sought: kept
-    (None, False),   # no scale: nothing is judged in mm
+@pytest.mark.parametrize("diameter_mm, diameter_px, dropped", [
+    (0.14, 3.0, True),    # a pixel or two between a bruise's lobes, measured under half the smallest spot (0.3 mm)
+    (0.15, 3.0, False),   # at the limit: kept
+    (0.25, 0.9, False),   # with a scale the size in mm decides, however coarse the photo
+    (None, 0.9, True),    # no scale: a speck under a pixel across (a frame corner, one noisy pixel)
+    (None, 1.0, False),   # no scale: a pixel across is kept
 ])
-def test_fragments_measured_under_half_the_smallest_spot_are_dropped(diameter_mm, dropped):
+def test_fragments_are_dropped(diameter_mm, diameter_px, dropped):
     from spotscale.inference.pipeline import drop_fragments
     cfg = AnalysisConfig()
     limit = cfg.segment.min_diameter_mm * cfg.min_measured_fraction
-    spots = [Spot(spot_id=i, x=10.0 * i, y=0.0, bbox=(0, 0, 1, 1), area_px=1.0, diameter_px=1.0, diameter_mm=d)
-             for i, d in enumerate([0.8, diameter_mm, 3.0], start=1)]
-    kept, n = drop_fragments(spots, limit)
+    spots = [Spot(spot_id=i, x=10.0 * i, y=0.0, bbox=(0, 0, 1, 1), area_px=1.0, diameter_px=px,
+                  diameter_mm=None if d is None and diameter_mm is None else d)
+             for i, (d, px) in enumerate([(0.8, 5.0), (diameter_mm, diameter_px), (3.0, 20.0)], start=1)]
+    kept, n = drop_fragments(spots, limit, cfg.min_measured_px)
     assert n == int(dropped)
     assert [s.x for s in kept] == ([10.0, 30.0] if dropped else [10.0, 20.0, 30.0])
     assert [s.spot_id for s in kept] == list(range(1, len(kept) + 1))
