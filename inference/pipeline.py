@@ -426,8 +426,12 @@ def drop_fragments(spots: list[Spot], min_diameter_mm: float, min_diameter_px: f
     the segmenter has no smallest size, and a speck under a pixel across (a corner of the frame, one
     noisy pixel) is no spot either.
     """
-    keep = [s for s in spots if (s.diameter_mm >= min_diameter_mm if s.diameter_mm is not None
-                                 else s.diameter_px >= min_diameter_px)]
+    return _kept(spots, [s for s in spots if (s.diameter_mm >= min_diameter_mm if s.diameter_mm is not None
+                                              else s.diameter_px >= min_diameter_px)])
+
+
+def _kept(spots: list[Spot], keep: list[Spot]) -> tuple[list[Spot], int]:
+    """keep renumbered from 1 (spots itself when nothing was left out); and how many were left out."""
     if len(keep) == len(spots):
         return spots, 0
     return [dataclasses.replace(s, spot_id=i) for i, s in enumerate(keep, start=1)], len(spots) - len(keep)
@@ -441,11 +445,9 @@ def drop_skin_texture(spots: list[Spot], min_snr: float, other_confidence: float
     Either alone is not enough: a faint petechia on blotchy skin is kept by the CNN, a clear mole by
     its contrast. Without a CNN nothing is dropped.
     """
-    keep = [s for s in spots if not (s.texture_snr is not None and s.texture_snr < min_snr
-                                     and s.cnn_label == "other" and (s.cnn_prob or 0.0) >= other_confidence)]
-    if len(keep) == len(spots):
-        return spots, 0
-    return [dataclasses.replace(s, spot_id=i) for i, s in enumerate(keep, start=1)], len(spots) - len(keep)
+    return _kept(spots, [s for s in spots if not (
+        s.texture_snr is not None and s.texture_snr < min_snr
+        and s.cnn_label == "other" and (s.cnn_prob or 0.0) >= other_confidence)])
 
 
 # ----------------------------------------------------------------------------- reduced analysis
