@@ -120,8 +120,7 @@ def evaluate_photo(jpg: Path) -> dict:
     seg = segment(img, exclude=exclude_mask(meta, img.shape[:2]), mm_per_px=scale.mm_per_px, reduced=red,
                   config=SegmentConfig(camera_blur_px=marker_blur(img, meta)))
     spots = measure(img, seg.candidates, scale)
-    cfg = AnalysisConfig()
-    spots, _ = drop_fragments(spots, cfg.segment.min_diameter_mm * cfg.min_measured_fraction, cfg.min_measured_px)  # as the pipeline does
+    spots, _ = drop_fragments(spots, AnalysisConfig())  # as the pipeline does
     return {"ita": float(meta["ita"]), "size": (img.shape[1], img.shape[0]), "matches": match(spots, tspots), "n_cand": len(spots),
             "mm_per_px": scale.mm_per_px,
             "unmatched": sum(1 for s in spots if not _any_truth(s, tspots)), "name": jpg.stem}

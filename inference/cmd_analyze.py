@@ -66,6 +66,10 @@ def _texture_note(n: int) -> str:
     return f"{n} faint blotch{'' if n == 1 else 'es'} of skin texture left out"
 
 
+def _fragment_note(n: int) -> str:
+    return f"{n} fragment{'' if n == 1 else 's'} measured under half the smallest spot left out"
+
+
 def summary_lines(result: PhotoResult) -> list[str]:
     """The short text summary printed by `spotscale analyze`."""
     sc = result.scale
@@ -83,8 +87,7 @@ def summary_lines(result: PhotoResult) -> list[str]:
     lines.append("Spots: " + ", ".join(f"{lab} {counts.get(lab, 0)}" for lab in FINAL_LABELS)
                  + f" (total {len(result.spots)}"
                  + (f"; {_texture_note(s['dropped_as_skin_texture'])}" if s.get("dropped_as_skin_texture") else "")
-                 + (f"; {s['dropped_as_fragments']} fragment{'' if s['dropped_as_fragments'] == 1 else 's'} "
-                    "measured under half the smallest spot left out" if s.get("dropped_as_fragments") else "")
+                 + (f"; {_fragment_note(s['dropped_as_fragments'])}" if s.get("dropped_as_fragments") else "")
                  + ")")
     if s.get("petechiae_per_6_25cm2") is not None:
         lines.append(f"Petechiae per 6.25 cm2: {s['petechiae_per_6_25cm2']:.2f} over {s.get('skin_area_cm2', 0):.1f} "

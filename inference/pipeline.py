@@ -336,8 +336,7 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
                   reduced=reduced, debug_dir=debug_dir)
     clock.lap("segment")
     spots = measure(image, seg.candidates, scale)
-    spots, n_fragments = drop_fragments(spots, cfg.segment.min_diameter_mm * cfg.min_measured_fraction,
-                                        cfg.min_measured_px)
+    spots, n_fragments = drop_fragments(spots, cfg)
     area_cm2 = skin_area_cm2(seg, scale)
     clock.lap("measure")
     spots, model_note = _classify(image, spots, scale, net_bundle, cfg.cnn_views)
@@ -415,19 +414,20 @@ def _classify(image_rgb: np.ndarray, spots: list[Spot], scale: Scale, net_bundle
     return (classify(image_rgb, spots, scale, net, meta, views=views) if spots else spots), info
 
 
-def drop_fragments(spots: list[Spot], min_diameter_mm: float, min_diameter_px: float = 1.0) -> tuple[list[Spot], int]:
+def drop_fragments(spots: list[Spot], cfg: AnalysisConfig) -> tuple[list[Spot], int]:
     """The spots without fragments, renumbered from 1; and how many were dropped.
 
-    A fragment is measured under min_diameter_mm (max Feret) or, without a scale, under
-    min_diameter_px. The segmenter keeps a candidate whose area as seen reaches its smallest spot, so
+    A fragment is measured (max Feret) under cfg.min_measured_fraction of segment.min_diameter_mm or,
+    without a scale, under cfg.min_measured_px. The segmenter keeps a candidate whose area as seen reaches its smallest spot, so
     that a blurred petechia deblurred a little under it is kept. Measured at well under that size (by
     default half of it), a candidate is a pixel or two left between the lobes of a larger spot, or a
     speck inside a mole: nothing the tool can size, and as a "petechia" a false find. Without a scale
     the segmenter has no smallest size, and a speck under a pixel across (a corner of the frame, one
     noisy pixel) is no spot either.
     """
-    return _kept(spots, [s for s in spots if (s.diameter_mm >= min_diameter_mm if s.diameter_mm is not None
-                                              else s.diameter_px >= min_diameter_px)])
+    min_mm = cfg.segment.min_diameter_mm * cfg.min_measured_fraction
+    return _kept(spots, [s for s in spots if (s.diameter_mm >= min_mm if s.diameter_mm is not None
+                                              else s.diameter_px >= cfg.min_measured_px)])
 
 
 def _kept(spots: list[Spot], keep: list[Spot]) -> tuple[list[Spot], int]:

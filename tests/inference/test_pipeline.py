@@ -262,12 +262,9 @@ def test_skin_texture_is_dropped_only_when_faint_and_the_cnn_calls_it_other(text
 ])
 def test_fragments_are_dropped(diameter_mm, diameter_px, dropped):
     from spotscale.inference.pipeline import drop_fragments
-    cfg = AnalysisConfig()
-    limit = cfg.segment.min_diameter_mm * cfg.min_measured_fraction
-    spots = [Spot(spot_id=i, x=10.0 * i, y=0.0, bbox=(0, 0, 1, 1), area_px=1.0, diameter_px=px,
-                  diameter_mm=None if d is None and diameter_mm is None else d)
+    spots = [Spot(spot_id=i, x=10.0 * i, y=0.0, bbox=(0, 0, 1, 1), area_px=1.0, diameter_px=px, diameter_mm=d)
              for i, (d, px) in enumerate([(0.8, 5.0), (diameter_mm, diameter_px), (3.0, 20.0)], start=1)]
-    kept, n = drop_fragments(spots, limit, cfg.min_measured_px)
+    kept, n = drop_fragments(spots, AnalysisConfig())
     assert n == int(dropped)
     assert [s.x for s in kept] == ([10.0, 30.0] if dropped else [10.0, 20.0, 30.0])
     assert [s.spot_id for s in kept] == list(range(1, len(kept) + 1))
