@@ -897,15 +897,35 @@ def _window_spectra(rows: np.ndarray, min_period: float, max_period: float) -> t
     return spectra, f[band]
 
 
-def _peak_ratio(pb: np.ndarray, fb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of a spectrum: the sharpest peak's power over the local spectral level, and its period."""
+def _staircase_bins(fb: np.ndarray, u: np.ndarray, step_px: float) -> np.ndarray:
+    """Frequencies (cycles per sample, samples step_px apart along u) of a sharp straight edge's pixel
+    staircase: it steps one pixel every 1 / sin(theta) px along itself (theta: angle to the nearest
+    pixel axis), a periodic pattern at that period, its half and its double, within 3 %."""
+    sin_axis = float(min(abs(u[0]), abs(u[1])))
+    out = np.zeros(len(fb), bool)
+    if sin_axis < 1e-3:
+        return out
+    f_s = sin_axis * step_px
+    for m in (0.5, 1.0, 2.0):
+        out |= np.abs(fb / (m * f_s) - 1.0) < 0.03
+    return out
+
+
+def _peak_ratio(pb: np.ndarray, fb: np.ndarray, skip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a spectrum: the sharpest peak's power over the local spectral level, and its period.
+
+    `skip`: frequencies whose peaks are not counted (an edge's pixel staircase, see _staircase_bins).
+    """
     bg = (_box1d(pb, 25) * 25 - _box1d(pb, 5) * 5) / 20  # local spectral level without the peak's lobe
     ratio = pb / (bg + 1e-6 * pb.mean(axis=1, keepdims=True) + 1e-12)
+    if skip is not None and skip.any():
+        ratio[:, skip] = 0.0
     j = np.argmax(ratio, axis=1)
     return ratio[np.arange(len(pb)), j], 1.0 / fb[j]
 
 
-def _row_periodicity(rows: np.ndarray, min_period: float, max_period: float) -> tuple[np.ndarray, np.ndarray]:
+def _row_periodicity(rows: np.ndarray, min_period: float, max_period: float,
+                     u: np.ndarray | None = None, step_px: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the sharpest spectral peak (power over the local spectral level) and its period (samples).
 
     Spectra are averaged over 256-sample windows (Welch), so a perspective chirp along a long ruler does
@@ -914,19 +934,22 @@ def _row_periodicity(rows: np.ndarray, min_period: float, max_period: float) -> 
     spectra, fb = _window_spectra(rows, min_period, max_period)
     if not spectra:
         return np.zeros(len(rows)), np.zeros(len(rows))
-    return _peak_ratio(sum(spectra), fb)
+    return _peak_ratio(sum(spectra), fb, None if u is None else _staircase_bins(fb, u, step_px))
 
 
-def _coarse_periodicity(coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _coarse_periodicity(coarse: np.ndarray, u: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the Welch (whole-line) peak ratio, and the peak ratio of each window (rows x windows).
 
     The per-window ratios let a short ruler on a long line through skin texture be found undiluted.
+    `u`: the line's direction when the samples are full-resolution px, whose sharp edges step in a
+    pixel staircase (see _staircase_bins); None for a reduced image.
     """
     spectra, fb = _window_spectra(coarse, 2.5, 64.0)
     if not spectra:
         return np.zeros(len(coarse)), np.zeros((len(coarse), 1))
-    welch, _ = _peak_ratio(sum(spectra), fb)
-    return welch, np.stack([_peak_ratio(pb, fb)[0] for pb in spectra], axis=1)
+    skip = None if u is None else _staircase_bins(fb, u, 1.0)  # one sample per px
+    welch, _ = _peak_ratio(sum(spectra), fb, skip)
+    return welch, np.stack([_peak_ratio(pb, fb, skip)[0] for pb in spectra], axis=1)
 
 
 def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
@@ -957,7 +980,7 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
     if not inside.all():  # outside the image: the row's mean inside (no edge step)
         fill = (coarse * inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
         coarse = np.where(inside, coarse, fill[:, None].astype(np.float32))
-    welch, per_window = _coarse_periodicity(coarse)
+    welch, per_window = _coarse_periodicity(coarse, u if k == 1 else None)
     found = None
     for local, tried in ((False, 0), (True, 0)):
         # whole line first, then the best window (a short ruler on a long line); each time the best band of
@@ -1087,7 +1110,8 @@ def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, 
     o = np.linspace(band[0], band[1], int(np.clip(band[1] - band[0], 3, 40)))
     rows = _strip_linear(image, a, u, n, t, o)
     ok = (rows >= 0).all(axis=0)
-    score, per = _row_periodicity(np.where(rows >= 0, rows, rows[rows >= 0].mean()), 4.0, 0.1 * rows.shape[1])
+    score, per = _row_periodicity(np.where(rows >= 0, rows, rows[rows >= 0].mean()), 4.0, 0.1 * rows.shape[1],
+                                  u, step)
     keep = score >= 0.5 * score.max()
     prof = rows[keep].mean(axis=0)
     prof[~ok] = np.median(prof[ok]) if ok.any() else 0.0

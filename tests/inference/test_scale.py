@@ -575,6 +575,23 @@ def test_an_edge_staircase_is_not_a_tick_run(monkeypatch, angle_deg, period_px, 
     assert ok is not staircase
 
 
+@pytest.mark.parametrize("rot, tick_grey, mm_per_px", [(-15.5, 120, 0.25), (22.0, 170, 0.3)])
+def test_faint_ticks_beside_a_sharp_slanted_edge_are_found_at_full_resolution(rot, tick_grey, mm_per_px):
+    # a 1200 px photo is searched at full size, where a white ruler's sharp edge on dark skin steps in a
+    # pixel staircase (period 1 / sin(theta) px) more periodic than faint grey ticks: the band of rows
+    # picked was the edge, refused as not printed, and the ruler was not found
+    body = 110.0
+    art = np.full((int(16.0 * 20), int(body * 20)), 235, np.uint8)
+    for i in range(101):
+        x = int(round((5.0 + i) * 20))
+        cv2.rectangle(art, (x - 1, 0), (x + 1, int((5.0 if i % 10 == 0 else 3.5 if i % 5 == 0 else 2.0) * 20)),
+                      tick_grey, -1)
+    off = np.array([[1 / 20, 0, -body / 2 - 0.5 / 20], [0, 1 / 20, -8.0 - 0.5 / 20], [0, 0, 1.0]])
+    dark = (skin(1200, 900).astype(np.float32) * 0.35).astype(np.uint8)
+    sc = find_scale(paste(dark, art, off, plane_to_image((1200, 900), (600, 450), mm_per_px, rot)))
+    assert sc.source == "ruler" and sc.mm_per_px == pytest.approx(mm_per_px, rel=0.005)
+
+
 def test_reported_uncertainty_includes_each_reference_kinds_model_error():
     # a fit's own residuals miss what the reference itself gets wrong (its print, a ruler's tilt
     # across it): a clean ruler still reports >= 1 %, a clean marker >= 0.03 %
