@@ -46,7 +46,7 @@ _SEARCH_MAX_SIDE = 1400  # long side of the reduced search image when none is gi
 _MIN_DISC_PX = 24.0  # a sticker / coin narrower than this (full px) is refused
 _MIN_TICKS = 16  # >= 15 mm of ticks: fewer give neither the period to ~1 % nor a reliable 5 / 10 mm check
 _MAX_TICK_RUNS = 3  # candidate tick runs checked on full resolution, best first
-_MAX_EDGE_LINES = 5  # then candidate straight edges (ruler sides), longest first
+_MAX_EDGE_LINES = 8  # then candidate straight edges (ruler sides), longest first
 # Relative error each kind of reference has beyond what its own fit sees (its print or cut, a ruler's
 # tilt across itself, a sticker's soft or shaded edge), added in quadrature to the fit's uncertainty.
 # Set so that twice the reported uncertainty covers 88-100 % of the errors in benchmarks/bench_scale.py

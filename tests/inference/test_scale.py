@@ -291,6 +291,21 @@ def test_ruler_colour_is_read_between_its_ticks_when_the_band_straddles_its_edge
     assert np.allclose(base, (225, 228, 235), atol=3)
 
 
+def test_longer_clutter_edges_do_not_crowd_out_a_rulers_sides():
+    # a background's border, a sleeve and a watermark's baseline can all be longer than a ruler: on a
+    # dev photo five such lines came first and the ruler's sides (6th and 7th) were never searched
+    from spotscale.inference.scale import _edge_lines, _gray
+    img = skin(1200, 900)
+    for poly in ([(0, 0), (1199, 0), (1199, 40), (0, 90)], [(0, 899), (1199, 899), (1199, 800), (0, 860)],
+                 [(0, 120), (120, 120), (0, 700)], [(1199, 100), (1199, 760), (1020, 760)],
+                 [(300, 200), (900, 160), (900, 230), (300, 230)]):
+        cv2.fillPoly(img, [np.array(poly, np.int32)], (60, 45, 40))
+    cv2.rectangle(img, (560, 420), (640, 700), (235, 235, 235), -1)  # the ruler's body, 280 px long
+    lines = _edge_lines(_gray(img), img)
+    sides = [x for x in (560, 640) if any(abs(s[0] - s[2]) < 4 and abs(s[0] - x) < 3 for s in lines)]
+    assert sides == [560, 640]
+
+
 def test_ruler_search_can_be_switched_off():
     hom = plane_to_image((900, 700), (450, 350), 0.08, 20.0)
     sc = find_scale(with_ruler(skin(900, 700), hom), ScaleConfig(ruler=False))
