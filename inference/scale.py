@@ -1303,7 +1303,7 @@ def _major_fits(prof: np.ndarray, step: float, t0: float) -> list[_Ticks]:
 
 def _major_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float) -> _Ticks | None:
     """_major_fits for one polarity: peaks one period apart, numbered, quadratic position fit."""
-    found = _numbered_peaks(g, p0, 0.3, 7)
+    found = _numbered_peaks(g, p0, 0.2, 7)  # 5 mm marks, shorter than the 10 mm marks, can show at 1/4 of them
     if found is None:
         return None
     pos_arr, (idx, keep, coef, sd) = found

@@ -575,6 +575,19 @@ def test_faint_5_mm_marks_between_strong_10_mm_marks_give_the_5_mm_period():
     assert fits and fits[0].period_px == pytest.approx(11.0, rel=0.01) and fits[0].n_ticks == 21
 
 
+def test_5_mm_marks_a_quarter_as_strong_as_the_10_mm_marks_on_a_50_mm_ruler():
+    # mm ticks blurred away; a 50 mm ruler has only 6 10-mm marks, fewer than the 7 a fit needs, so the
+    # fainter 5 mm marks must count (at 1/4 of the 10 mm marks' depth they were below the peak threshold)
+    x = np.arange(int(44.0 * 12), dtype=np.float64)
+    prof = np.full(len(x), 200.0)
+    for i in range(11):
+        depth = 80.0 if i % 2 == 0 else 20.0
+        prof -= depth * np.exp(-0.5 * ((x - 44.0 * (i + 0.5) - 0.37) / 2.0) ** 2)
+    from spotscale.inference.scale import _major_fits
+    fits = _major_fits(prof.astype(np.float32), 0.5, 0.0)
+    assert fits and fits[0].period_px == pytest.approx(22.0, rel=0.01) and fits[0].n_ticks == 11
+
+
 @pytest.mark.parametrize("angle_deg, period_px, staircase", [(11.8, 4.885, True), (11.8, 9.77, True),
                                                              (11.8, 6.0, False), (0.0, 4.885, False)],
                          ids=["stair", "twice-stair", "other-period", "axis-aligned"])
