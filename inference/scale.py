@@ -1434,14 +1434,16 @@ def _ruler_marks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray,
             return False
     if cls[top] < (1.3 if every == 5 else 1.2) * max(others.mean(), 1.0):
         return False
-    return every == 2 or _hierarchy_t(extent, ticks.index % every, top) >= MIN_HIERARCHY_T
+    return _hierarchy_t(extent, ticks.index % every, top) >= MIN_HIERARCHY_T
 
 
 # Five classes of tick (index mod 5) of random lengths: one of them is 1.3x the others' mean by chance
 # when there are few ticks, e.g. the stripes of a bed sheet cut slantwise by a limb's edge (taken for a
 # ruler of 0.028 mm/px in a photo without one). The longer class must also stand out of the ticks'
 # scatter within each class: t 1.7 there; 3.4-27 for the rulers found on the photos of three renderers,
-# but for two weak fits (t 2.0 and 0.9) whose photos another fit still measures.
+# but for two weak fits (t 2.0 and 0.9) whose photos another fit still measures. The same holds for the
+# 5 / 10 mm marks alone (two classes): t 1.0-1.8 for three striped cloths read as marks on dev photos
+# without a ruler (scales off by +21 % to +366 %), 6.2-21.9 for the 16 rulers so read on dev photos.
 MIN_HIERARCHY_T = 2.5
 
 

@@ -588,6 +588,23 @@ def test_5_mm_marks_a_quarter_as_strong_as_the_10_mm_marks_on_a_50_mm_ruler():
     assert fits and fits[0].period_px == pytest.approx(22.0, rel=0.01) and fits[0].n_ticks == 11
 
 
+@pytest.mark.parametrize("lengths_px, ruler", [([23, 16] * 5 + [23], True),
+                                               ([28, 14, 16, 20, 14, 12, 26, 22, 24, 16, 24], False)],
+                         ids=["10-and-5-mm-marks", "stripes-of-random-length"])
+def test_5_mm_marks_need_their_10_mm_marks_to_stand_out_of_the_scatter(lengths_px, ruler):
+    # the stripes of a cloth cut slantwise by a limb's edge: every other one is 1.3x longer on average
+    # by chance, and alike in the 4-mark check, but the scatter within each class is as large (t 1.7):
+    # read as 5 / 10 mm marks, they had put a ruler 50 % off before a 25 mm sticker on a dev photo
+    from spotscale.inference.scale import _ruler_marks, _Ticks
+    img = np.full((200, 400, 3), (200, 150, 125), np.uint8)
+    xs = 30.0 + 23.0 * np.arange(len(lengths_px))
+    for x, length in zip(xs, lengths_px):
+        cv2.line(img, (int(round(x)), 40), (int(round(x)), 40 + length), (60, 40, 40), 2)
+    ticks = _Ticks(23.0, 0.01, len(xs), xs, np.arange(len(xs)), -1.0, unit_mm=5.0)
+    assert _ruler_marks(img, np.array([0.0, 40.0]), np.array([1.0, 0.0]), np.array([0.0, 1.0]), ticks,
+                        (0.0, 20.0)) is ruler
+
+
 @pytest.mark.parametrize("angle_deg, period_px, staircase", [(11.8, 4.885, True), (11.8, 9.77, True),
                                                              (11.8, 6.0, False), (0.0, 4.885, False)],
                          ids=["stair", "twice-stair", "other-period", "axis-aligned"])
