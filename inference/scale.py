@@ -981,20 +981,12 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
         fill = (coarse * inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
         coarse = np.where(inside, coarse, fill[:, None].astype(np.float32))
     welch, per_window = _coarse_periodicity(coarse, u if k == 1 else None)
-    found = None
-    for local, tried in ((False, 0), (True, 0)):
-        # whole line first, then the best window (a short ruler on a long line); each time the best band of
-        # rows and then the next best (the staircase of a slanted edge can be more periodic than blurred ticks)
-        scores = per_window if local else welch
-        if tried:
-            if found is None:
-                continue
-            scores = scores.copy()
-            scores[max(0, found[-1][0] - 2):found[-1][1] + 3] = 0.0
+    for scores in (welch, per_window):
+        # whole line first, then the best window (a short ruler on a long line): each time the best band of rows
         found = _tick_band(image, k, a, u, n, coarse, o_c, t_c, scores)
         if found is None:
             continue
-        score, fits, majors, band, t_run, _ = found
+        score, fits, majors, band, t_run = found
         fits = [f for f in fits if _printed_ticks(image, a, u, n, f, band)]
         if not fits:
             fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, band)]
@@ -1068,7 +1060,7 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
 
     `scores`: per row, the whole-line peak ratio; or (rows x windows) per-window ratios, then rows are
     scored by the windows that carry the ticks and the search keeps only that stretch of the line.
-    Returns (score, candidate mm tick fits, 5 / 10 mm mark fits function, band, t_c, band's row range)
+    Returns (score, candidate mm tick fits, 5 / 10 mm mark fits function, band, t_c)
     or None.
     """
     if scores.ndim == 2:
@@ -1095,7 +1087,7 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
         hi += 1
     band = (o_c[lo] - k, o_c[hi] + k)
     fits, majors = _fine_ticks(image, a, u, n, t_c, band)
-    return float(score[r0]), fits, majors, band, t_c, (lo, hi)
+    return float(score[r0]), fits, majors, band, t_c
 
 
 def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
