@@ -418,12 +418,12 @@ def drop_fragments(spots: list[Spot], cfg: AnalysisConfig) -> tuple[list[Spot], 
     """The spots without fragments, renumbered from 1; and how many were dropped.
 
     A fragment is measured (max Feret) under cfg.min_measured_fraction of segment.min_diameter_mm or,
-    without a scale, under cfg.min_measured_px. The segmenter keeps a candidate whose area as seen reaches its smallest spot, so
-    that a blurred petechia deblurred a little under it is kept. Measured at well under that size (by
-    default half of it), a candidate is a pixel or two left between the lobes of a larger spot, or a
-    speck inside a mole: nothing the tool can size, and as a "petechia" a false find. Without a scale
-    the segmenter has no smallest size, and a speck under a pixel across (a corner of the frame, one
-    noisy pixel) is no spot either.
+    without a scale, under cfg.min_measured_px. The segmenter keeps a candidate whose area as seen
+    reaches its smallest spot, so that a blurred petechia deblurred a little under it is kept. Measured
+    at well under that size (by default half of it), a candidate is a pixel or two left between the
+    lobes of a larger spot, or a speck inside a mole: nothing the tool can size, and as a "petechia" a
+    false find. Without a scale the segmenter has no smallest size, and a speck under a pixel across
+    (a corner of the frame, one noisy pixel) is no spot either.
     """
     min_mm = cfg.segment.min_diameter_mm * cfg.min_measured_fraction
     return _kept(spots, [s for s in spots if (s.diameter_mm >= min_mm if s.diameter_mm is not None
