@@ -30,6 +30,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -1873,23 +1874,47 @@ def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
     return fit, sd / math.sqrt(keep.sum()) * 2.0, quality
 
 
+class _DiscLook(NamedTuple):
+    """What a fitted disc looks like (see _disc_look)."""
+
+    contrast: float
+    rough: float
+    width: float
+    around: np.ndarray
+    step: float = 0.0
+    edge_rel: float = 1.0
+
+
 def _looks_like_sticker(image: np.ndarray, ell) -> bool:
-    """A flat disc with a step edge on skin (see _disc_look): roughness and edge width traded off on
-    tuning photos of stickers and coins against round moles, blood blisters and bruises (seeds
-    888000..); the surround must be skin-coloured (warm hue, chroma < 50), not a cloth or a dressing."""
-    contrast, rough, width, around = _disc_look(image, ell)
+    """A flat disc with a step edge on skin, or a coin: relief inside, a sharp step at its rim (_disc_look).
+
+    Flat: roughness and edge width traded off on tuning photos of stickers and coins against round
+    moles, blood blisters and bruises (seeds 888000..). A coin's relief rings and darkened rim fail that
+    rule (roughness 0.1-0.35, width 0.11-0.16 of the radius on dev renders of coins, seeds 952000..); its
+    outline is still a step, 0.6+ of the contrast within a few px (edge_rel <= 0.05 of the radius), where
+    the round moles and angiomas of dev photos without a reference (seeds 6000000..) fade over 0.07+ of
+    their radius. A rim more than 2.5x as far from the skin's colour as the centre (coins: 0.7-1.8) is a
+    ring, not a disc: one such outline on those photos had an edge_rel of 0.049. The surround must be
+    skin-coloured (warm hue, chroma < 50), not a cloth or a dressing.
+    """
+    look = _disc_look(image, ell)
+    around = look.around
     on_skin = around[1] > 0.0 and around[2] > 0.0 and math.hypot(around[1], around[2]) < 50.0  # warm, not vivid
-    return on_skin and contrast >= 8.0 and rough / 0.08 + width / 0.25 < 1.0
+    flat = look.rough / 0.08 + look.width / 0.25 < 1.0
+    coin = 0.6 <= look.step <= 2.5 and look.edge_rel <= 0.05
+    return on_skin and look.contrast >= 8.0 and (flat or coin)
 
 
-def _disc_look(image: np.ndarray, ell) -> tuple[float, float, float, np.ndarray]:
-    """(contrast, interior roughness, edge width, CIELAB around) of a fitted disc, from a full-resolution crop.
+def _disc_look(image: np.ndarray, ell) -> _DiscLook:
+    """Contrast, interior roughness, edge width, CIELAB around and rim step of a fitted disc, from a
+    full-resolution crop.
 
     contrast: CIELAB distance (L* 0-100) between the medians inside (rho < 0.55) and of the ring
     around it (1.15 < rho < 1.35); roughness: 75th percentile of the CIELAB residual inside after a
     smooth trend (plane + radial quadratic: shading, a coin's sheen), over the contrast; edge width: 20-80 % rise of the
     median radial profile, over the radius. A sticker or coin is flat inside with a step edge; a mole,
     a bruise or a spot is mottled and fades into the skin. CIELAB around: the ring's median.
+    step, edge_rel: see _rim_step.
     """
     (cx, cy), (ea, eb), ang = ell
     r = 0.5 * max(ea, eb)
@@ -1907,27 +1932,54 @@ def _disc_look(image: np.ndarray, ell) -> tuple[float, float, float, np.ndarray]
     rho = np.hypot(u / (0.5 * ea), v / (0.5 * eb))
     inner, ring = rho < 0.55, (rho > 1.15) & (rho < 1.35)  # inside 0.55: clear of a printed border ring
     if inner.sum() < 20 or ring.sum() < 20:
-        return 0.0, 1.0, 1.0, np.zeros(3)
+        return _DiscLook(0.0, 1.0, 1.0, np.zeros(3))
     mi, mr = np.median(lab[inner], axis=0), np.median(lab[ring], axis=0)
     contrast = float(np.linalg.norm(mi - mr))
     if contrast < 1e-3:
-        return 0.0, 1.0, 1.0, mr
+        return _DiscLook(0.0, 1.0, 1.0, mr)
     a = np.c_[np.ones(inner.sum()), u[inner] / r, v[inner] / r, rho[inner] ** 2]
     vals = lab[inner]
     res = vals - a @ np.linalg.lstsq(a, vals, rcond=None)[0]
     rough = float(np.percentile(np.sqrt((res ** 2).sum(axis=1)), 75)) / contrast  # a hair across: a few % of px
-    d = np.linalg.norm(lab - mi, axis=2) / contrast  # 0 inside, 1 on the skin around
     dist = (rho - 1.0) * np.hypot(u, v) / np.maximum(rho, 1e-9)  # px from the edge
+    rim, edge_rel = _rim_step(np.linalg.norm(lab - mr, axis=2) / contrast, dist, r, max(0.5, step / 2))
+    d = np.linalg.norm(lab - mi, axis=2) / contrast  # 0 inside, 1 on the skin around
     bins = np.arange(-0.15 * r, 0.4 * r + step, max(0.5, step / 2))
+    prof, centres = _median_profile(d, dist, bins)
+    if len(prof) < 4 or not (prof > 0.8).any():
+        return _DiscLook(contrast, rough, 1.0, mr, rim, edge_rel)
+    width = centres[np.argmax(prof > 0.8)] - centres[np.argmax(prof > 0.2)]
+    return _DiscLook(contrast, rough, float(max(width, 0.0)) / r, mr, rim, edge_rel)
+
+
+def _median_profile(values: np.ndarray, dist: np.ndarray, bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median of `values` per bin of `dist` (px from the edge): (medians, bin centres) of the non-empty bins."""
     which = np.digitize(dist.ravel(), bins)
-    flat = d.ravel()
+    flat = values.ravel()
     prof = np.array([np.median(flat[which == i]) if (which == i).any() else np.nan for i in range(1, len(bins))])
     centres = bins[:-1] + 0.5 * (bins[1] - bins[0])
     ok = np.isfinite(prof)
-    if ok.sum() < 4 or not (prof[ok] > 0.8).any():
-        return contrast, rough, 1.0, mr
-    width = centres[ok][np.argmax(prof[ok] > 0.8)] - centres[ok][np.argmax(prof[ok] > 0.2)]
-    return contrast, rough, float(max(width, 0.0)) / r, mr
+    return prof[ok], centres[ok]
+
+
+def _rim_step(e: np.ndarray, dist: np.ndarray, r: float, bin_px: float) -> tuple[float, float]:
+    """(step, edge_rel) of the outline: how far the colour is from the skin around, in units of the
+    contrast (`e`: 0 on the skin, ~1 inside), just inside the edge (0.03-0.12 r) minus 0.1-0.3 r
+    outside it; and that step over the steepest slope of the median radial profile within 0.1 r of the
+    edge, in px over the radius (a blurred step edge: a few px; a mole fading in: a fifth of its radius).
+
+    Read just inside the edge, not at the centre, so a coin's relief or darkened rim does not hide
+    its step.
+    """
+    prof, cen = _median_profile(e, dist, np.arange(-0.3 * r, 0.3 * r + bin_px, bin_px))
+    inside, outside, near = (cen > -0.12 * r) & (cen < -0.03 * r), (cen > 0.1 * r) & (cen < 0.3 * r), np.abs(cen) < 0.1 * r
+    if len(prof) < 5 or not (inside.any() and outside.any() and near.any()):
+        return 0.0, 1.0
+    rise = float(np.median(prof[inside]) - np.median(prof[outside]))
+    slope = float((-np.gradient(np.convolve(prof, np.ones(3) / 3, mode="same"), cen))[near].max())
+    if rise <= 0 or slope <= 0:
+        return max(rise, 0.0), 1.0
+    return rise, rise / slope / r
 
 
 def _ellipse_residuals(ell, pts: np.ndarray) -> np.ndarray:

@@ -484,6 +484,33 @@ def test_round_mottled_mole_is_not_a_sticker_without_a_colour():
     assert not sc.found
 
 
+def with_coin(img, centre, radius_px, rgb):
+    """A coin: relief (6 concentric rings, +-15 %), a rim darkened by 35 % next to its edge, a sheen
+    across it and a soft contact shadow on the skin around."""
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h * SS, 0:w * SS]
+    dx, dy = (xx - (SS - 1) / 2) / SS - centre[0], (yy - (SS - 1) / 2) / SS - centre[1]
+    rr = cv2.resize(np.hypot(dx, dy).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    cov = cv2.resize((np.hypot(dx, dy) <= radius_px).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    sheen = 0.85 + 0.25 * ((np.arange(w)[None, :] - centre[0]) - (np.arange(h)[:, None] - centre[1])) / (2 * radius_px)
+    relief = 0.85 + 0.15 * np.cos(rr / radius_px * math.pi * 6)
+    rim = np.where((rr > 0.92 * radius_px) & (rr < 0.97 * radius_px), 0.65, 1.0)
+    coin = to_linear(np.array(rgb, np.uint8).reshape(1, 1, 3)) * (relief * rim * sheen)[..., None]
+    shadow = 1 - 0.25 * np.exp(-np.maximum(rr - radius_px, 0) / (0.05 * radius_px))
+    under = to_linear(img) * shadow[..., None]
+    return to_srgb(np.clip(under * (1 - cov[..., None]) + coin * cov[..., None], 0, 1))
+
+
+@pytest.mark.parametrize("rgb", [(150, 150, 150), (180, 150, 80)])
+def test_coin_with_relief_and_a_dark_rim_is_found_without_a_colour(rgb):
+    # a coin is not flat inside (relief, rim, sheen: roughness 0.1-0.3 of its contrast) but its outline is a
+    # step: it must pass where a mottled mole fading into the skin does not (test below)
+    img = blur(with_coin(skin(800, 600), (380.4, 290.6), 110.0, rgb), 1.2)
+    sc = find_scale(img, ScaleConfig(sticker_diameter_mm=21.0))
+    assert sc.source == "sticker"
+    assert sc.mm_per_px == pytest.approx(21.0 / 220.0, rel=0.015)
+
+
 def camera_tilt_homography(size, offset_px, mm_per_px, rot_deg, p_xy) -> np.ndarray:
     """Plane mm -> image px: rotation + scale, the plane origin `offset_px` from the image centre, then a
     perspective x -> x / (1 + p.x) about the image centre (where a phone's principal point sits)."""
