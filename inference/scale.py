@@ -1646,7 +1646,7 @@ def _best_disc(image: np.ndarray, rgb: np.ndarray, k: int, cfg: ScaleConfig, loo
         if math.sqrt(ell[1][0] * ell[1][1]) * k < _MIN_DISC_PX:
             continue  # too few px across to give the scale within ~1 %: a stray blob, not the reference
         fit = _converged_disc(image, _ellipse_to_full(ell, k))
-        if fit is not None and cfg.sticker_color is None and not _looks_like_sticker(image, fit[0]):
+        if fit is not None and cfg.sticker_color is None and not _looks_like_sticker(image, fit[0], fit[2]):
             continue  # with no colour to go by, a round mole or blood blister must not pass for the sticker
         if fit is not None and (best is None or score * fit[2] > best[0]):
             best = (score * fit[2], fit)
@@ -1885,23 +1885,25 @@ class _DiscLook(NamedTuple):
     edge_rel: float = 1.0
 
 
-def _looks_like_sticker(image: np.ndarray, ell) -> bool:
+def _looks_like_sticker(image: np.ndarray, ell, quality: float = 1.0) -> bool:
     """A flat disc with a step edge on skin, or a coin: relief inside, a sharp step at its rim (_disc_look).
 
     Flat: roughness and edge width traded off on tuning photos of stickers and coins against round
     moles, blood blisters and bruises (seeds 888000..). A coin's relief rings and darkened rim fail that
     rule (roughness 0.1-0.35, width 0.11-0.16 of the radius on dev renders of coins, seeds 952000..); its
-    outline is still a step, 0.6+ of the contrast within a few px (edge_rel <= 0.05 of the radius), where
+    outline is still a step, 0.4+ of the contrast within a few px (edge_rel <= 0.05 of the radius), where
     the round moles and angiomas of dev photos without a reference (seeds 6000000..) fade over 0.07+ of
-    their radius. A rim more than 2.5x as far from the skin's colour as the centre (coins: 0.7-1.8) is a
-    ring, not a disc: one such outline on those photos had an edge_rel of 0.049. The surround must be
-    skin-coloured (warm hue, chroma < 50), not a cloth or a dressing.
+    their radius. A rim more than 2.5x as far from the skin's colour as the centre (coins: 0.5-1.1) is a
+    ring, not a disc: one such outline on those photos (4.6x) had an edge_rel of 0.053. The coin rule
+    also wants the outline fitted all round (`quality`, _refine_disc's, >= 0.3): a coin half under a
+    cloth gave an ellipse 15 % small at quality 0.18. The surround must be skin-coloured (warm hue,
+    chroma < 50), not a cloth or a dressing.
     """
     look = _disc_look(image, ell)
     around = look.around
     on_skin = around[1] > 0.0 and around[2] > 0.0 and math.hypot(around[1], around[2]) < 50.0  # warm, not vivid
     flat = look.rough / 0.08 + look.width / 0.25 < 1.0
-    coin = 0.6 <= look.step <= 2.5 and look.edge_rel <= 0.05
+    coin = 0.4 <= look.step <= 2.5 and look.edge_rel <= 0.05 and quality >= 0.3
     return on_skin and look.contrast >= 8.0 and (flat or coin)
 
 
@@ -1964,18 +1966,20 @@ def _median_profile(values: np.ndarray, dist: np.ndarray, bins: np.ndarray) -> t
 
 def _rim_step(e: np.ndarray, dist: np.ndarray, r: float, bin_px: float) -> tuple[float, float]:
     """(step, edge_rel) of the outline: how far the colour is from the skin around, in units of the
-    contrast (`e`: 0 on the skin, ~1 inside), just inside the edge (0.03-0.12 r) minus 0.1-0.3 r
-    outside it; and that step over the steepest slope of the median radial profile within 0.1 r of the
-    edge, in px over the radius (a blurred step edge: a few px; a mole fading in: a fifth of its radius).
+    contrast (`e`: 0 on the skin, ~1 inside), at its most just inside the edge (90th percentile of the
+    median radial profile over 0.03-0.12 r) minus 0.1-0.3 r outside it; and that step over the steepest
+    slope of the profile within 0.1 r of the edge, in px over the radius (a blurred step edge: a few px;
+    a mole fading in: a fifth of its radius).
 
-    Read just inside the edge, not at the centre, so a coin's relief or darkened rim does not hide
-    its step.
+    Read just inside the edge, not at the centre, so a coin's relief does not hide its step; at its
+    most there, so a coin's rim darkened towards the skin's colour (coins on dev clinic renders) does not.
     """
     prof, cen = _median_profile(e, dist, np.arange(-0.3 * r, 0.3 * r + bin_px, bin_px))
-    inside, outside, near = (cen > -0.12 * r) & (cen < -0.03 * r), (cen > 0.1 * r) & (cen < 0.3 * r), np.abs(cen) < 0.1 * r
+    inside, outside = (cen > -0.12 * r) & (cen < -0.03 * r), (cen > 0.1 * r) & (cen < 0.3 * r)
+    near = np.abs(cen) < 0.1 * r
     if len(prof) < 5 or not (inside.any() and outside.any() and near.any()):
         return 0.0, 1.0
-    rise = float(np.median(prof[inside]) - np.median(prof[outside]))
+    rise = float(np.percentile(prof[inside], 90) - np.median(prof[outside]))
     slope = float((-np.gradient(np.convolve(prof, np.ones(3) / 3, mode="same"), cen))[near].max())
     if rise <= 0 or slope <= 0:
         return max(rise, 0.0), 1.0
