@@ -1695,7 +1695,9 @@ def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None,
             if enc is not None:
                 out.append((enc, 1.01 * sc))
     else:
-        out = _ellipse_candidates(rgb, _plain_disc_contours(rgb))
+        edges = _disc_edges(rgb)
+        closed, _ = cv2.findContours(255 - edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        out = _ellipse_candidates(rgb, list(closed)) + _arc_candidates(rgb, edges)
         out = [e for e in out if not _nested(e[0], [o[0] for o in out])]  # print inside a sticker is not it
     out.sort(key=lambda e: -e[1])
     return out
@@ -1790,15 +1792,53 @@ def _enclosing(ell, others: list):
 def _plain_disc_contours(rgb: np.ndarray) -> list[np.ndarray]:
     """Outlines of regions closed by edges in lightness OR colour (a blue disc on brown skin differs in
     hue, hardly in grey), after a small closing + opening per channel that erases hair crossing a disc."""
+    contours, _ = cv2.findContours(255 - _disc_edges(rgb), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    return list(contours)
+
+
+def _disc_edges(rgb: np.ndarray) -> np.ndarray:
+    """Canny edges (uint8 0/255, dilated 3x3) of CIELAB L*, a*, b*, each after a 5 px closing + opening."""
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
     ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     edges = np.zeros(rgb.shape[:2], np.uint8)
     for i, (lo, hi) in enumerate(((30, 90), (12, 36), (12, 36))):  # a*, b* span about half of L's range
         ch = cv2.morphologyEx(cv2.morphologyEx(lab[..., i], cv2.MORPH_CLOSE, ker), cv2.MORPH_OPEN, ker)
         edges |= cv2.Canny(cv2.GaussianBlur(ch, (5, 5), 0), lo, hi)
-    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
-    contours, _ = cv2.findContours(255 - edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
-    return list(contours)
+    return cv2.dilate(edges, np.ones((3, 3), np.uint8))
+
+
+def _arc_candidates(rgb: np.ndarray, edges: np.ndarray) -> list[tuple[tuple, float]]:
+    """(ellipse, score) of edge curves (`edges`: _disc_edges) that run round >= 2/3 of an ellipse without
+    closing it.
+
+    A coin lit from one side loses the part of its outline where its sheen meets bright skin (dev clinic
+    renders, seeds 952000..): no region is closed there, so _plain_disc_contours misses it. Scored like
+    _ellipse_candidates, with the share of the outline seen in place of fill * solidity.
+    """
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    h, w = rgb.shape[:2]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(edges, connectivity=8)
+    out = []
+    for i in range(1, n):
+        x, y, cw, ch, npx = stats[i]
+        if npx < 60 or min(cw, ch) < 16 or x <= 1 or y <= 1 or x + cw >= w - 1 or y + ch >= h - 1:
+            continue
+        ys, xs = np.nonzero(labels[y:y + ch, x:x + cw] == i)
+        pts = np.c_[xs + x, ys + y].astype(np.float32)
+        ell = cv2.fitEllipse(pts)
+        (cx, cy), (ea, eb), _ = ell
+        if min(ea, eb) < 12 or min(ea, eb) / max(ea, eb) < 0.5 or not (0 < cx < w and 0 < cy < h):
+            continue
+        if float(np.median(np.abs(_ellipse_residuals(ell, pts)))) > 1.0:
+            continue  # not one ellipse's arc: a limb's edge, a crease, a crossing of curves
+        seen = np.unique((np.degrees(np.arctan2(pts[:, 1] - cy, pts[:, 0] - cx)) // 10).astype(int)).size / 36.0
+        if seen < 2 / 3 or seen > 0.97:
+            continue  # a closed outline is _plain_disc_contours' case
+        inner = np.zeros((h, w), np.uint8)
+        cv2.ellipse(inner, ((cx, cy), (0.8 * ea, 0.8 * eb), ell[2]), 1, -1)
+        sd = float(np.mean(cv2.meanStdDev(lab, mask=inner)[1]))
+        out.append((ell, seen / (1.0 + sd / 8.0) * math.sqrt(math.pi * ea * eb / 4)))
+    return out
 
 
 def _converged_disc(image: np.ndarray, ell, max_rounds: int = 12) -> tuple[tuple, float, float] | None:
