@@ -22,7 +22,8 @@ What each source measures:
 - sticker / coin: diameter over sqrt(major * minor) of the fitted ellipse, i.e. the isotropic
   (sqrt|det J|) scale of a tilted disc rather than the scale along its major axis. Without a
   configured colour any flat, step-edged disc of another colour or lightness than its surround
-  is a candidate; mottled, soft-edged round things (moles, blood blisters) are not.
+  is a candidate, and so is a disc with relief inside whose rim is a sharp step (a coin); mottled,
+  soft-edged round things (moles, blood blisters) are not.
 """
 from __future__ import annotations
 
