@@ -511,7 +511,7 @@ def test_coin_with_relief_and_a_dark_rim_is_found_without_a_colour(rgb):
     assert sc.mm_per_px == pytest.approx(21.0 / 220.0, rel=0.015)
 
 
-def with_shaded_disc(img, centre, radius_px, rgb, floor):
+def with_shaded_disc(img, centre, radius_px, rgb, floor, lit=0.75):
     """A disc whose colour fades towards the skin's (to `floor` of its own) at its lower left, as a
     coin's sheen meets bright skin: that part of its outline is too faint to close an edge contour."""
     h, w = img.shape[:2]
@@ -519,14 +519,16 @@ def with_shaded_disc(img, centre, radius_px, rgb, floor):
     r = np.hypot((xx - (SS - 1) / 2) / SS - centre[0], (yy - (SS - 1) / 2) / SS - centre[1])
     cov = cv2.resize((r <= radius_px).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
     diag = (np.arange(w)[None, :] - centre[0]) - (np.arange(h)[:, None] - centre[1])
-    t = np.clip(0.75 + diag / (2.0 * radius_px), floor, 1)[..., None]
+    t = np.clip(lit + diag / (2.0 * radius_px), floor, 1)[..., None]
     skin_lin = to_linear(np.array([200, 150, 125], np.uint8).reshape(1, 1, 3))
     disc = skin_lin * (1 - t) + to_linear(np.array(rgb, np.uint8).reshape(1, 1, 3)) * t
     return to_srgb(to_linear(img) * (1 - cov[..., None]) + disc * cov[..., None])
 
 
-def test_disc_whose_outline_fades_on_one_side_is_found_from_its_arc():
-    img = blur(with_shaded_disc(skin(800, 600), (400.3, 300.6), 100.0, (120, 120, 125), 0.2), 1.0)
+@pytest.mark.parametrize("lit", [0.75, 0.5])
+def test_disc_whose_outline_fades_on_one_side_is_found(lit):
+    # lit 0.75: about a quarter of the outline fades (an arc remains); 0.5: about half (a Hough circle)
+    img = blur(with_shaded_disc(skin(800, 600), (400.3, 300.6), 100.0, (120, 120, 125), 0.2, lit), 1.0)
     sc = find_scale(img, ScaleConfig(sticker_diameter_mm=20.0))
     assert sc.source == "sticker"
     assert sc.mm_per_px == pytest.approx(0.1, rel=0.01)
