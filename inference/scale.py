@@ -1647,6 +1647,8 @@ def _best_disc(image: np.ndarray, rgb: np.ndarray, k: int, cfg: ScaleConfig, loo
         if math.sqrt(ell[1][0] * ell[1][1]) * k < _MIN_DISC_PX:
             continue  # too few px across to give the scale within ~1 %: a stray blob, not the reference
         fit = _converged_disc(image, _ellipse_to_full(ell, k))
+        if fit is not None and min(fit[0][1]) < 0.5 * max(fit[0][1]):
+            continue  # seen at over 60 deg of tilt: an elongated blob (dev 6000035), not a disc to measure by
         if fit is not None and cfg.sticker_color is None and not _looks_like_sticker(image, fit[0], fit[2]):
             continue  # with no colour to go by, a round mole or blood blister must not pass for the sticker
         if fit is not None and (best is None or score * fit[2] > best[0]):

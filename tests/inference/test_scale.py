@@ -534,6 +534,15 @@ def test_disc_whose_outline_fades_on_one_side_is_found(lit):
     assert sc.mm_per_px == pytest.approx(0.1, rel=0.01)
 
 
+def test_elongated_dark_blob_is_no_sticker_seen_at_a_tilt():
+    # a flat dark ellipse 16 x 40 px: on the reduced search image its outline fits 13 x 23 px, but a
+    # round sticker seen at over 60 deg of tilt (axes under 1:2) is not one to measure by
+    img = skin(1600, 1200)
+    cv2.ellipse(img, ((800.3, 600.6), (16, 40), 30.0), (70, 60, 60), -1, cv2.LINE_AA)
+    sc = find_scale(blur(img, 1.5), ScaleConfig(sticker_diameter_mm=20.0))
+    assert not sc.found
+
+
 def camera_tilt_homography(size, offset_px, mm_per_px, rot_deg, p_xy) -> np.ndarray:
     """Plane mm -> image px: rotation + scale, the plane origin `offset_px` from the image centre, then a
     perspective x -> x / (1 + p.x) about the image centre (where a phone's principal point sits)."""
