@@ -1735,8 +1735,7 @@ def _ellipse_candidates(rgb: np.ndarray, contours, mask: np.ndarray | None = Non
         solidity = area / max(cv2.contourArea(hull), 1)
         if not (0.85 < fill < 1.12) or solidity < 0.95:
             continue
-        inner = np.zeros(rgb.shape[:2], np.uint8)
-        cv2.ellipse(inner, ((cx, cy), (0.8 * ea, 0.8 * eb), ell[2]), 1, -1)
+        inner = _inner_mask(rgb.shape[:2], ell)
         if mask is not None and float(mask[inner > 0].mean()) < 0.6:
             continue
         sd = float(np.mean(cv2.meanStdDev(lab, mask=inner)[1]))
@@ -1837,10 +1836,7 @@ def _arc_candidates(rgb: np.ndarray, edges: np.ndarray) -> list[tuple[tuple, flo
         seen = np.unique((np.degrees(np.arctan2(pts[:, 1] - cy, pts[:, 0] - cx)) // 10).astype(int)).size / 36.0
         if seen < 2 / 3 or seen > 0.97:
             continue  # a closed outline is _plain_disc_contours' case
-        inner = np.zeros((h, w), np.uint8)
-        cv2.ellipse(inner, ((cx, cy), (0.8 * ea, 0.8 * eb), ell[2]), 1, -1)
-        sd = float(np.mean(cv2.meanStdDev(lab, mask=inner)[1]))
-        out.append((ell, seen / (1.0 + sd / 8.0) * math.sqrt(math.pi * ea * eb / 4)))
+        out.append((ell, _outline_score(lab, ell, seen)))
     return out
 
 
@@ -1860,11 +1856,25 @@ def _circle_candidates(rgb: np.ndarray) -> list[tuple[tuple, float]]:
     for cx, cy, r in ([] if found is None else found[0]):
         if cx - r <= 1 or cy - r <= 1 or cx + r >= w - 1 or cy + r >= h - 1:
             continue
-        inner = np.zeros((h, w), np.uint8)
-        cv2.circle(inner, (int(round(cx)), int(round(cy))), int(0.8 * r), 1, -1)
-        sd = float(np.mean(cv2.meanStdDev(lab, mask=inner)[1]))
-        out.append((((float(cx), float(cy)), (2.0 * r, 2.0 * r), 0.0), 0.9 / (1.0 + sd / 8.0) * math.sqrt(math.pi) * r))
+        ell = ((float(cx), float(cy)), (2.0 * float(r), 2.0 * float(r)), 0.0)
+        out.append((ell, _outline_score(lab, ell, 0.9)))
     return out
+
+
+def _inner_mask(shape: tuple, ell) -> np.ndarray:
+    """uint8 0/1 mask of the ellipse shrunk to 0.8 of its axes (clear of a blurred or printed rim)."""
+    inner = np.zeros(shape, np.uint8)
+    (cx, cy), (ea, eb), ang = ell
+    cv2.ellipse(inner, ((cx, cy), (0.8 * ea, 0.8 * eb), ang), 1, -1)
+    return inner
+
+
+def _outline_score(lab: np.ndarray, ell, seen: float) -> float:
+    """Score of a disc candidate found from part of its outline: the share `seen`, lowered by the
+    CIELAB spread inside, times the square root of the area (as _ellipse_candidates')."""
+    sd = float(np.mean(cv2.meanStdDev(lab, mask=_inner_mask(lab.shape[:2], ell))[1]))
+    (_, _), (ea, eb), _ = ell
+    return seen / (1.0 + sd / 8.0) * math.sqrt(math.pi * ea * eb / 4)
 
 
 def _converged_disc(image: np.ndarray, ell, max_rounds: int = 12) -> tuple[tuple, float, float] | None:
