@@ -1698,9 +1698,10 @@ def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None,
             if enc is not None:
                 out.append((enc, 1.01 * sc))
     else:
-        edges = _disc_edges(rgb)
-        closed, _ = cv2.findContours(255 - edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
-        out = _ellipse_candidates(rgb, list(closed)) + _arc_candidates(rgb, edges) + _circle_candidates(rgb)
+        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+        edges = _disc_edges(lab)
+        out = (_ellipse_candidates(rgb, _plain_disc_contours(rgb, edges)) + _arc_candidates(lab, edges)
+               + _circle_candidates(lab))
         out = [e for e in out if not _nested(e[0], [o[0] for o in out])]  # print inside a sticker is not it
     out.sort(key=lambda e: -e[1])
     return out
@@ -1791,34 +1792,36 @@ def _enclosing(ell, others: list):
     return best
 
 
-def _plain_disc_contours(rgb: np.ndarray) -> list[np.ndarray]:
+def _plain_disc_contours(rgb: np.ndarray, edges: np.ndarray | None = None) -> list[np.ndarray]:
     """Outlines of regions closed by edges in lightness OR colour (a blue disc on brown skin differs in
-    hue, hardly in grey), after a small closing + opening per channel that erases hair crossing a disc."""
-    contours, _ = cv2.findContours(255 - _disc_edges(rgb), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    hue, hardly in grey), after a small closing + opening per channel that erases hair crossing a disc.
+    `edges`: _disc_edges of `rgb`, when already computed."""
+    if edges is None:
+        edges = _disc_edges(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB))
+    contours, _ = cv2.findContours(255 - edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     return list(contours)
 
 
-def _disc_edges(rgb: np.ndarray) -> np.ndarray:
-    """Canny edges (uint8 0/255, dilated 3x3) of CIELAB L*, a*, b*, each after a 5 px closing + opening."""
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+def _disc_edges(lab: np.ndarray) -> np.ndarray:
+    """Canny edges (uint8 0/255, dilated 3x3) of CIELAB (uint8) L*, a*, b*, each after a 5 px closing +
+    opening."""
     ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    edges = np.zeros(rgb.shape[:2], np.uint8)
+    edges = np.zeros(lab.shape[:2], np.uint8)
     for i, (lo, hi) in enumerate(((30, 90), (12, 36), (12, 36))):  # a*, b* span about half of L's range
         ch = cv2.morphologyEx(cv2.morphologyEx(lab[..., i], cv2.MORPH_CLOSE, ker), cv2.MORPH_OPEN, ker)
         edges |= cv2.Canny(cv2.GaussianBlur(ch, (5, 5), 0), lo, hi)
     return cv2.dilate(edges, np.ones((3, 3), np.uint8))
 
 
-def _arc_candidates(rgb: np.ndarray, edges: np.ndarray) -> list[tuple[tuple, float]]:
-    """(ellipse, score) of edge curves (`edges`: _disc_edges) that run round >= 2/3 of an ellipse without
-    closing it.
+def _arc_candidates(lab: np.ndarray, edges: np.ndarray) -> list[tuple[tuple, float]]:
+    """(ellipse, score) of edge curves (`edges`: _disc_edges of the CIELAB image `lab`) that run round
+    >= 2/3 of an ellipse without closing it.
 
     A coin lit from one side loses the part of its outline where its sheen meets bright skin (dev clinic
     renders, seeds 952000..): no region is closed there, so _plain_disc_contours misses it. Scored like
     _ellipse_candidates, with the share of the outline seen in place of fill * solidity.
     """
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-    h, w = rgb.shape[:2]
+    h, w = lab.shape[:2]
     n, labels, stats, _ = cv2.connectedComponentsWithStats(edges, connectivity=8)
     out = []
     for i in range(1, n):
@@ -1840,16 +1843,15 @@ def _arc_candidates(rgb: np.ndarray, edges: np.ndarray) -> list[tuple[tuple, flo
     return out
 
 
-def _circle_candidates(rgb: np.ndarray) -> list[tuple[tuple, float]]:
-    """(ellipse, score) of circles >= 40 px across found by a gradient Hough transform on CIELAB L*.
+def _circle_candidates(lab: np.ndarray) -> list[tuple[tuple, float]]:
+    """(ellipse, score) of circles >= 40 px across found by a gradient Hough transform on L* of `lab`.
 
     For a disc whose outline is broken on more than a third of its length (a coin's rim as light as the
     skin on its lit side, dev clinic renders 952000..): no closed region and no long arc. Smaller
     circles are left to those two: Hough votes for them come from any texture, e.g. the "0" of a date
     stamp on dev photo 6000017. Scored like _arc_candidates with 0.9 of the outline seen.
     """
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-    h, w = rgb.shape[:2]
+    h, w = lab.shape[:2]
     found = cv2.HoughCircles(cv2.GaussianBlur(lab[..., 0], (5, 5), 0), cv2.HOUGH_GRADIENT_ALT, 1.5, 20,
                              param1=150, param2=0.8, minRadius=20, maxRadius=0)
     out = []
