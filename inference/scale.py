@@ -994,7 +994,7 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
             fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, band)]
         if not fits:
             continue
-        ticks = fits[0]
+        ticks = _finest(fits)
         mm_per_px = ticks.unit_mm / ticks.period_px
         outline = _ruler_outline(image, o_c, t_run, a, u, n, ticks, band, mm_per_px)
         rel = ticks.sigma_px / ticks.period_px
@@ -1010,6 +1010,19 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
         sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, tilt), "ruler", outline, None, f"ruler: {what}", 1)
         return score * ticks.n_ticks, sc, math.hypot(rel, 0.002)
     return None
+
+
+def _finest(fits: list[_Ticks]) -> _Ticks:
+    """The first fit, unless another has at most 0.6 of its period (then the finest such).
+
+    A fit every other tick (ticks aliased by the pixel grid, see _split_ticks) passes the 5 / 10 mm
+    check as well as the mm fit does: 10 mm marks are every 5th tick of both.
+    """
+    best = fits[0]
+    for f in fits[1:]:
+        if f.period_px <= 0.6 * best.period_px:
+            best = f
+    return best
 
 
 def _printed_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
@@ -1216,8 +1229,13 @@ def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> list[_Tick
     d = prof - sm
     skew = float(np.mean(d ** 3) / (np.mean(d ** 2) ** 1.5 + 1e-12))
     first = -1.0 if skew < 0 else 1.0
-    fits = [_tick_fit_polarity(polarity * d, p0, step, t0, polarity) for polarity in (first, -first)]
-    return [f for f in fits if f is not None]
+    out = []
+    for polarity in (first, -first):
+        fit = _tick_fit_polarity(polarity * d, p0, step, t0, polarity)
+        if fit is not None:
+            split = _split_ticks(polarity * d, fit, step, t0)
+            out.append(fit if split is None else split)
+    return out
 
 
 def _peak_positions(g: np.ndarray, p0: float, thr_frac: float, min_n: int) -> np.ndarray | None:
@@ -1261,12 +1279,60 @@ def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarit
         return None  # too many ticks missing for a printed scale
     if _duty_cycle(g, pos_arr[keep], p0) > 0.58:
         return None  # wide bars (e.g. a pattern or a marker), not thin tick lines (blurred ticks: ~0.5)
+    return _ticks_from(pos_arr[keep], ii, coef, sd, step, t0, polarity)
+
+
+def _ticks_from(pos: np.ndarray, ii: np.ndarray, coef: np.ndarray, sd: float, step: float, t0: float,
+                polarity: float, unit_mm: float = 1.0) -> _Ticks:
+    """_Ticks of numbered peaks (samples of `step` px from t0) and their fit position = coef . (i^2, i, 1)."""
     mid = 0.5 * (ii.min() + ii.max())
     period = (coef[1] + 2 * coef[0] * mid) * step
     spread = float(np.sqrt(np.sum((ii - ii.mean()) ** 2)))
-    sigma = sd * step / max(spread, 1.0)
-    return _Ticks(period, sigma, int(keep.sum()), pos_arr[keep] * step + t0, ii, polarity,
-                  chirp_per_px=_chirp(coef, mid, step))
+    return _Ticks(period, sd * step / max(spread, 1.0), len(ii), pos * step + t0, ii, polarity,
+                  unit_mm=unit_mm, chirp_per_px=_chirp(coef, mid, step))
+
+
+def _split_ticks(g: np.ndarray, fit: _Ticks, step: float, t0: float) -> _Ticks | None:
+    """The fit at half its period when a fainter tick stands half-way between most of its ticks.
+
+    Thin mm ticks whose period is near a half-integer number of px fall alternately on a pixel (deep)
+    and across two (shallow): the profile then repeats every 2 mm, the shallow ticks stay under the
+    peak threshold, and a fit every other tick passes the 5 / 10 mm check too (10 mm is 5 x 2 mm).
+    Returned instead of the fit: with ticks half-way between its ticks, the fit's period is not the
+    mm period (a ruler with 0.5 mm ticks then fails the 5 / 10 mm check and is not taken).
+    """
+    pos = (fit.positions_px - t0) / step
+    p = fit.period_px / step
+    if p < 8.0:
+        return None  # half the period would be under 2 px
+    nxt = np.diff(fit.index) == 1
+    mids, numbers, ratios = [], [], []
+    for i in np.nonzero(nxt)[0]:
+        a, b = pos[i], pos[i + 1]
+        lo, hi = int(round(0.5 * (a + b) - 0.2 * p)), int(round(0.5 * (a + b) + 0.2 * p))
+        if lo < 1 or hi >= len(g) - 1:
+            continue
+        j = lo + int(np.argmax(g[lo:hi + 1]))
+        trough = max(g[int(round(a)):j + 1].min(), g[j:int(round(b)) + 1].min())
+        main = min(g[int(round(a))], g[int(round(b))]) - trough
+        if j in (lo, hi) or main <= 0:
+            ratios.append(0.0)
+            continue
+        ratios.append((g[j] - trough) / main)
+        y0, y1, y2 = g[j - 1], g[j], g[j + 1]
+        den = y0 - 2 * y1 + y2
+        mids.append(j + (0.5 * (y0 - y2) / den if den < 0 else 0.0))
+        numbers.append(2 * fit.index[i] + 1)
+    if len(ratios) < 6 or np.median(ratios) < 0.05 or len(mids) < 0.8 * len(ratios):
+        return None
+    allpos = np.r_[pos, mids]
+    ii = np.r_[2 * fit.index, numbers].astype(np.int64)
+    coef = np.polyfit(ii, allpos, 2)
+    sd = float(np.std(allpos - np.polyval(coef, ii)))
+    if sd > max(0.06 * p / 2, 0.5):
+        return None
+    order = np.argsort(ii)
+    return _ticks_from(allpos[order], ii[order], coef, sd, step, t0, fit.polarity)
 
 
 def _major_fits(prof: np.ndarray, step: float, t0: float) -> list[_Ticks]:
@@ -1308,11 +1374,7 @@ def _major_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polari
         return None  # 5 / 10 mm marks are thin lines far apart; letters and patterns fill their period
     if _mid_phase_bump(g, np.polyval(coef, np.arange(ii.min(), ii.max() + 1))):
         return None  # a mark half-way between marks: an inch scale (1/8 between 1/4 "), not 5 mm marks
-    mid = 0.5 * (ii.min() + ii.max())
-    period = (coef[1] + 2 * coef[0] * mid) * step
-    spread = float(np.sqrt(np.sum((ii - ii.mean()) ** 2)))
-    return _Ticks(period, sd * step / max(spread, 1.0), int(keep.sum()), pos_arr[keep] * step + t0, ii, polarity,
-                  unit_mm=5.0, chirp_per_px=_chirp(coef, mid, step))
+    return _ticks_from(pos_arr[keep], ii, coef, sd, step, t0, polarity, unit_mm=5.0)
 
 
 def _chirp(coef: np.ndarray, mid: float, step: float) -> float:
@@ -1425,6 +1487,11 @@ def _ruler_marks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray,
         r = ticks.index % 4
         a_, b_ = extent[r == top], extent[r == top + 2]
         if len(a_) and len(b_) and max(a_.mean(), b_.mean()) > 1.15 * min(a_.mean(), b_.mean()):
+            return False
+    else:  # the long ticks must alternate, 10 mm and 5 mm marks; alike, they are all 10 mm marks of a fit
+        r = ticks.index % 10  # every 2 mm whose odd mm ticks (and 5 mm marks) are aliased away, see _split_ticks
+        a_, b_ = extent[r == top], extent[r == top + 5]
+        if len(a_) >= 2 and len(b_) >= 2 and max(a_.mean(), b_.mean()) < 1.15 * min(a_.mean(), b_.mean()):
             return False
     if cls[top] < (1.3 if every == 5 else 1.2) * max(others.mean(), 1.0):
         return False

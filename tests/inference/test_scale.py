@@ -821,3 +821,19 @@ def test_disc_refit_from_a_start_20_percent_too_large():
     assert fit is not None
     (cx, cy), (a, b), _ = fit[0]
     assert math.sqrt(a * b) == pytest.approx(64.0, abs=0.5) and math.hypot(cx - 150, cy - 120) < 0.3
+
+
+@pytest.mark.parametrize("rot, interp, found", [(0.0, cv2.INTER_NEAREST, True), (3.0, cv2.INTER_NEAREST, True),
+                                                (0.0, cv2.INTER_LINEAR, False)])
+def test_ticks_aliased_by_a_naive_downscale_are_not_read_every_other_one(rot, interp, found):
+    # a photo shrunk 3x without smoothing (nearest or 2-tap linear, as some web tools do) keeps mm ticks
+    # 3.5 px apart alternately deep and faint or gone: the profile repeats every 2 mm, and a fit every
+    # other tick passed the 5 / 10 mm check too (10 mm = 5 x 2 mm), giving half the scale
+    mm_per_px, k = 1 / 3.5, 3
+    hom = plane_to_image((700 * k, 450 * k), (350 * k, 225 * k), mm_per_px / k, rot)
+    big = with_ruler(skin(700 * k, 450 * k), hom, length_mm=80, width_mm=14.0)
+    sc = find_scale(cv2.resize(big, (700, 450), interpolation=interp))
+    if found:
+        assert sc.source == "ruler" and sc.mm_per_px == pytest.approx(mm_per_px, rel=0.005)
+    else:  # the 5 mm marks fell between samples with the odd ticks: no way to tell 1 from 2 mm ticks
+        assert not sc.found or sc.mm_per_px == pytest.approx(mm_per_px, rel=0.01)
