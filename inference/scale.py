@@ -1488,14 +1488,34 @@ def _ruler_marks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray,
         a_, b_ = extent[r == top], extent[r == top + 2]
         if len(a_) and len(b_) and max(a_.mean(), b_.mean()) > 1.15 * min(a_.mean(), b_.mean()):
             return False
-    else:  # the long ticks must alternate, 10 mm and 5 mm marks; alike, they are all 10 mm marks of a fit
-        r = ticks.index % 10  # every 2 mm whose odd mm ticks (and 5 mm marks) are aliased away, see _split_ticks
-        a_, b_ = extent[r == top], extent[r == top + 5]
-        if len(a_) >= 2 and len(b_) >= 2 and max(a_.mean(), b_.mean()) < 1.15 * min(a_.mean(), b_.mean()):
-            return False
     if cls[top] < (1.3 if every == 5 else 1.2) * max(others.mean(), 1.0):
         return False
-    return _hierarchy_t(extent, ticks.index % every, top) >= MIN_HIERARCHY_T
+    t = _hierarchy_t(extent, ticks.index % every, top)
+    if every == 5 and 4.0 <= ticks.period_px <= 10.0 and t >= 2 * MIN_HIERARCHY_T and \
+            not _marks_alternate(extent, ticks.index, top):
+        return False  # clear long ticks, all alike, every 4-10 px: 2 mm ticks of a 2-5 px mm period? see _marks_alternate
+    return t >= MIN_HIERARCHY_T
+
+
+def _marks_alternate(extent: np.ndarray, index: np.ndarray, top: int) -> bool:
+    """True unless the long ticks (index % 5 == top) clearly do not alternate, 10 mm mark, 5 mm mark.
+
+    Alike, they are all 10 mm marks of a fit every 2 mm whose odd mm ticks (and so the 5 mm marks)
+    are aliased away (see _split_ticks), and the period cannot be told. Each long tick is compared with
+    the mean of its two neighbours (a trend along the ruler, e.g. a band drifting off it, cancels);
+    the signed differences must have |t| >= 2. Fewer than 3 such triples: not judged.
+    """
+    sel = index % 5 == top
+    e, i = extent[sel], index[sel]
+    if len(e) < 3:
+        return True
+    d = e[1:-1] - 0.5 * (e[:-2] + e[2:])
+    ok = (i[2:] - i[:-2]) == 10
+    if ok.sum() < 3:
+        return True
+    s = d[ok] * np.where((i[1:-1][ok] // 5) % 2 == 0, 1.0, -1.0)
+    sd = float(np.std(s, ddof=1))
+    return abs(float(np.mean(s))) >= 2.0 * max(sd, 0.5) / math.sqrt(len(s))
 
 
 # Five classes of tick (index mod 5) of random lengths: one of them is 1.3x the others' mean by chance
