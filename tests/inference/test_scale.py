@@ -837,3 +837,16 @@ def test_ticks_aliased_by_a_naive_downscale_are_not_read_every_other_one(rot, in
         assert sc.source == "ruler" and sc.mm_per_px == pytest.approx(mm_per_px, rel=0.005)
     else:  # the 5 mm marks fell between samples with the odd ticks: no way to tell 1 from 2 mm ticks
         assert not sc.found or sc.mm_per_px == pytest.approx(mm_per_px, rel=0.01)
+
+
+@pytest.mark.parametrize("long_px, alternate", [
+    ([17, 22, 18, 24, 18, 24, 17, 20, 17, 15, 14], True),  # a web copy's 5 / 10 mm marks, shortening far off
+    ([8] * 8, False),  # every long tick alike: the 10 mm marks of a 2 mm fit (5 mm marks aliased away)
+    ([9, 8, 9, 8], True),  # fewer than 3 triples: not judged
+])
+def test_long_ticks_must_alternate_5_and_10_mm_marks(long_px, alternate):
+    # long ticks are every 5th; a trend along the ruler (the band drifting off it) must not hide the
+    # alternation: compared by class means (within 15 %), the first ruler was refused
+    from spotscale.inference.scale import _marks_alternate
+    index = np.arange(4, 4 + 5 * len(long_px), 5)
+    assert _marks_alternate(np.array(long_px, float), index, 4) is alternate
