@@ -70,6 +70,10 @@ def _fragment_note(n: int) -> str:
     return f"{n} fragment{'' if n == 1 else 's'} measured under half the smallest spot left out"
 
 
+def _speck_note(n: int) -> str:
+    return f"{n} speck{'' if n == 1 else 's'} under the smallest spot, hardly darker or redder than the skin, left out"
+
+
 def summary_lines(result: PhotoResult) -> list[str]:
     """The short text summary printed by `spotscale analyze`."""
     sc = result.scale
@@ -88,6 +92,7 @@ def summary_lines(result: PhotoResult) -> list[str]:
                  + f" (total {len(result.spots)}"
                  + (f"; {_texture_note(s['dropped_as_skin_texture'])}" if s.get("dropped_as_skin_texture") else "")
                  + (f"; {_fragment_note(s['dropped_as_fragments'])}" if s.get("dropped_as_fragments") else "")
+                 + (f"; {_speck_note(s['dropped_as_specks'])}" if s.get("dropped_as_specks") else "")
                  + ")")
     if s.get("petechiae_per_6_25cm2") is not None:
         lines.append(f"Petechiae per 6.25 cm2: {s['petechiae_per_6_25cm2']:.2f} over {s.get('skin_area_cm2', 0):.1f} "

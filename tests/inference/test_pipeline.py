@@ -268,3 +268,22 @@ def test_fragments_are_dropped(diameter_mm, diameter_px, dropped):
     assert n == int(dropped)
     assert [s.x for s in kept] == ([10.0, 30.0] if dropped else [10.0, 20.0, 30.0])
     assert [s.spot_id for s in kept] == list(range(1, len(kept) + 1))
+
+
+@pytest.mark.parametrize("diameter_mm, lab, dropped", [
+    (0.22, (40.5, 13.0, 13.0), True),   # a speck on a mole: 0.5 darker, 1.0 redder than its brown ground
+    (0.22, (35.0, 20.0, 13.0), False),  # a tiny petechia as small: 6 darker, 8 redder
+    (0.30, (40.5, 13.0, 13.0), False),  # as faint, but the size of the smallest spot sought (0.3 mm)
+    (None, (40.5, 13.0, 13.0), False),  # no scale: no size to judge by
+])
+def test_faint_specks_under_the_smallest_spot_are_dropped(diameter_mm, lab, dropped):
+    from spotscale.inference.pipeline import drop_specks
+    skin = (41.0, 12.0, 12.0)
+    spots = [Spot(spot_id=i, x=10.0 * i, y=0.0, bbox=(0, 0, 1, 1), area_px=1.0, diameter_px=3.0, diameter_mm=d,
+                  lab=c, skin_lab=skin)
+             for i, (d, c) in enumerate([(0.8, (30.0, 25.0, 12.0)), (diameter_mm, lab), (3.0, (30.0, 25.0, 12.0))],
+                                        start=1)]
+    kept, n = drop_specks(spots, AnalysisConfig())
+    assert n == int(dropped)
+    assert [s.x for s in kept] == ([10.0, 30.0] if dropped else [10.0, 20.0, 30.0])
+    assert [s.spot_id for s in kept] == list(range(1, len(kept) + 1))
