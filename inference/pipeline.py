@@ -65,7 +65,8 @@ class AnalysisConfig:
     texture_other_confidence: float = 0.9  # ...that the CNN calls other this surely is skin, not a spot: dropped
     min_measured_fraction: float = 0.5  # a spot measured under this fraction of segment.min_diameter_mm is dropped
     min_measured_px: float = 1.0  # ...and, without a scale, one measured under this many px across
-    min_speck_contrast: float = 4.0  # under segment.min_diameter_mm and less darker (L*) + redder (a*) than its skin: a speck
+    min_speck_contrast: float = 4.0  # under segment.min_diameter_mm and less darker (L*) + redder (a*)
+    # than its skin by this: a speck, dropped
     overlap_decode: bool = True  # search the scale on a 1/4 JPEG decode while a thread decodes it in full
     # (not when OpenCV is held to one thread, as in batch workers: the thread would share their core)
 

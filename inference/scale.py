@@ -1223,7 +1223,8 @@ def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> list[_Tick
 
     The ticks' polarity (dark on light or light on dark) is first guessed from the skew of the
     profile; a blurred tick run is nearly sinusoidal and its skew says little, so both polarities
-    that give thin, regular ticks are returned (guess first) and the 5 / 10 mm check picks one.
+    that give thin, regular ticks are returned (guess first) and the 5 / 10 mm check picks one. A fit
+    with fainter ticks half-way between its ticks is returned at half its period (_split_ticks).
     """
     sm = _box1d(prof.reshape(1, -1), max(3, int(2 * p0))).ravel()
     d = prof - sm
@@ -1491,9 +1492,10 @@ def _ruler_marks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray,
     if cls[top] < (1.3 if every == 5 else 1.2) * max(others.mean(), 1.0):
         return False
     t = _hierarchy_t(extent, ticks.index % every, top)
+    # clear long ticks, all alike, every 4-10 px: the 2 mm ticks of a 2-5 px mm period (see _marks_alternate)
     if every == 5 and 4.0 <= ticks.period_px <= 10.0 and t >= 2 * MIN_HIERARCHY_T and \
             not _marks_alternate(extent, ticks.index, top):
-        return False  # clear long ticks, all alike, every 4-10 px: 2 mm ticks of a 2-5 px mm period? see _marks_alternate
+        return False
     return t >= MIN_HIERARCHY_T
 
 
