@@ -1185,9 +1185,7 @@ def _autocorr_lags(prof: np.ndarray, min_lag: float, n_max: int, min_ac: float =
     peaks = np.nonzero((lags[1:-1] >= min_lag) & top)[0] + 1
     out = []
     for j in peaks[np.argsort(-ac[peaks])][:n_max]:
-        y0, y1, y2 = ac[j - 1], ac[j], ac[j + 1]
-        den = y0 - 2 * y1 + y2
-        out.append(float(j + (0.5 * (y0 - y2) / den if den < 0 else 0.0)))
+        out.append(float(_vertex(ac, j)))
     return out
 
 
@@ -1213,9 +1211,7 @@ def _autocorr_period(prof: np.ndarray, min_lag: float) -> float | None:
         if len(near) and ac[near].max() >= 0.1 and ac[near].max() > ac[min(len(ac) - 1, int(round(1.5 * q)))] + 0.05:
             j = int(near[np.argmax(ac[near])])
             break
-    y0, y1, y2 = ac[j - 1], ac[j], ac[j + 1]
-    den = y0 - 2 * y1 + y2
-    return j + (0.5 * (y0 - y2) / den if den < 0 else 0.0)
+    return float(_vertex(ac, j))
 
 
 def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> list[_Ticks]:
@@ -1253,11 +1249,15 @@ def _peak_positions(g: np.ndarray, p0: float, thr_frac: float, min_n: int) -> np
             taken[max(0, j - half):j + half + 1] = True
     if len(pos) < min_n:
         return None
-    pos_arr = np.sort(np.array(pos, np.float64))
-    j = pos_arr.astype(int)
-    y0, y1, y2 = g[j - 1], g[j], g[j + 1]
-    den = y0 - 2 * y1 + y2  # parabola through the peak and its neighbours
-    return pos_arr + np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
+    return _vertex(g, np.sort(np.array(pos, np.int64)))
+
+
+def _vertex(y: np.ndarray, j):
+    """Sub-sample position of the peak at sample(s) j: the vertex of the parabola through j - 1, j, j + 1
+    (j itself where the three samples do not bend down)."""
+    y0, y1, y2 = y[j - 1], y[j], y[j + 1]
+    den = y0 - 2 * y1 + y2
+    return j + np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
 
 
 def _numbered_peaks(g: np.ndarray, p0: float, thr_frac: float, min_n: int) -> tuple[np.ndarray, tuple] | None:
@@ -1320,9 +1320,7 @@ def _split_ticks(g: np.ndarray, fit: _Ticks, step: float, t0: float) -> _Ticks |
             ratios.append(0.0)
             continue
         ratios.append((g[j] - trough) / main)
-        y0, y1, y2 = g[j - 1], g[j], g[j + 1]
-        den = y0 - 2 * y1 + y2
-        mids.append(j + (0.5 * (y0 - y2) / den if den < 0 else 0.0))
+        mids.append(float(_vertex(g, j)))
         numbers.append(2 * fit.index[i] + 1)
     if len(ratios) < 6 or np.median(ratios) < 0.05 or len(mids) < 0.8 * len(ratios):
         return None
