@@ -71,7 +71,8 @@ def _fragment_note(n: int) -> str:
 
 
 def _speck_note(n: int) -> str:
-    return f"{n} speck{'' if n == 1 else 's'} under the smallest spot, hardly darker or redder than the skin, left out"
+    return (f"{n} speck{'' if n == 1 else 's'} hardly darker or redder than the skin (under the smallest spot, "
+            "or lost in its texture) left out")
 
 
 def summary_lines(result: PhotoResult) -> list[str]:

@@ -90,7 +90,8 @@ def test_summary_says_how_much_skin_texture_was_left_out(dropped, text):
 @pytest.mark.parametrize("texture, fragments, specks, text", [
     (0, 1, 0, "(total 0; 1 fragment measured under half the smallest spot left out)"),
     (2, 3, 0, "(total 0; 2 faint blotches of skin texture left out; 3 fragments measured under half the smallest spot left out)"),
-    (0, 0, 1, "(total 0; 1 speck under the smallest spot, hardly darker or redder than the skin, left out)"),
+    (0, 0, 1, "(total 0; 1 speck hardly darker or redder than the skin (under the smallest spot, or lost in its "
+              "texture) left out)"),
 ])
 def test_summary_says_how_many_fragments_were_left_out(texture, fragments, specks, text):
     from spotscale.data.types import PhotoResult, Scale

@@ -270,19 +270,23 @@ def test_fragments_are_dropped(diameter_mm, diameter_px, dropped):
     assert [s.spot_id for s in kept] == list(range(1, len(kept) + 1))
 
 
-@pytest.mark.parametrize("diameter_mm, lab, dropped", [
-    (0.22, (40.5, 13.0, 13.0), True),   # a speck on a mole: 0.5 darker, 1.0 redder than its brown ground
-    (0.22, (35.0, 20.0, 13.0), False),  # a tiny petechia as small: 6 darker, 8 redder
-    (0.30, (40.5, 13.0, 13.0), False),  # as faint, but the size of the smallest spot sought (0.3 mm)
-    (None, (40.5, 13.0, 13.0), False),  # no scale: no size to judge by
+@pytest.mark.parametrize("diameter_mm, lab, snr, dropped", [
+    (0.22, (40.5, 13.0, 13.0), 8.0, True),   # a speck on a mole: 0.5 darker, 1.0 redder than its brown ground
+    (0.22, (35.0, 20.0, 13.0), 8.0, False),  # a tiny petechia as small: 6 darker, 8 redder
+    (0.30, (39.5, 13.5, 13.0), 8.0, False),  # as faint (3), but the size of the smallest spot sought (0.3 mm)
+    (None, (39.5, 13.5, 13.0), 8.0, False),  # no scale: no size to judge by
+    (0.60, (40.5, 13.0, 13.0), 3.0, True),   # any size: under 2 and lost in the skin's texture, not visible
+    (0.60, (40.5, 13.0, 13.0), 6.0, False),  # as faint, but standing out of the texture
+    (None, (40.5, 13.0, 13.0), 3.0, True),   # ...which needs no scale
+    (0.60, (39.5, 13.5, 13.0), 3.0, False),  # in the texture, but 3 darker + redder
 ])
-def test_faint_specks_under_the_smallest_spot_are_dropped(diameter_mm, lab, dropped):
+def test_faint_specks_are_dropped(diameter_mm, lab, snr, dropped):
     from spotscale.inference.pipeline import drop_specks
     skin = (41.0, 12.0, 12.0)
     spots = [Spot(spot_id=i, x=10.0 * i, y=0.0, bbox=(0, 0, 1, 1), area_px=1.0, diameter_px=3.0, diameter_mm=d,
-                  lab=c, skin_lab=skin)
-             for i, (d, c) in enumerate([(0.8, (30.0, 25.0, 12.0)), (diameter_mm, lab), (3.0, (30.0, 25.0, 12.0))],
-                                        start=1)]
+                  lab=c, skin_lab=skin, texture_snr=t)
+             for i, (d, c, t) in enumerate([(0.8, (30.0, 25.0, 12.0), 20.0), (diameter_mm, lab, snr),
+                                            (3.0, (30.0, 25.0, 12.0), 20.0)], start=1)]
     kept, n = drop_specks(spots, AnalysisConfig())
     assert n == int(dropped)
     assert [s.x for s in kept] == ([10.0, 30.0] if dropped else [10.0, 20.0, 30.0])
