@@ -1776,7 +1776,7 @@ def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None,
         mask = _colour_mask(rgb, colour, loose).astype(np.uint8)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        out = _ellipse_candidates(rgb, contours, mask)
+        out = _ellipse_candidates(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB), contours, mask)
         # print on the sticker (a ring, a logo) can cut the colour mask into an inner disc: a disc closed by
         # edges, mostly of the colour, that encloses a candidate concentrically is tried first
         out.sort(key=lambda e: -e[1])
@@ -1787,23 +1787,23 @@ def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None,
     else:
         lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
         edges = _disc_edges(lab)
-        out = (_ellipse_candidates(rgb, _plain_disc_contours(rgb, edges)) + _arc_candidates(lab, edges)
+        out = (_ellipse_candidates(lab, _plain_disc_contours(edges)) + _arc_candidates(lab, edges)
                + _circle_candidates(lab))
         out = [e for e in out if not _nested(e[0], [o[0] for o in out])]  # print inside a sticker is not it
     out.sort(key=lambda e: -e[1])
     return out
 
 
-def _ellipse_candidates(rgb: np.ndarray, contours, mask: np.ndarray | None = None) -> list[tuple[tuple, float]]:
-    """(ellipse, score) of the contours that are filled, convex, not too elongated and uniform inside.
+def _ellipse_candidates(lab: np.ndarray, contours, mask: np.ndarray | None = None) -> list[tuple[tuple, float]]:
+    """(ellipse, score) of the contours that are filled, convex, not too elongated and uniform inside
+    (in the CIELAB image `lab`).
 
     `mask`: the colour mask the contours came from; >= 60 % of the inner ellipse must be in it. The
     outline of a white "0" in a date stamp is a fine ellipse, but a ring (30-45 % filled): taken for a
     silver sticker, it put a scale 3.6 times too large on dev photo 7000009. A sticker with a printed
     ring and dot fills 72 % of it (dev photo 7100021).
     """
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-    h, w = rgb.shape[:2]
+    h, w = lab.shape[:2]
     out = []
     for c in contours:
         if len(c) < 20:
@@ -1823,7 +1823,7 @@ def _ellipse_candidates(rgb: np.ndarray, contours, mask: np.ndarray | None = Non
         solidity = area / max(cv2.contourArea(hull), 1)
         if not (0.85 < fill < 1.12) or solidity < 0.95:
             continue
-        inner = _inner_mask(rgb.shape[:2], ell)
+        inner = _inner_mask(lab.shape[:2], ell)
         if mask is not None and float(mask[inner > 0].mean()) < 0.6:
             continue
         sd = float(np.mean(cv2.meanStdDev(lab, mask=inner)[1]))
@@ -1840,8 +1840,8 @@ def _outlines_around(rgb: np.ndarray, mask: np.ndarray, ell) -> list:
     h, w = rgb.shape[:2]
     x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
     x1, y1 = min(w, int(cx + half) + 1), min(h, int(cy + half) + 1)
-    crop, sub = np.ascontiguousarray(rgb[y0:y1, x0:x1]), mask[y0:y1, x0:x1]
-    found = _ellipse_candidates(crop, [c for c in _plain_disc_contours(crop) if _mostly_inside(sub, c)])
+    lab, sub = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2LAB), mask[y0:y1, x0:x1]
+    found = _ellipse_candidates(lab, [c for c in _plain_disc_contours(_disc_edges(lab)) if _mostly_inside(sub, c)])
     return [((ex + x0, ey + y0), axes, ang) for ((ex, ey), axes, ang), _ in found]
 
 
@@ -1879,12 +1879,10 @@ def _enclosing(ell, others: list):
     return best
 
 
-def _plain_disc_contours(rgb: np.ndarray, edges: np.ndarray | None = None) -> list[np.ndarray]:
-    """Outlines of regions closed by edges in lightness OR colour (a blue disc on brown skin differs in
-    hue, hardly in grey), after a small closing + opening per channel that erases hair crossing a disc.
-    `edges`: _disc_edges of `rgb`, when already computed."""
-    if edges is None:
-        edges = _disc_edges(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB))
+def _plain_disc_contours(edges: np.ndarray) -> list[np.ndarray]:
+    """Outlines of regions closed by `edges` (_disc_edges: lightness OR colour, as a blue disc on brown
+    skin differs in hue, hardly in grey, after a small closing + opening per channel that erases hair
+    crossing a disc)."""
     contours, _ = cv2.findContours(255 - edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     return list(contours)
 
