@@ -14,6 +14,12 @@ class FileError(SpotscaleError):
         self.cause = cause
         super().__init__(f"{self.path}: {cause}")
 
+    def __reduce__(self):
+        # pickled with its own two arguments: an error raised in a worker process (ProcessPoolExecutor,
+        # multiprocessing) is sent back pickled, and Exception's default (the message alone) cannot
+        # rebuild it, so the pool broke instead of reporting the file
+        return self.__class__, (self.path, self.cause)
+
 
 class PhotoError(FileError):
     """A photo cannot be read: missing, unreadable, not an image, truncated, too large."""
