@@ -372,6 +372,8 @@ def _what_is(head: bytes) -> str:
         return "HEIC/HEIF photo, not supported without pillow-heif (or export as JPEG)"
     if head.startswith(b"%PDF"):
         return "a PDF document"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):  # a TIFF header Pillow would have opened if it could
+        return "a TIFF whose samples cannot be read (e.g. 32-bit floating point); export it as 8- or 16-bit"
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:

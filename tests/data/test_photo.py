@@ -256,12 +256,14 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
     d["fifo"] = (tmp / "pipe.jpg", "not a regular file")
     (tmp / "eps.jpg").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n")
     d["eps (never run Ghostscript)"] = (tmp / "eps.jpg", "not an image file")
+    cv2.imwrite(str(tmp / "float.tif"), np.full((8, 8, 3), 0.5, np.float32))  # Pillow cannot read float RGB
+    d["float tiff"] = (tmp / "float.tif", "TIFF whose samples cannot be read .*32-bit floating point")
     return d
 
 
 BAD_NAMES = ["empty", "text as jpg", "directory", "broken symlink", "symlink loop", "missing",
              "truncated jpeg", "jpeg cut in header", "truncated png", "pdf", "heic", "fifo",
-             "eps (never run Ghostscript)"]
+             "eps (never run Ghostscript)", "float tiff"]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
