@@ -1,8 +1,8 @@
 """Accuracy and speed of segmentation + measurement on generator photos with a fixed, untuned seed.
 
 Sizes are measured with the TRUE scale (the generator's image->plane homography) so the figures
-isolate segmentation and measurement from scale finding; on ArUco photos the blur measured at the
-marker is used, as the pipeline does. Prints recall of hemorrhagic spots
+isolate segmentation and measurement from scale finding; on ArUco and sticker photos the blur
+measured at the marker or the sticker's rim is used, as the pipeline does. Prints recall of hemorrhagic spots
 >= 0.5 mm, the fraction of candidates that match no annotated spot, size errors, all overall and by
 ITA band, then a per-stage timing of one 4000x3000 JPEG against cv2.imread.
 
@@ -102,12 +102,16 @@ def exclude_mask(meta: dict, shape: tuple[int, int]) -> np.ndarray | None:
 
 
 def marker_blur(img: np.ndarray, meta: dict) -> float:
-    """The blur the pipeline measures at an ArUco marker and deblurs small spots by (0 without one)."""
+    """The blur the pipeline measures at the reference and deblurs small spots by: at an ArUco marker's
+    edges or a sticker's rim (0 on a ruler, which gives none)."""
     sc = meta.get("scale", {})
-    if sc.get("kind") != "aruco":
+    if sc.get("kind") == "aruco":
+        cfg = ScaleConfig(marker_side_mm=float(sc.get("marker_side_mm", 20.0)), order=("aruco",))
+    elif sc.get("kind") == "sticker":
+        cfg = ScaleConfig(sticker_diameter_mm=float(sc["diameter_mm"]), sticker_color=sc["colour"], order=("sticker",))
+    else:
         return 0.0
-    found = find_scale(img, ScaleConfig(marker_side_mm=float(sc.get("marker_side_mm", 20.0)), order=("aruco",)))
-    return found.blur_px or 0.0
+    return find_scale(img, cfg).blur_px or 0.0
 
 
 def evaluate_photo(jpg: Path) -> dict:

@@ -334,7 +334,7 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
         image, reduced = pending.result(), pending.working()
     clock.lap("scale")
     seg_cfg = cfg.segment
-    if scale.blur_px and not seg_cfg.camera_blur_px:  # the blur measured at the marker, unless the user set one
+    if scale.blur_px and not seg_cfg.camera_blur_px:  # the blur measured at the reference, unless the user set one
         seg_cfg = dataclasses.replace(seg_cfg, camera_blur_px=scale.blur_px)
     seg = segment(image, exclude=exclude, mm_per_px=scale.mm_per_px, config=seg_cfg,
                   reduced=reduced, debug_dir=debug_dir)

@@ -1713,8 +1713,11 @@ def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig
     ca, sa = math.cos(math.radians(ang)), math.sin(math.radians(ang))
     ex, ey = 0.5 * da * np.cos(t) * 1.04, 0.5 * db * np.sin(t) * 1.04
     outline = tuple((float(cx + x * ca - y * sa), float(cy + x * sa + y * ca)) for x, y in zip(ex, ey))
-    return Scale(mm_per_px, unc, "sticker", outline, None,
-                 f"round sticker {cfg.sticker_diameter_mm:g} mm ({d_px:.1f} px, axes {da:.1f} x {db:.1f})", 1), ""
+    reason = f"round sticker {cfg.sticker_diameter_mm:g} mm ({d_px:.1f} px, axes {da:.1f} x {db:.1f})"
+    blur = _disc_blur(image, best[1][0])
+    if blur is not None:
+        reason += f"; blur at its rim {blur:.1f} px (gaussian sigma)"
+    return Scale(mm_per_px, unc, "sticker", outline, None, reason, 1, blur_px=blur), ""
 
 
 def _achromatic(colour: str | tuple) -> bool:
@@ -1983,9 +1986,11 @@ def _converged_disc(image: np.ndarray, ell, max_rounds: int = 12) -> tuple[tuple
     return fit
 
 
-def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
-    """Ellipse re-fitted to full-resolution radial 50 % edge crossings: (ellipse, residual px, quality)."""
-    (cx, cy), (ea, eb), ang = ell
+def _disc_projection(image: np.ndarray, ell) -> tuple[np.ndarray, int, int, float] | None:
+    """Linear-light crop around a disc projected on its colour difference to the skin ring around it
+    (disc low, skin high): (projection, crop x0, y0, the difference's size); None when the disc is cut
+    by the image border or hardly differs from the ring."""
+    (cx, cy), (ea, eb), _ = ell
     r_max = 0.5 * max(ea, eb)
     pad = int(0.35 * r_max) + 4
     h, w = image.shape[:2]
@@ -2001,9 +2006,20 @@ def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
     inside = crop[rr < 0.6].mean(axis=0)
     ring = crop[(rr > 1.15) & (rr < 1.3)].mean(axis=0)
     wvec = (ring - inside).astype(np.float32)
-    if np.linalg.norm(wvec) < 5:
+    size = float(np.linalg.norm(wvec))
+    if size < 5:
         return None
-    proj = np.ascontiguousarray((crop @ (wvec / np.linalg.norm(wvec))).astype(np.float32))  # disc dark
+    return np.ascontiguousarray((crop @ (wvec / size)).astype(np.float32)), x0, y0, size
+
+
+def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
+    """Ellipse re-fitted to full-resolution radial 50 % edge crossings: (ellipse, residual px, quality)."""
+    (cx, cy), (ea, eb), ang = ell
+    r_max = 0.5 * max(ea, eb)
+    projected = _disc_projection(image, ell)
+    if projected is None:
+        return None
+    proj, x0, y0, contrast = projected
     th = np.linspace(0, 2 * np.pi, 180, endpoint=False)
     ca, sa = math.cos(math.radians(ang)), math.sin(math.radians(ang))
     ex, ey = 0.5 * ea * np.cos(th), 0.5 * eb * np.sin(th)
@@ -2018,7 +2034,7 @@ def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
         xs = (px - x0)[:, None] + s[None, :] * dirs[:, 0:1]
         ys = (py - y0)[:, None] + s[None, :] * dirs[:, 1:2]
         prof = _sample(proj, xs, ys)
-        pos, ok = _edge_crossings(prof, s, 0.3 * float(np.linalg.norm(wvec)))
+        pos, ok = _edge_crossings(prof, s, 0.3 * contrast)
         if ok.sum() >= 40:
             break
     if ok.sum() < 40:
@@ -2035,6 +2051,47 @@ def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
         keep = new
     quality = float(keep.sum()) / len(th) / (1.0 + sd)
     return fit, sd / math.sqrt(keep.sum()) * 2.0, quality
+
+
+def _disc_blur(image: np.ndarray, ell) -> float | None:
+    """Gaussian sigma (px) of the blur at a sticker's rim, as _edge_blur measures it at a marker.
+
+    Profiles along the ellipse's normals, in linear light projected on the sticker's colour difference
+    to the skin, each scaled between its own inner and outer levels: the 25 % to 75 % distance is
+    1.349 sigma for a blurred step, and the sharp edge's own width (_SHARP_EDGE_SIGMA_PX) is taken off
+    in quadrature. None when the profiles would reach under 3 px each side, or too few span the
+    contrast (skin texture or glare across the rim).
+    """
+    projected = _disc_projection(image, ell)
+    if projected is None:
+        return None
+    proj, x0, y0, contrast = projected
+    (cx, cy), (ea, eb), ang = ell
+    reach = min(0.25 * min(ea, eb), 12.0)
+    if reach < 3.0:
+        return None
+    s = np.arange(-reach, reach + 1e-9, 0.25)
+    th = np.linspace(0, 2 * np.pi, 120, endpoint=False)
+    ca, sa = math.cos(math.radians(ang)), math.sin(math.radians(ang))
+    ex, ey = 0.5 * ea * np.cos(th), 0.5 * eb * np.sin(th)
+    nx, ny = 0.5 * eb * np.cos(th), 0.5 * ea * np.sin(th)  # outward normal in the ellipse's own frame
+    norm = np.hypot(nx, ny)
+    dx, dy = (nx * ca - ny * sa) / norm, (nx * sa + ny * ca) / norm
+    px, py = cx + ex * ca - ey * sa - x0, cy + ex * sa + ey * ca - y0
+    prof = _sample(proj, px[:, None] + s[None, :] * dx[:, None], py[:, None] + s[None, :] * dy[:, None])
+    q = max(2, len(s) // 5)
+    inner, outer = np.median(prof[:, :q], axis=1), np.median(prof[:, -q:], axis=1)
+    ok = outer - inner >= 0.5 * contrast
+    if ok.sum() < 30:
+        return None
+    v = (prof[ok] - inner[ok, None]) / (outer - inner)[ok, None]  # 0 on the sticker, 1 on the skin
+    p25, ok25 = _level_crossing(v, s, 0.25)
+    p75, ok75 = _level_crossing(v, s, 0.75)
+    widths = (p75 - p25)[ok25 & ok75]
+    if len(widths) < 30:
+        return None
+    sigma = float(np.median(widths)) / 1.349
+    return math.sqrt(max(0.0, sigma ** 2 - _SHARP_EDGE_SIGMA_PX ** 2))
 
 
 class _DiscLook(NamedTuple):

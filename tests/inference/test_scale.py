@@ -360,6 +360,16 @@ def test_a_white_ring_is_no_white_sticker():
         assert sc.source == "sticker" and sc.mm_per_px == pytest.approx(16.0 / 80.0, rel=0.01)
 
 
+@pytest.mark.parametrize("sigma", [0.0, 1.0, 2.0, 3.0])
+def test_blur_at_a_stickers_rim_is_measured_as_its_gaussian_sigma(sigma):
+    # as at a marker: the small spots' outlines are deblurred by it (a ruler gives none)
+    img = with_disc(skin(800, 600), (300.3, 310.7), 95.0, (30, 90, 210))
+    sc = find_scale(blur(img, sigma) if sigma else img, ScaleConfig(sticker_diameter_mm=15.0, sticker_color="blue"))
+    assert sc.source == "sticker"
+    assert sc.blur_px == pytest.approx(sigma, abs=0.3)
+    assert f"blur at its rim {sc.blur_px:.1f} px" in sc.reason
+
+
 def test_sticker_search_is_off_without_a_diameter():
     img = with_disc(skin(400, 300), (200, 150), 60.0, (30, 90, 210))
     assert not find_scale(img).found
