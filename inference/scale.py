@@ -1986,6 +1986,12 @@ def _converged_disc(image: np.ndarray, ell, max_rounds: int = 12) -> tuple[tuple
     return fit
 
 
+def _disc_in_frame(shape: tuple[int, ...], cx: float, cy: float, r_max: float) -> bool:
+    """Whether a disc of centre (cx, cy) and largest radius r_max lies inside the image, 2 px in."""
+    h, w = shape[:2]
+    return cx - r_max >= 2 and cy - r_max >= 2 and cx + r_max <= w - 3 and cy + r_max <= h - 3
+
+
 def _disc_projection(image: np.ndarray, ell) -> tuple[np.ndarray, int, int, float] | None:
     """Linear-light crop around a disc projected on its colour difference to the skin ring around it
     (disc low, skin high): (projection, crop x0, y0, the difference's size); None when the disc is cut
@@ -1993,9 +1999,9 @@ def _disc_projection(image: np.ndarray, ell) -> tuple[np.ndarray, int, int, floa
     (cx, cy), (ea, eb), _ = ell
     r_max = 0.5 * max(ea, eb)
     pad = int(0.35 * r_max) + 4
-    h, w = image.shape[:2]
-    if cx - r_max < 2 or cy - r_max < 2 or cx + r_max > w - 3 or cy + r_max > h - 3:
+    if not _disc_in_frame(image.shape, cx, cy, r_max):
         return None  # a disc cut by the image border cannot be measured
+    h, w = image.shape[:2]
     x0, y0 = max(0, int(cx - r_max - pad)), max(0, int(cy - r_max - pad))
     x1, y1 = min(w, int(cx + r_max + pad) + 1), min(h, int(cy + r_max + pad) + 1)
     crop = _linear(image[y0:y1, x0:x1])
@@ -2056,20 +2062,24 @@ def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
 def _disc_blur(image: np.ndarray, ell) -> float | None:
     """Gaussian sigma (px) of the blur at a sticker's rim, as _edge_blur measures it at a marker.
 
-    Profiles along the ellipse's normals, in linear light projected on the sticker's colour difference
-    to the skin, each scaled between its own inner and outer levels: the 25 % to 75 % distance is
-    1.349 sigma for a blurred step, and the sharp edge's own width (_SHARP_EDGE_SIGMA_PX) is taken off
-    in quadrature. None when the profiles would reach under 3 px each side, or too few span the
-    contrast (skin texture or glare across the rim).
+    Profiles along the ellipse's normals, on the photo's luma (JPEG's Y', full resolution) in linear
+    light, each scaled between its own inner and outer levels: the 25 % to 75 % distance is 1.349
+    sigma for a blurred step, and the sharp edge's own width (_SHARP_EDGE_SIGMA_PX) is taken off in
+    quadrature. Luma, not the sticker's colour difference to the skin: JPEG keeps colour at half
+    resolution (4:2:0), which widened a blue or green rim by about 1 px on a sharp photo. None when
+    the profiles would reach under 3 px each side, or too few span a clear step in luma (a sticker as
+    light as the skin, skin texture, glare).
     """
-    projected = _disc_projection(image, ell)
-    if projected is None:
-        return None
-    proj, x0, y0, contrast = projected
     (cx, cy), (ea, eb), ang = ell
+    r_max = 0.5 * max(ea, eb)
     reach = min(0.25 * min(ea, eb), 12.0)
-    if reach < 3.0:
-        return None
+    if reach < 3.0 or not _disc_in_frame(image.shape, cx, cy, r_max):
+        return None  # too small, or cut by the image border
+    x0, y0 = max(0, int(cx - r_max - reach - 3)), max(0, int(cy - r_max - reach - 3))
+    crop = np.ascontiguousarray(image[y0:int(cy + r_max + reach) + 4, x0:int(cx + r_max + reach) + 4])
+    if crop.ndim == 3 and crop.dtype == np.uint8:
+        crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)  # JPEG's own luma, kept at full resolution
+    gray = _linear(crop, grey=True)
     s = np.arange(-reach, reach + 1e-9, 0.25)
     th = np.linspace(0, 2 * np.pi, 120, endpoint=False)
     ca, sa = math.cos(math.radians(ang)), math.sin(math.radians(ang))
@@ -2078,13 +2088,15 @@ def _disc_blur(image: np.ndarray, ell) -> float | None:
     norm = np.hypot(nx, ny)
     dx, dy = (nx * ca - ny * sa) / norm, (nx * sa + ny * ca) / norm
     px, py = cx + ex * ca - ey * sa - x0, cy + ex * sa + ey * ca - y0
-    prof = _sample(proj, px[:, None] + s[None, :] * dx[:, None], py[:, None] + s[None, :] * dy[:, None])
+    prof = _sample(gray, px[:, None] + s[None, :] * dx[:, None], py[:, None] + s[None, :] * dy[:, None])
     q = max(2, len(s) // 5)
     inner, outer = np.median(prof[:, :q], axis=1), np.median(prof[:, -q:], axis=1)
-    ok = outer - inner >= 0.5 * contrast
+    step = outer - inner
+    sign = 1.0 if np.median(step) > 0 else -1.0  # a white sticker is lighter than the skin, a blue one darker
+    ok = sign * step >= max(12.0, 0.5 * abs(float(np.median(step))))
     if ok.sum() < 30:
         return None
-    v = (prof[ok] - inner[ok, None]) / (outer - inner)[ok, None]  # 0 on the sticker, 1 on the skin
+    v = (prof[ok] - inner[ok, None]) / step[ok, None]  # 0 on the sticker, 1 on the skin
     p25, ok25 = _level_crossing(v, s, 0.25)
     p75, ok75 = _level_crossing(v, s, 0.75)
     widths = (p75 - p25)[ok25 & ok75]

@@ -370,6 +370,20 @@ def test_blur_at_a_stickers_rim_is_measured_as_its_gaussian_sigma(sigma):
     assert f"blur at its rim {sc.blur_px:.1f} px" in sc.reason
 
 
+@pytest.mark.parametrize("sigma", [0.0, 1.0])
+@pytest.mark.parametrize("rgb", [(30, 90, 210), (60, 160, 60)])
+def test_stickers_rim_blur_is_not_widened_by_jpeg_colour_subsampling(rgb, sigma):
+    # JPEG stores colour at half resolution: measured on the colour, a sharp blue rim read 1.1 px
+    img = with_disc(skin(800, 600), (300.3, 310.7), 60.0, rgb)
+    bgr = cv2.cvtColor(blur(img, sigma) if sigma else img, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 75, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                                         cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420])
+    jpeg = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    sc = find_scale(jpeg, ScaleConfig(sticker_diameter_mm=15.0))
+    assert sc.source == "sticker"
+    assert sc.blur_px == pytest.approx(sigma, abs=0.45)
+
+
 def test_sticker_search_is_off_without_a_diameter():
     img = with_disc(skin(400, 300), (200, 150), 60.0, (30, 90, 210))
     assert not find_scale(img).found
