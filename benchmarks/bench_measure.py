@@ -158,13 +158,17 @@ def match(spots, tspots: list[dict]) -> list[tuple[dict, object]]:
 
 
 def report(results: list[dict]) -> None:
-    """Print recall, false-candidate fraction and size errors overall, by image size and by ITA group."""
+    """Print recall, false-candidate fraction and size errors overall, by image size, by ITA group and
+    by both."""
     print(f"{'group':24s} {'photos':>6s} {'spots>=.5':>9s} {'recall':>7s} {'cands':>6s} {'nonspot':>8s} "
           f"{'MAE<4mm':>8s} {'n<4':>5s} {'medRel>=4':>9s} {'n>=4':>5s}")
     sizes = sorted({r["size"] for r in results}, reverse=True)
     rows = [("ALL", lambda r: True)]
     rows += [(f"{w}x{h}", lambda r, s=(w, h): r["size"] == s) for w, h in sizes]
     rows += [(label, lambda r, lo=lo, hi=hi: lo < r["ita"] <= hi) for label, lo, hi in GROUPS]
+    # each skin tone at each photo size: a tone's figures can hang on one small photo
+    rows += [(f"{label.split()[0]} {w}x{h}", lambda r, lo=lo, hi=hi, s=(w, h): lo < r["ita"] <= hi and r["size"] == s)
+             for label, lo, hi in GROUPS for w, h in sizes]
     for label, keep in rows:
         rs = [r for r in results if keep(r)]
         if not rs:
