@@ -7,9 +7,9 @@ one-line `PhotoError(path, cause)`; nothing else escapes `read_photo` or `image_
 How a read goes: the file is opened once (so it cannot vanish half-way), its header is probed with
 Pillow (size, format, mode, EXIF orientation) and the pixel limit is checked BEFORE any decoding;
 then the bytes are decoded, by OpenCV for ordinary 8-bit JPEG / PNG (fast) and by Pillow for
-everything else (16-bit, palette, transparency, CMYK, TIFF, WebP, BMP, AVIF; HEIF only when the
-caller has registered pillow-heif). Both decoders ignore EXIF orientation and this module applies
-it itself, so both paths give identical upright pixels. RGB photos with an embedded non-sRGB
+everything else (16-bit, palette, transparency, CMYK, TIFF, WebP, BMP, AVIF, and HEIC/HEIF through
+pillow-heif, registered the first time a HEIF header is seen). Both decoders ignore EXIF
+orientation and this module applies it itself, so both paths give identical upright pixels. RGB photos with an embedded non-sRGB
 colour profile (Display P3 from phones, Adobe RGB) are converted to sRGB; CMYK photos are
 converted without their profile (Adobe-inverted CMYK is handled). A JPEG or WebP that stores its
 colour at half resolution (4:2:0 or 4:2:2: nearly every camera and web JPEG, every lossy WebP) and has at most
@@ -65,9 +65,11 @@ RESTORE_CHROMA_MAX_PIXELS = 4_200_000
 # Formats Pillow may identify (JPEG includes multi-picture MPO); anything else (EPS, which runs
 # Ghostscript, PSD, ICO...) is refused.
 _PIL_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF")
-# Also taken when their plugin is registered: AVIF (Pillow >= 11.2), HEIF (after the caller runs
-# pillow_heif.register_heif_opener(); batch scoring checks for it).
+# Also taken when their plugin is registered: AVIF (Pillow >= 11.2), HEIF (register_heif, done by
+# _probe when a file's header is one).
 _OPTIONAL_FORMATS = ("AVIF", "HEIF")
+# ISO base media brands of HEIC/HEIF stills and sequences (phones write heic / mif1)
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
 _CV2_MODES = frozenset({"RGB", "L"})  # 8-bit modes OpenCV decodes exactly like Pillow
 _ORIENTATION_TAG = 0x0112
 # A file larger than 16 bytes per pixel (uncompressed 16-bit RGBA is 8) plus 64 MB of trailer
@@ -299,6 +301,8 @@ def _probe(p: Path, f: BinaryIO, max_pixels: int) -> _Header:
         f.seek(0)
     except OSError as e:
         raise PhotoError(p, f"read failed: {e.strerror or e}") from None
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        register_heif()  # pillow-heif is imported only once a HEIC/HEIF file comes
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # DecompressionBombWarning, corrupt EXIF warnings
@@ -331,6 +335,22 @@ def _chroma_subsampled(im: Image.Image) -> bool:
         return False
     (_, hy, vy, _), *chroma = layers
     return any(hy > hc or vy > vc for _, hc, vc, _ in chroma)
+
+
+def register_heif() -> bool:
+    """Let Pillow open HEIC/HEIF photos (iPhones' default) through pillow-heif; False without it.
+
+    pillow-heif applies the photo's rotation (HEIF 'irot', or its EXIF orientation) while opening and
+    reports orientation 1 after, so the pixels are upright once, as for every other format.
+    """
+    if "HEIF" in Image.OPEN:
+        return True
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
 
 
 def _formats() -> tuple[str, ...]:
@@ -368,8 +388,10 @@ def _orientation_of(im: Image.Image) -> int:
 
 def _what_is(head: bytes) -> str:
     """A short guess at what a non-image file is, for the error message."""
-    if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypavif"):
-        return "HEIC/HEIF photo, not supported without pillow-heif (or export as JPEG)"
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS + (b"avif",):
+        if "HEIF" in Image.OPEN:
+            return "HEIC/HEIF file that pillow-heif cannot read (damaged, or not a still photo)"
+        return "HEIC/HEIF photo, not supported without pillow-heif (pip install pillow-heif, or export as JPEG)"
     if head.startswith(b"%PDF"):
         return "a PDF document"
     if head[:4] in (b"II*\x00", b"MM\x00*"):  # a TIFF header Pillow would have opened if it could

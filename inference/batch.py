@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from spotscale.data.errors import ConfigError, OutputError, PhotoError, SpotscaleError
-from spotscale.data.photo import PHOTO_SUFFIXES
+from spotscale.data.photo import PHOTO_SUFFIXES, register_heif
 from spotscale.data.types import DISCLAIMER, FINAL_LABELS, PhotoResult
 from spotscale.inference.tables import IMAGE_COLUMNS, SPOT_COLUMNS, error_row, image_row, spot_rows
 
@@ -259,7 +259,6 @@ def _init_worker(engine: Engine, n_workers: int, bc: BatchConfig) -> _WorkerStat
             cv2.setNumThreads(1)
         except ImportError:
             pass
-    _register_heif()
     bundle, info = engine.load_model(engine.config)
     state = _WorkerState(engine, bundle, dict(info), bc.overlay_px, bc.thumb_px, bc.overlays,
                          one_thread=n_workers > 1)
@@ -272,15 +271,6 @@ def _limit_torch_threads(state: _WorkerState) -> None:
     if state.one_thread and not state.threads_set and "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
         state.threads_set = True
-
-
-def _register_heif() -> bool:
-    try:
-        import pillow_heif  # optional: not a dependency
-    except ImportError:
-        return False
-    pillow_heif.register_heif_opener()
-    return True
 
 
 def _encode_jpeg(rgb: Any, long_side: int, quality: int = 85) -> bytes:
@@ -319,7 +309,7 @@ def process_one(state: _WorkerState, path: Path, rel: str) -> dict:
     msg: dict = {"format": PART_FORMAT, "image": rel, "source": _source_stamp(path),
                  "overlay": "", "thumb": "", "timings": {}, "summary": {}}
     try:
-        if path.suffix.lower() in HEIC_SUFFIXES and "pillow_heif" not in sys.modules:
+        if path.suffix.lower() in HEIC_SUFFIXES and not register_heif():
             raise PhotoError(path, "HEIC not supported: install pillow-heif")
         result = state.engine.analyze(path, state.engine.config, state.bundle)
         _limit_torch_threads(state)

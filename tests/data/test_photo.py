@@ -8,6 +8,7 @@ import io
 import math
 import os
 import struct
+import sys
 import zlib
 from pathlib import Path
 
@@ -87,6 +88,33 @@ def test_all_eight_exif_orientations_read_upright(tmp_path, orientation, suffix,
     assert mad(img, up) <= tol
     assert img.flags.writeable and img.flags.c_contiguous  # callers draw on it
     assert image_size(p) == (48, 32)  # upright size, the shape read_photo returns
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_heic_reads_upright_through_pillow_heif(tmp_path, orientation):
+    # iPhones' default format; the opener is registered by read_photo on a HEIF header, here first
+    # only so that Pillow can write the file
+    assert photo.register_heif()
+    up = upright()
+    p = save(tmp_path / f"o{orientation}.heic", STORE[orientation](up), orientation, quality=95)
+    assert mad(read_photo(p), up) <= 6.0
+    assert image_size(p) == (48, 32)
+
+
+def test_heic_opener_is_registered_when_a_heif_file_comes(tmp_path, monkeypatch):
+    assert photo.register_heif()
+    p = save(tmp_path / "a.heic", upright(), quality=95)
+    monkeypatch.delitem(Image.OPEN, "HEIF")  # as in a fresh process
+    assert mad(read_photo(p), upright()) <= 6.0
+
+
+def test_heic_without_pillow_heif_names_what_is_missing(tmp_path, monkeypatch):
+    assert photo.register_heif()
+    p = save(tmp_path / "IMG_0001.HEIC", upright(), quality=90)
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # import fails, as when not installed
+    monkeypatch.delitem(Image.OPEN, "HEIF")
+    with pytest.raises(PhotoError, match=r"IMG_0001.HEIC: .*HEIC/HEIF photo, not supported without pillow-heif"):
+        read_photo(p)
 
 
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from spotscale.data.errors import ConfigError
 from spotscale.data.photo import read_photo
@@ -382,9 +383,9 @@ def test_a_model_that_cannot_load_stops_the_run_with_one_line(tmp_path):
         score_folder(root, tmp_path / "out", engine, BatchConfig(workers=1, progress=False))
 
 
-def test_heic_without_pillow_heif_is_an_error_row_not_skipped(tmp_path):
-    if batch._register_heif():
-        pytest.skip("pillow-heif is installed here")
+def test_heic_without_pillow_heif_is_an_error_row_not_skipped(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # import fails, as when not installed
+    monkeypatch.delitem(Image.OPEN, "HEIF", raising=False)
     root = tmp_path / "in"
     make_folder(root, 1)
     (root / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
@@ -431,6 +432,25 @@ def test_real_pipeline_rows_do_not_depend_on_the_number_of_workers(generated_fol
     assert "truncated" in rows["sub/truncated.jpg"]["error"]
     assert sum(int(r["n_spots"] or 0) for r in rows.values()) > 0  # the generator drew spots
     assert (reference / "overlays" / "sub" / "c d.jpg.jpg").is_file()
+
+
+def test_real_pipeline_scores_an_iphone_heic_in_a_worker(tmp_path):
+    # the worker registers pillow-heif itself, on the file's header; the photo is stored rotated
+    from spotscale.data.photo import register_heif
+    from spotscale.data.synth import render_photo
+    from spotscale.inference.pipeline import AnalysisConfig
+    assert register_heif()  # so that Pillow can write one here
+    root = tmp_path / "in"
+    root.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = np.ascontiguousarray(np.rot90(render_photo(500, size=(640, 480), scale="aruco").image, 1))
+    Image.fromarray(stored).save(root / "IMG_0001.HEIC", exif=exif.tobytes(), quality=95)
+    res = score_folder(root, tmp_path / "out", batch.pipeline_engine(AnalysisConfig(model_path="none")),
+                       BatchConfig(workers=2, progress=False))
+    row = read_csv(tmp_path / "out" / "images.csv")[1][0]
+    assert (res.n_ok, row["status"], row["width"], row["height"]) == (1, "ok", "640", "480")
+    assert row["scale_source"] == "aruco" and int(row["n_spots"]) > 0
 
 
 def test_real_pipeline_resume_after_sigkill(generated_folder, tmp_path):
