@@ -122,7 +122,8 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     if ex_work is not None:
         skin &= ~ex_work
         skin_px &= ~ex_work
-    snr, resid, bruise, res_blood = _snr_map(work, skin_px, mm_per_px * work_scale if mm_per_px else None, cfg)
+    snr, resid, bruise, res_blood = _snr_map(work, skin_px, mm_per_px * work_scale if mm_per_px else None, cfg,
+                                             region=skin)
     comps = _candidate_components(snr, resid, skin, ex_work, cfg, work, bruise)
     # per component, its largest lobe first: a spot is outlined from its main seed, its other lobes skipped
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
@@ -274,10 +275,49 @@ def _skin_masks(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pix = (m & wider) | (ext & wider & ~region)
         region = wider
 
+    region = _with_bruise_bays(region, small)
+
     def up(x: np.ndarray) -> np.ndarray:
         return cv2.resize(x.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
     return up(pix), up(region)
+
+
+def _with_bruise_bays(region: np.ndarray, small_rgb: np.ndarray) -> np.ndarray:
+    """The skin region with the part in frame of a bruise cut by the image's edge.
+
+    Inside the skin a bruise is a hole, filled; cut by the frame it is a bay open to the edge, and
+    was left out with the background. Taken in: a non-skin region on the frame, under 5 % of the
+    image, that touches the frame along under 40 % of its outline (a background strip along an edge
+    or in a corner touches it along half or more, the rest bordering skin) and that differs from the
+    skin around it as blood does (green absorbed more than red and than blue, and darker). A purple
+    or blue sheet absorbs red as much as green; a shadow, red most.
+    """
+    inv = (~region).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
+    if n <= 1 or not region.any():
+        return region
+    frame = np.zeros(region.shape, bool)
+    frame[0], frame[-1], frame[:, 0], frame[:, -1] = True, True, True, True
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    next_to_skin = cv2.dilate(region.astype(np.uint8), cross) > 0
+    od = optical_density(small_rgb)
+    out = region.copy()
+    for i in range(1, n):
+        if stats[i, cv2.CC_STAT_AREA] > 0.05 * region.size:
+            continue
+        comp = lab == i
+        contact = int((comp & frame).sum())
+        rim = int((comp & next_to_skin).sum())
+        if contact == 0 or contact > 0.4 * (contact + rim):
+            continue
+        ring = (cv2.dilate(comp.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & region
+        if ring.sum() < 8:
+            continue
+        d = np.median(od[comp], axis=0) - np.median(od[ring], axis=0)  # (R, G, B) OD change
+        if d[1] > d[0] + 0.02 and d[1] > d[2] + 0.02 and float(d @ np.array([0.35, 0.6, 0.05])) > 0.05:
+            out |= comp
+    return out
 
 
 def _small(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
@@ -316,7 +356,7 @@ def _fill_holes(u: np.ndarray) -> np.ndarray:
 
 
 def _snr_map(work: np.ndarray, skin: np.ndarray, work_mm_per_px: float | None,
-             cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+             cfg: SegmentConfig, region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Blood-index contrast against the local skin background, in local-noise units; the contrast;
     where the SNR is a bruise's (bool, see below); and the blood-index contrast against the wide
     background alone (for _with_texture_snr).
@@ -334,7 +374,7 @@ def _snr_map(work: np.ndarray, skin: np.ndarray, work_mm_per_px: float | None,
     narrow = 4.0 if not work_mm_per_px else float(np.clip(cfg.narrow_background_mm / work_mm_per_px, 2.5, 12.0))
     snr_w, res_w = _snr_at(bi, wgt, wide, wide, cfg)
     res_blood = res_w
-    snr_p, res_p = _purple_snr(work, skin, _min_bruise_px(work_mm_per_px, work.shape, cfg), wide, cfg)
+    snr_p, res_p = _purple_snr(work, skin, _min_bruise_px(work_mm_per_px, work.shape, cfg), wide, cfg, region)
     # only bruises the blood index does not see at all: next to its spots, the purple index would
     # grow them into their halo (red-purple spots of 6-40 mm measured 5-8 % larger) or cut them into
     # lobes; and never over a negative SNR (a bright overlay's letters)
@@ -462,11 +502,12 @@ def _apart(mask: np.ndarray, other: np.ndarray) -> np.ndarray:
 
 
 def _purple_snr(work: np.ndarray, skin: np.ndarray, min_px: float, wide: float,
-                cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray]:
+                cfg: SegmentConfig, region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """SNR and contrast of the purple index (colour.purple_index) against the wide skin background,
     kept only on bruise-like regions; zero SNR elsewhere. Working-image size.
 
-    Kept: blobs at least min_px across (working px), off the skin's edge, of a bruise's colour
+    Kept: blobs at least min_px across (working px), off the skin's edge (the skin region, when
+    given, counts as skin there: a bruise cut by the frame is in it), of a bruise's colour
     change (green absorbed above blue by at least 2x min_contrast, and not below red, and darker). A
     neutral shadow, a vein (red absorbed most), melanin (blue absorbed most), a bright overlay's
     letters and the skin between them are not. Computed on a copy reduced so that min_px is about
@@ -491,7 +532,11 @@ def _purple_snr(work: np.ndarray, skin: np.ndarray, min_px: float, wide: float,
     ok = (gr - _norm_blur(gr, wgt, wide_s) > 0) & (dk - _norm_blur(dk, wgt, wide_s) > 0)
     ok &= res > 2 * cfg.min_contrast
     k = max(3, int(round(min_s)) | 1)  # off the skin's edge: mixed edge pixels are less yellow than skin
-    ok &= cv2.erode(_fill_holes(skin_s.astype(np.uint8)), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+    inner = _fill_holes(skin_s.astype(np.uint8))
+    if region is not None:  # with a bruise cut by the frame, taken into the skin region (_with_bruise_bays)
+        inner |= (cv2.resize(region.astype(np.uint8), (w // f, h // f), interpolation=cv2.INTER_NEAREST)
+                  if f > 1 else region.astype(np.uint8))
+    ok &= cv2.erode(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
     snr = _large_only(np.where(ok, snr, np.float32(0)), cfg.low_snr, math.pi / 4 * min_s ** 2, 0.4 * min_s)
     if f > 1:
         snr = cv2.resize(snr, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -805,3 +805,20 @@ def test_a_thin_strip_along_the_reference_does_not_swallow_a_spot_at_its_corner(
     assert len(near(pts, 149, 214, 3.0)) == 1
     assert len(near(pts, 70, 120, 1.5)) == 1
     assert not [p for p in pts if 60 < p[1] < 195 and abs(p[0] - 146) < 4]  # the strip is no spot
+
+
+@pytest.mark.parametrize("d_od", [(0.6, 0.8, 0.3), (0.3, 0.5, 0.2)], ids=["purple", "faint-purple"])
+def test_a_bruise_cut_by_the_frame_is_skin_and_found_but_a_sheet_there_is_not(d_od):
+    # a close-up cuts a bruise at the photo's edge: it is then no hole in the skin but a bay open to
+    # the frame, and was left out with the background; a purple sheet along an edge or in a corner,
+    # or a dark gap between limbs, stays out
+    img = skin(gradient=False, seed=6)
+    disc(img, 150, 20, 50, colour=od_colour(d_od), axes=(50, 80), angle=0.3)  # a third out of frame
+    img[:, 440:] = (100, 90, 160)  # purple sheet along the right edge
+    img[300:, :60] = (30, 25, 25)  # dark gap in the bottom-left corner
+    photo = finish(blur(img, 4.0))
+    m = skin_mask(photo)
+    assert m[5:40, 130:170].mean() > 0.95
+    assert m[:, 450:].mean() < 0.05 and m[310:, :50].mean() < 0.05
+    seg = segment(photo, mm_per_px=0.1)
+    assert any(c.area_px > 4000 for c, p in zip(seg.candidates, centres(seg)) if near([p], 150, 30, 40.0))
