@@ -15,7 +15,7 @@ OVERLAY_MAX_SIDE_PX = 4000  # larger photos get a downscaled overlay (said in th
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("photo", type=Path, help="the photo (JPEG, PNG, TIFF, WebP, BMP)")
+    parser.add_argument("photo", type=Path, help="the photo (JPEG, PNG, TIFF, WebP, BMP, AVIF, HEIC/HEIF)")
     parser.add_argument("--out", type=Path, help="output folder (default ./spotscale_out/<photo stem>)")
     parser.add_argument("--mm-per-px", type=float, help="known scale in mm per pixel (skips reference detection)")
     parser.add_argument("--dpi", type=float, help="known resolution in dots per inch (flatbed scans)")
