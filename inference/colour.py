@@ -84,3 +84,21 @@ def purple_index(image_rgb: np.ndarray) -> np.ndarray:
 
 
 _PURPLE = np.array([[0.0, 1.0, -1.0]], np.float32)  # OD_G - OD_B
+
+
+def is_colourless(image_rgb: np.ndarray, max_spread: int = 4, max_share: float = 0.005) -> bool:
+    """Whether an RGB uint8 photo holds no colour: under max_share of its pixels have channels
+    more than max_spread levels apart (a greyscale photo, however stored, or one too dark to show any).
+
+    Spots are found by their colour; on such a photo none can be, and "no spots" would mislead.
+    Skin differs by 30 levels or more between red and blue even when dark; JPEG keeps a grey photo's
+    chroma at zero, so rounding moves its channels by a level or two. Checked on a subsample of about
+    250 000 pixels.
+    """
+    h, w = image_rgb.shape[:2]
+    step = max(1, int((h * w / 250_000) ** 0.5))
+    sub = image_rgb[::step, ::step]
+    if sub.ndim < 3 or sub.shape[2] < 3 or sub.size == 0:
+        return True
+    spread = cv2.subtract(sub[..., :3].max(axis=2), sub[..., :3].min(axis=2))
+    return int(np.count_nonzero(spread > max_spread)) <= max_share * spread.size

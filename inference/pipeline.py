@@ -29,13 +29,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from spotscale.data.errors import ConfigError
+from spotscale.data.errors import ConfigError, PhotoError
 from spotscale.data.photo import DEFAULT_MAX_PIXELS, PhotoFile, choose_reduce, open_photo
 from spotscale.data.types import DISCLAIMER, PhotoResult, Scale, Spot
 from spotscale.inference import rules
 from spotscale.inference.classify import VIEWS
+from spotscale.inference.colour import is_colourless
 from spotscale.inference.segment import SegmentConfig
 
+NO_COLOUR = ("no colour (a greyscale photo, or one too dark to show any): red and purple spots cannot "
+             "be told from skin without it")
 WORK_REDUCE = 4  # the working image is the photo decoded at 1/4 (about 1000 px for 12 MP)
 MIN_SIDE_FOR_REDUCED = 1600  # smaller photos are their own working image
 MIN_SEARCH_SIDE = 1000  # a 1/4 image smaller than this is not searched for the scale: a 1600 px photo's
@@ -332,6 +335,8 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     exclude = reference_exclusion(scale, (h, w), cfg.reference_margin_px) if scale.outline else None
     if pending is not None:
         image, reduced = pending.result(), pending.working()
+    if is_colourless(reduced if reduced is not None else image):
+        raise PhotoError(path or "image", NO_COLOUR)
     clock.lap("scale")
     seg_cfg = cfg.segment
     if scale.blur_px and not seg_cfg.camera_blur_px:  # the blur measured at the reference, unless the user set one

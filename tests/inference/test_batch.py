@@ -406,6 +406,8 @@ def generated_folder(tmp_path_factory) -> Path:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root / rel), cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR))
     (root / "sub" / "truncated.jpg").write_bytes((root / "a.jpg").read_bytes()[:2000])
+    grey = cv2.cvtColor(cv2.imread(str(root / "a.jpg")), cv2.COLOR_BGR2GRAY)  # spots, marker, no colour
+    cv2.imwrite(str(root / "sub" / "grey.png"), grey)
     return root
 
 
@@ -426,10 +428,11 @@ def test_real_pipeline_rows_do_not_depend_on_the_number_of_workers(generated_fol
     reference = real_reference(generated_folder, tmp_path / "ref")
     res = score_folder(generated_folder, tmp_path / "w2", batch.pipeline_engine(AnalysisConfig(model_path="none")),
                        BatchConfig(workers=2, progress=False))
-    assert (res.n_ok, res.n_error) == (3, 1)
+    assert (res.n_ok, res.n_error) == (3, 2)
     assert outputs_without_seconds(tmp_path / "w2") == outputs_without_seconds(reference)
     rows = {r["image"]: r for r in read_csv(reference / "images.csv")[1]}
     assert "truncated" in rows["sub/truncated.jpg"]["error"]
+    assert "no colour" in rows["sub/grey.png"]["error"]  # not 'ok' with no spots, which would mislead
     assert sum(int(r["n_spots"] or 0) for r in rows.values()) > 0  # the generator drew spots
     assert (reference / "overlays" / "sub" / "c d.jpg.jpg").is_file()
 
