@@ -7,6 +7,8 @@ its colour, not by how it is lit, on light and dark skin alike.
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -92,13 +94,13 @@ def is_colourless(image_rgb: np.ndarray, max_spread: int = 4, max_share: float =
 
     Spots are found by their colour; on such a photo none can be, and "no spots" would mislead.
     Skin differs by 30 levels or more between red and blue even when dark; JPEG keeps a grey photo's
-    chroma at zero, so rounding moves its channels by a level or two. Checked on a subsample of about
-    250 000 pixels.
+    chroma at zero, so rounding moves its channels by a level or two. Checked on a grid of at most
+    about 65 000 pixels (under a millisecond: it runs on every photo).
     """
     h, w = image_rgb.shape[:2]
-    step = max(1, int((h * w / 250_000) ** 0.5))
-    sub = image_rgb[::step, ::step]
-    if sub.ndim < 3 or sub.shape[2] < 3 or sub.size == 0:
+    if image_rgb.ndim < 3 or image_rgb.shape[2] < 3 or h * w == 0:
         return True
-    spread = cv2.subtract(sub[..., :3].max(axis=2), sub[..., :3].min(axis=2))
+    step = max(1, math.ceil(math.sqrt(h * w / 65_536)))
+    r, g, b = cv2.split(np.ascontiguousarray(image_rgb[::step, ::step, :3]))
+    spread = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
     return int(np.count_nonzero(spread > max_spread)) <= max_share * spread.size
