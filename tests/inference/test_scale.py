@@ -176,6 +176,16 @@ def test_blurred_marker_still_measured():
     assert sc.mm_per_px == pytest.approx(true_scale(hom), rel=3e-3)
 
 
+@pytest.mark.parametrize("mm_per_px, sigma", [(0.35, 3.0), (0.4, 2.5)])
+def test_small_marker_blurred_over_a_third_of_its_cells_is_read(mm_per_px, sigma):
+    # 57 and 50 px sides: cells of 8-10 px under a blur of 2.5-3 px; a bit read over its whole cell
+    # (OpenCV's default margin) is misread and the marker missed
+    hom = plane_to_image((800, 600), (400, 300), mm_per_px, 25.0, (0.05, 0.05))
+    sc = find_scale(blur(with_marker(skin(800, 600), hom), sigma))
+    assert sc.source == "aruco"
+    assert sc.mm_per_px == pytest.approx(true_scale(hom), rel=0.015)
+
+
 @pytest.mark.parametrize("sigma", [0.0, 1.0, 2.0, 3.0])
 def test_blur_at_the_marker_is_measured_as_its_gaussian_sigma(sigma):
     # a sharp edge through the pixel and the sampling measures 0.5 px, which is taken off
