@@ -142,8 +142,8 @@ def results_markdown(result: dict, args: argparse.Namespace, model: str, sizes: 
         "comes from another, wrong reference; without one, sizes are absent and labels come from the "
         "CNN alone. Likewise the run states the shipped 20 mm marker, while one generated marker in four "
         "is 10-40 mm: those photos get a scale off by the size ratio (a 40 mm marker read as 20 mm gives "
-        "half the mm/px: the max error below), as a user who printed another size and did not pass "
-        "`--marker-mm` would.",
+        "half the mm/px, a 10 mm one twice it: the max error below), and every size in them is off by "
+        "that ratio, as for a user who printed another size and did not pass `--marker-mm`.",
         "",
         markdown_table(sh, [r for r in srows if r[0] == "all"]),
         "",
