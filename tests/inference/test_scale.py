@@ -763,6 +763,18 @@ def test_marker_crossed_by_a_watermark_word_is_found_and_measured():
     assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=2e-3)
 
 
+def test_mm_ticks_under_4_px_apart_are_numbered_by_their_sub_pixel_period():
+    # a generated photo (dev seed): thin grey ticks 3.63 px apart on a white ruler, sharp, JPEG q92.
+    # Their peaks fall on whole pixels, so the gaps are 3 or 4 px; the commonest gap (4.0 px) numbered
+    # them wrongly and no fit passed, while the autocorrelation's period was 3.62 px
+    from spotscale.data.synth import render_photo
+    photo = render_photo(6044, size=(1200, 900), scale="ruler")
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    sc = find_scale(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+    assert sc.source == "ruler"
+    assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=0.01)
+
+
 def test_line_consensus_leaves_out_a_run_of_steps_off_the_line():
     from spotscale.inference.scale import _line_consensus
     t = np.arange(60, dtype=float)
