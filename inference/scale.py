@@ -1369,6 +1369,12 @@ def _major_fits(prof: np.ndarray, step: float, t0: float) -> list[_Ticks]:
     return out
 
 
+# The marks' scatter about their fit that is still a printed scale: 4 % of their period, but never less
+# than this (px). Marks 8-15 px apart (5 mm in a 640x480 photo) peak on whole pixels and a JPEG's
+# blocks move faint ones: they scatter by 0.5-0.6 px, over 4 % of such a period.
+_MARK_SD_FLOOR_PX = 0.6
+
+
 def _major_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float) -> _Ticks | None:
     """_major_fits for one polarity: peaks one period apart, numbered, quadratic position fit."""
     found = _numbered_peaks(g, p0, 0.2, 7)  # 5 mm marks, shorter than the 10 mm marks, can show at 1/4 of them
@@ -1376,7 +1382,7 @@ def _major_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polari
         return None
     pos_arr, (idx, keep, coef, sd) = found
     ii = idx[keep]
-    if sd > 0.04 * p0 or keep.sum() < 7 or keep.sum() < 0.85 * (ii.max() - ii.min() + 1):
+    if sd > max(0.04 * p0, _MARK_SD_FLOOR_PX / step) or keep.sum() < 7 or keep.sum() < 0.85 * (ii.max() - ii.min() + 1):
         return None
     if _duty_cycle(g, pos_arr[keep], p0) > 0.35:
         return None  # 5 / 10 mm marks are thin lines far apart; letters and patterns fill their period
