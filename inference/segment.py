@@ -315,7 +315,7 @@ def _with_bruise_bays(region: np.ndarray, small_rgb: np.ndarray) -> np.ndarray:
         if ring.sum() < 8:
             continue
         d = np.median(od[comp], axis=0) - np.median(od[ring], axis=0)  # (R, G, B) OD change
-        if d[1] > d[0] + 0.02 and d[1] > d[2] + 0.02 and float(d @ np.array([0.35, 0.6, 0.05])) > 0.05:
+        if d[1] > d[0] + 0.02 and d[1] > d[2] + 0.02 and _darkening(d) > 0.05:
             out |= comp
     return out
 
