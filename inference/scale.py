@@ -791,7 +791,23 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
 
 
 def _edge_lines(gray: np.ndarray, small: np.ndarray) -> list[np.ndarray]:
-    """Long straight edges (x0, y0, x1, y1) of the reduced image, distinct, longest first (at most 8)."""
+    """Long straight edges (x0, y0, x1, y1) of the reduced image, distinct, longest first (at most 8),
+    then up to 4 more found at half that size.
+
+    A blurred photo's ruler side (Gaussian sigma >= 2 px) has too gentle a gradient for Canny's
+    thresholds; halving the image doubles it. Those edges come after the sharper ones: their ends are
+    half as exact, and a photo whose edges are found at full size keeps its candidates' order.
+    """
+    segs = _hough_segments(gray, small)
+    kept = _distinct_lines(segs, _MAX_EDGE_LINES)
+    if min(gray.shape[:2]) < 200:
+        return kept
+    half = 2.0 * _hough_segments(cv2.pyrDown(gray), cv2.pyrDown(small)) + 0.5  # x_full = 2 x_half + 0.5
+    return _distinct_lines(half, len(kept) + 4, kept) if len(half) else kept
+
+
+def _hough_segments(gray: np.ndarray, small: np.ndarray) -> np.ndarray:
+    """Straight edge segments (rows of x0, y0, x1, y1) of one image: Canny + probabilistic Hough."""
     g = cv2.GaussianBlur(gray, (3, 3), 0)
     side = max(g.shape)
     edges = cv2.Canny(g, 30, 90)
@@ -801,16 +817,17 @@ def _edge_lines(gray: np.ndarray, small: np.ndarray) -> list[np.ndarray]:
         edges |= cv2.Canny(cv2.GaussianBlur(chroma, (3, 3), 0), 30, 90)
     lines = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=30, minLineLength=max(20, int(0.05 * side)),
                             maxLineGap=max(3, int(0.01 * side)))
-    if lines is None:
-        return []
-    return _distinct_lines(lines.reshape(-1, 4).astype(np.float64), _MAX_EDGE_LINES)
+    return np.zeros((0, 4)) if lines is None else lines.reshape(-1, 4).astype(np.float64)
 
 
-def _distinct_lines(segs: np.ndarray, n_max: int) -> list[np.ndarray]:
+def _distinct_lines(segs: np.ndarray, n_max: int, kept: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """Longest segments first, skipping near-duplicates (same direction, nearly the same line) and
-    keeping at most 3 of any one direction (a striped background must not use up all candidates)."""
+    keeping at most 3 of any one direction (a striped background must not use up all candidates).
+
+    `kept`: lines already chosen, which come first in the result and count towards n_max.
+    """
     lengths = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
-    kept: list[np.ndarray] = []
+    kept = list(kept or [])
     for i in np.argsort(lengths)[::-1]:
         s = segs[i]
         d = (s[2:] - s[:2]) / lengths[i]

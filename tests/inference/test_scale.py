@@ -908,3 +908,28 @@ def test_long_ticks_must_alternate_5_and_10_mm_marks(long_px, alternate):
     from spotscale.inference.scale import _marks_alternate
     index = np.arange(4, 4 + 5 * len(long_px), 5)
     assert _marks_alternate(np.array(long_px, float), index, 4) is alternate
+
+
+def test_a_blurred_rulers_side_is_found_at_half_size():
+    # Canny's thresholds miss an edge blurred over sigma 2.3 px (a dev photo's 150 mm ruler had no
+    # edge line and no scale); at half size its gradient doubles and the side is found
+    from spotscale.inference.scale import _edge_lines, _gray
+    img = skin(1200, 900)
+    body = cv2.boxPoints(((600.0, 450.0), (700.0, 90.0), 50.0)).astype(np.int32)  # 700 x 90 px, 50 degrees
+    cv2.fillPoly(img, [body], (235, 185, 160))  # 35 grey levels lighter than the skin
+    img = cv2.GaussianBlur(img, (0, 0), 2.3)
+    d = np.array([math.cos(math.radians(50)), math.sin(math.radians(50))])
+    off = [abs(float(d[0] * (450.0 - s[1]) - d[1] * (600.0 - s[0]))) for s in _edge_lines(_gray(img), img)
+           if abs(float(np.dot(d, (s[2:] - s[:2]) / np.linalg.norm(s[2:] - s[:2])))) > 0.999]
+    assert any(abs(o - 45.0) < 3.0 for o in off)  # a long side, 45 px from the body's axis
+
+
+def test_a_blurred_photos_ruler_is_read():
+    # a generated photo (dev seed): a clear 150 mm ruler at 50 degrees, blur sigma 2.3 px, JPEG q92;
+    # its sides are found only at half size, and its mm ticks, 6 px apart, are then read
+    from spotscale.data.synth import render_photo
+    photo = render_photo(6050, size=(1200, 900), scale="ruler")
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    sc = find_scale(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+    assert sc.source == "ruler"
+    assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=0.015)
