@@ -779,12 +779,22 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
     axes = [(seg[:2], seg[2:]) for seg in _edge_lines(gray, small)]
     axes += [(np.array(r.a), np.array(r.b)) for r in tick_runs(gray, _MAX_TICK_RUNS)]
     best: tuple[float, Scale, float] | None = None
+    bands: list[tuple[float, np.ndarray, np.ndarray]] = []  # (tick band strength, a, b) of each axis
     for a, b in axes:
-        found = _ruler_along(image, gray, k, _to_full(a, k), _to_full(b, k))
+        found, strength = _ruler_along(image, gray, k, _to_full(a, k), _to_full(b, k))
+        bands.append((strength, a, b))
         if found is not None and (best is None or found[0] > best[0]):
             best = found
             if found[2] < 0.003:
                 break  # a long, regular tick run: no need to look further
+    for strength, a, b in sorted(bands, key=lambda x: -x[0])[:3] if best is None else []:
+        # a blurred photo's mm ticks merge into a grey band; the strongest bands' neighbours may hold
+        # the 5 / 10 mm marks alone (only the strongest few: each costs two more full-resolution strips)
+        if strength <= 0:
+            break
+        found, _ = _ruler_along(image, gray, k, _to_full(a, k), _to_full(b, k), beside=True)
+        if found is not None and (best is None or found[0] > best[0]):
+            best = found
     if best is None:
         return None, "no ruler found (no run of regular mm ticks)"
     return best[1], ""
@@ -976,10 +986,13 @@ def _coarse_periodicity(coarse: np.ndarray, u: np.ndarray | None) -> tuple[np.nd
     return welch, np.stack([_peak_ratio(pb, fb, skip)[0] for pb in spectra], axis=1)
 
 
-def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
-                 b: np.ndarray) -> tuple[float, Scale, float] | None:
-    """Look for a band of regular ticks parallel to the edge a-b (full px); (score, Scale, relative
-    uncertainty of the tick fit alone) or None."""
+def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray, b: np.ndarray,
+                 beside: bool = False) -> tuple[tuple[float, Scale, float] | None, float]:
+    """Look for a band of regular ticks parallel to the edge a-b (full px); ((score, Scale, relative
+    uncertainty of the tick fit alone) or None, the strongest tick band's score (0: none)).
+
+    `beside`: read the 5 / 10 mm marks just beyond each tick band instead (see _marks_beside).
+    """
     h, w = image.shape[:2]
     length = float(np.linalg.norm(b - a))
     u = (b - a) / length
@@ -994,10 +1007,10 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
     rows_in = (coarse >= 0).mean(axis=1) > 0.6
     coarse, o_c = coarse[rows_in], o_c[rows_in]
     if len(o_c) < 3:
-        return None
+        return None, 0.0
     valid = (coarse >= 0).mean(axis=0) > 0.5  # a ruler leaving the frame: keep the stretch near the border
     if valid.sum() < 64:
-        return None
+        return None, 0.0
     coarse = coarse[:, valid]
     t_c = t_c[valid]
     inside = coarse >= 0
@@ -1005,15 +1018,19 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
         fill = (coarse * inside).sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
         coarse = np.where(inside, coarse, fill[:, None].astype(np.float32))
     welch, per_window = _coarse_periodicity(coarse, u if k == 1 else None)
-    for scores in (welch, per_window):
-        # whole line first, then the best window (a short ruler on a long line): each time the best band of rows
-        found = _tick_band(image, k, a, u, n, coarse, o_c, t_c, scores)
-        if found is None:
-            continue
-        score, fits, majors, band, t_run = found
-        fits = [f for f in fits if _printed_ticks(image, a, u, n, f, band)]
-        if not fits:
-            fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, band)]
+    # whole line first, then the best window (a short ruler on a long line): each time the best band of rows
+    found_bands = [b for b in (_tick_band(k, coarse, o_c, t_c, s) for s in (welch, per_window)) if b is not None]
+    strength = max((b[0] for b in found_bands), default=0.0)
+    if beside:  # only beside the strongest band: each side costs a full-resolution strip
+        found_bands = sorted(found_bands, key=lambda b: -b[0])[:1]
+    for score, band, t_run in found_bands:
+        if beside:
+            fits, band = _marks_beside(image, a, u, n, t_run, band)
+        else:
+            fits, majors = _fine_ticks(image, a, u, n, t_run, band)
+            fits = [f for f in fits if _printed_ticks(image, a, u, n, f, band)]
+            if not fits:
+                fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, band)]
         if not fits:
             continue
         ticks = _finest(fits)
@@ -1030,8 +1047,42 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
                      f"along the ruler, isotropic scale {factor - 1.0:+.1%} from the scale along it, +-{tilt:.1%} "
                      "for the tilt across it, which a ruler cannot see")
         sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, tilt), "ruler", outline, None, f"ruler: {what}", 1)
-        return score * ticks.n_ticks, sc, math.hypot(rel, 0.002)
-    return None
+        return (score * ticks.n_ticks, sc, math.hypot(rel, 0.002)), strength
+    return None, strength
+
+
+def _marks_beside(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
+                  band: tuple[float, float]) -> tuple[list[_Ticks], tuple[float, float]]:
+    """5 / 10 mm marks in the rows just beyond the tick band, on either side; (fits, their band).
+
+    In a blurred photo the mm ticks merge into a grey band: their rows hold every tick alike and show
+    no period, while the 5 / 10 mm marks, longer, stand alone past them.
+    """
+    w = 2.0 * max(band[1] - band[0], 6.0)
+    for side in ((band[1], band[1] + w), (band[0] - w, band[0])):
+        _, majors = _fine_ticks(image, a, u, n, t_c, side)
+        fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, side)
+                and not _marks_between(image, a, u, n, f, (min(band[0], side[0]), max(band[1], side[1])))]
+        if fits:
+            return fits, side
+    return [], band
+
+
+def _marks_between(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
+                   rows: tuple[float, float]) -> bool:
+    """True when marks stand half-way between the fitted marks in the rows from the tick band out.
+
+    Rows past the 5 mm marks' length hold the 10 mm marks alone, which alternate with the numbers
+    and pass for 5 mm marks at twice the period; nearer the ticks, the 5 mm marks show half-way.
+    """
+    step = 0.5
+    t = np.arange(ticks.positions_px.min() - ticks.period_px, ticks.positions_px.max() + ticks.period_px, step)
+    strip = _strip_linear(image, a, u, n, t, np.linspace(rows[0], rows[1], int(np.clip(rows[1] - rows[0], 3, 40))))
+    if (strip < 0).any():
+        return False
+    prof = strip.mean(axis=0)
+    g = ticks.polarity * (prof - _box1d(prof.reshape(1, -1), max(3, int(2 * ticks.period_px / step))).ravel())
+    return _mid_phase_bump(g, (ticks.positions_px - t[0]) / step)
 
 
 def _finest(fits: list[_Ticks]) -> _Ticks:
@@ -1091,14 +1142,13 @@ def _tilt_correction(ticks: _Ticks, centre: np.ndarray, u: np.ndarray, size: tup
     return factor, unc
 
 
-def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.ndarray, coarse: np.ndarray,
-               o_c: np.ndarray, t_c: np.ndarray, scores: np.ndarray) -> tuple | None:
-    """The band of rows across the line that carries regular ticks, and the ticks measured in it.
+def _tick_band(k: int, coarse: np.ndarray, o_c: np.ndarray, t_c: np.ndarray,
+               scores: np.ndarray) -> tuple[float, tuple[float, float], np.ndarray] | None:
+    """The band of rows across the line that carries regular ticks.
 
     `scores`: per row, the whole-line peak ratio; or (rows x windows) per-window ratios, then rows are
     scored by the windows that carry the ticks and the search keeps only that stretch of the line.
-    Returns (score, candidate mm tick fits, 5 / 10 mm mark fits function, band, t_c)
-    or None.
+    Returns (score, band, t_c) or None.
     """
     if scores.ndim == 2:
         per_window = scores
@@ -1123,8 +1173,7 @@ def _tick_band(image: np.ndarray, k: int, a: np.ndarray, u: np.ndarray, n: np.nd
     while hi < len(good) - 1 and good[hi + 1]:
         hi += 1
     band = (o_c[lo] - k, o_c[hi] + k)
-    fits, majors = _fine_ticks(image, a, u, n, t_c, band)
-    return float(score[r0]), fits, majors, band, t_c
+    return float(score[r0]), band, t_c
 
 
 def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
@@ -1139,6 +1188,8 @@ def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, 
     o = np.linspace(band[0], band[1], int(np.clip(band[1] - band[0], 3, 40)))
     rows = _strip_linear(image, a, u, n, t, o)
     ok = (rows >= 0).all(axis=0)
+    if not ok.any():  # the band lies outside the image (rows beside a tick band at the border)
+        return [], lambda: []
     score, per = _row_periodicity(np.where(rows >= 0, rows, rows[rows >= 0].mean()), 4.0, 0.1 * rows.shape[1],
                                   u, step)
     keep = score >= 0.5 * score.max()

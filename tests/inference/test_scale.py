@@ -933,3 +933,26 @@ def test_a_blurred_photos_ruler_is_read():
     sc = find_scale(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
     assert sc.source == "ruler"
     assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=0.015)
+
+
+def test_a_blurred_rulers_5_mm_marks_are_read_beside_its_merged_mm_ticks():
+    # a generated photo (dev seed): a yellow 60 mm ruler, blur sigma 2.3 px, mm ticks 5.4 px apart
+    # merged into a grey band whose rows show no period; the 5 / 10 mm marks, longer, stand alone
+    # in the rows past it
+    from spotscale.data.synth import render_photo
+    photo = render_photo(6047, size=(1200, 900), scale="ruler")
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    sc = find_scale(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+    assert sc.source == "ruler" and "5 / 10 mm marks" in sc.reason
+    assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=0.015)
+
+
+def test_10_mm_marks_alone_past_the_5_mm_marks_are_not_read_as_5_mm():
+    # a generated 640x480 photo (dev seed): rows past the 5 mm marks' length hold only the 10 mm marks,
+    # which alternate with the numbers and passed for 5 mm marks (read at -49.9 %) until the 5 mm
+    # marks half-way between them, nearer the ticks, were looked for
+    from spotscale.data.synth import render_photo
+    photo = render_photo(6198, size=(640, 480), scale="ruler")
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    sc = find_scale(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+    assert not sc.found or sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=0.05)
