@@ -763,28 +763,12 @@ def test_marker_crossed_by_a_watermark_word_is_found_and_measured():
     assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=2e-3)
 
 
-def test_mm_ticks_under_4_px_apart_are_numbered_by_their_sub_pixel_period():
-    # a generated photo (dev seed): thin grey ticks 3.63 px apart on a white ruler, sharp, JPEG q92.
-    # Their peaks fall on whole pixels, so the gaps are 3 or 4 px; the commonest gap (4.0 px) numbered
-    # them wrongly and no fit passed, while the autocorrelation's period was 3.62 px
+def ruler_photo_scale(seed: int, size: tuple[int, int]):
+    """A generated ruler photo (dev seed) as a JPEG q92 would hold it, and the scale found on it."""
     from spotscale.data.synth import render_photo
-    photo = render_photo(6044, size=(1200, 900), scale="ruler")
+    photo = render_photo(seed, size=size, scale="ruler")
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-    sc = find_scale(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
-    assert sc.source == "ruler"
-    assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=0.01)
-
-
-def test_5_mm_marks_13_px_apart_scattered_by_whole_pixels_are_read():
-    # a generated 640x480 photo (dev seed): mm ticks 2.6 px apart are gone, the 5 / 10 mm marks 12.9 px
-    # apart remain, and their positions, on whole pixels and moved by JPEG, scatter by 0.58 px: over
-    # 4 % of their period, the regularity a printed scale was asked for
-    from spotscale.data.synth import render_photo
-    photo = render_photo(6141, size=(640, 480), scale="ruler")
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-    sc = find_scale(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
-    assert sc.source == "ruler" and "5 / 10 mm marks" in sc.reason
-    assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=0.015)
+    return photo, find_scale(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
 
 
 def test_line_consensus_leaves_out_a_run_of_steps_off_the_line():
@@ -924,35 +908,34 @@ def test_a_blurred_rulers_side_is_found_at_half_size():
     assert any(abs(o - 45.0) < 3.0 for o in off)  # a long side, 45 px from the body's axis
 
 
-def test_a_blurred_photos_ruler_is_read():
-    # a generated photo (dev seed): a clear 150 mm ruler at 50 degrees, blur sigma 2.3 px, JPEG q92;
-    # its sides are found only at half size, and its mm ticks, 6 px apart, are then read
-    from spotscale.data.synth import render_photo
-    photo = render_photo(6050, size=(1200, 900), scale="ruler")
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-    sc = find_scale(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
-    assert sc.source == "ruler"
-    assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=0.015)
+# Generated ruler photos (dev seeds, JPEG q92) that each once had no scale: (seed, size, read from the
+# 5 / 10 mm marks alone, relative tolerance)
+RULER_PHOTOS = {
+    # thin grey ticks 3.63 px apart, sharp: their peaks fall on whole pixels, so the gaps are 3 or 4 px;
+    # the commonest gap (4.0 px) numbered them wrongly, while the autocorrelation's period was 3.62 px
+    "mm_ticks_under_4_px_by_their_sub_pixel_period": (6044, (1200, 900), False, 0.01),
+    # 640x480: mm ticks 2.6 px apart are gone; the 5 / 10 mm marks 12.9 px apart, on whole pixels and
+    # moved by JPEG, scatter by 0.58 px: over 4 % of their period
+    "5_mm_marks_13_px_apart_scattered_by_whole_pixels": (6141, (640, 480), True, 0.015),
+    # a clear 150 mm ruler at 50 degrees, blur sigma 2.3 px: its sides are found only at half size
+    "blurred_rulers_sides_at_half_size": (6050, (1200, 900), False, 0.015),
+    # a yellow ruler, blur sigma 2.3 px: mm ticks 5.4 px apart merge into a grey band whose rows show
+    # no period; the longer 5 / 10 mm marks stand alone in the rows past it
+    "5_mm_marks_beside_merged_mm_ticks": (6047, (1200, 900), True, 0.015),
+}
 
 
-def test_a_blurred_rulers_5_mm_marks_are_read_beside_its_merged_mm_ticks():
-    # a generated photo (dev seed): a yellow 60 mm ruler, blur sigma 2.3 px, mm ticks 5.4 px apart
-    # merged into a grey band whose rows show no period; the 5 / 10 mm marks, longer, stand alone
-    # in the rows past it
-    from spotscale.data.synth import render_photo
-    photo = render_photo(6047, size=(1200, 900), scale="ruler")
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-    sc = find_scale(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
-    assert sc.source == "ruler" and "5 / 10 mm marks" in sc.reason
-    assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=0.015)
+@pytest.mark.parametrize("case", sorted(RULER_PHOTOS))
+def test_generated_ruler_photo_is_read(case):
+    seed, size, marks_only, rel = RULER_PHOTOS[case]
+    photo, sc = ruler_photo_scale(seed, size)
+    assert sc.source == "ruler" and ("5 / 10 mm marks" in sc.reason) == marks_only
+    assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=rel)
 
 
 def test_10_mm_marks_alone_past_the_5_mm_marks_are_not_read_as_5_mm():
     # a generated 640x480 photo (dev seed): rows past the 5 mm marks' length hold only the 10 mm marks,
     # which alternate with the numbers and passed for 5 mm marks (read at -49.9 %) until the 5 mm
     # marks half-way between them, nearer the ticks, were looked for
-    from spotscale.data.synth import render_photo
-    photo = render_photo(6198, size=(640, 480), scale="ruler")
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-    sc = find_scale(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+    photo, sc = ruler_photo_scale(6198, (640, 480))
     assert not sc.found or sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=0.05)
