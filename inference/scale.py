@@ -36,6 +36,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 import scipy.fft
+import scipy.ndimage
 
 from spotscale.data.errors import ConfigError
 from spotscale.data.geometry import homography_scale
@@ -1424,16 +1425,19 @@ def _major_fits(prof: np.ndarray, step: float, t0: float) -> list[_Ticks]:
     lags = _autocorr_lags(prof, 10.0 / step, 2)
     lags += [q / 2 for q in lags if q / 2 >= 10.0 / step and all(abs(q / 2 / p - 1.0) > 0.05 for p in lags)]
     for p0 in lags:
-        sm = _box1d(prof.reshape(1, -1), max(3, int(2 * p0))).ravel()
-        d = prof - sm
-        skew = float(np.mean(d ** 3) / (np.mean(d ** 2) ** 1.5 + 1e-12))
-        first = -1.0 if skew < 0 else 1.0
-        for polarity in (first, -first):
-            fit = _major_fit_polarity(polarity * d, p0, step, t0, polarity)
-            if fit is not None:
-                out.append(fit)
-        if out:
-            break
+        width = max(3, int(2 * p0))
+        # the running mean first; then a running median, which keeps the steps at a ruler's ends out of
+        # the detrended profile, where they set the peak threshold above the fainter 5 mm marks
+        for d in (prof - _box1d(prof.reshape(1, -1), width).ravel(),
+                  prof - scipy.ndimage.median_filter(prof, size=width | 1, mode="nearest")):
+            skew = float(np.mean(d ** 3) / (np.mean(d ** 2) ** 1.5 + 1e-12))
+            first = -1.0 if skew < 0 else 1.0
+            for polarity in (first, -first):
+                fit = _major_fit_polarity(polarity * d, p0, step, t0, polarity)
+                if fit is not None:
+                    out.append(fit)
+            if out:
+                return out
     return out
 
 
@@ -1567,6 +1571,9 @@ def _ruler_marks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray,
     others = np.delete(cls, top)
     if every == 2:  # the long marks must be alike (all 10 mm); an inch scale goes on: 1/2 " longer than 1/4 "
         r = ticks.index % 4
+        inner = (ticks.index > ticks.index.min()) & (ticks.index < ticks.index.max())
+        if inner.sum() >= 7:  # a run's end marks border the ruler's end, which lengthens them
+            r = np.where(inner, r, -1)
         a_, b_ = extent[r == top], extent[r == top + 2]
         if len(a_) and len(b_) and max(a_.mean(), b_.mean()) > 1.15 * min(a_.mean(), b_.mean()):
             return False

@@ -933,6 +933,18 @@ def test_generated_ruler_photo_is_read(case):
     assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=rel)
 
 
+@pytest.mark.parametrize("rot", [0.0, -65.0])
+def test_5_mm_marks_of_a_blurred_ruler_whose_ends_step_through_the_rows_are_read(rot):
+    # blur sigma 2.3 px wipes out mm ticks 5.6 px apart; the rows past them hold the 5 / 10 mm marks,
+    # but also the steps at the ruler's ends: a running mean left those in the detrended profile, where
+    # they set the peak threshold above the fainter 5 mm marks; and the end marks, next to the
+    # ruler's ends, reached further across than the other 10 mm marks
+    hom = plane_to_image((1200, 900), (600, 450), 0.18, rot)
+    sc = find_scale(blur(with_ruler(skin(1200, 900), hom, length_mm=60), 2.3))
+    assert sc.source == "ruler" and "5 / 10 mm marks" in sc.reason
+    assert sc.mm_per_px == pytest.approx(0.18, rel=0.01)
+
+
 def test_10_mm_marks_alone_past_the_5_mm_marks_are_not_read_as_5_mm():
     # a generated 640x480 photo (dev seed): rows past the 5 mm marks' length hold only the 10 mm marks,
     # which alternate with the numbers and passed for 5 mm marks (read at -49.9 %) until the 5 mm
