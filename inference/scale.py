@@ -1031,7 +1031,9 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray, b:
             fits, majors = _fine_ticks(image, a, u, n, t_run, band)
             fits = [f for f in fits if _printed_ticks(image, a, u, n, f, band)]
             if not fits:
-                fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, band)]
+                around = 2.0 * max(band[1] - band[0], 6.0)
+                fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, band)
+                        and not _marks_between(image, a, u, n, f, (band[0] - around, band[1] + around))]
         if not fits:
             continue
         ticks = _finest(fits)
@@ -1083,7 +1085,7 @@ def _marks_between(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarra
         return False
     prof = strip.mean(axis=0)
     g = ticks.polarity * (prof - _box1d(prof.reshape(1, -1), max(3, int(2 * ticks.period_px / step))).ravel())
-    return _mid_phase_bump(g, (ticks.positions_px - t[0]) / step)
+    return _mid_phase_bump(g, (ticks.positions_px - t[0]) / step, strict=True)
 
 
 def _finest(fits: list[_Ticks]) -> _Ticks:
@@ -1469,8 +1471,12 @@ def _chirp(coef: np.ndarray, mid: float, step: float) -> float:
     return float(2.0 * coef[0] / (period * period * step)) if abs(period) > 1e-9 else 0.0
 
 
-def _mid_phase_bump(g: np.ndarray, marks: np.ndarray) -> bool:
-    """True when the profile folded between consecutive marks has a peak half-way (phase 0.5)."""
+def _mid_phase_bump(g: np.ndarray, marks: np.ndarray, strict: bool = False) -> bool:
+    """True when the profile folded between consecutive marks has a peak half-way (phase 0.5).
+
+    `strict`: the peak must also stand above the highest point at phases 0.2-0.35 and 0.65-0.8, where
+    mm ticks between 5 mm marks fall (at 0.2, 0.4, 0.6, 0.8 they reach into the half-way window).
+    """
     phases = np.linspace(0.0, 1.0, 41)
     seg = marks[:-1, None] + phases[None, :] * np.diff(marks)[:, None]
     ok = (seg[:, 0] >= 0) & (seg[:, -1] <= len(g) - 1)
@@ -1479,6 +1485,8 @@ def _mid_phase_bump(g: np.ndarray, marks: np.ndarray) -> bool:
     tmpl = np.interp(seg[ok].ravel(), np.arange(len(g)), g).reshape(-1, len(phases)).mean(axis=0)
     peak = 0.5 * (tmpl[0] + tmpl[-1]) - np.median(tmpl)
     mid = tmpl[18:23].max() - 0.5 * (tmpl[12] + tmpl[28])  # phase 0.5 against 0.3 / 0.7
+    if strict:
+        mid = tmpl[18:23].max() - max(tmpl[8:15].max(), tmpl[26:33].max())
     return bool(peak > 0 and mid > 0.15 * peak)
 
 
