@@ -917,6 +917,9 @@ RULER_PHOTOS = {
     # 640x480: mm ticks 2.6 px apart are gone; the 5 / 10 mm marks 12.9 px apart, on whole pixels and
     # moved by JPEG, scatter by 0.58 px: over 4 % of their period
     "5_mm_marks_13_px_apart_scattered_by_whole_pixels": (6141, (640, 480), True, 0.015),
+    # ticks 3.87 px apart: the commonest gap, 4.0 px, is 3.5 % off, and a fit numbered from it keeps
+    # only a dozen ticks; the autocorrelation's period (3.86 px) was tried only when 5 % off
+    "mm_ticks_3_9_px_apart_by_their_sub_pixel_period": (6031, (1200, 900), False, 0.01),
     # a clear 150 mm ruler at 50 degrees, blur sigma 2.3 px: its sides are found only at half size
     "blurred_rulers_sides_at_half_size": (6050, (1200, 900), False, 0.015),
     # a yellow ruler, blur sigma 2.3 px: mm ticks 5.4 px apart merge into a grey band whose rows show
