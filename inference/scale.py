@@ -1033,7 +1033,7 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray, b:
             if not fits:
                 around = 2.0 * max(band[1] - band[0], 6.0)
                 fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, band)
-                        and not _marks_between(image, a, u, n, f, (band[0] - around, band[1] + around))]
+                        and not _marks_between(image, a, u, n, f, (band[0] - around, band[1] + around), True)]
         if not fits:
             continue
         ticks = _finest(fits)
@@ -1072,11 +1072,13 @@ def _marks_beside(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray
 
 
 def _marks_between(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
-                   rows: tuple[float, float]) -> bool:
+                   rows: tuple[float, float], strict: bool = False) -> bool:
     """True when marks stand half-way between the fitted marks in the rows from the tick band out.
 
     Rows past the 5 mm marks' length hold the 10 mm marks alone, which alternate with the numbers
     and pass for 5 mm marks at twice the period; nearer the ticks, the 5 mm marks show half-way.
+    `strict` (see _mid_phase_bump) for rows over a tick band whose mm ticks may be partly resolved;
+    beside the band, where a fit is only tried once they have merged, any half-way peak refuses it.
     """
     step = 0.5
     t = np.arange(ticks.positions_px.min() - ticks.period_px, ticks.positions_px.max() + ticks.period_px, step)
@@ -1085,7 +1087,7 @@ def _marks_between(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarra
         return False
     prof = strip.mean(axis=0)
     g = ticks.polarity * (prof - _box1d(prof.reshape(1, -1), max(3, int(2 * ticks.period_px / step))).ravel())
-    return _mid_phase_bump(g, (ticks.positions_px - t[0]) / step, strict=True)
+    return _mid_phase_bump(g, (ticks.positions_px - t[0]) / step, strict)
 
 
 def _finest(fits: list[_Ticks]) -> _Ticks:
