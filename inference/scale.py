@@ -1031,9 +1031,9 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray, b:
             fits, majors = _fine_ticks(image, a, u, n, t_run, band)
             fits = [f for f in fits if _printed_ticks(image, a, u, n, f, band)]
             if not fits:
-                around = 2.0 * max(band[1] - band[0], 6.0)
+                past = _beside_reach(band)
                 fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, band)
-                        and not _marks_between(image, a, u, n, f, (band[0] - around, band[1] + around), True)]
+                        and not _marks_between(image, a, u, n, f, (band[0] - past, band[1] + past), True)]
         if not fits:
             continue
         ticks = _finest(fits)
@@ -1061,14 +1061,19 @@ def _marks_beside(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray
     In a blurred photo the mm ticks merge into a grey band: their rows hold every tick alike and show
     no period, while the 5 / 10 mm marks, longer, stand alone past them.
     """
-    w = 2.0 * max(band[1] - band[0], 6.0)
-    for side in ((band[1], band[1] + w), (band[0] - w, band[0])):
+    reach = _beside_reach(band)
+    for side in ((band[1], band[1] + reach), (band[0] - reach, band[0])):
         _, majors = _fine_ticks(image, a, u, n, t_c, side)
         fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, side)
                 and not _marks_between(image, a, u, n, f, (min(band[0], side[0]), max(band[1], side[1])))]
         if fits:
             return fits, side
     return [], band
+
+
+def _beside_reach(band: tuple[float, float]) -> float:
+    """How far past a tick band (px across) the rows of its 5 / 10 mm marks are looked at."""
+    return 2.0 * max(band[1] - band[0], 6.0)
 
 
 def _marks_between(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
@@ -1487,9 +1492,10 @@ def _mid_phase_bump(g: np.ndarray, marks: np.ndarray, strict: bool = False) -> b
         return False
     tmpl = np.interp(seg[ok].ravel(), np.arange(len(g)), g).reshape(-1, len(phases)).mean(axis=0)
     peak = 0.5 * (tmpl[0] + tmpl[-1]) - np.median(tmpl)
-    mid = tmpl[18:23].max() - 0.5 * (tmpl[12] + tmpl[28])  # phase 0.5 against 0.3 / 0.7
     if strict:
-        mid = tmpl[18:23].max() - max(tmpl[8:15].max(), tmpl[26:33].max())
+        mid = tmpl[18:23].max() - max(tmpl[8:15].max(), tmpl[26:33].max())  # against 0.2-0.35 / 0.65-0.8
+    else:
+        mid = tmpl[18:23].max() - 0.5 * (tmpl[12] + tmpl[28])  # phase 0.5 against 0.3 / 0.7
     return bool(peak > 0 and mid > 0.15 * peak)
 
 
