@@ -780,20 +780,19 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
     axes = [(seg[:2], seg[2:]) for seg in _edge_lines(gray, small)]
     axes += [(np.array(r.a), np.array(r.b)) for r in tick_runs(gray, _MAX_TICK_RUNS)]
     best: tuple[float, Scale, float] | None = None
-    bands: list[tuple[float, np.ndarray, np.ndarray]] = []  # (tick band strength, a, b) of each axis
+    strongest: list[_Band] = []  # each axis's strongest tick band
     for a, b in axes:
-        found, strength = _ruler_along(image, gray, k, _to_full(a, k), _to_full(b, k))
-        bands.append((strength, a, b))
+        found, band = _ruler_along(image, gray, k, _to_full(a, k), _to_full(b, k))
+        strongest += [band] if band is not None else []
         if found is not None and (best is None or found[0] > best[0]):
             best = found
             if found[2] < 0.003:
                 break  # a long, regular tick run: no need to look further
-    for strength, a, b in sorted(bands, key=lambda x: -x[0])[:3] if best is None else []:
+    for bd in sorted(strongest, key=lambda x: -x.score)[:3] if best is None else []:
         # a blurred photo's mm ticks merge into a grey band; the strongest bands' neighbours may hold
         # the 5 / 10 mm marks alone (only the strongest few: each costs two more full-resolution strips)
-        if strength <= 0:
-            break
-        found, _ = _ruler_along(image, gray, k, _to_full(a, k), _to_full(b, k), beside=True)
+        fits, side = _marks_beside(image, bd.a, bd.u, bd.n, bd.t_run, bd.band)
+        found = _ruler_scale(image, bd._replace(band=side), fits) if fits else None
         if found is not None and (best is None or found[0] > best[0]):
             best = found
     if best is None:
@@ -987,13 +986,22 @@ def _coarse_periodicity(coarse: np.ndarray, u: np.ndarray | None) -> tuple[np.nd
     return welch, np.stack([_peak_ratio(pb, fb, skip)[0] for pb in spectra], axis=1)
 
 
-def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray, b: np.ndarray,
-                 beside: bool = False) -> tuple[tuple[float, Scale, float] | None, float]:
-    """Look for a band of regular ticks parallel to the edge a-b (full px); ((score, Scale, relative
-    uncertainty of the tick fit alone) or None, the strongest tick band's score (0: none)).
+class _Band(NamedTuple):
+    """A tick band found along a candidate axis: its score, rows across (full px) and stretch along."""
 
-    `beside`: read the 5 / 10 mm marks just beyond each tick band instead (see _marks_beside).
-    """
+    score: float
+    band: tuple[float, float]
+    t_run: np.ndarray
+    a: np.ndarray
+    u: np.ndarray
+    n: np.ndarray
+    o_c: np.ndarray
+
+
+def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
+                 b: np.ndarray) -> tuple[tuple[float, Scale, float] | None, _Band | None]:
+    """Look for a band of regular ticks parallel to the edge a-b (full px); ((score, Scale, relative
+    uncertainty of the tick fit alone) or None, the strongest tick band or None)."""
     h, w = image.shape[:2]
     length = float(np.linalg.norm(b - a))
     u = (b - a) / length
@@ -1008,10 +1016,10 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray, b:
     rows_in = (coarse >= 0).mean(axis=1) > 0.6
     coarse, o_c = coarse[rows_in], o_c[rows_in]
     if len(o_c) < 3:
-        return None, 0.0
+        return None, None
     valid = (coarse >= 0).mean(axis=0) > 0.5  # a ruler leaving the frame: keep the stretch near the border
     if valid.sum() < 64:
-        return None, 0.0
+        return None, None
     coarse = coarse[:, valid]
     t_c = t_c[valid]
     inside = coarse >= 0
@@ -1020,38 +1028,39 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray, b:
         coarse = np.where(inside, coarse, fill[:, None].astype(np.float32))
     welch, per_window = _coarse_periodicity(coarse, u if k == 1 else None)
     # whole line first, then the best window (a short ruler on a long line): each time the best band of rows
-    found_bands = [b for b in (_tick_band(k, coarse, o_c, t_c, s) for s in (welch, per_window)) if b is not None]
-    strength = max((b[0] for b in found_bands), default=0.0)
-    if beside:  # only beside the strongest band: each side costs a full-resolution strip
-        found_bands = sorted(found_bands, key=lambda b: -b[0])[:1]
-    for score, band, t_run in found_bands:
-        if beside:
-            fits, band = _marks_beside(image, a, u, n, t_run, band)
-        else:
-            fits, majors = _fine_ticks(image, a, u, n, t_run, band)
-            fits = [f for f in fits if _printed_ticks(image, a, u, n, f, band)]
-            if not fits:
-                past = _beside_reach(band)
-                fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, band)
-                        and not _marks_between(image, a, u, n, f, (band[0] - past, band[1] + past), True)]
+    bands = [_Band(*f, a, u, n, o_c) for f in (_tick_band(k, coarse, o_c, t_c, s) for s in (welch, per_window))
+             if f is not None]
+    for bd in bands:
+        fits, majors = _fine_ticks(image, a, u, n, bd.t_run, bd.band)
+        fits = [f for f in fits if _printed_ticks(image, a, u, n, f, bd.band)]
         if not fits:
-            continue
-        ticks = _finest(fits)
-        mm_per_px = ticks.unit_mm / ticks.period_px
-        outline = _ruler_outline(image, o_c, t_run, a, u, n, ticks, band, mm_per_px)
-        rel = ticks.sigma_px / ticks.period_px
-        t_mid = 0.5 * float(ticks.positions_px.min() + ticks.positions_px.max())
-        factor, tilt = _tilt_correction(ticks, a + u * t_mid + n * 0.5 * (band[0] + band[1]), u, (w, h))
-        mm_per_px *= factor
-        what = (f"{ticks.n_ticks} mm ticks, period {ticks.period_px:.2f} px" if ticks.unit_mm == 1.0 else
-                f"{ticks.n_ticks} 5 / 10 mm marks (mm ticks not resolved), period {ticks.period_px:.2f} px")
-        if abs(factor - 1.0) >= 0.002 or tilt >= 0.003:
-            what += (f"; tilt: period {ticks.chirp_per_px * ticks.period_px / ticks.unit_mm * 1000:+.1f} % per 10 mm "
-                     f"along the ruler, isotropic scale {factor - 1.0:+.1%} from the scale along it, +-{tilt:.1%} "
-                     "for the tilt across it, which a ruler cannot see")
-        sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, tilt), "ruler", outline, None, f"ruler: {what}", 1)
-        return (score * ticks.n_ticks, sc, math.hypot(rel, 0.002)), strength
-    return None, strength
+            past = _beside_reach(bd.band)
+            fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, bd.band)
+                    and not _marks_between(image, a, u, n, f, (bd.band[0] - past, bd.band[1] + past), True)]
+        if fits:
+            return _ruler_scale(image, bd, fits), None
+    return None, (sorted(bands, key=lambda x: -x.score)[0] if bands else None)
+
+
+def _ruler_scale(image: np.ndarray, bd: _Band, fits: list[_Ticks]) -> tuple[float, Scale, float]:
+    """(score, Scale, relative uncertainty of the tick fit alone) of the finest fit in a tick band."""
+    h, w = image.shape[:2]
+    a, u, n, band = bd.a, bd.u, bd.n, bd.band
+    ticks = _finest(fits)
+    mm_per_px = ticks.unit_mm / ticks.period_px
+    outline = _ruler_outline(image, bd.o_c, bd.t_run, a, u, n, ticks, band, mm_per_px)
+    rel = ticks.sigma_px / ticks.period_px
+    t_mid = 0.5 * float(ticks.positions_px.min() + ticks.positions_px.max())
+    factor, tilt = _tilt_correction(ticks, a + u * t_mid + n * 0.5 * (band[0] + band[1]), u, (w, h))
+    mm_per_px *= factor
+    what = (f"{ticks.n_ticks} mm ticks, period {ticks.period_px:.2f} px" if ticks.unit_mm == 1.0 else
+            f"{ticks.n_ticks} 5 / 10 mm marks (mm ticks not resolved), period {ticks.period_px:.2f} px")
+    if abs(factor - 1.0) >= 0.002 or tilt >= 0.003:
+        what += (f"; tilt: period {ticks.chirp_per_px * ticks.period_px / ticks.unit_mm * 1000:+.1f} % per 10 mm "
+                 f"along the ruler, isotropic scale {factor - 1.0:+.1%} from the scale along it, +-{tilt:.1%} "
+                 "for the tilt across it, which a ruler cannot see")
+    sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, tilt), "ruler", outline, None, f"ruler: {what}", 1)
+    return bd.score * ticks.n_ticks, sc, math.hypot(rel, 0.002)
 
 
 def _marks_beside(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
