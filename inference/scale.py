@@ -50,6 +50,7 @@ _MIN_DISC_PX = 24.0  # a sticker / coin narrower than this (full px) is refused
 _MIN_TICKS = 16  # >= 15 mm of ticks: fewer give neither the period to ~1 % nor a reliable 5 / 10 mm check
 _MAX_TICK_RUNS = 3  # candidate tick runs checked on full resolution, best first
 _MAX_EDGE_LINES = 8  # then candidate straight edges (ruler sides), longest first
+_STRIP_STEP_PX = 0.5  # px between samples along a tick band's full-resolution rows: a tick centre to sub-px
 # Relative error each kind of reference has beyond what its own fit sees (its print or cut, a ruler's
 # tilt across itself, a sticker's soft or shaded edge), added in quadrature to the fit's uncertainty.
 # Set so that twice the reported uncertainty covers 88-100 % of the errors in benchmarks/bench_scale.py
@@ -1072,8 +1073,9 @@ def _marks_beside(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray
     """
     reach = _beside_reach(band)
     for side in ((band[1], band[1] + reach), (band[0] - reach, band[0])):
-        _, majors = _fine_ticks(image, a, u, n, t_c, side)
-        fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, side)
+        found = _band_profile(image, a, u, n, t_c, side)  # the marks alone: no mm tick fit is tried
+        marks = [] if found is None else _major_fits(found[0], _STRIP_STEP_PX, float(t_c[0]))
+        fits = [f for f in marks if _printed_ticks(image, a, u, n, f, side)
                 and not _marks_between(image, a, u, n, f, (min(band[0], side[0]), max(band[1], side[1])))]
         if fits:
             return fits, side
@@ -1094,7 +1096,7 @@ def _marks_between(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarra
     `strict` (see _mid_phase_bump) for rows over a tick band whose mm ticks may be partly resolved;
     beside the band, where a fit is only tried once they have merged, any half-way peak refuses it.
     """
-    step = 0.5
+    step = _STRIP_STEP_PX
     t = np.arange(ticks.positions_px.min() - ticks.period_px, ticks.positions_px.max() + ticks.period_px, step)
     strip = _strip_linear(image, a, u, n, t, np.linspace(rows[0], rows[1], int(np.clip(rows[1] - rows[0], 3, 40))))
     if (strip < 0).any():
@@ -1195,6 +1197,26 @@ def _tick_band(k: int, coarse: np.ndarray, o_c: np.ndarray, t_c: np.ndarray,
     return float(score[r0]), band, t_c
 
 
+def _band_profile(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
+                  band: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Mean linear-light profile along the band's most periodic full-resolution rows (samples
+    _STRIP_STEP_PX apart from t_c[0]), and those rows' spectral peak ratios and periods; None when the
+    band lies outside the image (rows beside a tick band at the border)."""
+    step = _STRIP_STEP_PX
+    t = np.arange(t_c[0], t_c[-1], step)
+    o = np.linspace(band[0], band[1], int(np.clip(band[1] - band[0], 3, 40)))
+    rows = _strip_linear(image, a, u, n, t, o)
+    ok = (rows >= 0).all(axis=0)
+    if not ok.any():
+        return None
+    score, per = _row_periodicity(np.where(rows >= 0, rows, rows[rows >= 0].mean()), 4.0, 0.1 * rows.shape[1],
+                                  u, step)
+    keep = score >= 0.5 * score.max()
+    prof = rows[keep].mean(axis=0)
+    prof[~ok] = np.median(prof[ok])
+    return prof, score[keep], per[keep]
+
+
 def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
                 band: tuple[float, float]) -> tuple[list[_Ticks], Callable[[], list[_Ticks]]]:
     """Tick positions on full-resolution rows of the tick band; period from a quadratic index fit.
@@ -1202,18 +1224,11 @@ def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, 
     Returns the mm tick fits and a function giving the 5 / 10 mm mark fits (only needed, and only
     computed, when no mm fit is a ruler's).
     """
-    step = 0.5
-    t = np.arange(t_c[0], t_c[-1], step)
-    o = np.linspace(band[0], band[1], int(np.clip(band[1] - band[0], 3, 40)))
-    rows = _strip_linear(image, a, u, n, t, o)
-    ok = (rows >= 0).all(axis=0)
-    if not ok.any():  # the band lies outside the image (rows beside a tick band at the border)
+    found = _band_profile(image, a, u, n, t_c, band)
+    if found is None:
         return [], lambda: []
-    score, per = _row_periodicity(np.where(rows >= 0, rows, rows[rows >= 0].mean()), 4.0, 0.1 * rows.shape[1],
-                                  u, step)
-    keep = score >= 0.5 * score.max()
-    prof = rows[keep].mean(axis=0)
-    prof[~ok] = np.median(prof[ok]) if ok.any() else 0.0
+    prof, score, per = found
+    step, t0 = _STRIP_STEP_PX, float(t_c[0])
     p_auto = _autocorr_period(prof, 4.0)
     periods = []
     if p_auto is not None:
@@ -1221,17 +1236,17 @@ def _fine_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, 
         periods += [p_gap] if p_gap is not None else []
     # the rows' spectral peak: ticks quantised to the pixel grid beat every few mm, and the strongest
     # peaks then follow the beat (gaps of 3 and 4 mm), not the ticks
-    p_spec = float(np.median(per[keep])) if keep.any() else 0.0
-    strong = keep.any() and float(np.median(score[keep])) >= 15.0  # a clear spectral line, not texture
+    p_spec = float(np.median(per)) if len(per) else 0.0
+    strong = len(per) > 0 and float(np.median(score)) >= 15.0  # a clear spectral line, not texture
     if strong and p_spec >= 4.0 and all(abs(p_spec / p - 1.0) > 0.05 for p in periods):
         periods.append(p_spec)
-    fits = [f for p in periods for f in _tick_fit(prof, p, step, t[0])]
+    fits = [f for p in periods for f in _tick_fit(prof, p, step, t0)]
     if not fits and p_auto is not None and all(abs(p_auto / p - 1.0) > 0.01 for p in periods):
         # ticks 3-4 px apart peak on whole pixels, so their gaps are 3 or 4 px and the commonest gap
         # is up to 14 % off (3.5 % for 3.87 px ticks numbered from a 4.0 px gap: they drift out of
         # step within a dozen ticks); the autocorrelation's period, sub-sample over all ticks, is not
-        fits = _tick_fit(prof, p_auto, step, t[0])
-    return fits, lambda: _major_fits(prof, step, t[0])
+        fits = _tick_fit(prof, p_auto, step, t0)
+    return fits, lambda: _major_fits(prof, step, t0)
 
 
 def _gap_period(prof: np.ndarray, p_auto: float, min_gap: float) -> float | None:
