@@ -284,14 +284,14 @@ def _skin_masks(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _with_bruise_bays(region: np.ndarray, small_rgb: np.ndarray) -> np.ndarray:
-    """The skin region with the part in frame of a bruise cut by the image's edge.
+    """The skin region with the bruises on its border: cut by the image's edge or on the limb's outline.
 
     Inside the skin a bruise is a hole, filled; cut by the frame it is a bay open to the edge, and
     was left out with the background. Taken in: a non-skin region on the frame, under 5 % of the
     image, that touches the frame along under 40 % of its outline (a background strip along an edge
     or in a corner touches it along half or more, the rest bordering skin) and that differs from the
-    skin around it as blood does (green absorbed more than red and than blue, and darker). A purple
-    or blue sheet absorbs red as much as green; a shadow, red most.
+    skin around it as blood does (_blood_against_skin). Likewise the part of a bruise on the limb's
+    own outline that lies within that outline.
     """
     inv = (~region).astype(np.uint8)
     n, lab, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
@@ -311,13 +311,59 @@ def _with_bruise_bays(region: np.ndarray, small_rgb: np.ndarray) -> np.ndarray:
         rim = int((comp & next_to_skin).sum())
         if contact == 0 or contact > 0.4 * (contact + rim):
             continue
-        ring = (cv2.dilate(comp.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & region
-        if ring.sum() < 8:
-            continue
-        d = np.median(od[comp], axis=0) - np.median(od[ring], axis=0)  # (R, G, B) OD change
-        if d[1] > d[0] + 0.02 and d[1] > d[2] + 0.02 and _darkening(d) > 0.05:
+        if _blood_against_skin(comp, region, od):
             out |= comp
-    return out
+    return _with_outline_bays(out, region, od)
+
+
+def _with_outline_bays(out: np.ndarray, region: np.ndarray, od: np.ndarray) -> np.ndarray:
+    """The skin region with the bruises on the limb's own outline: bays open to the background.
+
+    Within the limb's closed outline (a closing by a square a third of the image across: separable,
+    fast) a bay's blood-coloured pixels are taken in, unless the background just beyond the outline
+    looks the same (a purple cloth in the limb's curve); slivers along a ragged outline and bays on
+    the frame (_with_bruise_bays) are not looked at.
+    """
+    h, w = out.shape
+    k = max(3, min(h, w) // 3) | 1
+    q = cv2.copyMakeBorder(out.view(np.uint8), k, k, k, k, cv2.BORDER_CONSTANT, value=0)  # no skin beyond the frame
+    closed = cv2.morphologyEx(q, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))[k:-k, k:-k] > 0
+    n, lab, stats, _ = cv2.connectedComponentsWithStats((closed & ~out).view(np.uint8), connectivity=4)
+    added = False
+    for i in range(1, n):
+        x, y, bw, bh, area = stats[i]
+        if not 0.002 * region.size <= area <= 0.05 * region.size or x == 0 or y == 0 or x + bw == w or y + bh == h:
+            continue
+        win = (slice(max(0, y - 12), y + bh + 12), slice(max(0, x - 12), x + bw + 12))
+        comp = lab[win] == i
+        beyond = (cv2.dilate(comp.view(np.uint8), np.ones((21, 21), np.uint8)) > 0) & ~out[win] & ~(
+            cv2.dilate(closed[win].view(np.uint8), np.ones((7, 7), np.uint8)) > 0)
+        if beyond.sum() >= 8 and np.abs(np.median(od[win][comp], axis=0) - np.median(od[win][beyond], axis=0)).max() < 0.15:
+            continue
+        blood = _blood_against_skin(comp, region[win], od[win], per_pixel=True)
+        if blood is not None:
+            out[win] |= cv2.morphologyEx(blood.view(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+            added = True
+    return _fill_holes(out.view(np.uint8)) > 0 if added else out  # the bruise's paler mottles inside it
+
+
+def _blood_against_skin(comp: np.ndarray, region: np.ndarray, od: np.ndarray, per_pixel: bool = False):
+    """Does a region differ from the skin round it as blood does: green absorbed more than red and
+    than blue, and darker? A purple or blue sheet absorbs red as much as green; a shadow, red most.
+
+    `per_pixel`: its pixels that do (None when the region as a whole does not) instead of a bool."""
+    ring = (cv2.dilate(comp.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & region & ~comp
+    if ring.sum() < 8:
+        return None if per_pixel else False
+    skin = np.median(od[ring], axis=0)
+    d = np.median(od[comp], axis=0) - skin  # (R, G, B) OD change
+    whole = bool(d[1] > d[0] + 0.02 and d[1] > d[2] + 0.02 and _darkening(d) > 0.05)
+    if not per_pixel:
+        return whole
+    if not whole:
+        return None
+    dp = od - skin
+    return comp & (dp[..., 1] > dp[..., 0] + 0.02) & (dp[..., 1] > dp[..., 2] + 0.02) & (_darkening(dp) > 0.05)
 
 
 def _small(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
@@ -1167,14 +1213,14 @@ def _robust_plane(xs: np.ndarray, ys: np.ndarray, v: np.ndarray) -> np.ndarray:
     return _plane_fit(xs[keep], ys[keep], v[keep])
 
 
-def _darkening(d_od: np.ndarray) -> float:
+def _darkening(d_od: np.ndarray) -> np.ndarray | float:
     """Luminance lost (optical density) for a change d_od of the (R, G, B) optical densities.
 
     The weights are Rec. 709 luminance weights times typical linear skin values (red-rich, whatever
     the tone), normalised: a JPEG 4:2:0 chroma halo shifts hue at constant luma (about 0 here), while
     blood and melanin darken as they absorb green.
     """
-    return float(0.35 * d_od[0] + 0.6 * d_od[1] + 0.05 * d_od[2])
+    return 0.35 * d_od[..., 0] + 0.6 * d_od[..., 1] + 0.05 * d_od[..., 2]  # per pixel of an (h, w, 3) image
 
 
 def _project(img: np.ndarray, v: np.ndarray, origin: np.ndarray) -> np.ndarray:
