@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 
 from spotscale.data.types import Candidate
 from spotscale.inference.colour import optical_density, pigment_index, purple_index, to_lab
-from spotscale.inference.split import contrast_peaks, flood, group_by_valleys, union_along_paths
+from spotscale.inference.split import contrast_peaks, flood, group_by_valleys, spot_blobs, union_along_paths
 
 
 @dataclass
@@ -57,6 +57,12 @@ class SegmentConfig:
     flood_level: float = 0.2  # the region split among a cluster's spots: above this x the spot's peak
     max_valley_split_mm: float = 3.0  # ...only into spots up to this size (larger: one blotchy spot)
     min_peak_frac: float = 0.35  # a neighbour's peak must reach this x the candidate's peak to be split off
+    blob_min_response: float = 0.4  # ...and spots merged without a valley are split at their own blobs
+    #                                 (split.spot_blobs; 0: never), whose response reaches this x their contrast
+    blob_noise_k: float = 1.25  # ...and this many noise sigmas
+    blob_dip_frac: float = 0.08  # ...where the contrast dips by this x the paler blob between them
+    shoulder_max_level: float = 0.8  # ...a blob without a peak (a pale spot on a dark one's flank) when at
+    #                                  most this x its neighbour's peak
     appendage_frac: float = 0.35  # parts of a spot thinner than ~2x this x its inscribed radius are cut off
     split_neck_ratio: float = 0.7  # touching spots split where the neck is narrower than this x radius
     max_split_radius_mm: float = 2.5  # only petechia-sized lobes are split apart
@@ -148,10 +154,23 @@ def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_
     own: list[Candidate] = []
     whole_empty = False  # the component's whole crop gave no spot
     whole: _Crop | None = None  # that crop, made once
+    whole_seen = False  # ...and refined
+    split_px = math.pi * (0.5 * cfg.max_valley_split_mm / mm_per_px) ** 2 if mm_per_px else math.inf
     for box, mask, cbox, cmask, _cid, width, c_width in lobes:
         cx, cy = _seed_centre(box, mask, work_scale)
-        if any(_inside(k, cx, cy) for k in own):
-            continue  # a lobe of a spot already outlined from another seed of its component
+        holder = next((k for k in own if _inside(k, cx, cy)), None)
+        if holder is not None:
+            if whole_seen or cbox == box or cfg.blob_min_response <= 0 or _area(holder) > split_px:
+                continue  # a lobe of a spot already outlined from another seed of its component
+            # a seed of its own inside a spot outlined on another seed's small crop: two touching
+            # spots whose shared flank that crop cut off, so it could not tell them apart. The
+            # component's crop holds them whole: its spots replace these when it finds more
+            whole = whole or _crop(image_rgb, cbox, c_width, work_scale, exclude, cfg)
+            res, _, _ = _refine(image_rgb, cbox, cmask, c_width, work_scale, mm_per_px, exclude, cfg, whole)
+            whole_seen = True
+            if len(res) > len(found):
+                found, own = list(res), [c for c, is_own in res if is_own]
+            continue
         # a lobe's own small crop first (cheap); the component's crop when the spot reaches its edge
         res, clipped, cut_only = _refine(image_rgb, box, mask, width, work_scale, mm_per_px, exclude, cfg)
         if clipped and cbox != box:
@@ -160,6 +179,7 @@ def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_
             whole = whole or _crop(image_rgb, cbox, c_width, work_scale, exclude, cfg)
             res, _, _ = _refine(image_rgb, cbox, cmask, c_width, work_scale, mm_per_px, exclude, cfg, whole)
             whole_empty |= not res
+            whole_seen = True
         found.extend(res)
         own.extend(c for c, is_own in res if is_own)
     return found
@@ -890,6 +910,16 @@ def _nearest(xs: np.ndarray, ys: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return owner
 
 
+def _solidity(mask: np.ndarray) -> float:
+    """Pixels of a mask over the pixel area of its convex hull (1 for a disc or an ellipse)."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return 1.0
+    hull = cv2.convexHull(np.concatenate(contours))
+    # a hull through pixel centres misses half a pixel all round: half its perimeter, plus 1
+    return float(np.count_nonzero(mask)) / (cv2.contourArea(hull) + 0.5 * cv2.arcLength(hull, True) + 1.0)
+
+
 def _elongation(mask: np.ndarray) -> float:
     """sqrt of the ratio of the principal second moments of a mask (1 for a disc)."""
     m = cv2.moments(mask.astype(np.uint8), binaryImage=True)
@@ -1111,28 +1141,131 @@ def _valley_basins(t: np.ndarray, ring: np.ndarray, core: np.ndarray, peak: floa
     region = keep[lab]
     if region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any():
         return None  # the spot may go on beyond the crop: judge it on its whole component's crop
-    peaks = contrast_peaks(t, region, max(cfg.min_peak_frac * peak, 2 * low))
-    if len(peaks) < 2:
+    min_value = max(cfg.min_peak_frac * peak, 2 * low)
+    peaks = contrast_peaks(t, region, min_value)
+    if len(peaks) == 0:
         return None
     groups = group_by_valleys(peaks, t, cfg.split_dip_frac, cfg.split_noise_k * noise)
+    # a pale spot has no peak, and may be paler than a peak must be: above the flood level by a noise sigma
+    by_blobs, shoulders = _blob_groups(t, region, peaks, groups, max(cfg.min_peak_frac * peak, low + noise), noise,
+                                       mm_per_px, cfg)
+    if len(shoulders) or len(np.unique(by_blobs)) > len(np.unique(groups)):
+        basins, lab = _basins(t, region, peaks, by_blobs, shoulders, mm_per_px, cfg)
+        if not _hemmed_in(lab):
+            return basins
+        # pieces of one spot mostly walled in by each other: a blotchy spot or a bruise that hairs
+        # cross (their dips and the levels between them made blobs), not spots on skin
+    return _basins(t, region, peaks, groups, np.zeros((0, 4)), mm_per_px, cfg)[0]
+
+
+def _basins(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: np.ndarray, shoulders: np.ndarray,
+            mm_per_px: float | None,
+            cfg: SegmentConfig) -> tuple[list[tuple[np.ndarray, float]] | None, np.ndarray | None]:
+    """_valley_basins' split of `region` by flooding `t` from the peaks' groups and the shoulders,
+    and the flood's labels (None when there is nothing to split)."""
     uniq = np.unique(groups)
-    if uniq.size < 2:
-        return None
+    if uniq.size + len(shoulders) < 2:
+        return None, None
     seeds = np.zeros(t.shape, np.int32)
     for (x, y, _), g in zip(peaks, groups):
         seeds[int(y), int(x)] = 1 + int(np.searchsorted(uniq, g))
+    for k, (x, y, s, _) in enumerate(shoulders):  # a disc of the blob's own size: it starts level with its flank
+        disc = np.zeros(t.shape, np.uint8)
+        cv2.circle(disc, (int(x), int(y)), max(1, int(round(0.7 * s))), 1, -1)
+        seeds[(disc > 0) & region & (seeds == 0)] = uniq.size + 1 + k
     lab = flood(t, seeds, region)
     max_area = math.pi * (0.5 * cfg.max_valley_split_mm / mm_per_px) ** 2 if mm_per_px else math.inf
     out = []
-    for k in range(1, uniq.size + 1):
+    for k in range(1, uniq.size + len(shoulders) + 1):
         basin = lab == k
         vals = t[basin]
+        if not vals.size:
+            continue
         top = float(vals.max())
         b_peak = _percentile(vals[vals > 0.75 * top], cfg.peak_percentile)
         if float((vals > cfg.half_level * b_peak).sum()) > max_area:
-            return None
+            return None, lab
         out.append((basin.astype(np.uint8), b_peak))
-    return out
+    return out, lab
+
+
+def _hemmed_in(lab: np.ndarray | None, limit: float = 0.6) -> bool:
+    """Does a flooded basin (labels > 0) share over `limit` of its outline with the others? Touching
+    spots meet at a neck; the pieces of one spot that hairs cut are walled in by each other."""
+    if lab is None:
+        return False
+    k = np.ones((3, 3), np.uint8)
+    x, y, w, h = cv2.boundingRect((lab > 0).view(np.uint8))
+    lab = np.pad(lab[y:y + h, x:x + w], 1)
+    for i in np.unique(lab[lab > 0]):
+        b = (lab == i).view(np.uint8)
+        rim = (cv2.dilate(b, k) > 0) & (b == 0)  # the px just outside it
+        if float((rim & (lab > 0)).sum()) > limit * float(rim.sum()):
+            return True
+    return False
+
+
+BLOB_MAX_REGION_PX = 40_000  # _blob_groups: the largest region (crop px) searched for blobs (cost)
+
+
+def _blob_groups(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: np.ndarray, min_value: float,
+                 noise: float, mm_per_px: float | None, cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Valley groups of contrast peaks split by the spots' own blobs (split.spot_blobs), and the
+    blobs that hold no peak (pale spots on a darker one's flank), as (groups, shoulders).
+
+    A group's peaks inside two blobs are two spots when one blob is at most shoulder_max_level x as
+    dark as the other (a level step) or the contrast dips by blob_dip_frac between them (touching
+    spots' shared flank; an oval's ends are blobs too, with neither); its other peaks go with the
+    nearest of them. A blob holding no peak is a spot where it is at most shoulder_max_level x its
+    darker neighbour. Blob sizes are those of spots that are split at all (up to
+    max_valley_split_mm across) and at most the region's own: a group holding a blob of the largest
+    size tried is a spot at least that large, never split by its blobs. Looked at only where the
+    half-maximum outline is not one round spot (most are, and blobs cost ~3 ms a crop).
+    """
+    none = np.zeros((0, 4))
+    area = int(region.sum())
+    if cfg.blob_min_response <= 0 or area > BLOB_MAX_REGION_PX:
+        return groups, none  # (a region that large is no cluster of petechiae: a hair's net, a flush)
+    tops = np.array([peaks[groups == g, 2].max() for g in groups])
+    half = (t > 0.5 * float(tops.max())) & region
+    if len(np.unique(groups)) == 1 and mm_per_px and np.count_nonzero(half) > math.pi * (
+            0.5 * cfg.max_valley_split_mm / mm_per_px) ** 2:
+        return groups, none  # one spot too large to split (a purpura, a bruise)
+    if _elongation(half) <= 1.4 and _solidity(half) >= 0.85:
+        return groups, none  # one round spot (most are): nothing to split, and blobs cost
+    # sizes from the smallest up to the region's own (a blob's radius is 1.41 sigma)
+    top = 0.5 * cfg.max_valley_split_mm / mm_per_px / math.sqrt(2) if mm_per_px else min(t.shape) / 6
+    top = min(top, math.sqrt(area / math.pi))
+    sigmas = [1.2 * math.sqrt(2) ** i for i in range(16) if 1.2 * math.sqrt(2) ** i <= max(1.2, top)]
+    blobs = spot_blobs(t.astype(np.float32), region, peaks, sigmas, min_response=cfg.blob_min_response,
+                       min_strength=cfg.blob_noise_k * noise, min_value=min_value, tops=tops)
+    if not len(blobs):
+        return groups, none
+    d = np.hypot(peaks[:, None, 0] - blobs[None, :, 0], peaks[:, None, 1] - blobs[None, :, 1])
+    inside = d < 1.414 * blobs[None, :, 2]
+    owner = np.where(inside.any(axis=1), np.argmin(np.where(inside, d, np.inf), axis=1), -1)
+    level = t[blobs[:, 1].astype(int), blobs[:, 0].astype(int)]
+
+    def apart(a: np.ndarray, b: np.ndarray, saddle: np.ndarray) -> np.ndarray:
+        lo, hi = np.minimum(a[:, 2], b[:, 2]), np.maximum(a[:, 2], b[:, 2])
+        return (lo <= cfg.shoulder_max_level * hi) | (lo - saddle >= cfg.blob_dip_frac * lo)
+
+    spot = union_along_paths(np.c_[blobs[:, :2], level], t, 2, lambda a, b, sd: ~apart(a, b, sd))
+    out = groups.astype(np.int64).copy()
+    base = int(groups.max()) + 1
+    for g in np.unique(groups):
+        mine = groups == g
+        owned = mine & (owner >= 0)
+        if len(np.unique(spot[owner[owned]])) < 2 or (blobs[owner[owned], 2] >= sigmas[-1]).any():
+            continue
+        for i in np.flatnonzero(mine):  # each peak to its blob's spot, or to the nearest peak's that has one
+            j = i if owner[i] >= 0 else np.flatnonzero(owned)[np.argmin(np.hypot(*(peaks[owned, :2] - peaks[i, :2]).T))]
+            out[i] = base + spot[owner[j]]
+    empty = [b for b in range(len(blobs)) if not (owner == b).any()]
+    near_top = [tops[np.argmin(d[:, b])] for b in empty]
+    shoulders = [blobs[b] for b, nt in zip(empty, near_top)
+                 if float(t[int(blobs[b, 1]), int(blobs[b, 0])]) <= cfg.shoulder_max_level * nt]
+    return out, np.asarray(shoulders, np.float64).reshape(-1, 4)
 
 
 def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth_px: float = 0.7,

@@ -9,6 +9,7 @@ with a blotchy interior (purpura, ecchymosis) has shallow dips only, and stays o
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import cv2
@@ -28,6 +29,59 @@ def contrast_peaks(t: np.ndarray, region: np.ndarray, min_value: float, window: 
     top = flat[first]
     ys, xs = np.divmod(top, t.shape[1])
     return np.c_[xs, ys, t.ravel()[top]].astype(np.float64)
+
+
+def spot_blobs(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, sigmas: list[float],
+               min_response: float = 0.4, min_strength: float = 0.0, peak_strength: float = 0.2,
+               contain_level: float = 0.8, max_hessian_ratio: float = 4.0, min_value: float = 0.0,
+               tops: np.ndarray | None = None) -> np.ndarray:
+    """Round blobs (x, y, sigma, response) of contrast map `t`, one per spot of a cluster.
+
+    Blurred by the camera, touching petechiae merge with hardly a valley between them, and a pale
+    one beside a dark one has no contrast maximum at all; each is still a blob at its own size.
+    Blobs are the local maxima of the scale-normalised -LoG (sigma^2 times minus the Laplacian of
+    `t` blurred by sigma; a Gaussian spot of height c gives c / 2 at its own sigma) at each sigma,
+    whose response reaches `min_response` x their own contrast (a spot of its own, not a ripple on
+    a plateau or a flank's texture), that are round (the Hessian's eigenvalues within
+    `max_hessian_ratio` of each other: not the ridge of a rim or a hair) and whose disc (radius
+    1.41 sigma) holds none of `peaks` (x, y, value) darker than their own contrast / contain_level
+    (the blob of a whole cluster is no spot). Strongest first, one blob per place: a blob within
+    0.9 x the radius of a stronger one is that one. Kept are those whose response also reaches
+    `min_strength` (the noise) and `peak_strength` x the nearest peak's top (`tops`, one per peak:
+    the highest value of the spot it belongs to; default its own value).
+    """
+    if not len(peaks):
+        return np.zeros((0, 4))
+    k3 = np.ones((3, 3), np.uint8)
+    tops = peaks[:, 2] if tops is None else tops
+    floor = max(min_strength, peak_strength * float(tops.min()))  # no weaker blob is kept
+    found = []
+    for s in sigmas:
+        g = cv2.GaussianBlur(t, (0, 0), s)
+        # a 3x3 Sobel's second derivatives are 4x the derivative
+        dxx = cv2.Sobel(g, cv2.CV_32F, 2, 0, ksize=3) / 4
+        dyy = cv2.Sobel(g, cv2.CV_32F, 0, 2, ksize=3) / 4
+        dxy = cv2.Sobel(g, cv2.CV_32F, 1, 1, ksize=3) / 4
+        r = -(dxx + dyy) * (s * s)
+        lm = (r >= cv2.dilate(r, k3)) & region & (r > min_response * t) & (t >= min_value) & (r >= floor)
+        for y, x in zip(*np.nonzero(lm)):
+            a, b, c = float(dxx[y, x]), float(dyy[y, x]), float(dxy[y, x])
+            root = math.hypot(a - b, 2 * c)
+            l1, l2 = 0.5 * (a + b - root), 0.5 * (a + b + root)  # l1 <= l2; a blob has both < 0
+            if l2 >= 0 or l1 < max_hessian_ratio * l2:
+                continue
+            inside = np.hypot(peaks[:, 0] - x, peaks[:, 1] - y) < 1.414 * s
+            if (peaks[inside, 2] * contain_level > float(t[y, x])).any():
+                continue
+            found.append((float(r[y, x]), int(x), int(y), float(s)))
+    found.sort(reverse=True)
+    kept: list[tuple[int, int, float, float]] = []
+    for r, x, y, s in found:
+        if not any(math.hypot(x - kx, y - ky) < 0.9 * 1.414 * max(s, ks) for kx, ky, ks, _ in kept):
+            kept.append((x, y, s, r))
+    out = [(x, y, s, r) for x, y, s, r in kept
+           if r >= max(min_strength, peak_strength * float(tops[np.argmin(np.hypot(peaks[:, 0] - x, peaks[:, 1] - y))]))]
+    return np.asarray(out, np.float64).reshape(-1, 4)
 
 
 def union_along_paths(points: np.ndarray, grid: np.ndarray, pad: int,
@@ -150,4 +204,4 @@ def _grow(lab: np.ndarray, piece: np.ndarray, k: np.ndarray, big: bool) -> None:
         free &= ~add
 
 
-__all__ = ["contrast_peaks", "group_by_valleys", "union_along_paths", "flood"]
+__all__ = ["contrast_peaks", "group_by_valleys", "union_along_paths", "flood", "spot_blobs"]

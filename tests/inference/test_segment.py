@@ -824,6 +824,38 @@ def test_a_bruise_cut_by_the_frame_is_skin_and_found_but_a_sheet_there_is_not(d_
     assert any(c.area_px > 4000 for c, p in zip(seg.candidates, centres(seg)) if near([p], 150, 30, 40.0))
 
 
+@pytest.mark.parametrize("pale, apart", [(0.6, 0.9), (0.55, 0.95), (0.5, 1.0), (0.45, 1.1)])
+def test_a_pale_petechia_on_the_flank_of_a_dark_one_is_a_spot_of_its_own(pale, apart):
+    # blurred, a pale petechia touching a darker one has no contrast peak of its own, only a shoulder
+    # on the dark one's flank, and both were outlined as one oval spot; each is a blob at its size
+    img = skin(gradient=False, seed=31)
+    r = 6.0
+    disc(img, 200, 150, r)
+    x2 = 200 + 2 * r * apart
+    disc(img, x2, 150, r, strength=pale)
+    disc(img, 320, 200, r)  # a lone petechia as dark: one spot
+    seg = segment(finish(blur(img, 1.8)), mm_per_px=0.05)
+    pts = centres(seg)
+    assert len(pts) == 3
+    assert len(near(pts, 200, 150, 1.5)) == 1 and len(near(pts, x2, 150, 1.5)) == 1
+    assert len(near(pts, 320, 200, 1.0)) == 1
+    for c, (px, py) in zip(seg.candidates, pts):
+        if abs(py - 150) < 3:  # about its own size, not the pair's
+            assert c.area_px == pytest.approx(np.pi * r * r, rel=0.35)
+
+
+@pytest.mark.parametrize("axes", [(9.0, 6.0), (11.0, 6.5)])
+def test_an_oval_petechia_with_a_paler_end_stays_one_spot(axes):
+    # an oval's end is a blob of the oval's own width too, but as dark as its middle; a paler end
+    # (pigment fading along the spot) is no level step of a second spot either
+    img = skin(gradient=False, seed=32)
+    disc(img, 240, 180, 0, axes=axes, angle=0.4)
+    disc(img, 240 + 4 * np.cos(0.4), 180 + 4 * np.sin(0.4), 0, axes=(axes[0] * 0.6, axes[1] * 0.9), angle=0.4,
+         strength=0.3)
+    seg = segment(finish(blur(img, 1.5)), mm_per_px=0.05)
+    assert len(seg.candidates) == 1
+
+
 def test_a_bruise_on_the_limbs_outline_is_skin_but_cloth_in_the_limbs_curve_is_not():
     # a bruise reaching the limb's outline is a bay open to the sheet beside the limb, and was left
     # out with it (no hole to fill); a purple cloth filling a dent of the outline looks as bloody,
