@@ -63,6 +63,8 @@ class SegmentConfig:
     blob_dip_frac: float = 0.08  # ...where the contrast dips by this x the paler blob between them
     shoulder_max_level: float = 0.8  # ...a blob without a peak (a pale spot on a dark one's flank) when at
     #                                  most this x its neighbour's peak
+    dot_contrast: float = 1.5  # a seed inside a spot 16x its size is a dot on it (a petechia on a bruise) when
+    #                            its own contrast is this x the spot's (_dot_on decides too; 0: never looked at)
     appendage_frac: float = 0.35  # parts of a spot thinner than ~2x this x its inscribed radius are cut off
     split_neck_ratio: float = 0.7  # touching spots split where the neck is narrower than this x radius
     max_split_radius_mm: float = 2.5  # only petechia-sized lobes are split apart
@@ -159,6 +161,14 @@ def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_
     for box, mask, cbox, cmask, _cid, width, c_width in lobes:
         cx, cy = _seed_centre(box, mask, work_scale)
         holder = next((k for k in own if _inside(k, cx, cy)), None)
+        if (holder is not None and cfg.dot_contrast > 0 and _area(holder) >= 16.0 * float(mask.sum()) * work_scale ** 2
+                and _rough_contrast(image_rgb, box, work_scale) > 0.8 * cfg.dot_contrast * holder.contrast):
+            # a seed of its own, small, inside a large spot outlined from another seed: a petechia on
+            # a bruise when it stands out of the bruise more than the bruise does of the skin (first
+            # judged roughly, as refining every mottle of a large spot costs)
+            res, _, _ = _refine(image_rgb, box, mask, width, work_scale, mm_per_px, exclude, cfg)
+            found.extend((c, True) for c, is_own in res if is_own and c.contrast > cfg.dot_contrast * holder.contrast)
+            continue
         if holder is not None:
             if whole_seen or cbox == box or cfg.blob_min_response <= 0 or _area(holder) > split_px:
                 continue  # a lobe of a spot already outlined from another seed of its component
@@ -183,6 +193,23 @@ def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_
         found.extend(res)
         own.extend(c for c, is_own in res if is_own)
     return found
+
+
+def _rough_contrast(image_rgb: np.ndarray, box: tuple[int, int, int, int], ws: float) -> float:
+    """A seed's pigment-index contrast over its surroundings, roughly: the maximum in its full-res box
+    less the median of a rim half the box wide round it (as _refine measures it, without the crop)."""
+    H, W = image_rgb.shape[:2]
+    x, y, bw, bh = (int(round(v * ws)) for v in box)
+    g = max(3, max(bw, bh) // 2)
+    x0, y0, x1, y1 = max(0, x - g), max(0, y - g), min(W, x + bw + g), min(H, y + bh + g)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return 0.0
+    bi = cv2.GaussianBlur(pigment_index(image_rgb[y0:y1, x0:x1]), (0, 0), 0.7)
+    rim = np.ones(bi.shape, bool)
+    rim[y - y0:y - y0 + bh, x - x0:x - x0 + bw] = False
+    if not rim.any() or rim.all():
+        return 0.0
+    return float(bi[~rim].max()) - float(_median(bi[rim]))
 
 
 def _area(c: Candidate) -> float:

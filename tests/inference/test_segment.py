@@ -873,3 +873,17 @@ def test_a_bruise_on_the_limbs_outline_is_skin_but_cloth_in_the_limbs_curve_is_n
     assert m[310:, :240].mean() < 0.05  # the sheet
     assert m[250:290, 345:375].mean() < 0.1  # the cloth in the dent
     assert m[40:200].mean() > 0.95
+
+
+@pytest.mark.parametrize("tone", [LIGHT, DARK], ids=["light", "dark"])
+def test_a_petechia_on_a_bruise_is_a_spot_of_its_own(tone):
+    # the bruise is outlined first, from its largest seed; a petechia on it was a lobe of the same
+    # component, skipped as a part of the bruise. It stands out of the bruise more than the bruise
+    # does of the skin: a dot on it
+    img = skin(w=400, h=300, tone=tone, gradient=False, seed=12)
+    disc(img, 200, 150, 70, strength=0.3)  # a 14 mm pale bruise at 0.1 mm/px
+    disc(img, 230, 170, 5.0)  # a 1 mm petechia on it
+    seg = segment(finish(blur(img, 1.2)), mm_per_px=0.1)
+    pts = centres(seg)
+    assert len(near(pts, 230, 170, 1.5)) == 1
+    assert any(c.area_px > 10000 for c in seg.candidates)  # and the bruise
