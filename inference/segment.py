@@ -403,14 +403,16 @@ def _blood_against_skin(comp: np.ndarray, region: np.ndarray, od: np.ndarray, pe
     if ring.sum() < 8:
         return None if per_pixel else False
     skin = np.median(od[ring], axis=0)
-    d = np.median(od[comp], axis=0) - skin  # (R, G, B) OD change
-    whole = bool(d[1] > d[0] + 0.02 and d[1] > d[2] + 0.02 and _darkening(d) > 0.05)
+    whole = bool(_blood_like(np.median(od[comp], axis=0) - skin))
     if not per_pixel:
         return whole
-    if not whole:
-        return None
-    dp = od - skin
-    return comp & (dp[..., 1] > dp[..., 0] + 0.02) & (dp[..., 1] > dp[..., 2] + 0.02) & (_darkening(dp) > 0.05)
+    return comp & _blood_like(od - skin) if whole else None
+
+
+def _blood_like(d_od: np.ndarray) -> np.ndarray | bool:
+    """Is a change of the (R, G, B) optical densities (or of each pixel's) blood's: green absorbed
+    more than red and than blue, and darker?"""
+    return (d_od[..., 1] > d_od[..., 0] + 0.02) & (d_od[..., 1] > d_od[..., 2] + 0.02) & (_darkening(d_od) > 0.05)
 
 
 def _small(img: np.ndarray, side: int) -> tuple[np.ndarray, float]:
