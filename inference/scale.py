@@ -791,8 +791,18 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
                 break  # a long, regular tick run: no need to look further
     for bd in sorted(strongest, key=lambda x: -x.score)[:3] if best is None else []:
         # a blurred photo's mm ticks merge into a grey band; the strongest bands' neighbours may hold
-        # the 5 / 10 mm marks alone (only the strongest few: each costs two more full-resolution strips)
+        # the 5 / 10 mm marks alone (only the strongest few: each costs two more full-resolution strips,
+        # and a dozen or more narrow ones when its stretch is retried along the edge below)
         fits, side = _marks_beside(image, bd.a, bd.u, bd.n, bd.t_run, bd.band)
+        if not fits and bd.span[1] > 0:
+            # the band's stretch came from the most periodic windows of the line, which faint ticks can
+            # lose to skin texture past the ruler's end; the edge's own stretch is where the ruler lies
+            h, w = image.shape[:2]
+            t_lo, t_hi = _line_span(bd.a, bd.u, w, h)
+            t_own = np.arange(max(t_lo, bd.span[0]), min(t_hi, bd.span[1]), 1.0)
+            if len(t_own) >= 64:
+                fits, side = _marks_beside(image, bd.a, bd.u, bd.n, t_own, bd.band, narrow=True)
+                bd = bd._replace(t_run=t_own)
         found = _ruler_scale(image, bd._replace(band=side), fits) if fits else None
         if found is not None and (best is None or found[0] > best[0]):
             best = found
@@ -997,6 +1007,7 @@ class _Band(NamedTuple):
     u: np.ndarray
     n: np.ndarray
     o_c: np.ndarray
+    span: tuple[float, float] = (0.0, 0.0)  # the candidate edge's own stretch of the line (t, full px)
 
 
 def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
@@ -1029,8 +1040,8 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
         coarse = np.where(inside, coarse, fill[:, None].astype(np.float32))
     welch, per_window = _coarse_periodicity(coarse, u if k == 1 else None)
     # whole line first, then the best window (a short ruler on a long line): each time the best band of rows
-    bands = [_Band(*f, a, u, n, o_c) for f in (_tick_band(k, coarse, o_c, t_c, s) for s in (welch, per_window))
-             if f is not None]
+    bands = [_Band(*f, a, u, n, o_c, (0.0, length))
+             for f in (_tick_band(k, coarse, o_c, t_c, s) for s in (welch, per_window)) if f is not None]
     for bd in bands:
         fits, majors = _fine_ticks(image, a, u, n, bd.t_run, bd.band)
         fits = [f for f in fits if _printed_ticks(image, a, u, n, f, bd.band)]
@@ -1065,21 +1076,39 @@ def _ruler_scale(image: np.ndarray, bd: _Band, fits: list[_Ticks]) -> tuple[floa
 
 
 def _marks_beside(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
-                  band: tuple[float, float]) -> tuple[list[_Ticks], tuple[float, float]]:
+                  band: tuple[float, float], narrow: bool = False) -> tuple[list[_Ticks], tuple[float, float]]:
     """5 / 10 mm marks in the rows just beyond the tick band, on either side; (fits, their band).
 
     In a blurred photo the mm ticks merge into a grey band: their rows hold every tick alike and show
-    no period, while the 5 / 10 mm marks, longer, stand alone past them.
+    no period, while the 5 / 10 mm marks, longer, stand alone past them. The rows just past the band
+    come first; with `narrow`, then windows of _MARK_ROWS_PX rows out to twice as far, for marks that
+    stand out in a few rows only (faint ticks printed on a yellow ruler, its marks 15-25 px past the
+    band found). Marks found in such a window are refused when any window nearer the band shows
+    marks half-way between them: there the window holds 10 mm marks alone (a 640x480 dev photo
+    read 50 % off without that).
     """
     reach = _beside_reach(band)
-    for side in ((band[1], band[1] + reach), (band[0] - reach, band[0])):
+    w = _MARK_ROWS_PX
+    sides = [(band[1], band[1] + reach), (band[0] - reach, band[0])]
+    out = [(lo, lo + w) for lo in np.arange(band[1], band[1] + 2 * reach - w + 1e-9, w / 2)] if narrow else []
+    into = [(hi - w, hi) for hi in np.arange(band[0], band[0] - 2 * reach + w - 1e-9, -w / 2)] if narrow else []
+    for side in sides + out + into:
         found = _band_profile(image, a, u, n, t_c, side)  # the marks alone: no mm tick fit is tried
         marks = [] if found is None else _major_fits(found[0], _STRIP_STEP_PX, float(t_c[0]))
         fits = [f for f in marks if _printed_ticks(image, a, u, n, f, side)
                 and not _marks_between(image, a, u, n, f, (min(band[0], side[0]), max(band[1], side[1])))]
+        if side not in sides:
+            run = out if side in out else into
+            nearer = run[:run.index(side)]
+            fits = [f for f in fits if not any(_marks_between(image, a, u, n, f, r) for r in nearer)]
         if fits:
             return fits, side
     return [], band
+
+
+# rows (px across) of one narrow window in which _marks_beside looks for 5 / 10 mm marks that only stand
+# out in a few rows: averaged over a wider side, the rows of numbers and of bare ruler drown them
+_MARK_ROWS_PX = 6.0
 
 
 def _beside_reach(band: tuple[float, float]) -> float:

@@ -948,6 +948,16 @@ def test_5_mm_marks_of_a_blurred_ruler_whose_ends_step_through_the_rows_are_read
     assert sc.mm_per_px == pytest.approx(0.18, rel=0.01)
 
 
+def test_marks_of_a_ruler_whose_tick_band_was_found_past_its_end_are_read_along_its_edge():
+    # a generated 1200x900 photo (dev seed): a yellow ruler with faint ticks; the line along its edge
+    # was right, but the stretch of it with the most periodic rows lay in the skin past the ruler's
+    # end, so the rows beside the band held no marks. Read along the edge's own stretch, in narrow
+    # windows of rows, its 5 / 10 mm marks give the scale
+    photo, sc = ruler_photo_scale(5100007, (1200, 900))
+    assert sc.source == "ruler" and "5 / 10 mm marks" in sc.reason
+    assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=0.03)
+
+
 @pytest.mark.parametrize("seed", [6198, 6180])
 def test_10_mm_marks_are_not_read_as_5_mm_marks(seed):
     # generated 640x480 photos (dev seeds) read at -49.9 % and -50.5 %: 6198's rows past the 5 mm marks'
