@@ -1055,7 +1055,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     core = (seed > 0) & (bi > bg_bi + 0.75 * (vmax - bg_bi))
     bi_contrast = vmax - bg_bi
     od_w = float(np.clip((size - cfg.od_from_px) / cfg.od_from_px, 0.0, 1.0))
-    bi, d_od = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size_c), od_w)
+    bi, d_od, curve = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size_c), od_w)
     # a few px wide, a spot's colour is greyed by JPEG's 2 x 2 chroma blocks and the blur: the ink test
     # asks for less green excess, down to half for a seed of half green_excess_full_px or less
     ge = cfg.min_green_excess * float(np.clip(size / cfg.green_excess_full_px, 0.5, 1.0))
@@ -1106,7 +1106,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         for part in parts:
             c = _candidate_from_mask(part, big, U, (x0, y0, f), bg, p_peak, bi_contrast, limit,
                                      dist if part is comp else None, cfg.outline_min_wavelength_px,
-                                     cfg.camera_blur_px)
+                                     cfg.camera_blur_px, _od_level(curve, p_peak, cfg.half_level))
             if c is not None:
                 out.append((c, bool(part[own_at])))
                 whole |= not any(part[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
@@ -1298,7 +1298,7 @@ def _blob_groups(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: n
 
 
 def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth_px: float = 0.7,
-                    od_weight: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                    od_weight: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Where each pixel lies between the surrounding skin (0) and the spot's core colour (1).
 
     The RGB difference to the skin is projected on the skin->core direction (its hue part, see
@@ -1308,8 +1308,10 @@ def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth
     camera blur (linear light, a few px) shapes the edges of small spots, pigment fall-off those of
     large ones. The skin level is a
     plane fitted on the ring, so a lighting gradient across a large spot does not shift its edge.
-    Returns the contrast map and the core's optical density over the skin's (R, G, B), which says
-    what absorbs (blood and melanin absorb green more than red; inks need not).
+    Returns the contrast map, the core's optical density over the skin's (R, G, B), which says
+    what absorbs (blood and melanin absorb green more than red; inks need not), and the map's value
+    against the colour's absorbance along the skin->core line (2 x n, for _od_level; None when the
+    spot does not absorb).
     """
     f = crop.astype(np.float32)
     pixels = f.reshape(-1, 3)  # rows picked by flat index: a 3-channel boolean gather is slow
@@ -1321,9 +1323,10 @@ def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth
     d = _chromatic(core_rgb - skin, skin)
     nn = float(d @ d)
     if nn < 1e-6:
-        return np.zeros(crop.shape[:2], np.float32), d_od
+        return np.zeros(crop.shape[:2], np.float32), d_od, None
     t = _project(f, d / nn, skin)
     dc = _chromatic(d_od, np.ones(3, np.float32))
+    curve = _absorbance_curve(skin, core_rgb, d, dc, od_weight)
     if od_weight > 0 and float(dc @ dc) > 1e-6:  # absorbance: linear in the amount of pigment
         od = optical_density(crop)
         skin_od = optical_density(skin.round().astype(np.uint8)[None, None]).reshape(3)
@@ -1334,7 +1337,46 @@ def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth
     coef = _robust_plane(at % w, at // w, t.ravel()[at])
     t -= (np.float32(coef[0]) * np.arange(w, dtype=np.float32)[None, :]
           + np.float32(coef[1]) * np.arange(h, dtype=np.float32)[:, None] + np.float32(coef[2]))
-    return cv2.GaussianBlur(t, (0, 0), smooth_px), d_od
+    return cv2.GaussianBlur(t, (0, 0), smooth_px), d_od, curve
+
+
+def _absorbance_curve(skin: np.ndarray, core: np.ndarray, d: np.ndarray, dc: np.ndarray,
+                      od_weight: float) -> np.ndarray | None:
+    """(map value, amount of pigment) from the skin (0) to twice the core's pigment (2), as
+    colour_contrast maps the colours in between: the skin's linear light times exp(-amount x the
+    core's optical density over the skin's) per channel (Beer-Lambert), back in the photo's values,
+    projected on `d` (the map's colour direction) and, by `od_weight`, on `dc` in optical density.
+    None when the core absorbs no more than the skin or the map does not grow with the pigment."""
+    od_skin = optical_density(np.clip(np.round(skin), 0, 255).astype(np.uint8)[None, None]).reshape(3)
+    od_core = optical_density(np.clip(np.round(core), 0, 255).astype(np.uint8)[None, None]).reshape(3)
+    amount = np.linspace(0.0, 2.0, 81)
+    lin = np.exp(-(od_skin[None] + amount[:, None] * (od_core - od_skin)[None])) - 0.002
+    v = np.clip(lin, 0.0, 1.0)
+    cols = 255.0 * np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+    m = (cols - skin) @ (d / float(d @ d))
+    nd = float(dc @ dc)
+    if od_weight > 0 and nd > 1e-6:
+        m = (1 - od_weight) * m + od_weight * amount * float((od_core - od_skin) @ dc) / nd
+    if m[-1] <= 1e-6 or np.any(np.diff(m) <= 0):
+        return None
+    return np.stack([m, amount])
+
+
+def _od_level(curve: np.ndarray | None, peak: float, frac: float) -> float:
+    """The contrast-map level where the pigment's absorbance is `frac` of what it is at the map's
+    `peak`: a spot's edge in the amount of pigment (Beer-Lambert), whatever values the map is in.
+
+    In a photo's own values a dark spot's half-way level lies where less than half of its pigment
+    is (its values are nearer the skin's), so a spot whose pigment fades out is outlined too large
+    there. The map itself stays in those values; only the level is read off the curve.
+    `curve`: colour_contrast's."""
+    if curve is None or peak <= 0:
+        return frac * peak
+    m, a = curve
+    a_peak = float(np.interp(peak, m, a))
+    if a_peak <= 1e-6 or peak > m[-1]:
+        return frac * peak
+    return float(np.interp(frac * a_peak, a, m))
 
 
 def _plane_fit(xs: np.ndarray, ys: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -1506,7 +1548,7 @@ def _group_peaks(peaks: list[tuple[int, int, float]], dist: np.ndarray, ratio: f
 def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tuple[int, int, int], bg: float,
                          peak: float, contrast: float, max_thinness: float,
                          dist: np.ndarray | None = None, min_wavelength: float = 0.0,
-                         blur_px: float = 0.0) -> RefinedCandidate | None:
+                         blur_px: float = 0.0, pigment_level: float | None = None) -> RefinedCandidate | None:
     """Sub-pixel outline, full-res mask and edge softness of one lobe of an upsampled crop.
 
     `origin` (x0, y0, f): the crop's top-left full-res pixel and full-res px per crop px (a large
@@ -1515,6 +1557,8 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     `dist`: the part's distance transform (L2, 5x5 mask) when already known. `min_wavelength` (full px):
     wiggles of the outline shorter than this along it are smoothed away (_low_pass). `blur_px`: the
     photo's own blur (gaussian sigma, full px), undone with ours for spots a few px wide (_deblur_factor).
+    `pigment_level`: the level of `big` where the spot holds half the pigment of its peak (_od_level);
+    the outline is scaled to the size of that level set (_pigment_factor).
     """
     x0, y0, f = origin
     c = _outer_contour(part)
@@ -1527,6 +1571,11 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     nrm = np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
     pts = _low_pass(pts + 0.5 / U * d / nrm, min_wavelength / f)
     area_px = float(part.sum()) / (U * U)
+    kp = _pigment_factor(part, big, U, bg, peak, pigment_level, blur_px, area_px) \
+        if pigment_level is not None and blur_px and f == 1 else 1.0
+    if kp != 1.0:
+        pts = cen + (pts - cen) * kp
+        area_px *= kp * kp
     d_half = 2.0 * math.sqrt(area_px / math.pi)
     k = _deblur_factor(d_half, blur_px) if f == 1 else 1.0
     if k != 1.0 and blur_px and d_half >= max(SOFT_SPOT_MIN_PX, SOFT_SPOT_MIN_SIGMAS * math.hypot(_TABLE_SIGMA_PX, blur_px)):
@@ -1554,6 +1603,35 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
         bbox=(int(x0 + bx0 * f), int(y0 + by0 * f), int(shape[0]), int(shape[1])), mask=full,
         contrast=float(contrast), contour=tuple(map(tuple, pts.tolist())),
         area_px=area_px, edge_width_px=edge, seen_area_px=seen_px)
+
+
+def _pigment_factor(part: np.ndarray, big: np.ndarray, U: int, bg: float, peak: float, level: float,
+                    blur_px: float, area_px: float) -> float:
+    """Scale from a spot's half-way outline (in the map's values) to the outline where it holds half
+    of its peak's pigment (`level`, _od_level), as far as its edge is the pigment's own fall-off.
+
+    A camera blurs light, not pigment: the edge of a sharp spot blurred by the photo lies at half
+    the light, and only a pigment that fades out softly has its edge at half its amount. So the move
+    is weighted by the part of the edge's width (its 25-75 % levels) that the known blur `blur_px`
+    and ours do not explain, and made only where that width can be read (the _soft_spot_factor
+    limits). The factor is the square root of the two level sets' areas near the spot; the spot's
+    parts and splits stay those of the half-way level."""
+    half = bg + 0.5 * (peak - bg)
+    known = math.hypot(_TABLE_SIGMA_PX, blur_px)
+    d_half = 2.0 * math.sqrt(area_px / math.pi)
+    if abs(level - half) <= 1e-3 * abs(peak - bg) or d_half < max(SOFT_SPOT_MIN_PX, SOFT_SPOT_MIN_SIGMAS * known):
+        return 1.0
+    seen = _edge_width(part, big, U, bg, peak) / 1.349  # a gaussian edge's 25-75 % width is 1.349 sigma
+    w = 1.0 - (known / seen) ** 2 if seen > known else 0.0
+    if w <= 0.0:
+        return 1.0
+    a = float(part.sum())
+    if level > half:
+        b = float(np.count_nonzero(big[part > 0] > level))
+    else:
+        near = cv2.dilate(part, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * U + 1,) * 2)) > 0
+        b = float(np.count_nonzero(big[near] > level))
+    return 1.0 + w * (float(np.clip(math.sqrt(b / a), 0.6, 1.4)) - 1.0) if a > 0 else 1.0
 
 
 def _low_pass(pts: np.ndarray, min_wavelength: float) -> np.ndarray:

@@ -652,6 +652,20 @@ def test_a_soft_edged_spot_under_a_known_blur_is_not_taken_for_a_sharp_one(monke
     assert sharp_model - d > 2.5 and abs(corrected - d) < 2.0 and corrected < sharp_model - 1.0
 
 
+@pytest.mark.parametrize("d, colour", [(12.0, BLOOD), (8.0, (110, 20, 40))])
+def test_a_spot_whose_pigment_fades_out_is_outlined_where_half_its_pigment_is(d, colour):
+    # a pigment falling off as a logistic (scale 0.8 px) over d px, half its amount at d, under a known
+    # 0.8 px blur in linear light: its edge is wider than the blur, so it is the pigment's own fall-off,
+    # and half the photo's values lie where less than half the pigment is (12.59 and 8.82 px before)
+    img = skin(w=200, h=200, gradient=False, seed=3)
+    yy, xx = np.mgrid[0:200, 0:200].astype(np.float32)
+    alpha = (1 / (1 + np.exp(np.clip((np.hypot(xx - 100.3, yy - 99.6) - d / 2) / 0.8, -50, 50))))[..., None]
+    od = np.log(_lin(np.asarray(LIGHT, np.float32)) / _lin(np.asarray(colour, np.float32)))
+    img = finish(_srgb(cv2.GaussianBlur(_lin(_srgb(_lin(img) * np.exp(-alpha * od))), (0, 0), 0.8)), noise=1.0)
+    (c,) = segment(img, mm_per_px=0.1, config=SegmentConfig(camera_blur_px=0.8)).candidates
+    assert abs(2 * np.sqrt(c.area_px / np.pi) - d) < 0.3
+
+
 @pytest.mark.parametrize("tone, hair", [(LIGHT, (60, 42, 35)), (DARK, (175, 150, 125))])
 def test_a_purpura_crossed_by_a_hair_is_one_spot(tone, hair):
     # a 4 mm purpura with a hair across it: outlined on its hue, it came out as two halves (dark skin,
