@@ -1090,8 +1090,8 @@ def _marks_beside(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray
     reach = _beside_reach(band)
     w = _MARK_ROWS_PX
     sides = [(band[1], band[1] + reach), (band[0] - reach, band[0])]
-    out = [(lo, lo + w) for lo in np.arange(band[1], band[1] + 2 * reach - w + 1e-9, w / 2)] if narrow else []
-    into = [(hi - w, hi) for hi in np.arange(band[0], band[0] - 2 * reach + w - 1e-9, -w / 2)] if narrow else []
+    out = [(lo, lo + w) for lo in np.arange(band[1], band[1] + 2 * reach - w + 1e-9, w)] if narrow else []
+    into = [(hi - w, hi) for hi in np.arange(band[0], band[0] - 2 * reach + w - 1e-9, -w)] if narrow else []
     for side in sides + out + into:
         found = _band_profile(image, a, u, n, t_c, side)  # the marks alone: no mm tick fit is tried
         marks = [] if found is None else _major_fits(found[0], _STRIP_STEP_PX, float(t_c[0]))
