@@ -299,6 +299,7 @@ def _skin_masks(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hist, edges = np.histogram(hue[plaus], bins=60, range=(-15, 105), weights=(cw * prior)[plaus])
     hist = np.convolve(hist, [1, 2, 3, 2, 1], mode="same")
     mode = 0.5 * (edges[np.argmax(hist)] + edges[np.argmax(hist) + 1])
+    mode = _central_mode(hist, edges, mode, hue, plaus & (chroma > 8.0) & (prior > 0.5))
     core = plaus & (np.abs(hue - mode) < 12)
     s_med = float(np.median(sat[core]))
     h_mad = float(np.median(np.abs(hue[core] - mode))) * 1.48
@@ -328,6 +329,44 @@ def _skin_masks(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return cv2.resize(x.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
     return up(pix), up(region)
+
+
+def _central_mode(hist: np.ndarray, edges: np.ndarray, mode: float, hue: np.ndarray, coloured: np.ndarray) -> float:
+    """The skin hue when two surfaces of skin-like hue fill the frame (an arm on a wooden table, a
+    beige wall): the histogram peak the photo's centre lies on, if it holds half the highest one.
+
+    The subject is framed in the middle; the background's peak can still be the higher one where it
+    fills most of the frame. `coloured`: the pixels of skin-like colour and chroma; a centre mostly
+    without them (a white ruler or paper on the skin), on a bruise or red cloth (hue under
+    RED_SKIN_MIN_HUE_DEG + 10), or on a patch of that peak's hue that stays off the frame's edge (a
+    flush or bruise within the skin; a limb runs out of the frame) does not move the mode."""
+    h, w = hue.shape
+    win = (slice(int(0.35 * h), int(0.65 * h) + 1), slice(int(0.35 * w), int(0.65 * w) + 1))
+    inner = coloured[win]
+    if inner.sum() < 0.5 * inner.size:
+        return mode
+    hc = float(np.median(hue[win][inner]))
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    near = np.abs(centres - hc) <= 8.0
+    if not near.any():
+        return mode
+    k = int(np.argmax(np.where(near, hist, -1.0)))
+    peak = 0 < k < len(hist) - 1 and hist[k] >= hist[k - 1] and hist[k] >= hist[k + 1]
+    if not (peak and abs(centres[k] - mode) > 14.0 and hist[k] >= 0.5 * hist.max()
+            and centres[k] >= RED_SKIN_MIN_HUE_DEG + 10.0):
+        return mode
+    # a limb leaves the frame; a flush or bruise in the middle of the skin does not
+    near_peak = (coloured & (np.abs(hue - centres[k]) < 12.0)).view(np.uint8)
+    near_peak = cv2.morphologyEx(near_peak, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    _, lab = cv2.connectedComponents(near_peak, connectivity=8)
+    ids = np.bincount(lab[win].ravel())
+    ids[0] = 0
+    if ids.max() == 0:
+        return mode
+    main = lab == int(np.argmax(ids))
+    if main[0].any() or main[-1].any() or main[:, 0].any() or main[:, -1].any():
+        return float(centres[k])
+    return mode
 
 
 def _with_bruise_bays(region: np.ndarray, small_rgb: np.ndarray) -> np.ndarray:

@@ -254,6 +254,43 @@ def test_skin_mask_keeps_skin_beside_a_large_yellow_ruler(tone):
     assert m[110:250].mean() < 0.05
 
 
+def test_an_arm_across_a_wooden_table_is_the_skin_not_the_table():
+    """A table of skin-like hue (69 deg against the skin's 51) fills 72 % of the frame and outweighs the
+    arm in the hue histogram; the arm across the middle is still the skin, and the table is not."""
+    img = skin(w=480, h=360, gradient=False, seed=5)
+    wood = np.ones((360, 480), bool)
+    wood[130:230] = False
+    grain = cv2.GaussianBlur(np.random.default_rng(6).normal(0, 1, (360, 480)).astype(np.float32), (0, 0), 9, sigmaY=1)
+    img[wood] = np.asarray((175, 128, 80), np.float32) * (1 + 0.04 * grain[wood] / grain.std())[:, None]
+    disc(img, 240, 180, 6)
+    photo = finish(img)
+    m = skin_mask(photo)
+    assert m[140:220].mean() > 0.9
+    assert m[wood].mean() < 0.1
+    seg = segment(photo, mm_per_px=0.1)
+    assert len(near(centres(seg), 240, 180, 1.5)) == 1
+
+
+@pytest.mark.parametrize("centre_hue, coloured, across, expected", [
+    (83.0, True, True, 82.0),    # an arm of the second peak's colour across the frame: that peak is the skin
+    (83.0, True, False, 58.0),   # ...a patch of it within the skin (a flush): the mode stays
+    (83.0, False, True, 58.0),   # ...grey paper (a ruler) of that hue across the centre: the mode stays
+    (20.0, True, True, 58.0),    # a centre on a bruise (no peak near its hue) leaves the mode
+], ids=["arm-across", "flush-within", "paper", "bruise"])
+def test_the_skin_hue_is_the_peak_under_the_photos_centre_if_it_runs_out_of_the_frame(centre_hue, coloured, across,
+                                                                                      expected):
+    from spotscale.inference.segment import _central_mode
+    edges = np.linspace(-15, 105, 61)
+    centres_ = 0.5 * (edges[:-1] + edges[1:])
+    hist = 100 * np.exp(-0.5 * ((centres_ - 58) / 3) ** 2) + 58 * np.exp(-0.5 * ((centres_ - 82) / 3) ** 2)
+    hue = np.full((100, 100), 58.0)
+    patch = (slice(30, 70), slice(None) if across else slice(25, 75))
+    hue[patch] = centre_hue
+    col = np.ones((100, 100), bool)
+    col[patch] = coloured
+    assert _central_mode(hist, edges, 58.0, hue, col) == pytest.approx(expected)
+
+
 def test_reddened_skin_at_the_edge_is_skin_but_mauve_cloth_is_not():
     """A flushed patch (hue 28 deg against the skin's 51) reaching the photo's edge is searched, and
     its spot found; a mauve cloth (hue 18.5 deg) touching it stays background."""
