@@ -42,7 +42,10 @@ def log_luminance(image_rgb: np.ndarray) -> np.ndarray:
     return cv2.log(y).reshape(rgb.shape[:-1])
 
 
-def _od_lut(eps: float = 0.002) -> np.ndarray:
+OD_EPS = 0.002  # added to linear light before the log: optical density stays finite on black
+
+
+def _od_lut(eps: float = OD_EPS) -> np.ndarray:
     v = np.arange(256, dtype=np.float64) / 255.0
     lin = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
     return (-np.log(lin + eps)).astype(np.float32)

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from spotscale.data.types import Candidate
-from spotscale.inference.colour import optical_density, pigment_index, purple_index, to_lab
+from spotscale.inference.colour import OD_EPS, optical_density, pigment_index, purple_index, to_lab
 from spotscale.inference.split import contrast_peaks, flood, group_by_valleys, spot_blobs, union_along_paths
 
 
@@ -267,6 +267,8 @@ def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 RED_SKIN_EXTRA_DEG = 20.0  # reddened skin: this much further towards red than the skin's hue tolerance
 RED_SKIN_MIN_HUE_DEG = 22.0  # ...but still orange-red (melanin keeps b* up); pink and mauve cloth lie below
+SKIN_HUE_CORE_DEG = 12.0  # the skin's core pixels: this close to its hue mode
+SKIN_HUE_TOL_DEG = 14.0  # the least tolerance of skin hue round the mode (more where the skin's hue spreads)
 
 
 def skin_mask(work_rgb: np.ndarray) -> np.ndarray:
@@ -300,11 +302,11 @@ def _skin_masks(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hist = np.convolve(hist, [1, 2, 3, 2, 1], mode="same")
     mode = 0.5 * (edges[np.argmax(hist)] + edges[np.argmax(hist) + 1])
     mode = _central_mode(hist, edges, mode, hue, plaus & (chroma > 8.0) & (prior > 0.5))
-    core = plaus & (np.abs(hue - mode) < 12)
+    core = plaus & (np.abs(hue - mode) < SKIN_HUE_CORE_DEG)
     s_med = float(np.median(sat[core]))
     h_mad = float(np.median(np.abs(hue[core] - mode))) * 1.48
     L_med = float(np.median(L[core]))
-    tol_h = max(14.0, 3.5 * h_mad)
+    tol_h = max(SKIN_HUE_TOL_DEG, 3.5 * h_mad)
     band = (sat > 0.35 * s_med) & (sat < 2.2 * s_med + 0.05) & (L > min(8.0, 0.3 * L_med))
     m = (np.abs(hue - mode) < tol_h) & band
     # reddened skin (a flush, erythema round a bruise) turns the hue further towards red: kept where
@@ -352,21 +354,23 @@ def _central_mode(hist: np.ndarray, edges: np.ndarray, mode: float, hue: np.ndar
         return mode
     k = int(np.argmax(np.where(near, hist, -1.0)))
     peak = 0 < k < len(hist) - 1 and hist[k] >= hist[k - 1] and hist[k] >= hist[k + 1]
-    if not (peak and abs(centres[k] - mode) > 14.0 and hist[k] >= 0.5 * hist.max()
+    if not (peak and abs(centres[k] - mode) > SKIN_HUE_TOL_DEG and hist[k] >= 0.5 * hist.max()
             and centres[k] >= RED_SKIN_MIN_HUE_DEG + 10.0):
         return mode
     # a limb leaves the frame; a flush or bruise in the middle of the skin does not
-    near_peak = (coloured & (np.abs(hue - centres[k]) < 12.0)).view(np.uint8)
+    near_peak = (coloured & (np.abs(hue - centres[k]) < SKIN_HUE_CORE_DEG)).view(np.uint8)
     near_peak = cv2.morphologyEx(near_peak, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     _, lab = cv2.connectedComponents(near_peak, connectivity=8)
     ids = np.bincount(lab[win].ravel())
     ids[0] = 0
     if ids.max() == 0:
         return mode
-    main = lab == int(np.argmax(ids))
-    if main[0].any() or main[-1].any() or main[:, 0].any() or main[:, -1].any():
-        return float(centres[k])
-    return mode
+    return float(centres[k]) if _touches_frame(lab == int(np.argmax(ids))) else mode
+
+
+def _touches_frame(mask: np.ndarray) -> bool:
+    """Does a mask reach the first or last row or column?"""
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
 def _with_bruise_bays(region: np.ndarray, small_rgb: np.ndarray) -> np.ndarray:
@@ -1207,7 +1211,7 @@ def _valley_basins(t: np.ndarray, ring: np.ndarray, core: np.ndarray, peak: floa
     keep = np.zeros(n, bool)
     keep[ids] = True
     region = keep[lab]
-    if region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any():
+    if _touches_frame(region):
         return None  # the spot may go on beyond the crop: judge it on its whole component's crop
     min_value = max(cfg.min_peak_frac * peak, 2 * low)
     peaks = contrast_peaks(t, region, min_value)
@@ -1357,18 +1361,17 @@ def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth
     ring_at, core_at = np.flatnonzero(ring), np.flatnonzero(core)
     skin = _median(pixels[_sample(ring_at)])
     core_rgb = _median(pixels[_sample(core_at)]) if core_at.size else f[~ring].mean(0)
-    d_od = (optical_density(core_rgb.round().astype(np.uint8)[None, None]).reshape(3)
-            - optical_density(skin.round().astype(np.uint8)[None, None]).reshape(3))
+    skin_od, core_od = _colour_od(skin), _colour_od(core_rgb)
+    d_od = core_od - skin_od
     d = _chromatic(core_rgb - skin, skin)
     nn = float(d @ d)
     if nn < 1e-6:
         return np.zeros(crop.shape[:2], np.float32), d_od, None
     t = _project(f, d / nn, skin)
     dc = _chromatic(d_od, np.ones(3, np.float32))
-    curve = _absorbance_curve(skin, core_rgb, d, dc, od_weight)
+    curve = _absorbance_curve(skin, skin_od, core_od, d, dc, od_weight)
     if od_weight > 0 and float(dc @ dc) > 1e-6:  # absorbance: linear in the amount of pigment
         od = optical_density(crop)
-        skin_od = optical_density(skin.round().astype(np.uint8)[None, None]).reshape(3)
         t_od = _project(od, dc / float(dc @ dc), skin_od)
         t = (1 - od_weight) * t + od_weight * t_od
     h, w = t.shape
@@ -1379,17 +1382,21 @@ def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth
     return cv2.GaussianBlur(t, (0, 0), smooth_px), d_od, curve
 
 
-def _absorbance_curve(skin: np.ndarray, core: np.ndarray, d: np.ndarray, dc: np.ndarray,
+def _colour_od(rgb: np.ndarray) -> np.ndarray:
+    """Optical density (R, G, B) of one colour given as floats in 0-255 (rounded as a pixel would be)."""
+    return optical_density(np.clip(np.round(rgb), 0, 255).astype(np.uint8)[None, None]).reshape(3)
+
+
+def _absorbance_curve(skin: np.ndarray, od_skin: np.ndarray, od_core: np.ndarray, d: np.ndarray, dc: np.ndarray,
                       od_weight: float) -> np.ndarray | None:
     """(map value, amount of pigment) from the skin (0) to twice the core's pigment (2), as
     colour_contrast maps the colours in between: the skin's linear light times exp(-amount x the
     core's optical density over the skin's) per channel (Beer-Lambert), back in the photo's values,
     projected on `d` (the map's colour direction) and, by `od_weight`, on `dc` in optical density.
+    `od_skin`, `od_core`: the two colours' optical densities (_colour_od).
     None when the core absorbs no more than the skin or the map does not grow with the pigment."""
-    od_skin = optical_density(np.clip(np.round(skin), 0, 255).astype(np.uint8)[None, None]).reshape(3)
-    od_core = optical_density(np.clip(np.round(core), 0, 255).astype(np.uint8)[None, None]).reshape(3)
     amount = np.linspace(0.0, 2.0, 81)
-    lin = np.exp(-(od_skin[None] + amount[:, None] * (od_core - od_skin)[None])) - 0.002
+    lin = np.exp(-(od_skin[None] + amount[:, None] * (od_core - od_skin)[None])) - OD_EPS
     v = np.clip(lin, 0.0, 1.0)
     cols = 255.0 * np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
     m = (cols - skin) @ (d / float(d @ d))
