@@ -1092,17 +1092,16 @@ def _marks_beside(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray
     sides = [(band[1], band[1] + reach), (band[0] - reach, band[0])]
     out = [(lo, lo + w) for lo in np.arange(band[1], band[1] + 2 * reach - w + 1e-9, w)] if narrow else []
     into = [(hi - w, hi) for hi in np.arange(band[0], band[0] - 2 * reach + w - 1e-9, -w)] if narrow else []
-    for side in sides + out + into:
-        found = _band_profile(image, a, u, n, t_c, side)  # the marks alone: no mm tick fit is tried
-        marks = [] if found is None else _major_fits(found[0], _STRIP_STEP_PX, float(t_c[0]))
-        fits = [f for f in marks if _printed_ticks(image, a, u, n, f, side)
-                and not _marks_between(image, a, u, n, f, (min(band[0], side[0]), max(band[1], side[1])))]
-        if side not in sides:
-            run = out if side in out else into
-            nearer = run[:run.index(side)]
-            fits = [f for f in fits if not any(_marks_between(image, a, u, n, f, r) for r in nearer)]
-        if fits:
-            return fits, side
+    for run, windows in ((sides, False), (out, True), (into, True)):
+        for i, side in enumerate(run):
+            found = _band_profile(image, a, u, n, t_c, side)  # the marks alone: no mm tick fit is tried
+            marks = [] if found is None else _major_fits(found[0], _STRIP_STEP_PX, float(t_c[0]))
+            fits = [f for f in marks if _printed_ticks(image, a, u, n, f, side)
+                    and not _marks_between(image, a, u, n, f, (min(band[0], side[0]), max(band[1], side[1])))]
+            if windows:  # nearer windows of the same run must not hold marks half-way between these
+                fits = [f for f in fits if not any(_marks_between(image, a, u, n, f, r) for r in run[:i])]
+            if fits:
+                return fits, side
     return [], band
 
 
