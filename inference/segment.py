@@ -63,6 +63,8 @@ class SegmentConfig:
     blob_dip_frac: float = 0.08  # ...where the contrast dips by this x the paler blob between them
     shoulder_max_level: float = 0.8  # ...a blob without a peak (a pale spot on a dark one's flank) when at
     #                                  most this x its neighbour's peak
+    swallow_contrast: float = 1.5  # a pale spot's outline holding a spot this x as contrasted keeps only its
+    #                                own part: it was drawn at a level the dark one's flank reaches (0: never)
     dot_contrast: float = 1.5  # a seed inside a spot 16x its size is a dot on it (a petechia on a bruise) when
     #                            its own contrast is this x the spot's (_dot_on decides too; 0: never looked at)
     appendage_frac: float = 0.35  # parts of a spot thinner than ~2x this x its inscribed radius are cut off
@@ -137,6 +139,7 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
     by_comp = [list(g) for _, g in itertools.groupby(comps, key=lambda c: c[4])]
     found = [co for lobes in by_comp for co in _refine_component(image_rgb, lobes, work_scale, mm_per_px, exclude, cfg)]
+    found = _unswallow(found, mm_per_px, cfg)
     cands = _join_across_hairs(_dedupe(found), image_rgb, mm_per_px, cfg)
     if mm_per_px:  # judged without the photo's blur undone: a spot deblurred below the limit is kept
         min_area = math.pi * (0.5 * cfg.min_diameter_mm / mm_per_px) ** 2 * 0.5
@@ -1805,6 +1808,52 @@ def _edge_width(part: np.ndarray, big: np.ndarray, U: int, bg: float, peak: floa
     a25 = float((big[near] > bg + 0.25 * (peak - bg)).sum())
     a75 = float((big[part > 0] > bg + 0.75 * (peak - bg)).sum())
     return max(0.0, (math.sqrt(a25 / math.pi) - math.sqrt(a75 / math.pi)) / U)
+
+
+def _unswallow(found: list[tuple[Candidate, bool]], mm_per_px: float | None,
+               cfg: SegmentConfig) -> list[tuple[Candidate, bool]]:
+    """Outlines from a pale seed that took in a much darker spot keep only their own part.
+
+    A pale petechia touching a dark one is outlined at half of its own low peak, a level the dark
+    one's flank also reaches: its outline holds both and, as the larger, won the dedupe over the dark
+    spot's own outline (two spots measured as one). Where a petechia-sized outline (up to
+    max_valley_split_mm across) holds the centre of a spot outlined from its own seed that is
+    swallow_contrast x as contrasted (and no dot on it, _dot_on), that spot and a one-px rim of it
+    are cut out. What an opening by a disc a quarter of the dark spot's width leaves (the pale spot,
+    not the strip of the dark one's flank round it) is the pale spot, outlined from its pixels when
+    measured; with nothing left, the outline is dropped.
+    """
+    if cfg.swallow_contrast <= 0:
+        return found
+    max_area = math.pi * (0.5 * cfg.max_valley_split_mm / mm_per_px) ** 2 if mm_per_px else math.inf
+    owns = [(i, c, _centre(c)) for i, (c, own) in enumerate(found) if own]
+    out: list[tuple[Candidate, bool] | None] = list(found)
+    for i, a, _ in owns:
+        area = _area(a)
+        if area > max_area:
+            continue
+        dark = [b for j, b, (cx, cy) in owns if j != i and b.contrast >= cfg.swallow_contrast * a.contrast
+                and _area(b) < area and _inside(a, cx, cy) and not _dot_on(b, a)]
+        if dark:
+            rest = _rest_of(a, dark)
+            out[i] = None if rest is None else (rest, True)
+    return [co for co in out if co is not None]
+
+
+def _rest_of(a: Candidate, dark: list[Candidate]) -> Candidate | None:
+    """_unswallow's pale spot: what is left of `a` without the `dark` spots (None: nothing round)."""
+    x0, y0, w, h = a.bbox
+    cut = np.zeros((h, w), np.uint8)
+    for b in dark:
+        _paste(cut, b.mask.view(np.uint8), b.bbox[0] - x0, b.bbox[1] - y0)
+    m = (a.mask & (cv2.dilate(cut, np.ones((3, 3), np.uint8)) == 0)).view(np.uint8)
+    r = max(2, int(round(0.25 * min(_width(b.mask) for b in dark))))
+    rest = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    if not rest.any():
+        return None
+    rest = _largest(rest)
+    bx, by, bw, bh = cv2.boundingRect(rest)
+    return Candidate((x0 + bx, y0 + by, bw, bh), rest[by:by + bh, bx:bx + bw] > 0, a.contrast)
 
 
 def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:

@@ -569,6 +569,49 @@ def test_a_bruise_core_inside_the_c_of_its_halo_is_one_spot_but_touching_discs_a
     assert len(kept) == 2
 
 
+def test_a_pale_petechia_touching_a_dark_one_is_not_outlined_with_it():
+    # outlined at half of its own low peak, the pale spot's outline took in the dark one's flank and
+    # the dark spot whole; as the larger outline it won over the dark spot's own (one spot of both)
+    def photo(pale: bool) -> np.ndarray:
+        img = skin(300, 240, gradient=False)
+        disc(img, 130, 120, 10)
+        if pale:
+            disc(img, 149, 120, 7, strength=0.5)
+        return np.clip(cv2.GaussianBlur(img, (0, 0), 3.0) + 0.5, 0, 255).astype(np.uint8)
+
+    cfg = SegmentConfig(camera_blur_px=3.0)
+    alone = segment(photo(False), mm_per_px=0.03, config=cfg).candidates
+    both = sorted(segment(photo(True), mm_per_px=0.03, config=cfg).candidates, key=lambda c: c.bbox[0])
+    assert len(alone) == 1 and len(both) == 2
+    dark, pale = both
+    assert abs(float(dark.mask.sum()) / float(alone[0].mask.sum()) - 1.0) < 0.1
+    ys, xs = np.nonzero(pale.mask)
+    assert abs(pale.bbox[0] + xs.mean() - 149) < 2.0 and abs(pale.bbox[1] + ys.mean() - 120) < 2.0
+    assert 0.6 < float(pale.mask.sum()) / (np.pi * 7 ** 2) < 1.2
+
+
+def test_only_a_petechia_sized_outline_round_a_much_darker_spot_gives_it_up():
+    from spotscale.data.types import Candidate
+    from spotscale.inference.segment import _unswallow
+    both = np.zeros((21, 36), bool)  # a dark disc (r 10) and a pale one (r 7) touching, outlined as one
+    cv2.circle(both.view(np.uint8), (10, 10), 10, 1, -1)
+    cv2.circle(both.view(np.uint8), (27, 10), 7, 1, -1)
+    dark = np.zeros((21, 21), bool)
+    cv2.circle(dark.view(np.uint8), (10, 10), 9, 1, -1)
+
+    def run(dark_contrast: float, mm_per_px: float = 0.05, own: bool = True):
+        found = [(Candidate((100, 100, 36, 21), both, 0.8), True), (Candidate((100, 100, 21, 21), dark, dark_contrast), own)]
+        return _unswallow(found, mm_per_px, SegmentConfig())
+
+    (pale, _), (kept, _) = run(1.6)
+    ys, xs = np.nonzero(pale.mask)
+    assert abs(pale.bbox[0] + xs.mean() - 127) < 1.5 and abs(pale.bbox[1] + ys.mean() - 110) < 1.5
+    assert kept.mask is dark and pale.contrast == 0.8
+    for changed in (run(1.1), run(1.6, mm_per_px=0.2), run(1.6, own=False)):
+        # not darker enough; an outline wider than max_valley_split_mm (a blotchy bruise); no own seed
+        assert changed[0][0].mask is both
+
+
 @pytest.mark.parametrize("tone,r,gap,angle", [(LIGHT, 4.0, 1.5, 0.5), (LIGHT, 6.0, 2.5, 0.0), (DARK, 2.5, 2.5, 0.5),
                                               (DARK, 4.0, 4.0, 0.0)])
 def test_a_row_of_separate_petechiae_is_found_spot_by_spot(tone, r, gap, angle):
