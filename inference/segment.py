@@ -65,6 +65,8 @@ class SegmentConfig:
     #                                  most this x its neighbour's peak
     swallow_contrast: float = 1.5  # a pale spot's outline holding a spot this x as contrasted keeps only its
     #                                own part: it was drawn at a level the dark one's flank reaches (0: never)
+    merge_cover: float = 0.75  # an outline holding smaller spots outlined apart elsewhere, which fill this x
+    #                            its area, is their merge (_unmerge; 0: never)
     dot_contrast: float = 1.5  # a seed inside a spot 16x its size is a dot on it (a petechia on a bruise) when
     #                            its own contrast is this x the spot's (_dot_on decides too; 0: never looked at)
     appendage_frac: float = 0.35  # parts of a spot thinner than ~2x this x its inscribed radius are cut off
@@ -139,8 +141,7 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
     by_comp = [list(g) for _, g in itertools.groupby(comps, key=lambda c: c[4])]
     found = [co for lobes in by_comp for co in _refine_component(image_rgb, lobes, work_scale, mm_per_px, exclude, cfg)]
-    found = _unswallow(found, mm_per_px, cfg)
-    cands = _join_across_hairs(_dedupe(found), image_rgb, mm_per_px, cfg)
+    cands = _join_across_hairs(_one_per_spot(found, mm_per_px, cfg), image_rgb, mm_per_px, cfg)
     if mm_per_px:  # judged without the photo's blur undone: a spot deblurred below the limit is kept
         min_area = math.pi * (0.5 * cfg.min_diameter_mm / mm_per_px) ** 2 * 0.5
         cands = [c for c in cands if max(_area(c), getattr(c, "seen_area_px", 0.0)) >= min_area]
@@ -1854,6 +1855,42 @@ def _rest_of(a: Candidate, dark: list[Candidate]) -> Candidate | None:
     rest = _largest(rest)
     bx, by, bw, bh = cv2.boundingRect(rest)
     return Candidate((x0 + bx, y0 + by, bw, bh), rest[by:by + bh, bx:bx + bw] > 0, a.contrast)
+
+
+def _unmerge(found: list[tuple[Candidate, bool]], mm_per_px: float | None,
+             cfg: SegmentConfig) -> list[tuple[Candidate, bool]]:
+    """Drop the outlines that join touching spots which other outlines tell apart.
+
+    Each seed's crop is outlined at its own level: a paler seed's lower level can join two touching
+    petechiae that a darker seed's crop split at their valley. Both outlines hold their seed's own
+    peak, and the dedupe kept the larger, the merge. A petechia-sized outline (up to
+    max_valley_split_mm across) from its own seed that holds the centres of two or more smaller
+    candidates, about disjoint (sharing at most a tenth of the smaller) and together filling
+    merge_cover of its area, is their merge: it is dropped, and the dedupe decides among them.
+    """
+    if cfg.merge_cover <= 0:
+        return found
+    max_area = math.pi * (0.5 * cfg.max_valley_split_mm / mm_per_px) ** 2 if mm_per_px else math.inf
+    centres = [_centre(c) for c, _ in found]
+    areas = [_area(c) for c, _ in found]
+    merges = set()
+    for i, (a, own) in enumerate(found):
+        if not own or areas[i] > max_area:
+            continue
+        inner = sorted((j for j in range(len(found)) if j != i and areas[j] < areas[i] and _inside(a, *centres[j])),
+                       key=lambda j: -areas[j])
+        apart: list[int] = []
+        for j in inner:
+            if all(_overlap_px(found[j][0], found[k][0]) <= 0.1 * min(areas[j], areas[k]) for k in apart):
+                apart.append(j)
+        if len(apart) >= 2 and sum(areas[j] for j in apart) >= cfg.merge_cover * areas[i]:
+            merges.add(i)
+    return [co for i, co in enumerate(found) if i not in merges]
+
+
+def _one_per_spot(found: list[tuple[Candidate, bool]], mm_per_px: float | None, cfg: SegmentConfig) -> list[Candidate]:
+    """The spots of all seeds' outlines, each once (_unswallow, _unmerge, then _dedupe)."""
+    return _dedupe(_unmerge(_unswallow(found, mm_per_px, cfg), mm_per_px, cfg))
 
 
 def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:

@@ -612,6 +612,30 @@ def test_only_a_petechia_sized_outline_round_a_much_darker_spot_gives_it_up():
         assert changed[0][0].mask is both
 
 
+def test_an_outline_joining_two_spots_that_another_seed_told_apart_gives_way_to_them():
+    # the paler seed's crop outlined two touching petechiae as one (at its lower level); the darker
+    # seed's crop split them at their valley. Both hold their own peak; the larger, the merge, won
+    from spotscale.data.types import Candidate
+    from spotscale.inference.segment import _one_per_spot
+    peanut = np.zeros((23, 38), bool)
+    cv2.circle(peanut.view(np.uint8), (11, 11), 11, 1, -1)
+    cv2.circle(peanut.view(np.uint8), (29, 12), 8, 1, -1)
+    left = np.zeros((21, 21), bool)
+    cv2.circle(left.view(np.uint8), (10, 10), 10, 1, -1)
+    right = np.zeros((15, 15), bool)
+    cv2.circle(right.view(np.uint8), (7, 7), 7, 1, -1)
+    merge = (Candidate((100, 100, 38, 23), peanut, 0.7), True)
+    dark, pale = (Candidate((101, 101, 21, 21), left, 0.6), True), (Candidate((122, 105, 15, 15), right, 0.6), False)
+    cfg = SegmentConfig()
+    assert [c.bbox for c in _one_per_spot([merge, dark, pale], 0.05, cfg)] == [(101, 101, 21, 21), (122, 105, 15, 15)]
+    # kept: one spot inside it (a lobe), two that share much of themselves (two outlines of one spot),
+    # two dots filling little of it, and an outline wider than max_valley_split_mm (a blotchy bruise)
+    over = (Candidate((108, 101, 21, 21), left.copy(), 0.6), False)
+    dots = [(Candidate((104 + 20 * k, 108, 5, 5), np.ones((5, 5), bool), 0.6), False) for k in range(2)]
+    for others, mm_per_px in (([dark], 0.05), ([dark, over], 0.05), (dots, 0.05), ([dark, pale], 0.2)):
+        assert _one_per_spot([merge, *others], mm_per_px, cfg)[0].mask is peanut
+
+
 @pytest.mark.parametrize("tone,r,gap,angle", [(LIGHT, 4.0, 1.5, 0.5), (LIGHT, 6.0, 2.5, 0.0), (DARK, 2.5, 2.5, 0.5),
                                               (DARK, 4.0, 4.0, 0.0)])
 def test_a_row_of_separate_petechiae_is_found_spot_by_spot(tone, r, gap, angle):
