@@ -63,6 +63,10 @@ class SegmentConfig:
     blob_dip_frac: float = 0.08  # ...where the contrast dips by this x the paler blob between them
     shoulder_max_level: float = 0.8  # ...a blob without a peak (a pale spot on a dark one's flank) when at
     #                                  most this x its neighbour's peak
+    rescue_frac: float = 0.5  # an SNR maximum of a seed that no outline covers is refined on its own seed
+    #                           (its px above this x its SNR): a pale spot that shared a darker one's seed
+    rescue_max_elongation: float = 1.6  # ...and kept when round: at most this elongated (_rescue; 0: never)
+    rescue_min_solidity: float = 0.8  # ...and at least this solid
     swallow_contrast: float = 1.5  # a pale spot's outline holding a spot this x as contrasted keeps only its
     #                                own part: it was drawn at a level the dark one's flank reaches (0: never)
     merge_cover: float = 0.75  # an outline holding smaller spots outlined apart elsewhere, which fill this x
@@ -141,6 +145,7 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
     by_comp = [list(g) for _, g in itertools.groupby(comps, key=lambda c: c[4])]
     found = [co for lobes in by_comp for co in _refine_component(image_rgb, lobes, work_scale, mm_per_px, exclude, cfg)]
+    found += _rescue(snr, comps, found, image_rgb, work_scale, mm_per_px, exclude, cfg)
     cands = _join_across_hairs(_one_per_spot(found, mm_per_px, cfg), image_rgb, mm_per_px, cfg)
     if mm_per_px:  # judged without the photo's blur undone: a spot deblurred below the limit is kept
         min_area = math.pi * (0.5 * cfg.min_diameter_mm / mm_per_px) ** 2 * 0.5
@@ -197,6 +202,61 @@ def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_
         found.extend(res)
         own.extend(c for c, is_own in res if is_own)
     return found
+
+
+def _rescue(snr: np.ndarray, comps: list, found: list[tuple[Candidate, bool]], image_rgb: np.ndarray, ws: float,
+            mm_per_px: float | None, exclude: np.ndarray | None, cfg: SegmentConfig) -> list[tuple[Candidate, bool]]:
+    """Spots that shared a seed with a darker one: the seeds' SNR maxima that no outline covers,
+    refined as seeds of their own.
+
+    A seed is outlined from its core, the pixels near its highest contrast: a pale petechia whose SNR
+    blob joined a darker neighbour's into one seed had no core of its own and was lost (the brown of
+    an old petechia beside a fresh red one). Each local SNR maximum (3 x 3, at least high_snr; a
+    plateau is one) of a seed that was partly outlined, lying more than a working px outside every
+    outline found, is refined on its own seed: the seed's pixels above rescue_frac of its SNR that
+    no outline covers. Only spots holding that seed's peak and round (_elongation at most
+    rescue_max_elongation, _solidity at least rescue_min_solidity) are kept: the others were mostly
+    flanks of large spots, hairs and letters.
+    """
+    if cfg.rescue_max_elongation <= 0 or not comps:
+        return []
+    covered = cv2.dilate(_covered(found, snr.shape, ws), np.ones((3, 3), np.uint8)) > 0
+    out: list[tuple[Candidate, bool]] = []
+    seen: set[tuple[int, int]] = set()
+    for (x, y, bw, bh), mask, *_ in comps:
+        cov = covered[y:y + bh, x:x + bw]
+        free = mask & ~cov
+        if not (mask & cov).any() or not free.any():
+            continue  # nothing of this seed outlined (a hair, a flat field: no darker spot beside), or all of it
+        s = np.where(mask, snr[y:y + bh, x:x + bw], 0).astype(np.float32)
+        peaks = (s >= cv2.dilate(s, np.ones((3, 3), np.uint8))) & (s >= cfg.high_snr) & free
+        _, plateaus = cv2.connectedComponents(peaks.view(np.uint8), connectivity=8)
+        at = np.flatnonzero(plateaus)
+        _, first = np.unique(plateaus.ravel()[at], return_index=True)
+        for py, px in zip(*np.unravel_index(at[first], plateaus.shape)):  # one per maximum, a plateau too
+            if (y + py, x + px) in seen:
+                continue
+            seen.add((y + py, x + px))
+            _, lab = cv2.connectedComponents((free & (s >= cfg.rescue_frac * s[py, px])).view(np.uint8), connectivity=8)
+            box, sub = _tight(x, y, lab == lab[py, px])
+            res, _, _ = _refine(image_rgb, box, sub, _width(sub), ws, mm_per_px, exclude, cfg)
+            out.extend((c, True) for c, own in res if own and _elongation(c.mask) <= cfg.rescue_max_elongation
+                       and _solidity(c.mask) >= cfg.rescue_min_solidity)
+    return out
+
+
+def _covered(found: list[tuple[Candidate, bool]], shape: tuple[int, int], ws: float) -> np.ndarray:
+    """Working-image px (uint8 0/1) that the outlines found cover at all."""
+    h, w = shape
+    covered = np.zeros((h, w), np.uint8)
+    for c, _ in found:
+        x0, y0, bw, bh = c.bbox
+        X0, Y0 = int(x0 // ws), int(y0 // ws)
+        X1, Y1 = min(w, math.ceil((x0 + bw) / ws)), min(h, math.ceil((y0 + bh) / ws))
+        if X1 > X0 and Y1 > Y0:
+            small = cv2.resize(c.mask.view(np.uint8), (X1 - X0, Y1 - Y0), interpolation=cv2.INTER_AREA)
+            covered[Y0:Y1, X0:X1] |= (small > 0).view(np.uint8)
+    return covered
 
 
 def _rough_contrast(image_rgb: np.ndarray, box: tuple[int, int, int, int], ws: float) -> float:

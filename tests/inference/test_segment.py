@@ -569,6 +569,24 @@ def test_a_bruise_core_inside_the_c_of_its_halo_is_one_spot_but_touching_discs_a
     assert len(kept) == 2
 
 
+def test_a_brown_petechia_that_shared_a_red_ones_seed_is_refined_on_a_seed_of_its_own():
+    # their SNR blobs join into one seed, which is outlined from the red spot's core only: the brown
+    # one (an old petechia) had no core and was lost
+    img = skin(300, 240, gradient=False)
+    disc(img, 130, 120, 10)
+    disc(img, 148, 120, 6, colour=(197, 145, 120), strength=0.7)
+    photo = np.clip(cv2.GaussianBlur(img, (0, 0), 1.5) + 0.5, 0, 255).astype(np.uint8)
+    found = sorted(segment(photo, mm_per_px=0.03, config=SegmentConfig(camera_blur_px=1.5)).candidates,
+                   key=lambda c: c.bbox[0])
+    assert len(found) == 2
+    ys, xs = np.nonzero(found[1].mask)
+    # (its outline at its own lower level took in the red one, which _unswallow cut out with a rim:
+    # its side toward the red spot is trimmed, so its centre lies a little beyond the disc's)
+    assert 0.0 <= found[1].bbox[0] + xs.mean() - 148 < 3.0 and abs(found[1].bbox[1] + ys.mean() - 120) < 1.5
+    off = segment(photo, mm_per_px=0.03, config=SegmentConfig(camera_blur_px=1.5, rescue_max_elongation=0))
+    assert len(off.candidates) == 1
+
+
 def test_a_pale_petechia_touching_a_dark_one_is_not_outlined_with_it():
     # outlined at half of its own low peak, the pale spot's outline took in the dark one's flank and
     # the dark spot whole; as the larger outline it won over the dark spot's own (one spot of both)
