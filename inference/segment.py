@@ -166,7 +166,7 @@ def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_
     whole_empty = False  # the component's whole crop gave no spot
     whole: _Crop | None = None  # that crop, made once
     whole_seen = False  # ...and refined
-    split_px = math.pi * (0.5 * cfg.max_valley_split_mm / mm_per_px) ** 2 if mm_per_px else math.inf
+    split_px = _max_split_area(mm_per_px, cfg)
     for box, mask, cbox, cmask, _cid, width, c_width in lobes:
         cx, cy = _seed_centre(box, mask, work_scale)
         holder = next((k for k in own if _inside(k, cx, cy)), None)
@@ -278,6 +278,12 @@ def _rough_contrast(image_rgb: np.ndarray, box: tuple[int, int, int, int], ws: f
 
 def _area(c: Candidate) -> float:
     return c.area_px if isinstance(c, RefinedCandidate) else float(c.mask.sum())
+
+
+def _max_split_area(mm_per_px: float | None, cfg: SegmentConfig) -> float:
+    """Area (full px) of a disc max_valley_split_mm across: spots split apart are at most this large
+    (infinite without a scale)."""
+    return math.pi * (0.5 * cfg.max_valley_split_mm / mm_per_px) ** 2 if mm_per_px else math.inf
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1310,7 +1316,7 @@ def _basins(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: np.nda
         cv2.circle(disc, (int(x), int(y)), max(1, int(round(0.7 * s))), 1, -1)
         seeds[(disc > 0) & region & (seeds == 0)] = uniq.size + 1 + k
     lab = flood(t, seeds, region)
-    max_area = math.pi * (0.5 * cfg.max_valley_split_mm / mm_per_px) ** 2 if mm_per_px else math.inf
+    max_area = _max_split_area(mm_per_px, cfg)
     out = []
     for k in range(1, uniq.size + len(shoulders) + 1):
         basin = lab == k
@@ -1364,8 +1370,7 @@ def _blob_groups(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: n
         return groups, none  # (a region that large is no cluster of petechiae: a hair's net, a flush)
     tops = np.array([peaks[groups == g, 2].max() for g in groups])
     half = (t > 0.5 * float(tops.max())) & region
-    if len(np.unique(groups)) == 1 and mm_per_px and np.count_nonzero(half) > math.pi * (
-            0.5 * cfg.max_valley_split_mm / mm_per_px) ** 2:
+    if len(np.unique(groups)) == 1 and np.count_nonzero(half) > _max_split_area(mm_per_px, cfg):
         return groups, none  # one spot too large to split (a purpura, a bruise)
     if _elongation(half) <= 1.4 and _solidity(half) >= 0.85:
         return groups, none  # one round spot (most are): nothing to split, and blobs cost
@@ -1886,14 +1891,16 @@ def _unswallow(found: list[tuple[Candidate, bool]], mm_per_px: float | None,
     """
     if cfg.swallow_contrast <= 0:
         return found
-    max_area = math.pi * (0.5 * cfg.max_valley_split_mm / mm_per_px) ** 2 if mm_per_px else math.inf
+    max_area = _max_split_area(mm_per_px, cfg)
     owns = [(i, c, _centre(c)) for i, (c, own) in enumerate(found) if own]
+    at = np.array([xy for _, _, xy in owns]).reshape(-1, 2)
     out: list[tuple[Candidate, bool] | None] = list(found)
     for i, a, _ in owns:
         area = _area(a)
         if area > max_area:
             continue
-        dark = [b for j, b, (cx, cy) in owns if j != i and b.contrast >= cfg.swallow_contrast * a.contrast
+        dark = [b for j, b, (cx, cy) in (owns[k] for k in _centres_in(a, at))
+                if j != i and b.contrast >= cfg.swallow_contrast * a.contrast
                 and _area(b) < area and _inside(a, cx, cy) and not _dot_on(b, a)]
         if dark:
             rest = _rest_of(a, dark)
@@ -1930,15 +1937,15 @@ def _unmerge(found: list[tuple[Candidate, bool]], mm_per_px: float | None,
     """
     if cfg.merge_cover <= 0:
         return found
-    max_area = math.pi * (0.5 * cfg.max_valley_split_mm / mm_per_px) ** 2 if mm_per_px else math.inf
-    centres = [_centre(c) for c, _ in found]
+    max_area = _max_split_area(mm_per_px, cfg)
+    centres = np.array([_centre(c) for c, _ in found]).reshape(-1, 2)
     areas = [_area(c) for c, _ in found]
     merges = set()
     for i, (a, own) in enumerate(found):
         if not own or areas[i] > max_area:
             continue
-        inner = sorted((j for j in range(len(found)) if j != i and areas[j] < areas[i] and _inside(a, *centres[j])),
-                       key=lambda j: -areas[j])
+        inner = sorted((int(j) for j in _centres_in(a, centres)
+                        if j != i and areas[j] < areas[i] and _inside(a, *centres[j])), key=lambda j: -areas[j])
         apart: list[int] = []
         for j in inner:
             if all(_overlap_px(found[j][0], found[k][0]) <= 0.1 * min(areas[j], areas[k]) for k in apart):
@@ -2139,6 +2146,12 @@ def _union(a: Candidate, b: Candidate) -> Candidate:
     for c in (a, b):
         _paste(m, c.mask, c.bbox[0] - x0, c.bbox[1] - y0)
     return Candidate((x0, y0, x1 - x0, y1 - y0), m, max(a.contrast, b.contrast))
+
+
+def _centres_in(c: Candidate, xy: np.ndarray) -> np.ndarray:
+    """Indices of the points (x, y) rows of `xy` within a px of c's box: those _inside may hold."""
+    x0, y0, w, h = c.bbox
+    return np.flatnonzero((xy[:, 0] >= x0 - 1) & (xy[:, 0] <= x0 + w) & (xy[:, 1] >= y0 - 1) & (xy[:, 1] <= y0 + h))
 
 
 def _inside(c: Candidate, x: float, y: float) -> bool:
