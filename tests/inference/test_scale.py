@@ -148,11 +148,61 @@ def test_no_marker_no_scale_with_reason():
     assert plane_mm_per_px(sc, 10, 10) is None
 
 
-def test_marker_half_out_of_frame_is_not_used():
-    hom = plane_to_image((700, 500), (690, 250), 0.08, 10.0)
+def affine_to_image(centre_px, mm_per_px_xy, rot_deg=0.0) -> np.ndarray:
+    """Plane mm -> image px with another scale along the image's x than along its y (a camera tilted
+    about one axis, far away), rotated by rot_deg in the plane first."""
+    a = math.radians(rot_deg)
+    rot = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1.0]])
+    return np.array([[1 / mm_per_px_xy[0], 0, centre_px[0]], [0, 1 / mm_per_px_xy[1], centre_px[1]], [0, 0, 1.0]]) @ rot
+
+
+@pytest.mark.parametrize("hom, rel", [
+    (plane_to_image((700, 500), (690, 250), 0.08, 10.0), 0.003),  # half out: 2 corners in frame
+    (plane_to_image((700, 500), (600, 250), 0.08, 45.0), 0.003),  # one corner out: 3 in frame
+    # strong perspective (the scale changes 2 % per 5 mm here): the scale of the part in frame, as
+    # nearly as an affine map fitted to it gives it (1.3 % off; 4 % off the scale at the centre)
+    (plane_to_image((700, 500), (690, 250), 0.08, 10.0, (0.12, -0.08)), 0.015),
+    # 0.080 mm/px across the side in frame, 0.086 along it: that side's length alone is 3.7 % off
+    (affine_to_image((690, 250), (0.080, 0.086)), 0.003),
+], ids=["half-out", "corner-out", "tilted", "anisotropic"])
+def test_marker_partly_out_of_frame_is_measured_from_its_cells_in_frame(hom, rel):
+    sc = find_scale(with_marker(skin(700, 500), hom))
+    assert sc.source == "aruco" and "partly out of frame" in sc.reason
+    grid = np.array([[x, y] for x in np.linspace(-10, 10, 41) for y in np.linspace(-10, 10, 41)])
+    img = np.c_[grid, np.ones(len(grid))] @ hom.T
+    img = img[:, :2] / img[:, 2:]
+    seen = grid[(img[:, 0] >= 0) & (img[:, 0] <= 699)].mean(axis=0)  # the square's part in frame, mm
+    assert sc.mm_per_px == pytest.approx(true_scale(translated(hom, *-seen)), rel=rel)
+    assert rel / 3 < sc.mm_per_px_uncertainty / sc.mm_per_px < 0.02
+    visible = [[-9.0, -9.0], [-9.0, 9.0], [-5.0, 0.0], [0.0, -9.0], [0.0, 9.0]]  # mm, on the black square
+    pts = np.c_[visible, np.ones(len(visible))] @ hom.T
+    xs, ys = (pts[:, :2] / pts[:, 2:]).round().astype(int).T
+    inside = (xs >= 0) & (xs < 700) & (ys >= 0) & (ys < 500)
+    assert inside.sum() >= 3 and reference_mask(sc, (500, 700))[ys[inside], xs[inside]].all()
+
+
+def test_marker_cut_by_the_border_with_a_side_in_frame_too_short_is_not_used():
+    hom = plane_to_image((700, 500), (760, 250), 0.08, 60.0)  # one corner in frame: no whole side
     sc = find_scale(with_marker(skin(700, 500), hom))
     assert not sc.found
-    assert "ArUco" in sc.reason
+    assert "no ArUco marker partly in frame either" in sc.reason
+
+
+def test_dark_card_cut_by_the_border_is_no_marker():
+    """A black square on white paper, cut by the border, with no white cells: not a marker."""
+    hom = plane_to_image((700, 500), (690, 250), 0.08, 10.0)
+    card = np.zeros((400, 400), np.uint8)
+    card = cv2.copyMakeBorder(card, 133, 133, 133, 133, cv2.BORDER_CONSTANT, value=255)
+    off = (133 - 0.5) / 20.0 + 10.0
+    img = paste(skin(700, 500), card, np.array([[1 / 20.0, 0, -off], [0, 1 / 20.0, -off], [0, 0, 1.0]]), hom)
+    assert not find_scale(img).found
+
+
+def test_marker_partly_out_of_frame_of_another_id_than_configured_is_not_used():
+    hom = plane_to_image((700, 500), (690, 250), 0.08, 10.0)
+    img = with_marker(skin(700, 500), hom, marker_id=7)
+    assert find_scale(img, ScaleConfig(marker_id=7)).found
+    assert not find_scale(img, ScaleConfig(marker_id=5)).found
 
 
 def test_two_consistent_markers_and_an_inconsistent_one():
