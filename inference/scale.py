@@ -807,12 +807,12 @@ def _find_partial_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: Scale
             read = _read_cut_marker(image, quad, refs)
             if read is None:
                 continue
-            mid, cells = read
-            cell_fit = _fit_cut_cells(image, quad, cells)
-            by_cells = cell_fit is not None and _read_cut_marker(image, cell_fit[0], [(mid, cells)]) is not None
+            mids, cells, known = read
+            cell_fit = _fit_cut_cells(image, quad, cells, known)
+            by_cells = cell_fit is not None and _read_cut_marker(image, cell_fit[0], [(0, cells)]) is not None
             if by_cells:
                 quad, sigma = cell_fit
-            return _partial_scale(gray, k, quad, n_seen, sigma, mid, cfg, by_cells), ""
+            return _partial_scale(gray, k, quad, n_seen, sigma, mids, cfg, by_cells), ""
     return None, "no ArUco marker partly in frame either"
 
 
@@ -912,11 +912,16 @@ def _signed_area(quad: np.ndarray) -> float:
     return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
 
 
-def _read_cut_marker(image: np.ndarray, quad: np.ndarray,
-                     refs: list[tuple[int, np.ndarray]]) -> tuple[int, np.ndarray] | None:
-    """(id, its cells in the order of `quad`'s corners) of the dictionary marker whose cells in frame match the square `quad` (full px, clockwise
-    on screen), or None: black border cells, at least 4 inner cells read, one of them white, none
-    differing, and light paper half a cell outside the square."""
+def _read_cut_marker(image: np.ndarray, quad: np.ndarray, refs: list[tuple[int, np.ndarray]]
+                     ) -> tuple[tuple[int, ...], np.ndarray, np.ndarray] | None:
+    """(the ids of the dictionary markers whose cells in frame match the square `quad` (full px,
+    clockwise on screen), the first one's cells in the order of `quad`'s corners, which cells were
+    read (6 x 6 bool)), or None.
+
+    A cell is read where its centre is in frame, from the mean of its central half's samples in frame.
+    Required: black border cells, at least 4 inner cells read, one of them white (a dark card has
+    none), none differing, and light paper half a cell outside the square.
+    """
     h, w = image.shape[:2]
     unit = np.array([[0, 0], [6, 0], [6, 6], [0, 6]], np.float32)
     hom = cv2.getPerspectiveTransform(unit, quad.astype(np.float32)).astype(np.float64)
@@ -933,8 +938,9 @@ def _read_cut_marker(image: np.ndarray, quad: np.ndarray,
     x1, y1 = np.ceil(np.r_[pts.reshape(-1, 2), paper].max(axis=0) + 3).astype(int)
     x0, y0 = max(0, x0), max(0, y0)
     gray = _gray_crop(image, x0, y0, x1, y1)
-    vis = seen(pts).all(axis=1)
-    val = _sample(gray, pts[..., 0] - x0, pts[..., 1] - y0).mean(axis=1)
+    in_frame = seen(pts)
+    vis = in_frame[:, 4]  # the cell's centre: a cell cut by the border is read from its part in frame
+    val = (_sample(gray, pts[..., 0] - x0, pts[..., 1] - y0) * in_frame).sum(axis=1) / np.maximum(in_frame.sum(axis=1), 1)
     ring_ok = seen(paper)
     light = _sample(gray, paper[ring_ok, 0:1] - x0, paper[ring_ok, 1:2] - y0)[:, 0]
     rr, cc = rc[:, 0].astype(int), rc[:, 1].astype(int)
@@ -949,13 +955,14 @@ def _read_cut_marker(image: np.ndarray, quad: np.ndarray,
     bits = val >= thr
     if not bits[inner].any():
         return None
-    for mid, cells in refs:
-        if (cells[rr[inner], cc[inner]] == bits[inner]).all():
-            return int(mid), cells
-    return None
+    fits = [(mid, cells) for mid, cells in refs if (cells[rr[inner], cc[inner]] == bits[inner]).all()]
+    if not fits:
+        return None
+    return tuple(sorted({int(mid) for mid, _ in fits})), fits[0][1], vis.reshape(6, 6)
 
 
-def _fit_cut_cells(image: np.ndarray, quad: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, float] | None:
+def _fit_cut_cells(image: np.ndarray, quad: np.ndarray, cells: np.ndarray,
+                   known: np.ndarray) -> tuple[np.ndarray, float] | None:
     """(the whole square's corners, corner sigma px) from an affine map fitted to every cell edge in frame
     of a marker cut by the border, or None when the edges in frame do not fix it.
 
@@ -964,21 +971,27 @@ def _fit_cut_cells(image: np.ndarray, quad: np.ndarray, cells: np.ndarray) -> tu
     black / white edge between cells (and between the border and the paper) lies on a known line x = j
     or y = j of the marker's 6 x 6 grid; its 50 % crossings, located on profiles across it, fix the map
     from the image to the grid by linear least squares, one grid axis at a time (2 rounds, outliers over
-    0.1 cell dropped). An affine map: the perspective within the visible half of a marker is not seen.
+    0.1 cell dropped). Only edges between cells that were read (`known`) or the paper are used: where
+    a few cells are in frame, several markers may fit them and differ in the cells beyond. An affine
+    map: the perspective within the visible half of a marker is not seen.
     """
     h, w = image.shape[:2]
     white = np.ones((8, 8), bool)  # cells with the paper around them (padded index = cell index + 1)
     white[1:7, 1:7] = cells
+    read = np.ones((8, 8), bool)
+    read[1:7, 1:7] = known
     segs = []  # (grid axis the edge's line is fixed on, j, the cell along it, + if dark -> light runs up)
     for j in range(7):
         for r in range(6):
-            if white[r + 1, j] != white[r + 1, j + 1]:
+            if white[r + 1, j] != white[r + 1, j + 1] and read[r + 1, j] and read[r + 1, j + 1]:
                 segs.append((0, j, r, -1.0 if white[r + 1, j] else 1.0))
-            if white[j, r + 1] != white[j + 1, r + 1]:
+            if white[j, r + 1] != white[j + 1, r + 1] and read[j, r + 1] and read[j + 1, r + 1]:
                 segs.append((1, j, r, -1.0 if white[j, r + 1] else 1.0))
     cell_px = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))) / 6.0
     s = np.arange(-0.45, 0.45 + 1e-9, 0.25 / cell_px)
     t = np.array([0.25, 0.5, 0.75])
+    if len(segs) < 4:
+        return None
     sg = np.array(segs, np.float64)
     axis, j, r, sign = (np.repeat(sg[:, i], len(t)) for i in range(4))
     along = r + np.tile(t, len(sg))
@@ -1026,8 +1039,8 @@ def _fit_cut_cells(image: np.ndarray, quad: np.ndarray, cells: np.ndarray) -> tu
     return quad, math.hypot(2.0 * se, _CORNER_SIGMA_FLOOR_PX)
 
 
-def _partial_scale(gray: np.ndarray, k: int, quad: np.ndarray, n_seen: int, sigma: float, mid: int,
-                   cfg: ScaleConfig, by_cells: bool) -> Scale:
+def _partial_scale(gray: np.ndarray, k: int, quad: np.ndarray, n_seen: int, sigma: float,
+                   mids: tuple[int, ...], cfg: ScaleConfig, by_cells: bool) -> Scale:
     """Scale of a marker cut by the border (whole square `quad` estimated, full px)."""
     s = cfg.marker_side_mm
     plane = np.array([[-s / 2, -s / 2], [s / 2, -s / 2], [s / 2, s / 2], [-s / 2, s / 2]], np.float64)
@@ -1043,7 +1056,8 @@ def _partial_scale(gray: np.ndarray, k: int, quad: np.ndarray, n_seen: int, sigm
     what = ("the scale of its part in frame, from an affine map fitted to its cell edges there" if by_cells else
             "the scale across its whole side taken to be the scale along it" if n_seen == 2 else
             "its fourth corner completing the parallelogram of the three")
-    reason = (f"ArUco marker id {mid} partly out of frame ({n_seen} of 4 corners in frame; {s:g} mm, "
+    which = f"id {mids[0]}" if len(mids) == 1 else f"id one of {len(mids)} that fit its cells in frame"
+    reason = (f"ArUco marker {which} partly out of frame ({n_seen} of 4 corners in frame; {s:g} mm, "
               f"{side_px:.0f} px side): {what}")
     return Scale(mm_per_px, unc, "aruco", tuple(map(tuple, outline.tolist())), tuple(map(tuple, hom.tolist())), reason, 1)
 

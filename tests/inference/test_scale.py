@@ -156,17 +156,20 @@ def affine_to_image(centre_px, mm_per_px_xy, rot_deg=0.0) -> np.ndarray:
     return np.array([[1 / mm_per_px_xy[0], 0, centre_px[0]], [0, 1 / mm_per_px_xy[1], centre_px[1]], [0, 0, 1.0]]) @ rot
 
 
-@pytest.mark.parametrize("hom, rel", [
-    (plane_to_image((700, 500), (690, 250), 0.08, 10.0), 0.003),  # half out: 2 corners in frame
-    (plane_to_image((700, 500), (600, 250), 0.08, 45.0), 0.003),  # one corner out: 3 in frame
+@pytest.mark.parametrize("hom, rel, marker_id", [
+    (plane_to_image((700, 500), (690, 250), 0.08, 10.0), 0.003, 7),  # half out: 2 corners in frame
+    (plane_to_image((700, 500), (600, 250), 0.08, 45.0), 0.003, 7),  # one corner out: 3 in frame
     # strong perspective (the scale changes 2 % per 5 mm here): the scale of the part in frame, as
     # nearly as an affine map fitted to it gives it (1.3 % off; 4 % off the scale at the centre)
-    (plane_to_image((700, 500), (690, 250), 0.08, 10.0, (0.12, -0.08)), 0.015),
+    (plane_to_image((700, 500), (690, 250), 0.08, 10.0, (0.12, -0.08)), 0.015, 7),
     # 0.080 mm/px across the side in frame, 0.086 along it: that side's length alone is 3.7 % off
-    (affine_to_image((690, 250), (0.080, 0.086)), 0.003),
-], ids=["half-out", "corner-out", "tilted", "anisotropic"])
-def test_marker_partly_out_of_frame_is_measured_from_its_cells_in_frame(hom, rel):
-    sc = find_scale(with_marker(skin(700, 500), hom))
+    (affine_to_image((690, 250), (0.080, 0.086)), 0.003, 7),
+    # marker 37's rows 0-2 in frame, row 2 cut at 0.64 cell: its one white cell (row 2) only partly in
+    # frame, every inner cell wholly in frame black: read from the part in frame, or it is a dark card
+    (plane_to_image((700, 500), (350, 515), 0.08, 0.0), 0.003, 37),
+], ids=["half-out", "corner-out", "tilted", "anisotropic", "white-cell-cut"])
+def test_marker_partly_out_of_frame_is_measured_from_its_cells_in_frame(hom, rel, marker_id):
+    sc = find_scale(with_marker(skin(700, 500), hom, marker_id=marker_id))
     assert sc.source == "aruco" and "partly out of frame" in sc.reason
     grid = np.array([[x, y] for x in np.linspace(-10, 10, 41) for y in np.linspace(-10, 10, 41)])
     img = np.c_[grid, np.ones(len(grid))] @ hom.T
@@ -174,8 +177,8 @@ def test_marker_partly_out_of_frame_is_measured_from_its_cells_in_frame(hom, rel
     seen = grid[(img[:, 0] >= 0) & (img[:, 0] <= 699)].mean(axis=0)  # the square's part in frame, mm
     assert sc.mm_per_px == pytest.approx(true_scale(translated(hom, *-seen)), rel=rel)
     assert rel / 3 < sc.mm_per_px_uncertainty / sc.mm_per_px < 0.02
-    visible = [[-9.0, -9.0], [-9.0, 9.0], [-5.0, 0.0], [0.0, -9.0], [0.0, 9.0]]  # mm, on the black square
-    pts = np.c_[visible, np.ones(len(visible))] @ hom.T
+    on_square = [[-9.0, -9.0], [-9.0, 9.0], [9.0, -9.0], [-5.0, 0.0], [0.0, -9.0], [0.0, -5.0], [0.0, 9.0]]  # mm
+    pts = np.c_[on_square, np.ones(len(on_square))] @ hom.T
     xs, ys = (pts[:, :2] / pts[:, 2:]).round().astype(int).T
     inside = (xs >= 0) & (xs < 700) & (ys >= 0) & (ys < 500)
     assert inside.sum() >= 3 and reference_mask(sc, (500, 700))[ys[inside], xs[inside]].all()
