@@ -184,6 +184,14 @@ def test_marker_partly_out_of_frame_is_measured_from_its_cells_in_frame(hom, rel
     assert inside.sum() >= 3 and reference_mask(sc, (500, 700))[ys[inside], xs[inside]].all()
 
 
+def test_blurred_marker_cut_by_the_border_is_measured():
+    """Blur rounds the square's corners: each must still come out as one corner of its outline."""
+    hom = plane_to_image((700, 500), (350, 450), 0.13, 4.0)  # bottom 30 % out, a 154 px side
+    sc = find_scale(blur(with_marker(skin(700, 500), hom), 2.5))
+    assert sc.source == "aruco" and "partly out of frame" in sc.reason
+    assert sc.mm_per_px == pytest.approx(true_scale(hom), rel=0.01)
+
+
 def test_marker_cut_by_the_border_with_a_side_in_frame_too_short_is_not_used():
     hom = plane_to_image((700, 500), (760, 250), 0.08, 60.0)  # one corner in frame: no whole side
     sc = find_scale(with_marker(skin(700, 500), hom))
