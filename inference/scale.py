@@ -767,11 +767,13 @@ def _marker_scale(markers: list[tuple[int, np.ndarray, float]], refused: list[st
 
 PARTIAL_BLOCKS = (31, 63)  # adaptive-threshold windows (search px) for the black square's visible part
 PARTIAL_MIN_SIDE_PX = 24.0  # full px: a shorter visible side gives neither the scale nor the cells
-# Relative error of a partial marker's scale beyond its fit, by corners in frame: the map fitted to the
-# part in frame is affine, so the perspective across the marker is not seen, and with two corners the
-# whole side lies along one direction only. Generator photos with the marker half out (dev seeds
-# 5000.., 1600x1200, 17 of 20 found): median 0.30 %, largest 1.7 % (1.0 % / 7.4 % from the sides alone).
-_PARTIAL_MODEL_ERROR = {2: 0.01, 3: 0.005}
+# Relative error of a partial marker's scale beyond its fit, by (corners in frame, placed by its cell
+# edges): the map fitted to the part in frame is affine, so the perspective across the marker is not
+# seen. Where the cell edges do not fix the map, two corners give the scale along one side only, which
+# under a tilt differs from the scale across it. Dev generator photos with the marker half out (seeds
+# 5000.., 1600x1200): by the cell edges median 0.30 %, largest 1.7 %; by the sides alone median 1.0 %,
+# rms 2.7 %, largest 7.4 %.
+_PARTIAL_MODEL_ERROR = {(2, True): 0.01, (3, True): 0.005, (2, False): 0.03, (3, False): 0.01}
 
 
 def _find_partial_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) -> tuple[Scale | None, str]:
@@ -1050,7 +1052,7 @@ def _partial_scale(gray: np.ndarray, k: int, quad: np.ndarray, n_seen: int, sigm
     centre = quad.mean(axis=0)
     mm_per_px = homography_scale(hom, *centre)
     side_px = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)))
-    unc = mm_per_px * math.hypot(sigma / side_px, _PARTIAL_MODEL_ERROR[n_seen])
+    unc = mm_per_px * math.hypot(sigma / side_px, _PARTIAL_MODEL_ERROR[n_seen, by_cells])
     outline = _paper_outline(gray, k, hom, s)
     if outline is None:
         outline = _apply_h(np.linalg.inv(hom), plane * (1.0 + 2.0 * cfg.marker_margin))

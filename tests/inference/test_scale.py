@@ -184,6 +184,18 @@ def test_marker_partly_out_of_frame_is_measured_from_its_cells_in_frame(hom, rel
     assert inside.sum() >= 3 and reference_mask(sc, (500, 700))[ys[inside], xs[inside]].all()
 
 
+def test_cut_marker_placed_by_its_sides_alone_states_an_uncertainty_that_covers_a_tilt(monkeypatch):
+    """Where its cell edges do not place the square, the scale along the whole side is used, with an
+    uncertainty that covers the scale across it being 7 % off (0.080 vs 0.086 mm/px here: 3.7 % off)."""
+    import spotscale.inference.scale as scale_mod
+    monkeypatch.setattr(scale_mod, "_fit_cut_cells", lambda *a, **k: None)
+    hom = affine_to_image((690, 250), (0.080, 0.086))
+    sc = find_scale(with_marker(skin(700, 500), hom))
+    assert "scale along it" in sc.reason
+    err = abs(sc.mm_per_px / true_scale(hom) - 1.0)
+    assert 0.02 < err <= 2 * sc.mm_per_px_uncertainty / sc.mm_per_px
+
+
 def test_blurred_marker_cut_by_the_border_is_measured():
     """Blur rounds the square's corners: each must still come out as one corner of its outline."""
     hom = plane_to_image((700, 500), (350, 450), 0.13, 4.0)  # bottom 30 % out, a 154 px side
