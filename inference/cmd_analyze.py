@@ -10,6 +10,7 @@ from pathlib import Path
 
 from spotscale.data.errors import ConfigError
 from spotscale.data.types import DISCLAIMER, FINAL_LABELS, PhotoResult
+from spotscale.inference.scale import PARTIAL_MARKER_NOTE
 
 OVERLAY_MAX_SIDE_PX = 4000  # larger photos get a downscaled overlay (said in the summary)
 
@@ -83,7 +84,9 @@ def summary_lines(result: PhotoResult) -> list[str]:
         unc = f" +/- {sc.mm_per_px_uncertainty:.4f}" if sc.mm_per_px_uncertainty else ""
         lines.append(f"Scale: {sc.source}, {sc.mm_per_px:.4f}{unc} mm/px"
                      + (f" ({sc.n_references} references)" if sc.n_references > 1 else "")
-                     + (f"; blur at the reference {sc.blur_px:.1f} px" if sc.blur_px else ""))
+                     + (f"; blur at the reference {sc.blur_px:.1f} px" if sc.blur_px else "")
+                     + ("; the marker is partly out of frame: the scale of its part in frame"
+                        if PARTIAL_MARKER_NOTE in (sc.reason or "") else ""))
     else:
         lines.append(f"Scale: none found ({sc.reason or 'no reference'}); sizes in mm are not available, "
                      "labels come from the CNN alone")

@@ -47,6 +47,7 @@ from spotscale.data.types import Scale
 from spotscale.inference.ruler import tick_runs
 
 NO_SCALE_REASON = "no ArUco marker, ruler or sticker found"
+PARTIAL_MARKER_NOTE = "partly out of frame"  # in the reason of a scale from a marker cut by the border
 SOURCES = ("aruco", "ruler", "sticker")
 _SEARCH_MAX_SIDE = 1400  # long side of the reduced search image when none is given
 _MIN_DISC_PX = 24.0  # a sticker / coin narrower than this (full px) is refused
@@ -1060,7 +1061,7 @@ def _partial_scale(gray: np.ndarray, k: int, quad: np.ndarray, n_seen: int, sigm
             "the scale across its whole side taken to be the scale along it" if n_seen == 2 else
             "its fourth corner completing the parallelogram of the three")
     which = f"id {mids[0]}" if len(mids) == 1 else f"id one of {len(mids)} that fit its cells in frame"
-    reason = (f"ArUco marker {which} partly out of frame ({n_seen} of 4 corners in frame; {s:g} mm, "
+    reason = (f"ArUco marker {which} {PARTIAL_MARKER_NOTE} ({n_seen} of 4 corners in frame; {s:g} mm, "
               f"{side_px:.0f} px side): {what}")
     return Scale(mm_per_px, unc, "aruco", tuple(map(tuple, outline.tolist())), tuple(map(tuple, hom.tolist())), reason, 1)
 

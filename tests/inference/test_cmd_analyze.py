@@ -100,3 +100,13 @@ def test_summary_says_how_many_fragments_were_left_out(texture, fragments, speck
         "counts": {}, "dropped_as_skin_texture": texture, "dropped_as_fragments": fragments,
         "dropped_as_specks": specks})
     assert [line for line in summary_lines(res) if line.startswith("Spots:")][0].endswith(text)
+
+
+def test_summary_says_when_the_marker_is_partly_out_of_frame():
+    from spotscale.data.types import PhotoResult, Scale
+    from spotscale.inference.cmd_analyze import summary_lines
+    from spotscale.inference.scale import PARTIAL_MARKER_NOTE
+    cut = Scale(0.05, 0.0005, "aruco", reason=f"ArUco marker id 7 {PARTIAL_MARKER_NOTE} (2 of 4 corners in frame)")
+    assert any("marker is partly out of frame" in line for line in summary_lines(PhotoResult("p.jpg", 10, 10, cut, ())))
+    whole = Scale(0.05, 0.0001, "aruco", reason="ArUco marker id 7 (20 mm, 400 px side)")
+    assert not any("out of frame" in line for line in summary_lines(PhotoResult("p.jpg", 10, 10, whole, ())))
