@@ -815,6 +815,8 @@ def _find_partial_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: Scale
             by_cells = cell_fit is not None and _read_cut_marker(image, cell_fit[0], [(0, cells)]) is not None
             if by_cells:
                 quad, sigma = cell_fit
+            if _read_cut_marker(image, quad, [(0, cells)], one_tone=True) is None:
+                continue  # read again where the square now lies: each cell must be of one tone
             return _partial_scale(gray, k, quad, n_seen, sigma, mids, cfg, by_cells), ""
     return None, "no ArUco marker partly in frame either"
 
@@ -916,15 +918,19 @@ def _signed_area(quad: np.ndarray) -> float:
     return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
 
 
-def _read_cut_marker(image: np.ndarray, quad: np.ndarray, refs: list[tuple[int, np.ndarray]]
-                     ) -> tuple[tuple[int, ...], np.ndarray, np.ndarray] | None:
+def _read_cut_marker(image: np.ndarray, quad: np.ndarray, refs: list[tuple[int, np.ndarray]],
+                     one_tone: bool = False) -> tuple[tuple[int, ...], np.ndarray, np.ndarray] | None:
     """(the ids of the dictionary markers whose cells in frame match the square `quad` (full px,
     clockwise on screen), the first one's cells in the order of `quad`'s corners, which cells were
     read (6 x 6 bool)), or None.
 
     A cell is read where its centre is in frame, from the mean of its central half's samples in frame.
     Required: black border cells, at least 4 inner cells read, one of them white (a dark card has
-    none), none differing, and light paper half a cell outside the square.
+    none), none differing, and light paper half a cell outside the square. With `one_tone`, also every
+    sample of each cell read on that cell's side of the threshold: the cells of a marker are of one
+    tone, while a QR code's finder pattern (7 modules, not 6 cells; cut by the border it passed every
+    other test) has cells of two. Asked only of a square placed by its cell edges or sides: the first,
+    rough placement can be a third of a cell off in the cells far from the whole side.
     """
     h, w = image.shape[:2]
     unit = np.array([[0, 0], [6, 0], [6, 6], [0, 6]], np.float32)
@@ -944,7 +950,8 @@ def _read_cut_marker(image: np.ndarray, quad: np.ndarray, refs: list[tuple[int, 
     gray = _gray_crop(image, x0, y0, x1, y1)
     in_frame = seen(pts)
     vis = in_frame[:, 4]  # the cell's centre: a cell cut by the border is read from its part in frame
-    val = (_sample(gray, pts[..., 0] - x0, pts[..., 1] - y0) * in_frame).sum(axis=1) / np.maximum(in_frame.sum(axis=1), 1)
+    samples = _sample(gray, pts[..., 0] - x0, pts[..., 1] - y0)
+    val = (samples * in_frame).sum(axis=1) / np.maximum(in_frame.sum(axis=1), 1)
     ring_ok = seen(paper)
     light = _sample(gray, paper[ring_ok, 0:1] - x0, paper[ring_ok, 1:2] - y0)[:, 0]
     rr, cc = rc[:, 0].astype(int), rc[:, 1].astype(int)
@@ -958,6 +965,8 @@ def _read_cut_marker(image: np.ndarray, quad: np.ndarray, refs: list[tuple[int, 
     inner = vis & ~edge
     bits = val >= thr
     if not bits[inner].any():
+        return None
+    if one_tone and ((samples >= thr) != bits[:, None])[vis[:, None] & in_frame].any():
         return None
     fits = [(mid, cells) for mid, cells in refs if (cells[rr[inner], cc[inner]] == bits[inner]).all()]
     if not fits:

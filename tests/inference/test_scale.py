@@ -221,6 +221,31 @@ def test_dark_card_cut_by_the_border_is_no_marker():
     assert not find_scale(img).found
 
 
+def qr_code_art(module_px: int = 20, seed: int = 3) -> np.ndarray:
+    """A 21 x 21 QR-code-like pattern: three finder patterns (7 modules: a black ring, a white ring,
+    a black 3 x 3 centre) behind 1-module white separators, random data modules, a 4-module quiet zone."""
+    rng = np.random.default_rng(seed)
+    black = rng.random((21, 21)) < 0.5
+    finder = np.zeros((7, 7), bool)
+    finder[0, :] = finder[-1, :] = finder[:, 0] = finder[:, -1] = True
+    finder[2:5, 2:5] = True
+    for oy, ox in ((0, 0), (0, 14), (14, 0)):
+        black[max(oy - 1, 0):oy + 8, max(ox - 1, 0):ox + 8] = False
+        black[oy:oy + 7, ox:ox + 7] = finder
+    art = cv2.resize(np.where(black, 0, 255).astype(np.uint8), None, fx=module_px, fy=module_px,
+                     interpolation=cv2.INTER_NEAREST)
+    return cv2.copyMakeBorder(art, *[4 * module_px] * 4, cv2.BORDER_CONSTANT, value=255)
+
+
+@pytest.mark.parametrize("cx, rot", [(690, 0.0), (700, 10.0), (710, 90.0)])
+def test_qr_code_cut_by_the_border_is_no_marker(cx, rot):
+    """Half a QR code's finder pattern passes for half a marker unless each cell must be of one tone:
+    its rings are 1/7 of its side, the cells of a marker 1/6."""
+    hom = plane_to_image((700, 500), (cx, 250), 0.08, rot)  # a finder pattern's centre on the border
+    img = paste(skin(700, 500), qr_code_art(), np.array([[0.05, 0, -7.5], [0, 0.05, -7.5], [0, 0, 1.0]]), hom)
+    assert not find_scale(img).found
+
+
 def test_marker_partly_out_of_frame_of_another_id_than_configured_is_not_used():
     hom = plane_to_image((700, 500), (690, 250), 0.08, 10.0)
     img = with_marker(skin(700, 500), hom, marker_id=7)
