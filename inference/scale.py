@@ -327,6 +327,9 @@ def _intersect(l1: tuple[np.ndarray, np.ndarray], l2: tuple[np.ndarray, np.ndarr
 # ArUco marker
 
 
+_CELL_SQUARE = np.array([[0, 0], [6, 0], [6, 6], [0, 6]], np.float64)  # a marker's corners, in cells
+
+
 def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) -> tuple[Scale | None, str]:
     """Scale from the ArUco marker(s): sub-pixel sides on full resolution, homography to the marker plane."""
     dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, cfg.aruco_dict))
@@ -536,7 +539,7 @@ def _tone_corrected(image: np.ndarray, quad: np.ndarray, sigma: float,
     cells from where the square puts it gives delta = -0.6 s*; the corners become the square
     [-delta, 6 + delta]^2 through the same homography, so perspective is kept.
     """
-    unit = np.array([[0, 0], [6, 0], [6, 6], [0, 6]], np.float64)
+    unit = _CELL_SQUARE
     h = cv2.getPerspectiveTransform(unit.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
     cell_px = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))) / 6.0
     reach = min(0.4, 12.0 / cell_px)  # cells: as far as the sides' own fit looks (<= 12 px)
@@ -933,13 +936,13 @@ def _read_cut_marker(image: np.ndarray, quad: np.ndarray, refs: list[tuple[int, 
     rough placement can be a third of a cell off in the cells far from the whole side.
     """
     h, w = image.shape[:2]
-    unit = np.array([[0, 0], [6, 0], [6, 6], [0, 6]], np.float32)
-    hom = cv2.getPerspectiveTransform(unit, quad.astype(np.float32)).astype(np.float64)
+    hom = _cells_to_image(quad)
     off = np.array([[dx, dy] for dx in (-0.25, 0.0, 0.25) for dy in (-0.25, 0.0, 0.25)])
     rc = np.array([[r, c] for r in range(6) for c in range(6)], np.float64)
     pts = _apply_h(hom, ((rc[:, None, ::-1] + 0.5) + off[None]).reshape(-1, 2)).reshape(36, 9, 2)
     t = np.arange(0.5, 6.0, 1.0)
-    ring = np.r_[np.c_[t, np.full(6, -0.5)], np.c_[np.full(6, 6.5), t], np.c_[t, np.full(6, 6.5)], np.c_[np.full(6, -0.5), t]]
+    ring = np.r_[np.c_[t, np.full(6, -0.5)], np.c_[np.full(6, 6.5), t],
+                 np.c_[t, np.full(6, 6.5)], np.c_[np.full(6, -0.5), t]]
     paper = _apply_h(hom, ring)
 
     def seen(p):
@@ -989,28 +992,17 @@ def _fit_cut_cells(image: np.ndarray, quad: np.ndarray, cells: np.ndarray,
     map: the perspective within the visible half of a marker is not seen.
     """
     h, w = image.shape[:2]
-    white = np.ones((8, 8), bool)  # cells with the paper around them (padded index = cell index + 1)
-    white[1:7, 1:7] = cells
-    read = np.ones((8, 8), bool)
-    read[1:7, 1:7] = known
-    segs = []  # (grid axis the edge's line is fixed on, j, the cell along it, + if dark -> light runs up)
-    for j in range(7):
-        for r in range(6):
-            if white[r + 1, j] != white[r + 1, j + 1] and read[r + 1, j] and read[r + 1, j + 1]:
-                segs.append((0, j, r, -1.0 if white[r + 1, j] else 1.0))
-            if white[j, r + 1] != white[j + 1, r + 1] and read[j, r + 1] and read[j + 1, r + 1]:
-                segs.append((1, j, r, -1.0 if white[j, r + 1] else 1.0))
+    segs = _cell_edges(cells, known)
+    if len(segs) < 4:
+        return None
     cell_px = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))) / 6.0
     s = np.arange(-0.45, 0.45 + 1e-9, 0.25 / cell_px)
     t = np.array([0.25, 0.5, 0.75])
-    if len(segs) < 4:
-        return None
     sg = np.array(segs, np.float64)
     axis, j, r, sign = (np.repeat(sg[:, i], len(t)) for i in range(4))
     along = r + np.tile(t, len(sg))
     for _ in range(2):
-        unit_hom = cv2.getPerspectiveTransform(np.array([[0, 0], [6, 0], [6, 6], [0, 6]], np.float32),
-                                               quad.astype(np.float32)).astype(np.float64)
+        unit_hom = _cells_to_image(quad)
         across = j[:, None] + sign[:, None] * s[None, :]
         ux = np.where(axis[:, None] == 0, across, along[:, None])
         uy = np.where(axis[:, None] == 0, along[:, None], across)
@@ -1026,30 +1018,59 @@ def _fit_cut_cells(image: np.ndarray, quad: np.ndarray, cells: np.ndarray,
         a, jj, sn, al = axis[inside][ok], j[inside][ok], sign[inside][ok], along[inside][ok]
         edge_u = jj + sn * pos[ok]
         img = _apply_h(unit_hom, np.where(a[:, None] == 0, np.c_[edge_u, al], np.c_[al, edge_u]))
-        rows, resid = [], []
-        for ax in (0, 1):
-            m = a == ax
-            if m.sum() < 6 or len(np.unique(jj[m])) < 2:
-                return None
-            design = np.c_[img[m], np.ones(m.sum())]
-            keep = np.ones(m.sum(), bool)
-            for _ in range(2):
-                coef, *_ = np.linalg.lstsq(design[keep], jj[m][keep], rcond=None)
-                res = design @ coef - jj[m]
-                keep = np.abs(res) <= 0.1
-                if keep.sum() < 6 or len(np.unique(jj[m][keep])) < 2:
-                    return None
-            rows.append(coef)
-            resid.append(res[keep])
-        to_unit = np.array([rows[0], rows[1], [0.0, 0.0, 1.0]])
+        fits = [_grid_line_fit(img[a == ax], jj[a == ax]) for ax in (0, 1)]
+        if fits[0] is None or fits[1] is None:
+            return None
+        to_unit = np.array([fits[0][0], fits[1][0], [0.0, 0.0, 1.0]])
         if abs(np.linalg.det(to_unit[:2, :2])) < 1e-12:
             return None
-        new = _apply_h(np.linalg.inv(to_unit), np.array([[0, 0], [6, 0], [6, 6], [0, 6]], np.float64))
+        resid = [fits[0][1], fits[1][1]]
+        new = _apply_h(np.linalg.inv(to_unit), _CELL_SQUARE)
         if np.abs(new - quad).max() > 2.0 * cell_px:
             return None
         quad = new
     se = max(float(np.std(rr)) / math.sqrt(len(rr)) for rr in resid) * cell_px
     return quad, math.hypot(2.0 * se, _CORNER_SIGMA_FLOOR_PX)
+
+
+def _cells_to_image(quad: np.ndarray) -> np.ndarray:
+    """Homography from a marker's cell grid (corners _CELL_SQUARE) to the image square `quad` (px)."""
+    return cv2.getPerspectiveTransform(_CELL_SQUARE.astype(np.float32), quad.astype(np.float32)).astype(np.float64)
+
+
+def _cell_edges(cells: np.ndarray, known: np.ndarray) -> list[tuple[int, int, int, float]]:
+    """The black / white edges of a marker's 6 x 6 cells (`cells` True where white) and of its border
+    against the paper, between cells that were read (`known`): (the grid axis whose line x = j or y = j
+    the edge lies on, j, the cell along that line, +1 if dark to light runs towards larger j, else -1)."""
+    white = np.ones((8, 8), bool)  # the cells with the paper around them (padded index = cell index + 1)
+    white[1:7, 1:7] = cells
+    read = np.ones((8, 8), bool)
+    read[1:7, 1:7] = known
+    edges = []
+    for j in range(7):
+        for r in range(6):
+            if white[r + 1, j] != white[r + 1, j + 1] and read[r + 1, j] and read[r + 1, j + 1]:
+                edges.append((0, j, r, -1.0 if white[r + 1, j] else 1.0))
+            if white[j, r + 1] != white[j + 1, r + 1] and read[j, r + 1] and read[j + 1, r + 1]:
+                edges.append((1, j, r, -1.0 if white[j, r + 1] else 1.0))
+    return edges
+
+
+def _grid_line_fit(pts: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(c, residuals in cells) of the least-squares map c . (x, y, 1) = j from edge points (image px) to
+    their grid lines j, refitted once without points over 0.1 cell off; None unless at least 6 points
+    on 2 or more lines remain."""
+    if len(pts) < 6 or len(np.unique(j)) < 2:
+        return None
+    design = np.c_[pts, np.ones(len(pts))]
+    keep = np.ones(len(pts), bool)
+    for _ in range(2):
+        coef, *_ = np.linalg.lstsq(design[keep], j[keep], rcond=None)
+        res = design @ coef - j
+        keep = np.abs(res) <= 0.1
+        if keep.sum() < 6 or len(np.unique(j[keep])) < 2:
+            return None
+    return coef, res[keep]
 
 
 def _partial_scale(gray: np.ndarray, k: int, quad: np.ndarray, n_seen: int, sigma: float,
@@ -1072,7 +1093,8 @@ def _partial_scale(gray: np.ndarray, k: int, quad: np.ndarray, n_seen: int, sigm
     which = f"id {mids[0]}" if len(mids) == 1 else f"id one of {len(mids)} that fit its cells in frame"
     reason = (f"ArUco marker {which} {PARTIAL_MARKER_NOTE} ({n_seen} of 4 corners in frame; {s:g} mm, "
               f"{side_px:.0f} px side): {what}")
-    return Scale(mm_per_px, unc, "aruco", tuple(map(tuple, outline.tolist())), tuple(map(tuple, hom.tolist())), reason, 1)
+    return Scale(mm_per_px, unc, "aruco", tuple(map(tuple, outline.tolist())), tuple(map(tuple, hom.tolist())),
+                 reason, 1)
 
 
 # ----------------------------------------------------------------------------------------------
