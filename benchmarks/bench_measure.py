@@ -103,12 +103,14 @@ def exclude_mask(meta: dict, shape: tuple[int, int]) -> np.ndarray | None:
 
 def marker_blur(img: np.ndarray, meta: dict) -> float:
     """The blur the pipeline measures at the reference and deblurs small spots by: at an ArUco marker's
-    edges or a sticker's rim (0 on a ruler, which gives none)."""
+    edges, a sticker's rim or a ruler's long sides (0 where none is measured)."""
     sc = meta.get("scale", {})
     if sc.get("kind") == "aruco":
         cfg = ScaleConfig(marker_side_mm=float(sc.get("marker_side_mm", 20.0)), order=("aruco",))
     elif sc.get("kind") == "sticker":
         cfg = ScaleConfig(sticker_diameter_mm=float(sc["diameter_mm"]), sticker_color=sc["colour"], order=("sticker",))
+    elif sc.get("kind") == "ruler":
+        cfg = ScaleConfig(order=("ruler",))
     else:
         return 0.0
     return find_scale(img, cfg).blur_px or 0.0

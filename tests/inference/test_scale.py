@@ -470,12 +470,34 @@ def test_a_white_ring_is_no_white_sticker():
 
 @pytest.mark.parametrize("sigma", [0.0, 1.0, 2.0, 3.0])
 def test_blur_at_a_stickers_rim_is_measured_as_its_gaussian_sigma(sigma):
-    # as at a marker: the small spots' outlines are deblurred by it (a ruler gives none)
+    # as at a marker: the small spots' outlines are deblurred by it
     img = with_disc(skin(800, 600), (300.3, 310.7), 95.0, (30, 90, 210))
     sc = find_scale(blur(img, sigma) if sigma else img, ScaleConfig(sticker_diameter_mm=15.0, sticker_color="blue"))
     assert sc.source == "sticker"
     assert sc.blur_px == pytest.approx(sigma, abs=0.3)
     assert f"blur at its rim {sc.blur_px:.1f} px" in sc.reason
+
+
+@pytest.mark.parametrize("sigma", [0.0, 1.0, 2.0, 3.0])
+def test_blur_at_a_rulers_sides_is_measured_as_its_gaussian_sigma(sigma):
+    """As at a marker or a sticker: the outlines of small spots are deblurred by it."""
+    img = with_ruler(skin(900, 700), plane_to_image((900, 700), (450, 350), 0.08, 20.0))
+    sc = find_scale(blur(img, sigma) if sigma else img)
+    assert sc.source == "ruler"
+    assert sc.blur_px == pytest.approx(sigma, abs=0.3)
+    assert f"blur at its sides {sc.blur_px:.1f} px" in sc.reason
+
+
+def test_a_ruler_side_softer_than_the_photos_blur_does_not_set_it():
+    """The sharper side gives the blur: a bevelled or worn side (here one blurred 3 px more) is softer
+    than the camera's blur, which is what the spots have."""
+    hom = plane_to_image((900, 700), (450, 350), 0.08, 0.0)
+    img = blur(with_ruler(skin(900, 700), hom), 1.0)
+    soft = blur(img, 3.0)
+    img[350 + 80:350 + 110] = soft[350 + 80:350 + 110]  # the band over the lower side (15 mm: +-94 px)
+    sc = find_scale(img)
+    assert sc.source == "ruler"
+    assert sc.blur_px == pytest.approx(1.0, abs=0.3)
 
 
 @pytest.mark.parametrize("sigma", [0.0, 1.0])
