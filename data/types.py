@@ -40,7 +40,8 @@ class Scale:
     reason: str = ""
     n_references: int = 0  # how many references of this kind were seen (e.g. several markers)
     blur_px: float | None = None  # gaussian sigma (px) of the photo's blur at the reference beyond the
-    #                               pixel's own, measured on an ArUco marker's edges or a sticker's rim; None if not measured
+    #                               pixel's own, measured on an ArUco marker's edges, a sticker's rim or a
+    #                               ruler's long sides; None if not measured
 
     @property
     def found(self) -> bool:
