@@ -10,7 +10,7 @@ intersecting fitted sides rather than from single-pixel corner estimates.
 
 What each source measures:
 - ArUco: a homography of the marker plane; `mm_per_px` = sqrt|det J| at the marker centre. A marker
-  cut by the image border, when no whole reference is found, is read from its cells in frame (every
+  cut by the image border, when no whole marker is read, is read from its cells in frame (every
   one must match the dictionary) and measured by an affine map fitted to their edges: the scale of
   its part in frame, with the perspective across it unseen (_find_partial_aruco).
 - ruler: the tick period ALONG the ruler at the centre of the tick run. Candidate axes come from
@@ -209,6 +209,14 @@ def _check_config(cfg: ScaleConfig) -> None:
         _sticker_rgb(cfg.sticker_color)
 
 
+def _with_blur(scale: Scale, blur: float | None, where: str) -> Scale:
+    """The scale with the blur measured at its reference (gaussian sigma px) and said where, if any."""
+    if blur is None:
+        return scale
+    note = f"; blur at {where} {blur:.1f} px (gaussian sigma)"
+    return dataclasses.replace(scale, blur_px=blur, reason=scale.reason + note)
+
+
 def _with_reason(scale: Scale, note: str) -> Scale:
     return dataclasses.replace(scale, reason=(scale.reason + "; " if scale.reason else "") + note)
 
@@ -368,9 +376,7 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
     if paper is not None:
         sc = dataclasses.replace(sc, outline=tuple(map(tuple, paper.tolist())))
     blur = _marker_blur(image, max((q for _, q, _ in markers), key=lambda q: abs(cv2.contourArea(q.astype(np.float32)))))
-    if blur is not None:
-        sc = dataclasses.replace(sc, blur_px=blur, reason=sc.reason + f"; blur at the marker {blur:.1f} px (gaussian sigma)")
-    return sc, ""
+    return _with_blur(sc, blur, "the marker"), ""
 
 
 def _detect_markers(detector, small: np.ndarray, k: int):
@@ -730,10 +736,16 @@ def _first_steps(profiles: np.ndarray, s: np.ndarray, min_contrast: float) -> tu
     return np.where(ok, pos, np.nan), ok
 
 
+def _marker_plane(side_mm: float) -> np.ndarray:
+    """A marker's black square on its plane (mm, centred), corners in the order of the image quads."""
+    h = side_mm / 2
+    return np.array([[-h, -h], [h, -h], [h, h], [-h, h]], np.float64)
+
+
 def _marker_scale(markers: list[tuple[int, np.ndarray, float]], refused: list[str], cfg: ScaleConfig) -> Scale:
     """Scale from refined markers: the largest one, checked against the others."""
     s = cfg.marker_side_mm
-    plane = np.array([[-s / 2, -s / 2], [s / 2, -s / 2], [s / 2, s / 2], [-s / 2, s / 2]], np.float64)
+    plane = _marker_plane(s)
     sizes = [float(np.sqrt(abs(cv2.contourArea(q.astype(np.float32))))) for _, q, _ in markers]
     order = np.argsort(sizes)[::-1]
     mid, quad, sigma = markers[order[0]]
@@ -781,7 +793,7 @@ _PARTIAL_MODEL_ERROR = {(2, True): 0.01, (3, True): 0.005, (2, False): 0.03, (3,
 
 
 def _find_partial_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) -> tuple[Scale | None, str]:
-    """Scale from an ArUco marker cut by the image border, when no whole reference was found.
+    """Scale from an ArUco marker cut by the image border, when no whole marker was read.
 
     The black square's visible part is a convex polygon: its corners inside the frame and the points
     where its sides leave it. With two corners in frame, the side between them is whole: its length
@@ -1077,7 +1089,7 @@ def _partial_scale(gray: np.ndarray, k: int, quad: np.ndarray, n_seen: int, sigm
                    mids: tuple[int, ...], cfg: ScaleConfig, by_cells: bool) -> Scale:
     """Scale of a marker cut by the border (whole square `quad` estimated, full px)."""
     s = cfg.marker_side_mm
-    plane = np.array([[-s / 2, -s / 2], [s / 2, -s / 2], [s / 2, s / 2], [-s / 2, s / 2]], np.float64)
+    plane = _marker_plane(s)
     hom = cv2.getPerspectiveTransform(quad.astype(np.float32), plane.astype(np.float32)).astype(np.float64)
     hom /= hom[2, 2]
     centre = quad.mean(axis=0)
@@ -1155,10 +1167,7 @@ def _find_ruler(image: np.ndarray, small: np.ndarray, k: int) -> tuple[Scale | N
     if best is None:
         return None, "no ruler found (no run of regular mm ticks)"
     sc = best[1]
-    blur = _ruler_blur(image, np.asarray(sc.outline, np.float64), sc.mm_per_px)
-    if blur is not None:
-        sc = dataclasses.replace(sc, blur_px=blur, reason=sc.reason + f"; blur at its sides {blur:.1f} px (gaussian sigma)")
-    return sc, ""
+    return _with_blur(sc, _ruler_blur(image, np.asarray(sc.outline, np.float64), sc.mm_per_px), "its sides"), ""
 
 
 def _ruler_blur(image: np.ndarray, outline: np.ndarray, mm_per_px: float) -> float | None:
