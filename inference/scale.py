@@ -806,9 +806,7 @@ def _find_partial_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: Scale
     """
     gray = _gray(small)
     h, w = gray.shape[:2]
-    dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, cfg.aruco_dict))
-    ids = [cfg.marker_id] if cfg.marker_id is not None else range(len(dictionary.bytesList))
-    refs = [(i, np.rot90(_marker_cells(dictionary, i), r)) for i in ids for r in range(4)]
+    refs: list[tuple[int, np.ndarray]] = []  # the dictionary's cells, made once a cut square is seen
     for block in PARTIAL_BLOCKS:
         bw = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 7)
         contours, _ = cv2.findContours(bw, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
@@ -822,6 +820,7 @@ def _find_partial_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: Scale
             if fitted is None:
                 continue
             quad, n_seen, sigma = fitted
+            refs = refs or _dictionary_cells(cfg)
             read = _read_cut_marker(image, quad, refs)
             if read is None:
                 continue
@@ -834,6 +833,14 @@ def _find_partial_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: Scale
                 continue  # read again where the square now lies: each cell must be of one tone
             return _partial_scale(gray, k, quad, n_seen, sigma, mids, cfg, by_cells), ""
     return None, "no ArUco marker partly in frame either"
+
+
+def _dictionary_cells(cfg: ScaleConfig) -> list[tuple[int, np.ndarray]]:
+    """(id, 6 x 6 cells True where white) of every marker of the dictionary (or the configured id) in
+    each of its 4 rotations."""
+    dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, cfg.aruco_dict))
+    ids = [cfg.marker_id] if cfg.marker_id is not None else range(len(dictionary.bytesList))
+    return [(i, np.rot90(_marker_cells(dictionary, i), r)) for i in ids for r in range(4)]
 
 
 def _cut_square(pts: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray] | None:
