@@ -86,6 +86,8 @@ class SegmentConfig:
     min_darkening: float = 0.3  # ...and darken: luminance OD lost per unit of green excess (chroma halos do not)
     crop_upsample_px: int = 48  # a spot's crop is upsampled until it is about this many px across
     max_upsample: int = 8
+    max_regrow: int = 4  # a lone seed's spot reaching its crop's edge is outlined again from that
+    #                      outline while it grows, up to this many times (_regrown; 0: never)
     hair_width_mm: float = 0.15  # pieces of one spot a hair's width apart are joined across it (_join_across_hairs)
     hair_rim_px: float = 3.0  # ...plus the pieces' rims lost beside it (full px)
     hair_gap_px: tuple[int, int] = (4, 12)  # ...that gap in full px, clipped to this range (5 px without a scale)
@@ -192,7 +194,9 @@ def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_
             continue
         # a lobe's own small crop first (cheap); the component's crop when the spot reaches its edge
         res, clipped, cut_only = _refine(image_rgb, box, mask, width, work_scale, mm_per_px, exclude, cfg)
-        if clipped and cbox != box:
+        if clipped and cbox == box and cfg.max_regrow > 0:
+            res = _regrown(image_rgb, res, box, work_scale, mm_per_px, exclude, cfg)
+        elif clipped and cbox != box:
             if cut_only and (whole_empty or max(cbox[2], cbox[3]) > 2 * cfg.max_thinness * c_width):
                 continue  # pieces of a line (a drawn pen line's lobes), or of a shape its whole crop rejects
             whole = whole or _crop(image_rgb, cbox, c_width, work_scale, exclude, cfg)
@@ -202,6 +206,42 @@ def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_
         found.extend(res)
         own.extend(c for c, is_own in res if is_own)
     return found
+
+
+def _regrown(image_rgb: np.ndarray, res: list[tuple[Candidate, bool]], box: tuple[int, int, int, int], ws: float,
+             mm_per_px: float | None, exclude: np.ndarray | None, cfg: SegmentConfig) -> list[tuple[Candidate, bool]]:
+    """A seed's spots outlined again from the spot it found, until that spot stops growing.
+
+    A seed far smaller than its spot (its SNR blob cut short by a dark neighbour's noise) is refined
+    on a crop too small for the spot, with its skin ring partly on the spot: the outline came out
+    as a corner of it, reaching the crop's edge. The outline found, taken to the working grid, is
+    the next seed, whose crop and ring fit the spot better; again while the outline grows by more
+    than a fifth, up to max_regrow times.
+    """
+    for _ in range(cfg.max_regrow):
+        own = next((c for c, is_own in res if is_own), None)
+        if own is None:
+            return res
+        nbox, nmask = _working_seed(own, ws)
+        if nbox[2] * nbox[3] <= box[2] * box[3]:
+            return res
+        again, _, _ = _refine(image_rgb, nbox, nmask, _width(nmask), ws, mm_per_px, exclude, cfg)
+        grown = next((c for c, is_own in again if is_own), None)
+        if grown is None:
+            return res
+        res, box = again, nbox
+        if _area(grown) < 1.2 * _area(own):
+            break
+    return res
+
+
+def _working_seed(c: Candidate, ws: float) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """A full-res candidate's mask on the working grid: (box, bool mask), every working px it touches."""
+    x0, y0, bw, bh = c.bbox
+    X0, Y0 = int(x0 // ws), int(y0 // ws)
+    X1, Y1 = max(X0 + 1, math.ceil((x0 + bw) / ws)), max(Y0 + 1, math.ceil((y0 + bh) / ws))
+    small = cv2.resize(c.mask.view(np.uint8), (X1 - X0, Y1 - Y0), interpolation=cv2.INTER_AREA) > 0
+    return (X0, Y0, X1 - X0, Y1 - Y0), small
 
 
 def _rescue(snr: np.ndarray, comps: list, found: list[tuple[Candidate, bool]], image_rgb: np.ndarray, ws: float,
@@ -247,15 +287,10 @@ def _rescue(snr: np.ndarray, comps: list, found: list[tuple[Candidate, bool]], i
 
 def _covered(found: list[tuple[Candidate, bool]], shape: tuple[int, int], ws: float) -> np.ndarray:
     """Working-image px (uint8 0/1) that the outlines found cover at all."""
-    h, w = shape
-    covered = np.zeros((h, w), np.uint8)
+    covered = np.zeros(shape, np.uint8)
     for c, _ in found:
-        x0, y0, bw, bh = c.bbox
-        X0, Y0 = int(x0 // ws), int(y0 // ws)
-        X1, Y1 = min(w, math.ceil((x0 + bw) / ws)), min(h, math.ceil((y0 + bh) / ws))
-        if X1 > X0 and Y1 > Y0:
-            small = cv2.resize(c.mask.view(np.uint8), (X1 - X0, Y1 - Y0), interpolation=cv2.INTER_AREA)
-            covered[Y0:Y1, X0:X1] |= (small > 0).view(np.uint8)
+        (x, y, _, _), small = _working_seed(c, ws)
+        _paste(covered, small.view(np.uint8), x, y)
     return covered
 
 

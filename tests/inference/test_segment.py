@@ -1023,3 +1023,22 @@ def test_a_petechia_on_a_bruise_is_a_spot_of_its_own(tone):
     pts = centres(seg)
     assert len(near(pts, 230, 170, 1.5)) == 1
     assert any(c.area_px > 10000 for c in seg.candidates)  # and the bruise
+
+
+@pytest.mark.parametrize("ws, box", [(1.0, (108, 86, 3, 3)), (2.0, (54, 43, 2, 2))], ids=["full", "half"])
+def test_seed_at_a_spots_edge_is_regrown_to_the_whole_spot(ws, box):
+    """A seed a few px wide at the edge of a 12 px disc outlines only a corner of it on its own small
+    crop (which it reaches the edge of); regrown from that outline, the whole disc."""
+    from spotscale.inference.segment import _refine, _regrown
+    img = skin(200, 160, gradient=False)
+    disc(img, 100, 80, 12.0)
+    img = np.clip(img, 0, 255).astype(np.uint8)
+    cfg = SegmentConfig()
+    seed = np.ones(box[:1:-1], bool)
+    res, clipped, _ = _refine(img, box, seed, 1.9, ws, 0.1, None, cfg)
+    assert clipped and res[0][0].area_px < 0.3 * np.pi * 12 ** 2  # the corner the seed's own crop gives
+    (c, own), = _regrown(img, res, box, ws, 0.1, None, cfg)
+    assert own
+    assert c.area_px == pytest.approx(np.pi * 12 ** 2, rel=0.05)
+    x0, y0, w, h = c.bbox
+    assert x0 + w / 2 == pytest.approx(100, abs=1.5) and y0 + h / 2 == pytest.approx(80, abs=1.5)
