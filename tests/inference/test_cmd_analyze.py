@@ -110,3 +110,22 @@ def test_summary_says_when_the_marker_is_partly_out_of_frame():
     assert any("marker is partly out of frame" in line for line in summary_lines(PhotoResult("p.jpg", 10, 10, cut, ())))
     whole = Scale(0.05, 0.0001, "aruco", reason="ArUco marker id 7 (20 mm, 400 px side)")
     assert not any("out of frame" in line for line in summary_lines(PhotoResult("p.jpg", 10, 10, whole, ())))
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly_with_its_files_written(photo, tmp_path):
+    """`spotscale analyze x | head -1` where head has gone before the summary is printed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "spotscale.inference.cli", "analyze", str(photo), "--out", str(out),
+           "--mm-per-px", "0.1", "--model", "none"]
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=str(repo)))
+    proc.stdout.close()  # the reader is gone long before the analysis is done
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err, err
+    assert all((out / n).is_file() for n in ("spots.csv", "overlay.jpg", "result.json"))
