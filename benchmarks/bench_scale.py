@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-KINDS = ("aruco", "ruler", "sticker", "none", "aruco-cut")  # aruco-cut: a marker cut by the image border
+KINDS = ("aruco", "ruler", "sticker", "none", "aruco-cut", "sticker-cut")  # -cut: cut by the image border
 SIZES = ((4000, 3000), (4000, 3000), (2000, 1500), (1200, 900))  # cycled per photo
 
 
@@ -32,8 +32,8 @@ def _job(args: tuple[int, str, tuple[int, int], str]) -> str:
     meta_path = path.with_suffix(".json")
     if not (path.exists() and meta_path.exists()):
         from spotscale.data.synth import render_photo
-        if kind == "aruco-cut":
-            photo = render_photo(seed, size=size, scale="aruco", in_frame=False)
+        if kind.endswith("-cut"):
+            photo = render_photo(seed, size=size, scale=kind.removesuffix("-cut"), in_frame=False)
         else:
             photo = render_photo(seed, size=size, scale=kind)
         cv2.imwrite(str(path), cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
@@ -135,6 +135,7 @@ def main() -> None:
     ap.add_argument("--per-kind", type=int, default=20)
     ap.add_argument("--none", type=int, default=10, help="photos without a reference")
     ap.add_argument("--cut", type=int, default=10, help="photos with a marker cut by the image border")
+    ap.add_argument("--cut-sticker", type=int, default=10, help="photos with a sticker cut by the image border")
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--cache", default=f"/tmp/spotscale_bench_scale_{generator_hash()}",
                     help="cache of generated photos (default: one per version of the generator's code)")
@@ -143,7 +144,7 @@ def main() -> None:
     os.makedirs(args.cache, exist_ok=True)
     jobs = []
     for kind in KINDS:
-        n = {"none": args.none, "aruco-cut": args.cut}.get(kind, args.per_kind)
+        n = {"none": args.none, "aruco-cut": args.cut, "sticker-cut": args.cut_sticker}.get(kind, args.per_kind)
         for i in range(n):
             jobs.append((args.seed + 1000 * KINDS.index(kind) + i, kind, SIZES[i % len(SIZES)], args.cache))
     with ProcessPoolExecutor(args.workers) as ex:
