@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dpi", type=float, help="known resolution in dots per inch (flatbed scans)")
     parser.add_argument("--marker-mm", type=float, help="side of the ArUco marker in mm (default 20)")
     parser.add_argument("--sticker-mm", type=float, help="diameter of the round sticker or coin in mm")
+    parser.add_argument("--sticker-colour", help="its colour: a name (blue, red, white, black, silver...) or "
+                        "#rrggbb; needed for a sticker partly out of frame")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--scheme", help="threshold scheme: default, medlineplus, itp-bat")
     group.add_argument("--scheme-file", type=Path, help="your own threshold scheme (TOML/JSON)")
@@ -85,8 +87,8 @@ def summary_lines(result: PhotoResult) -> list[str]:
         lines.append(f"Scale: {sc.source}, {sc.mm_per_px:.4f}{unc} mm/px"
                      + (f" ({sc.n_references} references)" if sc.n_references > 1 else "")
                      + (f"; blur at the reference {sc.blur_px:.1f} px" if sc.blur_px else "")
-                     + ("; the marker is partly out of frame: the scale of its part in frame"
-                        if PARTIAL_MARKER_NOTE in (sc.reason or "") else ""))
+                     + (f"; the {'marker' if sc.source == 'aruco' else sc.source} is partly out of frame: "
+                        "the scale of its part in frame" if PARTIAL_MARKER_NOTE in (sc.reason or "") else ""))
     else:
         lines.append(f"Scale: none found ({sc.reason or 'no reference'}); sizes in mm are not available, "
                      "labels come from the CNN alone")

@@ -128,6 +128,8 @@ def config_from_args(args: Any) -> AnalysisConfig:
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ConfigError(f"--{flag.replace('_', '-')} {v}: must be a positive finite number")
             sc = dataclasses.replace(sc, **{attr: float(v)})
+    if getattr(args, "sticker_colour", None):
+        sc = dataclasses.replace(sc, sticker_color=args.sticker_colour)
     cfg = dataclasses.replace(cfg, scale=sc)
     if getattr(args, "scheme", None):
         cfg = dataclasses.replace(cfg, scheme=args.scheme)

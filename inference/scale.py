@@ -47,7 +47,7 @@ from spotscale.data.types import Scale
 from spotscale.inference.ruler import tick_runs
 
 NO_SCALE_REASON = "no ArUco marker, ruler or sticker found"
-PARTIAL_MARKER_NOTE = "partly out of frame"  # in the reason of a scale from a marker cut by the border
+PARTIAL_MARKER_NOTE = "partly out of frame"  # in the reason of a scale from a marker or sticker cut by the border
 SOURCES = ("aruco", "ruler", "sticker")
 _SEARCH_MAX_SIDE = 1400  # long side of the reduced search image when none is given
 _MIN_DISC_PX = 24.0  # a sticker / coin narrower than this (full px) is refused
@@ -2273,6 +2273,11 @@ def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig
     best = _best_disc(image, rgb[..., :3], k, cfg, False)
     if best is None and cfg.sticker_color is not None and _achromatic(cfg.sticker_color):
         best = _best_disc(image, rgb[..., :3], k, cfg, True)
+    cut = _cut_sticker(image, rgb[..., :3], k, cfg) if cfg.sticker_color is not None else None
+    if cut is not None and (best is None or cut[1] > _CUT_DISC_LARGER * _disc_area(best[1][0])):
+        # the sticker is the largest disc of its colour: a round mole or dot of that colour beside a
+        # sticker cut by the frame was taken for the sticker (dev 3405005, a 49 px dot: 10x off)
+        return cut[0], ""
     if best is None:
         what = f"{cfg.sticker_color} " if cfg.sticker_color is not None else ""
         return None, f"no {what}round sticker of {cfg.sticker_diameter_mm:g} mm found"
@@ -2280,15 +2285,141 @@ def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig
     d_px = math.sqrt(da * db)
     mm_per_px = float(cfg.sticker_diameter_mm) / d_px
     unc = mm_per_px * math.hypot(resid / d_px, 0.1 / d_px)
-    t = np.linspace(0, 2 * np.pi, 72, endpoint=False)
-    ca, sa = math.cos(math.radians(ang)), math.sin(math.radians(ang))
-    ex, ey = 0.5 * da * np.cos(t) * 1.04, 0.5 * db * np.sin(t) * 1.04
-    outline = tuple((float(cx + x * ca - y * sa), float(cy + x * sa + y * ca)) for x, y in zip(ex, ey))
+    outline = _ellipse_outline(best[1][0])
     reason = f"round sticker {cfg.sticker_diameter_mm:g} mm ({d_px:.1f} px, axes {da:.1f} x {db:.1f})"
     blur = _disc_blur(image, best[1][0])
     if blur is not None:
         reason += f"; blur at its rim {blur:.1f} px (gaussian sigma)"
     return Scale(mm_per_px, unc, "sticker", outline, None, reason, 1, blur_px=blur), ""
+
+
+def _ellipse_outline(ell, grow: float = 1.04) -> tuple[tuple[float, float], ...]:
+    """72 points of an ellipse ((cx, cy), (a, b), angle deg) grown by `grow` (the reference's outline)."""
+    (cx, cy), (da, db), ang = ell
+    t = np.linspace(0, 2 * np.pi, 72, endpoint=False)
+    ca, sa = math.cos(math.radians(ang)), math.sin(math.radians(ang))
+    ex, ey = 0.5 * da * np.cos(t) * grow, 0.5 * db * np.sin(t) * grow
+    return tuple((float(cx + x * ca - y * sa), float(cy + x * sa + y * ca)) for x, y in zip(ex, ey))
+
+
+def _disc_area(ell) -> float:
+    return math.pi / 4 * ell[1][0] * ell[1][1]
+
+
+def _cut_sticker(image: np.ndarray, rgb: np.ndarray, k: int, cfg: ScaleConfig) -> tuple[Scale, float] | None:
+    """A sticker of the configured colour cut by the image border: (its scale, its area in frame, px).
+
+    Only with a colour: without one, any round thing cut by the border would do. The visible part is
+    a blob of the colour touching the border whose outline off the border is a circle's arc
+    (_cut_disc_candidates); its edge is re-fitted on full-resolution radial profiles that stay in
+    frame (_converged_disc). An ellipse, as for a whole sticker: on sub-pixel edge points half a rim
+    places it (dev photos: median 0.14 %, where a circle was 3.6 % off under tilt).
+    """
+    for (cx, cy, r), area, cover in _cut_disc_candidates(rgb, cfg.sticker_color)[:3]:
+        start = (((cx + 0.5) * k - 0.5, (cy + 0.5) * k - 0.5), (2 * r * k, 2 * r * k), 0.0)
+        fit = _converged_disc(image, start, cut_ok=True)
+        if fit is None or fit[2] < _CUT_DISC_MIN_QUALITY:
+            continue  # few clean edge crossings: a pale round patch of skin or glare, not a sticker's rim
+        (x, y), (da, db), ang = fit[0]
+        d_px = math.sqrt(da * db)
+        if d_px < _MIN_CUT_DISC_PX or min(da, db) < 0.7 * max(da, db) or abs(d_px / (2 * r * k) - 1) > 0.25:
+            continue  # too small to measure, or an ellipse that part of a rim drew far from the circle it
+            #           started from (1.9:1 and 56 % off on dev 3305007; hairs on the blob put the start of
+            #           dev 3405005 20 % wide, refined to 0.2 %): a sticker is seen under 45 deg of tilt
+        mm_per_px = float(cfg.sticker_diameter_mm) / d_px
+        unc = mm_per_px * math.hypot(fit[1] / d_px, _CUT_DISC_MODEL_ERROR)
+        reason = (f"round sticker {cfg.sticker_diameter_mm:g} mm {PARTIAL_MARKER_NOTE} ({d_px:.1f} px, axes "
+                  f"{da:.1f} x {db:.1f} fitted to {cover:.0%} of its rim)")
+        return Scale(mm_per_px, unc, "sticker", _ellipse_outline(fit[0]), None, reason, 1), area * k * k
+    return None
+
+
+_CUT_DISC_LARGER = 2.0  # a cut sticker is taken over a whole disc of its colour when its part in frame is this x larger
+_MIN_CUT_DISC_PX = 48.0  # a sticker cut by the border narrower than this (full px) is refused: half
+#                           a rim of a 29 px sticker gave it 12 % small (dev 3405019)
+_CUT_DISC_MIN_QUALITY = 0.15  # _refine_disc's quality a cut sticker's rim must reach (dev: stickers 0.27-0.46,
+#                               round patches of skin and glare 0.05-0.08)
+_CUT_DISC_MIN_RIM = 0.35  # share of the rim (in 10 deg sectors) a cut sticker must show in frame
+_CUT_DISC_MODEL_ERROR = 0.01  # relative; an ellipse fitted to part of a sticker's rim (dev figures)
+
+
+def _cut_disc_candidates(rgb: np.ndarray, colour) -> list[tuple[tuple[float, float, float], float, float]]:
+    """Circles (cx, cy, r) on the reduced image that blobs of the colour cut by the border fill, with
+    the blob's area and the share of the rim seen, largest first.
+
+    The blob's convex hull stands for it: print on the sticker (a ring open to the border) and
+    hairs across its rim make notches in the blob, not in its hull. The hull's outline off the
+    border (2 px in) must lie on a circle (trimmed fit, _fit_circle_trimmed) within 3 % of its
+    radius and cover _CUT_DISC_MIN_RIM of its rim; the hull must fill the circle's part in frame
+    (0.85-1.12), the colour most of it and little of the band round it (1.1-1.4 r).
+    """
+    h, w = rgb.shape[:2]
+    mask = _colour_mask(rgb, colour).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    out = []
+    for c in contours:
+        x, y, cw, ch = cv2.boundingRect(c)
+        if not (x <= 1 or y <= 1 or x + cw >= w - 1 or y + ch >= h - 1) or len(c) < 20:
+            continue
+        hull = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(hull, [cv2.convexHull(c)], 1)
+        rim, _ = cv2.findContours(hull, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        pts = max(rim, key=len)[:, 0, :].astype(np.float64)
+        off = pts[(pts[:, 0] > 2) & (pts[:, 1] > 2) & (pts[:, 0] < w - 3) & (pts[:, 1] < h - 3)]
+        if len(off) < 20:
+            continue
+        fit = _fit_circle_trimmed(off)
+        if fit is None:
+            continue
+        (cx, cy, r), kept = fit
+        if not 4 <= r <= 0.3 * min(h, w) or _rim_share(kept, cx, cy) < _CUT_DISC_MIN_RIM:
+            continue  # a sticker is at most 60 % of the frame's short side (not the curve of a limb's edge)
+        disc = np.zeros((h, w), np.uint8)
+        cv2.circle(disc, (int(round(cx * 16)), int(round(cy * 16))), int(round(r * 16)), 1, -1, cv2.LINE_8, 4)
+        area = float(hull.sum())
+        if not 0.85 < area / max(float(disc.sum()), 1.0) < 1.12 or float(mask[hull > 0].mean()) < 0.6:
+            continue
+        around = np.zeros((h, w), np.uint8)
+        cv2.circle(around, (int(round(cx)), int(round(cy))), int(round(1.4 * r)), 1, -1)
+        cv2.circle(around, (int(round(cx)), int(round(cy))), int(round(1.1 * r)), 0, -1)
+        if around.any() and float(mask[around > 0].mean()) > 0.3:
+            continue  # the colour goes on round it: the disc inside a sticker's printed ring (dev 3305004)
+        out.append(((cx, cy, r), area, _rim_share(kept, cx, cy)))
+    out.sort(key=lambda e: -e[1])
+    return out
+
+
+def _fit_circle_trimmed(pts: np.ndarray) -> tuple[tuple[float, float, float], np.ndarray] | None:
+    """A circle through most of the points: refitted without those over 3x the median residual off
+    it; (circle, points kept), or None when under 70 % of them, or their rms over 3 % of r, remain."""
+    keep = np.ones(len(pts), bool)
+    for _ in range(4):
+        cx, cy, r = _fit_circle(pts[keep])
+        res = np.abs(np.hypot(pts[:, 0] - cx, pts[:, 1] - cy) - r)
+        new = res <= max(3.0 * float(np.median(res[keep])), 0.5)
+        if (new == keep).all() or new.sum() < 20:
+            break
+        keep = new
+    if keep.mean() < 0.7 or float(np.sqrt(np.mean(res[keep] ** 2))) > 0.06 * r:
+        return None
+    return (cx, cy, r), pts[keep]
+
+
+def _fit_circle(pts: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares circle (cx, cy, r) through points (x, y) (algebraic fit, centred for conditioning)."""
+    m = pts.mean(axis=0)
+    u, v = pts[:, 0] - m[0], pts[:, 1] - m[1]
+    a = np.c_[u, v, np.ones(len(u))]
+    sol, *_ = np.linalg.lstsq(a, u * u + v * v, rcond=None)
+    cu, cv_ = sol[0] / 2, sol[1] / 2
+    return float(cu + m[0]), float(cv_ + m[1]), float(math.sqrt(max(sol[2] + cu * cu + cv_ * cv_, 0.0)))
+
+
+def _rim_share(pts: np.ndarray, cx: float, cy: float) -> float:
+    """Share of 10-degree sectors round (cx, cy) that hold at least one of the points."""
+    ang = np.degrees(np.arctan2(pts[:, 1] - cy, pts[:, 0] - cx)) % 360.0
+    return len(np.unique((ang // 10).astype(int))) / 36.0
 
 
 def _achromatic(colour: str | tuple) -> bool:
@@ -2538,16 +2669,16 @@ def _outline_score(lab: np.ndarray, ell, seen: float) -> float:
     return seen / (1.0 + sd / 8.0) * math.sqrt(math.pi * ea * eb / 4)
 
 
-def _converged_disc(image: np.ndarray, ell, max_rounds: int = 12) -> tuple[tuple, float, float] | None:
+def _converged_disc(image: np.ndarray, ell, max_rounds: int = 12, cut_ok: bool = False) -> tuple[tuple, float, float] | None:
     """_refine_disc repeated from its own result until the diameter moves < 0.05 %.
 
     One round moves only about half of the way from its starting ellipse to a blurred disc's edge (its
     skin ring and search reach are placed by that start): a black 8 mm sticker whose first ellipse was
     8 % small came out 8 % small; repeated, within 0.6 %.
     """
-    fit = _refine_disc(image, ell)
+    fit = _refine_disc(image, ell, cut_ok)
     for _ in range(max_rounds - 1):
-        nxt = None if fit is None else _refine_disc(image, fit[0])
+        nxt = None if fit is None else _refine_disc(image, fit[0], cut_ok)
         if nxt is None:
             return fit
         d0, d1 = math.sqrt(fit[0][1][0] * fit[0][1][1]), math.sqrt(nxt[0][1][0] * nxt[0][1][1])
@@ -2563,15 +2694,16 @@ def _disc_in_frame(shape: tuple[int, ...], cx: float, cy: float, r_max: float) -
     return cx - r_max >= 2 and cy - r_max >= 2 and cx + r_max <= w - 3 and cy + r_max <= h - 3
 
 
-def _disc_projection(image: np.ndarray, ell) -> tuple[np.ndarray, int, int, float] | None:
+def _disc_projection(image: np.ndarray, ell, cut_ok: bool = False) -> tuple[np.ndarray, int, int, float] | None:
     """Linear-light crop around a disc projected on its colour difference to the skin ring around it
     (disc low, skin high): (projection, crop x0, y0, the difference's size); None when the disc is cut
-    by the image border or hardly differs from the ring."""
+    by the image border (unless `cut_ok`: the crop is then its part in frame) or hardly differs from
+    the ring."""
     (cx, cy), (ea, eb), _ = ell
     r_max = 0.5 * max(ea, eb)
     pad = int(0.35 * r_max) + 4
-    if not _disc_in_frame(image.shape, cx, cy, r_max):
-        return None  # a disc cut by the image border cannot be measured
+    if not cut_ok and not _disc_in_frame(image.shape, cx, cy, r_max):
+        return None  # a disc cut by the image border cannot be measured as a whole
     h, w = image.shape[:2]
     x0, y0 = max(0, int(cx - r_max - pad)), max(0, int(cy - r_max - pad))
     x1, y1 = min(w, int(cx + r_max + pad) + 1), min(h, int(cy + r_max + pad) + 1)
@@ -2580,8 +2712,10 @@ def _disc_projection(image: np.ndarray, ell) -> tuple[np.ndarray, int, int, floa
         crop = crop[..., None]
     yy, xx = np.mgrid[0:crop.shape[0], 0:crop.shape[1]]
     rr = np.hypot(xx + x0 - cx, yy + y0 - cy) / r_max
-    inside = crop[rr < 0.6].mean(axis=0)
-    ring = crop[(rr > 1.15) & (rr < 1.3)].mean(axis=0)
+    in_disc, in_ring = rr < 0.6, (rr > 1.15) & (rr < 1.3)
+    if not in_disc.any() or not in_ring.any():
+        return None  # (a disc cut by the border) neither its middle nor the skin round it in frame
+    inside, ring = crop[in_disc].mean(axis=0), crop[in_ring].mean(axis=0)
     wvec = (ring - inside).astype(np.float32)
     size = float(np.linalg.norm(wvec))
     if size < 5:
@@ -2589,11 +2723,14 @@ def _disc_projection(image: np.ndarray, ell) -> tuple[np.ndarray, int, int, floa
     return np.ascontiguousarray((crop @ (wvec / size)).astype(np.float32)), x0, y0, size
 
 
-def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
-    """Ellipse re-fitted to full-resolution radial 50 % edge crossings: (ellipse, residual px, quality)."""
+def _refine_disc(image: np.ndarray, ell, cut_ok: bool = False) -> tuple[tuple, float, float] | None:
+    """Ellipse re-fitted to full-resolution radial 50 % edge crossings: (ellipse, residual px, quality).
+
+    `cut_ok`: the disc may be cut by the image border; only the rays whose profiles lie in frame count.
+    """
     (cx, cy), (ea, eb), ang = ell
     r_max = 0.5 * max(ea, eb)
-    projected = _disc_projection(image, ell)
+    projected = _disc_projection(image, ell, cut_ok)
     if projected is None:
         return None
     proj, x0, y0, contrast = projected
@@ -2604,9 +2741,18 @@ def _refine_disc(image: np.ndarray, ell) -> tuple[tuple, float, float] | None:
     dirs = np.c_[px - cx, py - cy]
     rad = np.linalg.norm(dirs, axis=1)
     dirs /= rad[:, None]
+    h, w = image.shape[:2]
     for frac in (0.15, 0.3):  # a start 15-20 % too large (a bright sticker on dark skin, found on a
         # coarse copy) leaves the edge at the end of the narrow profiles, where they span too little contrast
         reach = max(2.0, frac * r_max)
+        if cut_ok:  # only the rays whose profiles stay 2 px inside the frame
+            keep = np.ones(len(px), bool)
+            for e in (-reach, reach):
+                qx, qy = px + e * dirs[:, 0], py + e * dirs[:, 1]
+                keep &= (qx >= 2) & (qy >= 2) & (qx <= w - 3) & (qy <= h - 3)
+            px, py, dirs = px[keep], py[keep], dirs[keep]
+            if len(px) < 40:
+                return None  # too little of the rim in frame
         s = np.arange(-reach, reach + 1e-9, 0.25)
         xs = (px - x0)[:, None] + s[None, :] * dirs[:, 0:1]
         ys = (py - y0)[:, None] + s[None, :] * dirs[:, 1:2]

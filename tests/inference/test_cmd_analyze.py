@@ -59,6 +59,7 @@ def test_scheme_flag_changes_labels(photo, tmp_path, capsys):
     (b"not an image at all", [], "bad.jpg"),
     (None, ["--mm-per-px", "-1"], "mm-per-px"),
     (None, ["--scheme", "nope"], "unknown threshold scheme"),
+    (None, ["--sticker-mm", "15", "--sticker-colour", "plaid"], "unknown sticker colour 'plaid'"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(photo, tmp_path, capsys, content, argv_extra, match):
     target = photo
@@ -102,14 +103,29 @@ def test_summary_says_how_many_fragments_were_left_out(texture, fragments, speck
     assert [line for line in summary_lines(res) if line.startswith("Spots:")][0].endswith(text)
 
 
-def test_summary_says_when_the_marker_is_partly_out_of_frame():
+def test_summary_says_when_the_marker_or_sticker_is_partly_out_of_frame():
     from spotscale.data.types import PhotoResult, Scale
     from spotscale.inference.cmd_analyze import summary_lines
     from spotscale.inference.scale import PARTIAL_MARKER_NOTE
     cut = Scale(0.05, 0.0005, "aruco", reason=f"ArUco marker id 7 {PARTIAL_MARKER_NOTE} (2 of 4 corners in frame)")
     assert any("marker is partly out of frame" in line for line in summary_lines(PhotoResult("p.jpg", 10, 10, cut, ())))
+    cut = Scale(0.05, 0.0005, "sticker", reason=f"round sticker 15 mm {PARTIAL_MARKER_NOTE} (300 px)")
+    assert any("sticker is partly out of frame" in line for line in summary_lines(PhotoResult("p.jpg", 10, 10, cut, ())))
     whole = Scale(0.05, 0.0001, "aruco", reason="ArUco marker id 7 (20 mm, 400 px side)")
     assert not any("out of frame" in line for line in summary_lines(PhotoResult("p.jpg", 10, 10, whole, ())))
+
+
+def test_sticker_colour_flag_lets_a_sticker_cut_by_the_border_set_the_scale(tmp_path, capsys):
+    from tests.inference.test_scale import blur, skin, with_disc
+    img = blur(with_disc(skin(800, 600), (770.0, 300.4), 95.0, (30, 90, 210)), 1.0)
+    p = tmp_path / "cut.png"
+    cv2.imwrite(str(p), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    argv = ["analyze", str(p), "--model", "none", "--sticker-mm", "15"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert "Scale: none found" in capsys.readouterr().out  # without its colour, a cut disc is not used
+    assert main([*argv, "--sticker-colour", "blue", "--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "Scale: sticker, 0.07" in out and "the sticker is partly out of frame" in out  # 15 / 190 px
 
 
 def test_a_reader_that_stops_early_ends_the_command_quietly_with_its_files_written(photo, tmp_path):
