@@ -15,15 +15,20 @@ from spotscale.inference.scale import PARTIAL_MARKER_NOTE
 OVERLAY_MAX_SIDE_PX = 4000  # larger photos get a downscaled overlay (said in the summary)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("photo", type=Path, help="the photo (JPEG, PNG, TIFF, WebP, BMP, AVIF, HEIC/HEIF)")
-    parser.add_argument("--out", type=Path, help="output folder (default ./spotscale_out/<photo stem>)")
+def add_reference_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that say what reference scale the photos hold (analyze and score share them)."""
     parser.add_argument("--mm-per-px", type=float, help="known scale in mm per pixel (skips reference detection)")
     parser.add_argument("--dpi", type=float, help="known resolution in dots per inch (flatbed scans)")
     parser.add_argument("--marker-mm", type=float, help="side of the ArUco marker in mm (default 20)")
     parser.add_argument("--sticker-mm", type=float, help="diameter of the round sticker or coin in mm")
     parser.add_argument("--sticker-colour", help="its colour: a name (blue, red, white, black, silver...) or "
                         "#rrggbb; needed for a sticker partly out of frame")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("photo", type=Path, help="the photo (JPEG, PNG, TIFF, WebP, BMP, AVIF, HEIC/HEIF)")
+    parser.add_argument("--out", type=Path, help="output folder (default ./spotscale_out/<photo stem>)")
+    add_reference_arguments(parser)
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--scheme", help="threshold scheme: default, medlineplus, itp-bat")
     group.add_argument("--scheme-file", type=Path, help="your own threshold scheme (TOML/JSON)")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from spotscale.data.errors import ConfigError
+from spotscale.inference.cmd_analyze import add_reference_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="score only shard K of N, K 1-based (Slurm: --array=1-N and --shard "
                              "$SLURM_ARRAY_TASK_ID/N); a file's shard is a stable hash of its relative "
                              "path; join the shard outputs with `spotscale merge`")
-    parser.add_argument("--mm-per-px", type=float, help="known scale, overrides reference detection")
+    add_reference_arguments(parser)
     parser.add_argument("--scheme", help="threshold scheme name (default, medlineplus, itp-bat)")
     parser.add_argument("--scheme-file", type=Path, help="your own threshold scheme (TOML/JSON)")
     parser.add_argument("--model", help="checkpoint path, or 'none' for no CNN (default: the shipped model)")

@@ -496,3 +496,13 @@ def test_an_overlay_that_cannot_be_drawn_keeps_the_analysis(tmp_path):
                        BatchConfig(workers=0, progress=False))
     assert (res.n_ok, res.n_error) == (2, 0)
     assert not (tmp_path / "out" / "overlays").exists()
+
+
+def test_score_takes_the_reference_flags_of_analyze(tmp_path):
+    from spotscale.inference.cli import build_parser
+    from spotscale.inference.cmd_score import analysis_config
+    parser, _ = build_parser()
+    args = parser.parse_args(["score", str(tmp_path), "--out", str(tmp_path / "o"), "--marker-mm", "15",
+                              "--sticker-mm", "18", "--sticker-colour", "blue", "--dpi", "300"])
+    sc = analysis_config(args).scale
+    assert (sc.marker_side_mm, sc.sticker_diameter_mm, sc.sticker_color, sc.dpi) == (15.0, 18.0, "blue", 300.0)

@@ -140,10 +140,12 @@ def test_config_file_then_flags(tmp_path):
                  '[segment]\nhigh_snr = 7.0\n')
     cfg = load_config(p)
     assert cfg.scheme == "medlineplus" and cfg.scale.marker_side_mm == 15.0 and cfg.segment.high_snr == 7.0
-    args = argparse.Namespace(config=p, mm_per_px=None, dpi=None, marker_mm=25.0, sticker_mm=None,
-                              scheme="itp-bat", scheme_file=None, model="none", max_pixels=None)
+    args = argparse.Namespace(config=p, mm_per_px=None, dpi=None, marker_mm=25.0, sticker_mm=12.0,
+                              sticker_colour="#ff0000", scheme="itp-bat", scheme_file=None, model="none",
+                              max_pixels=None)
     cfg = config_from_args(args)
     assert cfg.scheme == "itp-bat" and cfg.scale.marker_side_mm == 25.0 and cfg.model_path == "none"
+    assert cfg.scale.sticker_diameter_mm == 12.0 and cfg.scale.sticker_color == "#ff0000"
     assert cfg.other_confidence == 0.7
     p.write_text("colour = 3\n")
     with pytest.raises(ConfigError, match="unknown setting 'colour'"):
