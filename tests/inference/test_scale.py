@@ -1147,3 +1147,20 @@ def test_cut_blob_of_the_stickers_colour_that_is_not_round_or_is_a_printed_stick
     cv2.line(img, (690, 180), (720, 420), (60, 40, 30), 4, cv2.LINE_AA)
     sc = find_scale(blur(img, 1.0), ScaleConfig(sticker_diameter_mm=15.0, sticker_color="white"))
     assert not sc.found or sc.mm_per_px == pytest.approx(15.0 / 190.0, rel=0.015)
+
+
+def test_a_purpura_is_not_taken_for_a_red_sticker_but_a_red_sticker_is_found():
+    """With a red sticker configured and none in the photo, a round purpura (mottled inside, its rim
+    fading over a fifth of its radius: taken for one before) is no sticker; a plain crisp red disc is."""
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:600, 0:800].astype(np.float32)
+    r = np.hypot(xx - 400.3, yy - 300.6)
+    mottle = cv2.GaussianBlur(rng.normal(0, 1, (600, 800)).astype(np.float32), (0, 0), 6)
+    cover = np.clip(1.0 - (r - 45) / 10.0, 0, 1) * np.clip(0.8 + 0.3 * mottle / mottle.std(), 0, 1)
+    od = np.log(to_linear(np.array([[[200, 150, 125]]], np.uint8)) / to_linear(np.array([[[150, 30, 50]]], np.uint8)))
+    purpura = to_srgb(to_linear(skin(800, 600)) * np.exp(-cover[..., None] * od))
+    cfg = ScaleConfig(order=("sticker",), sticker_diameter_mm=15.0, sticker_color="red")
+    assert not find_scale(purpura, cfg).found
+    sticker = blur(with_disc(skin(800, 600), (400.3, 300.6), 55.0, (200, 30, 40)), 1.0)
+    sc = find_scale(sticker, cfg)
+    assert sc.source == "sticker" and sc.mm_per_px == pytest.approx(15.0 / 110.0, rel=0.01)
