@@ -1151,12 +1151,12 @@ def test_cut_blob_of_the_stickers_colour_that_is_not_round_or_is_a_printed_stick
 
 def test_a_purpura_is_not_taken_for_a_red_sticker_but_a_red_sticker_is_found():
     """With a red sticker configured and none in the photo, a round purpura (mottled inside, its rim
-    fading over a fifth of its radius: taken for one before) is no sticker; a plain crisp red disc is."""
+    fading over a quarter of its radius: taken for one before) is no sticker; a plain crisp red disc is."""
     rng = np.random.default_rng(5)
     yy, xx = np.mgrid[0:600, 0:800].astype(np.float32)
     r = np.hypot(xx - 400.3, yy - 300.6)
     mottle = cv2.GaussianBlur(rng.normal(0, 1, (600, 800)).astype(np.float32), (0, 0), 6)
-    cover = np.clip(1.0 - (r - 45) / 10.0, 0, 1) * np.clip(0.8 + 0.3 * mottle / mottle.std(), 0, 1)
+    cover = np.clip(1.0 - (r - 45) / 16.0, 0, 1) * np.clip(0.8 + 0.2 * mottle / mottle.std(), 0, 1)
     od = np.log(to_linear(np.array([[[200, 150, 125]]], np.uint8)) / to_linear(np.array([[[150, 30, 50]]], np.uint8)))
     purpura = to_srgb(to_linear(skin(800, 600)) * np.exp(-cover[..., None] * od))
     cfg = ScaleConfig(order=("sticker",), sticker_diameter_mm=15.0, sticker_color="red")
@@ -1164,3 +1164,15 @@ def test_a_purpura_is_not_taken_for_a_red_sticker_but_a_red_sticker_is_found():
     sticker = blur(with_disc(skin(800, 600), (400.3, 300.6), 55.0, (200, 30, 40)), 1.0)
     sc = find_scale(sticker, cfg)
     assert sc.source == "sticker" and sc.mm_per_px == pytest.approx(15.0 / 110.0, rel=0.01)
+
+
+@pytest.mark.parametrize("radius, sigma, ring", [(18.0, 1.5, False), (32.0, 0.8, True)], ids=["small-blurred", "printed"])
+def test_black_sticker_small_and_blurred_or_printed_with_a_light_ring_is_no_lesion(radius, sigma, ring):
+    """The lesion test must not refuse a black sticker whose rim a blur widens to a fifth of its
+    radius, nor one whose light printed ring makes it rough inside (dev 3800002, 3900005)."""
+    img = with_disc(skin(800, 600, seed=3), (400.3, 300.6), radius, (25, 25, 28))
+    if ring:
+        cv2.circle(img, (400, 301), int(0.7 * radius), (150, 150, 150), 3, cv2.LINE_AA)
+        cv2.circle(img, (400, 301), 3, (150, 150, 150), -1, cv2.LINE_AA)
+    sc = find_scale(blur(img, sigma), ScaleConfig(order=("sticker",), sticker_diameter_mm=8.0, sticker_color="black"))
+    assert sc.source == "sticker" and sc.mm_per_px == pytest.approx(8.0 / (2 * radius), rel=0.02)
