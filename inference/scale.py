@@ -783,6 +783,7 @@ def _marker_scale(markers: list[tuple[int, np.ndarray, float]], refused: list[st
 
 PARTIAL_BLOCKS = (31, 63)  # adaptive-threshold windows (search px) for the black square's visible part
 PARTIAL_MIN_SIDE_PX = 24.0  # full px: a shorter visible side gives neither the scale nor the cells
+PARTIAL_STRETCH = (1.15, 0.87, 1.3, 0.77, 1.5)  # cut sides tried at these x the side seen whole (_stretched)
 # Relative error of a partial marker's scale beyond its fit, by (corners in frame, placed by its cell
 # edges): the map fitted to the part in frame is affine, so the perspective across the marker is not
 # seen. Where the cell edges do not fix the map, two corners give the scale along one side only, which
@@ -819,14 +820,25 @@ def _find_partial_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: Scale
             fitted = _refine_cut_square(image, _to_full(cut[0], k), _to_full(cut[1], k))
             if fitted is None:
                 continue
-            quad, n_seen, sigma = fitted
+            quad, n_seen, sigma, seen = fitted
             refs = refs or _dictionary_cells(cfg)
-            read = _read_cut_marker(image, quad, refs)
+            read, stretched = _read_cut_marker(image, quad, refs), False
+            if read is None and n_seen == 2:
+                # under a strong tilt the cut sides are longer or shorter than the side seen whole
+                # (dev 3704028: 630 and 610 px against 496), and cells far from it were misread: the
+                # cut sides are tried longer and shorter, and kept only if the cell edges then place it
+                for f in PARTIAL_STRETCH:
+                    read = _read_cut_marker(image, _stretched(quad, seen, f), refs)
+                    if read is not None:
+                        quad, stretched = _stretched(quad, seen, f), True
+                        break
             if read is None:
                 continue
             mids, cells, known = read
             cell_fit = _fit_cut_cells(image, quad, cells, known)
             by_cells = cell_fit is not None and _read_cut_marker(image, cell_fit[0], [(0, cells)]) is not None
+            if stretched and not by_cells:
+                continue  # a guessed length of the cut sides is no scale
             if by_cells:
                 quad, sigma = cell_fit
             if _read_cut_marker(image, quad, [(0, cells)], one_tone=True) is None:
@@ -880,8 +892,8 @@ def _cut_square(pts: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray
 
 def _refine_cut_square(image: np.ndarray, corners: np.ndarray, ends: np.ndarray,
                        passes: int = 4) -> tuple[np.ndarray, int, float] | None:
-    """(the whole square's 4 corners, clockwise on screen, full px; corners in frame; corner sigma px)
-    from the visible sides fitted on full resolution (first the step out of the black border, then the
+    """(the whole square's 4 corners, clockwise on screen, full px; corners in frame; corner sigma px;
+    which of the 4 were seen) from the visible sides fitted on full resolution (first the step out of the black border, then the
     50 % crossings, as _refine_quad)."""
     m = len(corners)
     side = float(np.mean(np.linalg.norm(np.diff(corners, axis=0), axis=1)))
@@ -913,9 +925,20 @@ def _refine_cut_square(image: np.ndarray, corners: np.ndarray, ends: np.ndarray,
         side = float(np.mean(np.linalg.norm(np.diff(corners, axis=0), axis=1)))
         quad = _complete_square(corners, ends)
     sigma = math.hypot(float(np.sqrt(np.mean(np.square(sigmas)))) * 2.0, _CORNER_SIGMA_FLOOR_PX)
+    seen = np.arange(4) < m  # _complete_square puts the corners seen first
     if _signed_area(quad) < 0:
-        quad = quad[::-1].copy()
-    return quad, m, sigma
+        quad, seen = quad[::-1].copy(), seen[::-1].copy()
+    return quad, m, sigma, seen
+
+
+def _stretched(quad: np.ndarray, seen: np.ndarray, f: float) -> np.ndarray:
+    """The square `quad` with each corner not seen moved along its cut side to f x its distance
+    from the seen corner next to it."""
+    out = quad.copy()
+    for i in np.flatnonzero(~seen):
+        j = next(n for n in ((i - 1) % 4, (i + 1) % 4) if seen[n])
+        out[i] = quad[j] + f * (quad[i] - quad[j])
+    return out
 
 
 def _toward(line: tuple[np.ndarray, np.ndarray], corner: np.ndarray, end: np.ndarray) -> np.ndarray:

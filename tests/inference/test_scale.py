@@ -164,10 +164,13 @@ def affine_to_image(centre_px, mm_per_px_xy, rot_deg=0.0) -> np.ndarray:
     (plane_to_image((700, 500), (690, 250), 0.08, 10.0, (0.12, -0.08)), 0.015, 7),
     # 0.080 mm/px across the side in frame, 0.086 along it: that side's length alone is 3.7 % off
     (affine_to_image((690, 250), (0.080, 0.086)), 0.003, 7),
+    # a strong tilt: the cut sides 25 % longer than the side seen whole, so the cells placed from
+    # that side's length were misread (dev 3704028); found with the cut sides stretched
+    (affine_to_image((690, 250), (0.064, 0.080)), 0.005, 7),
     # marker 37's rows 0-2 in frame, row 2 cut at 0.64 cell: its one white cell (row 2) only partly in
     # frame, every inner cell wholly in frame black: read from the part in frame, or it is a dark card
     (plane_to_image((700, 500), (350, 515), 0.08, 0.0), 0.003, 37),
-], ids=["half-out", "corner-out", "tilted", "anisotropic", "white-cell-cut"])
+], ids=["half-out", "corner-out", "tilted", "anisotropic", "foreshortened", "white-cell-cut"])
 def test_marker_partly_out_of_frame_is_measured_from_its_cells_in_frame(hom, rel, marker_id):
     sc = find_scale(with_marker(skin(700, 500), hom, marker_id=marker_id))
     assert sc.source == "aruco" and "partly out of frame" in sc.reason
