@@ -2293,10 +2293,12 @@ def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig
     is the isotropic scale (sqrt |det J|) of a tilted view.
     """
     rgb = small if small.ndim == 3 else cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
-    best = _best_disc(image, rgb[..., :3], k, cfg, False)
+    rgb = rgb[..., :3]
+    strict = _colour_mask(rgb, cfg.sticker_color) if cfg.sticker_color is not None else None  # made once
+    best = _best_disc(image, rgb, k, cfg, False, strict)
     if best is None and cfg.sticker_color is not None and _achromatic(cfg.sticker_color):
-        best = _best_disc(image, rgb[..., :3], k, cfg, True)
-    cut = _cut_sticker(image, rgb[..., :3], k, cfg) if cfg.sticker_color is not None else None
+        best = _best_disc(image, rgb, k, cfg, True)
+    cut = _cut_sticker(image, strict, k, cfg) if strict is not None else None
     if cut is not None and (best is None or cut[1] > _CUT_DISC_LARGER * _disc_area(best[1][0])):
         # the sticker is the largest disc of its colour: a round mole or dot of that colour beside a
         # sticker cut by the frame was taken for the sticker (dev 3405005, a 49 px dot: 10x off)
@@ -2329,8 +2331,9 @@ def _disc_area(ell) -> float:
     return math.pi / 4 * ell[1][0] * ell[1][1]
 
 
-def _cut_sticker(image: np.ndarray, rgb: np.ndarray, k: int, cfg: ScaleConfig) -> tuple[Scale, float] | None:
-    """A sticker of the configured colour cut by the image border: (its scale, its area in frame, px).
+def _cut_sticker(image: np.ndarray, mask: np.ndarray, k: int, cfg: ScaleConfig) -> tuple[Scale, float] | None:
+    """A sticker of the configured colour cut by the image border: (its scale, its area in frame, px),
+    from `mask`, the search image's pixels of that colour (_colour_mask).
 
     Only with a colour: without one, any round thing cut by the border would do. The visible part is
     a blob of the colour touching the border whose outline off the border is a circle's arc
@@ -2338,7 +2341,7 @@ def _cut_sticker(image: np.ndarray, rgb: np.ndarray, k: int, cfg: ScaleConfig) -
     frame (_converged_disc). An ellipse, as for a whole sticker: on sub-pixel edge points half a rim
     places it (dev photos: median 0.14 %, where a circle was 3.6 % off under tilt).
     """
-    for (cx, cy, r), area, cover in _cut_disc_candidates(rgb, cfg.sticker_color)[:3]:
+    for (cx, cy, r), area, cover in _cut_disc_candidates(mask)[:3]:
         start = (((cx + 0.5) * k - 0.5, (cy + 0.5) * k - 0.5), (2 * r * k, 2 * r * k), 0.0)
         fit = _converged_disc(image, start, cut_ok=True)
         if fit is None or fit[2] < _CUT_DISC_MIN_QUALITY:
@@ -2367,9 +2370,9 @@ _CUT_DISC_MIN_RIM = 0.35  # share of the rim (in 10 deg sectors) a cut sticker m
 _CUT_DISC_MODEL_ERROR = 0.01  # relative; an ellipse fitted to part of a sticker's rim (dev figures)
 
 
-def _cut_disc_candidates(rgb: np.ndarray, colour) -> list[tuple[tuple[float, float, float], float, float]]:
-    """Circles (cx, cy, r) on the reduced image that blobs of the colour cut by the border fill, with
-    the blob's area and the share of the rim seen, largest first.
+def _cut_disc_candidates(colour_mask: np.ndarray) -> list[tuple[tuple[float, float, float], float, float]]:
+    """Circles (cx, cy, r) on the search image that blobs of the colour (bool mask) cut by the border
+    fill, with the blob's area and the share of the rim seen, largest first.
 
     The blob's convex hull stands for it: print on the sticker (a ring open to the border) and
     hairs across its rim make notches in the blob, not in its hull. The hull's outline off the
@@ -2377,9 +2380,8 @@ def _cut_disc_candidates(rgb: np.ndarray, colour) -> list[tuple[tuple[float, flo
     radius and cover _CUT_DISC_MIN_RIM of its rim; the hull must fill the circle's part in frame
     (0.85-1.12), the colour most of it and little of the band round it (1.1-1.4 r).
     """
-    h, w = rgb.shape[:2]
-    mask = _colour_mask(rgb, colour).astype(np.uint8)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    h, w = colour_mask.shape[:2]
+    mask = cv2.morphologyEx(colour_mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     out = []
     for c in contours:
@@ -2397,7 +2399,8 @@ def _cut_disc_candidates(rgb: np.ndarray, colour) -> list[tuple[tuple[float, flo
         if fit is None:
             continue
         (cx, cy, r), kept = fit
-        if not 4 <= r <= 0.3 * min(h, w) or _rim_share(kept, cx, cy) < _CUT_DISC_MIN_RIM:
+        cover = _rim_share(kept, cx, cy)
+        if not 4 <= r <= 0.3 * min(h, w) or cover < _CUT_DISC_MIN_RIM:
             continue  # a sticker is at most 60 % of the frame's short side (not the curve of a limb's edge)
         disc = np.zeros((h, w), np.uint8)
         cv2.circle(disc, (int(round(cx * 16)), int(round(cy * 16))), int(round(r * 16)), 1, -1, cv2.LINE_8, 4)
@@ -2409,7 +2412,7 @@ def _cut_disc_candidates(rgb: np.ndarray, colour) -> list[tuple[tuple[float, flo
         cv2.circle(around, (int(round(cx)), int(round(cy))), int(round(1.1 * r)), 0, -1)
         if around.any() and float(mask[around > 0].mean()) > 0.3:
             continue  # the colour goes on round it: the disc inside a sticker's printed ring (dev 3305004)
-        out.append(((cx, cy, r), area, _rim_share(kept, cx, cy)))
+        out.append(((cx, cy, r), area, cover))
     out.sort(key=lambda e: -e[1])
     return out
 
@@ -2452,9 +2455,10 @@ def _achromatic(colour: str | tuple) -> bool:
     return math.hypot(lab[0, 0, 1] - 128, lab[0, 0, 2] - 128) < 15
 
 
-def _best_disc(image: np.ndarray, rgb: np.ndarray, k: int, cfg: ScaleConfig, loose: bool) -> tuple | None:
+def _best_disc(image: np.ndarray, rgb: np.ndarray, k: int, cfg: ScaleConfig, loose: bool,
+               colour_mask: np.ndarray | None = None) -> tuple | None:
     """(score, _refine_disc's fit) of the best disc candidate, refined on full resolution, or None."""
-    cands = _disc_candidates(rgb, cfg.sticker_color, loose)
+    cands = _disc_candidates(rgb, cfg.sticker_color, loose, colour_mask)
     best = None
     top = cands[0][1] if cands else 0.0
     for ell, score in cands[:6]:
@@ -2500,11 +2504,13 @@ def _colour_mask(rgb: np.ndarray, colour: str | tuple, loose: bool = False) -> n
     return (cos > math.cos(math.radians(22))) & (chroma > 0.45 * chroma_t)
 
 
-def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None,
-                     loose: bool = False) -> list[tuple[tuple, float]]:
-    """Ellipses ((cx, cy), (a, b), angle) on the reduced image that look like a uniform disc, best first."""
+def _disc_candidates(rgb: np.ndarray, colour: str | tuple | None, loose: bool = False,
+                     colour_mask: np.ndarray | None = None) -> list[tuple[tuple, float]]:
+    """Ellipses ((cx, cy), (a, b), angle) on the reduced image that look like a uniform disc, best first.
+
+    `colour_mask`: _colour_mask(rgb, colour, loose) when already made."""
     if colour is not None:
-        mask = _colour_mask(rgb, colour, loose).astype(np.uint8)
+        mask = (colour_mask if colour_mask is not None else _colour_mask(rgb, colour, loose)).astype(np.uint8)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         out = _ellipse_candidates(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB), contours, mask)
