@@ -828,9 +828,10 @@ def _find_partial_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: Scale
                 # (dev 3704028: 630 and 610 px against 496), and cells far from it were misread: the
                 # cut sides are tried longer and shorter, and kept only if the cell edges then place it
                 for f in PARTIAL_STRETCH:
-                    read = _read_cut_marker(image, _stretched(quad, seen, f), refs)
+                    longer = _stretched(quad, seen, f)
+                    read = _read_cut_marker(image, longer, refs)
                     if read is not None:
-                        quad, stretched = _stretched(quad, seen, f), True
+                        quad, stretched = longer, True
                         break
             if read is None:
                 continue
@@ -891,10 +892,10 @@ def _cut_square(pts: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray
 
 
 def _refine_cut_square(image: np.ndarray, corners: np.ndarray, ends: np.ndarray,
-                       passes: int = 4) -> tuple[np.ndarray, int, float] | None:
+                       passes: int = 4) -> tuple[np.ndarray, int, float, np.ndarray] | None:
     """(the whole square's 4 corners, clockwise on screen, full px; corners in frame; corner sigma px;
-    which of the 4 were seen) from the visible sides fitted on full resolution (first the step out of the black border, then the
-    50 % crossings, as _refine_quad)."""
+    which of the 4 were seen) from the visible sides fitted on full resolution (first the step out of
+    the black border, then the 50 % crossings, as _refine_quad)."""
     m = len(corners)
     side = float(np.mean(np.linalg.norm(np.diff(corners, axis=0), axis=1)))
     if side < PARTIAL_MIN_SIDE_PX:
