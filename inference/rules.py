@@ -88,8 +88,8 @@ INF = math.inf
 SCHEMES: dict[str, Scheme] = {
     "default": Scheme(
         "default",
-        "default per spotscale brief (the common teaching split petechiae < 2 mm, ecchymoses > 1 cm; "
-        "not verified against one primary reference)",
+        "common clinical teaching: petechiae < 2 mm, purpura 4-10 mm, ecchymoses > 1 cm, 2-4 mm left "
+        "undefined; not verified against one primary reference",
         (Band("petechia", 0.0, 2.0), Band("borderline", 2.0, 4.0),
          Band("purpura", 4.0, 10.0, max_inclusive=True),
          Band("ecchymosis", 10.0, INF, min_inclusive=False)),
