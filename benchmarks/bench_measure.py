@@ -29,8 +29,7 @@ import numpy as np
 
 from spotscale.data.photo import read_photo
 from spotscale.data.types import HEMORRHAGIC, Scale
-from spotscale.inference.measure import measure
-from spotscale.inference.pipeline import AnalysisConfig, drop_fragments, reference_exclusion
+from spotscale.inference.pipeline import AnalysisConfig, drop_fragments, measure_unshaken, reference_exclusion
 from spotscale.inference.scale import ScaleConfig, find_scale
 from spotscale.inference.segment import SegmentConfig, segment
 
@@ -125,8 +124,8 @@ def evaluate_photo(jpg: Path) -> dict:
     scale = true_scale(meta)
     seg = segment(img, exclude=exclude_mask(meta, img.shape[:2]), mm_per_px=scale.mm_per_px, reduced=red,
                   config=SegmentConfig(camera_blur_px=marker_blur(img, meta)))
-    spots = measure(img, seg.candidates, scale)
-    spots, _ = drop_fragments(spots, AnalysisConfig())  # as the pipeline does
+    spots, _ = measure_unshaken(img, seg.candidates, scale)  # as the pipeline does
+    spots, _ = drop_fragments(spots, AnalysisConfig())
     return {"ita": float(meta["ita"]), "size": (img.shape[1], img.shape[0]), "matches": match(spots, tspots), "n_cand": len(spots),
             "mm_per_px": scale.mm_per_px,
             "unmatched": sum(1 for s in spots if not _any_truth(s, tspots)), "name": jpg.stem}
@@ -234,7 +233,7 @@ def speed(jpg: Path, repeats: int = 3) -> None:
         seg = segment(img, exclude=exclude, mm_per_px=scale.mm_per_px, reduced=red)
         t["segmentation"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        measure(img, seg.candidates, scale)
+        measure_unshaken(img, seg.candidates, scale)
         t["measurement"] = time.perf_counter() - t0
         for k, v in t.items():
             best[k] = min(best.get(k, math.inf), v)

@@ -72,6 +72,7 @@ class AnalysisConfig:
     # than its skin by this: a speck, dropped
     min_visible_contrast: float = 2.0  # any size, under texture_min_snr and less darker + redder than this
     # (about one just-noticeable colour difference): not visible as a spot, dropped
+    undo_shake: bool = True  # spots smeared by camera shake are measured across the smear (inference.motion)
     overlap_decode: bool = True  # search the scale on a 1/4 JPEG decode while a thread decodes it in full
     # (not when OpenCV is held to one thread, as in batch workers: the thread would share their core)
 
@@ -315,7 +316,7 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     `reduced`: the segmentation's working image (a PendingImage brings its own); `search`: the
     scale search's reduced image (default: `reduced`).
     """
-    from spotscale.inference.measure import measure, skin_area_cm2
+    from spotscale.inference.measure import skin_area_cm2
     from spotscale.inference.scale import find_scale
     from spotscale.inference.segment import segment
     cfg = config or AnalysisConfig()
@@ -346,7 +347,7 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     seg = segment(image, exclude=exclude, mm_per_px=scale.mm_per_px, config=seg_cfg,
                   reduced=reduced, debug_dir=debug_dir)
     clock.lap("segment")
-    spots = measure(image, seg.candidates, scale)
+    spots, shake = measure_unshaken(image, seg.candidates, scale, cfg.undo_shake)
     spots, n_fragments = drop_fragments(spots, cfg)
     spots, n_specks = drop_specks(spots, cfg)
     area_cm2 = skin_area_cm2(seg, scale)
@@ -357,7 +358,10 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     spots = rules.apply_rules(spots, scheme, scale.found, cfg.other_confidence)
     summary = rules.photo_summary(spots, scale, area_cm2, seg.skin_mask, 1.0 / seg.work_scale, scheme)
     summary.update(scale_source=scale.source, scale_reason=scale.reason, model=model_note,
-                   dropped_as_skin_texture=n_texture, dropped_as_fragments=n_fragments, dropped_as_specks=n_specks)
+                   dropped_as_skin_texture=n_texture, dropped_as_fragments=n_fragments, dropped_as_specks=n_specks,
+                   camera_shake=shake.describe() if shake else None)
+    if shake:
+        summary["notes"] = list(summary["notes"]) + [SHAKE_NOTE.format(length=shake.length_px, direction=shake.direction_deg)]
     clock.lap("rules")
     notes = (DISCLAIMER,) + tuple(n for n in summary["notes"] if n != DISCLAIMER)
     result = PhotoResult(path=path, width=w, height=h, scale=scale, spots=tuple(spots),
@@ -440,6 +444,24 @@ def drop_fragments(spots: list[Spot], cfg: AnalysisConfig) -> tuple[list[Spot], 
     min_mm = cfg.segment.min_diameter_mm * cfg.min_measured_fraction
     return _kept(spots, [s for s in spots if (s.diameter_mm >= min_mm if s.diameter_mm is not None
                                               else s.diameter_px >= cfg.min_measured_px)])
+
+
+SHAKE_NOTE = ("Camera shake: small spots are smeared about {length:.0f} px along {direction:.0f} deg; the size of "
+              "each smeared spot (flag camera_shake:size_across_smear) is its width across the smear.")
+
+
+def measure_unshaken(image: np.ndarray, candidates, scale: Scale, undo_shake: bool = True) -> tuple[list[Spot], Any]:
+    """measure(), with the spots that camera shake smeared measured across the smear (inference.motion),
+    flagged `camera_shake:size_across_smear`; and the shake found (a motion.Shake, or None)."""
+    from spotscale.inference.measure import measure
+    from spotscale.inference.motion import find_shake, unstreak
+    shake = find_shake(candidates) if undo_shake else None
+    if shake is None:
+        return measure(image, candidates, scale), None
+    cands, changed = unstreak(candidates, shake)
+    spots = measure(image, cands, scale)
+    return [dataclasses.replace(sp, flags=sp.flags + ("camera_shake:size_across_smear",)) if i in changed else sp
+            for i, sp in enumerate(spots)], shake
 
 
 def drop_specks(spots: list[Spot], cfg: AnalysisConfig) -> tuple[list[Spot], int]:
