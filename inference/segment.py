@@ -74,6 +74,8 @@ class SegmentConfig:
     dot_contrast: float = 1.5  # a seed inside a spot 16x its size is a dot on it (a petechia on a bruise) when
     #                            its own contrast is this x the spot's (_dot_on decides too; 0: never looked at)
     appendage_frac: float = 0.35  # parts of a spot thinner than ~2x this x its inscribed radius are cut off
+    strip_frac: float = 0.8  # ...and, from a spot reaching its crop's edge, those thinner than ~2x this x (0: never)
+    strip_keep: float = 0.3  # ...when what is left no longer reaches it and is at least this x the spot
     split_neck_ratio: float = 0.7  # touching spots split where the neck is narrower than this x radius
     max_split_radius_mm: float = 2.5  # only petechia-sized lobes are split apart
     min_bruise_mm: float = 5.0  # purple-blue (bruise) regions, not red enough for the blood index, from this size
@@ -1249,6 +1251,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
             continue
         clipped |= any(comp[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
         comp, dist = _cut_appendages(comp, U, cfg.appendage_frac)
+        comp, dist = _without_strip(comp, dist, U, inner, cfg)
         parts = _split(comp, dist, U, mm_c, cfg)
         limit = _piece_thinness_limit(comp, dist, parts, cfg)
         for part in parts:
@@ -1286,6 +1289,25 @@ def _cut_appendages(comp: np.ndarray, U: int, frac: float) -> tuple[np.ndarray, 
         keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_NEAREST)
     comp = _largest(comp & keep)
     return comp, cv2.distanceTransform(comp, cv2.DIST_L2, 5)
+
+
+def _without_strip(comp: np.ndarray, dist: np.ndarray, U: int, inner: tuple, cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray]:
+    """A spot's mask without a broad strip that runs out of its crop (shaded or flushed skin along a
+    limb's edge, beside the spot), when a stronger opening (strip_frac) leaves a spot inside the crop.
+
+    _cut_appendages only drops what is much thinner than the spot; a strip of skin as wide as the
+    spot's radius joined a 7.5 mm purpura into a 17 mm band along the limb's edge. A part that
+    reaches an edge of its crop (not the image's) is opened again; the opened spot is taken when it
+    no longer reaches one and keeps at least strip_keep of the part. A spot larger than its crop
+    still reaches the edge after the opening, and is left as it was."""
+    def reaches(m: np.ndarray) -> bool:
+        return any(m[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
+    if cfg.strip_frac <= 0 or not reaches(comp):
+        return comp, dist
+    alt, alt_dist = _cut_appendages(comp, U, cfg.strip_frac)
+    if reaches(alt) or alt.sum() < cfg.strip_keep * comp.sum():
+        return comp, dist
+    return alt, alt_dist
 
 
 def _largest(fg: np.ndarray) -> np.ndarray:

@@ -1042,3 +1042,48 @@ def test_seed_at_a_spots_edge_is_regrown_to_the_whole_spot(ws, box):
     assert c.area_px == pytest.approx(np.pi * 12 ** 2, rel=0.05)
     x0, y0, w, h = c.bbox
     assert x0 + w / 2 == pytest.approx(100, abs=1.5) and y0 + h / 2 == pytest.approx(80, abs=1.5)
+
+
+
+def _inner_edges(shape, image_edges=()):
+    """_refine's `inner`: (is an edge of the crop, not of the image; rows; cols) for top, bottom, left, right."""
+    sides = (("top", slice(0, 1), slice(None)), ("bottom", slice(-1, None), slice(None)),
+             ("left", slice(None), slice(0, 1)), ("right", slice(None), slice(-1, None)))
+    return tuple((name not in image_edges, rows, cols) for name, rows, cols in sides)
+
+
+def test_a_broad_strip_running_out_of_the_crop_is_cut_off_a_spot():
+    """A spot (radius 38) joined to a band of shaded skin 40 px wide that crosses its whole crop (a
+    limb's edge beside a purpura, dev photo 2035): the band is as wide as the spot's radius, so only
+    the stronger opening for outlines reaching their crop's edge parts them."""
+    from spotscale.inference.segment import _cut_appendages, _without_strip
+    comp = np.zeros((208, 190), np.uint8)
+    cv2.circle(comp, (95, 80), 38, 1, -1)
+    comp[110:150, :] = 1
+    inner = _inner_edges(comp.shape)
+    cut, dist = _cut_appendages(comp, 1, SegmentConfig().appendage_frac)
+    assert cut.sum() > 0.95 * comp.sum()  # the usual opening keeps the band
+    spot, _ = _without_strip(cut, dist, 1, inner, SegmentConfig())
+    assert spot[:, 0].sum() == 0 and spot[:, -1].sum() == 0
+    assert abs(spot.sum() - np.pi * 38 ** 2) < 0.2 * np.pi * 38 ** 2
+    kept, _ = _without_strip(cut, dist, 1, inner, SegmentConfig(strip_frac=0.0))
+    assert kept is cut
+
+
+@pytest.mark.parametrize("case", ["larger_than_its_crop", "cut_by_the_image_edge", "inside_its_crop"])
+def test_a_spot_without_a_strip_keeps_its_outline(case):
+    """A spot larger than its crop still reaches the crop's edge after the opening; one at the
+    image's edge does not reach a crop edge at all; nor does one inside: all stay as they were."""
+    from spotscale.inference.segment import _without_strip
+    comp = np.zeros((120, 120), np.uint8)
+    if case == "larger_than_its_crop":
+        cv2.circle(comp, (60, 60), 75, 1, -1)
+    elif case == "cut_by_the_image_edge":
+        cv2.circle(comp, (0, 60), 40, 1, -1)
+    else:
+        cv2.circle(comp, (60, 60), 40, 1, -1)
+    inner = _inner_edges(comp.shape, ("left",) if case == "cut_by_the_image_edge" else ())
+    dist = cv2.distanceTransform(comp, cv2.DIST_L2, 5)
+    out, _ = _without_strip(comp, dist, 1, inner, SegmentConfig())
+    assert out is comp
+
