@@ -277,10 +277,11 @@ def test_fragments_are_dropped(diameter_mm, diameter_px, dropped):
     (0.22, (35.0, 20.0, 13.0), 8.0, False),  # a tiny petechia as small: 6 darker, 8 redder
     (0.30, (39.5, 13.5, 13.0), 8.0, False),  # as faint (3), but the size of the smallest spot sought (0.3 mm)
     (None, (39.5, 13.5, 13.0), 8.0, False),  # no scale: no size to judge by
-    (0.60, (40.5, 13.0, 13.0), 3.0, True),   # any size: under 2 and lost in the skin's texture, not visible
+    (0.60, (40.5, 13.0, 13.0), 3.0, True),   # any size: under 4 and lost in the skin's texture, not visible
     (0.60, (40.5, 13.0, 13.0), 6.0, False),  # as faint, but standing out of the texture
     (None, (40.5, 13.0, 13.0), 3.0, True),   # ...which needs no scale
-    (0.60, (39.5, 13.5, 13.0), 3.0, False),  # in the texture, but 3 darker + redder
+    (0.60, (39.5, 13.5, 13.0), 3.0, True),   # 3 darker + redder in the texture: a faint freckle's look
+    (0.60, (37.5, 13.5, 13.0), 3.0, False),  # in the texture, but 5 darker + redder
 ])
 def test_faint_specks_are_dropped(diameter_mm, lab, snr, dropped):
     from spotscale.inference.pipeline import drop_specks
