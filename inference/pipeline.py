@@ -24,7 +24,7 @@ import tomllib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -36,6 +36,12 @@ from spotscale.inference import rules
 from spotscale.inference.classify import VIEWS
 from spotscale.inference.colour import is_colourless
 from spotscale.inference.segment import SegmentConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from spotscale.data.types import Candidate
+    from spotscale.inference.motion import Shake
 
 NO_COLOUR = ("no colour (a greyscale photo, or one too dark to show any): red and purple spots cannot "
              "be told from skin without it")
@@ -450,7 +456,8 @@ SHAKE_NOTE = ("Camera shake: small spots are smeared about {length:.0f} px along
               "each smeared spot (flag camera_shake:size_across_smear) is its width across the smear.")
 
 
-def measure_unshaken(image: np.ndarray, candidates, scale: Scale, undo_shake: bool = True) -> tuple[list[Spot], Any]:
+def measure_unshaken(image: np.ndarray, candidates: Sequence[Candidate], scale: Scale,
+                     undo_shake: bool = True) -> tuple[list[Spot], Shake | None]:
     """measure(), with the spots that camera shake smeared measured across the smear (inference.motion),
     flagged `camera_shake:size_across_smear`; and the shake found (a motion.Shake, or None)."""
     from spotscale.inference.measure import measure
