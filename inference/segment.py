@@ -1249,7 +1249,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     for comp, p_peak in parts:
         if not comp.any():
             continue
-        clipped |= any(comp[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
+        clipped |= _reaches(comp, inner)
         comp, dist = _cut_appendages(comp, U, cfg.appendage_frac)
         comp, dist = _without_strip(comp, dist, U, inner, cfg)
         parts = _split(comp, dist, U, mm_c, cfg)
@@ -1260,7 +1260,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
                                      cfg.camera_blur_px, _od_level(curve, p_peak, cfg.half_level))
             if c is not None:
                 out.append((c, bool(part[own_at])))
-                whole |= not any(part[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
+                whole |= not _reaches(part, inner)
     return out, clipped, clipped and not whole
 
 
@@ -1291,6 +1291,12 @@ def _cut_appendages(comp: np.ndarray, U: int, frac: float) -> tuple[np.ndarray, 
     return comp, cv2.distanceTransform(comp, cv2.DIST_L2, 5)
 
 
+def _reaches(mask: np.ndarray, inner: tuple) -> bool:
+    """Does a crop's mask reach an edge of the crop that is not the image's? `inner`: _refine's
+    (is that edge inner, rows, cols) for each of the four edges."""
+    return any(mask[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
+
+
 def _without_strip(comp: np.ndarray, dist: np.ndarray, U: int, inner: tuple, cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray]:
     """A spot's mask without a broad strip that runs out of its crop (shaded or flushed skin along a
     limb's edge, beside the spot), when a stronger opening (strip_frac) leaves a spot inside the crop.
@@ -1300,12 +1306,10 @@ def _without_strip(comp: np.ndarray, dist: np.ndarray, U: int, inner: tuple, cfg
     reaches an edge of its crop (not the image's) is opened again; the opened spot is taken when it
     no longer reaches one and keeps at least strip_keep of the part. A spot larger than its crop
     still reaches the edge after the opening, and is left as it was."""
-    def reaches(m: np.ndarray) -> bool:
-        return any(m[rows, cols].any() for is_inner, rows, cols in inner if is_inner)
-    if cfg.strip_frac <= 0 or not reaches(comp):
+    if cfg.strip_frac <= 0 or not _reaches(comp, inner):
         return comp, dist
     alt, alt_dist = _cut_appendages(comp, U, cfg.strip_frac)
-    if reaches(alt) or alt.sum() < cfg.strip_keep * comp.sum():
+    if _reaches(alt, inner) or alt.sum() < cfg.strip_keep * comp.sum():
         return comp, dist
     return alt, alt_dist
 
