@@ -19,9 +19,15 @@ a white watermark line blended over the skin (alpha 0.35-0.7) and saved again as
 55, 70 or 85 (drawn per photo from its seed); the predictions are mapped back to the rendered photo's
 pixels, so the same truth scores them (no overlays are written in this mode).
 
+`--no-scale` looks for no reference at all (the photo's ArUco marker, ruler or sticker is then not
+found nor masked out): what the pipeline does without a scale, e.g. its recall.
+
+`--per-photo` also prints one line per photo (true spots, found, candidates on nothing), to see
+which photos a change moves.
+
 `--renderer clinic` uses benchmarks/clinic_render.py (seeds from 950000, out/clinic) instead.
 
-    .venv/bin/python benchmarks/bench_independent.py [--renderer indep|clinic] [--n 48] [--seed0 S] [--out DIR] [--web]
+    .venv/bin/python benchmarks/bench_independent.py [--renderer indep|clinic] [--n 48] [--seed0 S] [--out DIR] [--web] [--no-scale] [--per-photo]
 """
 from __future__ import annotations
 
@@ -248,6 +254,8 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="default out/indep or out/clinic")
     ap.add_argument("--model", default=None)
     ap.add_argument("--web", action="store_true", help="analyse small watermarked JPEG copies (see above)")
+    ap.add_argument("--no-scale", action="store_true", help="look for no reference (see above)")
+    ap.add_argument("--per-photo", action="store_true", help="one line of counts per photo")
     a = ap.parse_args()
     module, seed0 = RENDERERS[a.renderer]
     renderer = importlib.import_module(module)
@@ -257,6 +265,8 @@ def main() -> None:
     photos = renderer.write_folder(out / "set", a.n, a.seed0)
     t_render = time.perf_counter() - t0
     config = AnalysisConfig(model_path=a.model)
+    if a.no_scale:
+        config = dataclasses.replace(config, scale=dataclasses.replace(config.scale, order=()))
     bundle = load_model(config)
     recs, worst, lost = [], [], []
     t1 = time.perf_counter()
@@ -271,13 +281,19 @@ def main() -> None:
             result = analyze_photo_and_image(out / "set" / name, cfg, bundle)[0]
         rec = photo_record(photo, result)
         recs.append(rec)
+        if a.per_photo:
+            r = rec["r"]
+            print(f"{name}: {rec['ref']:7s} {rec['size']:9s} {rec['band']:12s} true {r.get('n_true', 0):4.0f} "
+                  f"found {r.get('n_hit', 0):4.0f} candidates {r.get('n_cand', 0):4.0f} on nothing "
+                  f"{r.get('n_cand_nothing', 0):3.0f}", flush=True)
         if photo.reference != "none" and not result.scale.found:
             lost.append(f"{name} ({photo.reference}, {rec['size']}, {rec['band']}): {result.scale.reason}")
         bad = len(rec["missed"]) + sum(v for k, v in rec["r"].items() if k.startswith("false_real_on_"))
         worst.append((bad, name))
     t_an = time.perf_counter() - t1
     print(f"{a.n} photos from benchmarks/{module}.py (seeds {a.seed0}..{a.seed0 + a.n - 1}"
-          f"{', as web copies: 640-1024 px, watermark, JPEG 55-85' if a.web else ''}), model "
+          f"{', as web copies: 640-1024 px, watermark, JPEG 55-85' if a.web else ''}"
+          f"{', no reference looked for' if a.no_scale else ''}), model "
           f"{a.model or 'default'}; render {t_render:.0f} s, analysis {t_an:.0f} s ({t_an / a.n:.1f} s/photo, under load)")
     print("recall: hemorrhagic spots >= 0.5 mm matched; on nothing: candidates on no annotated object "
           "(annotated: hemorrhagic spots, moles, angiomas, bites, freckles)")

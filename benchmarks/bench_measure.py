@@ -6,9 +6,13 @@ measured at the marker or the sticker's rim is used, as the pipeline does. Print
 >= 0.5 mm, the fraction of candidates that match no annotated spot, size errors, all overall and by
 ITA band, then a per-stage timing of one 4000x3000 JPEG against cv2.imread.
 
+`--no-scale` segments each photo as if it held no reference (no mm per px, no blur measured at a
+marker: what the pipeline does with a photo whose scale is not found), and still measures the spots
+found with the true scale, so recall and non-spot figures say what a missing scale costs.
+
 Rendered photos are cached (JPEG + JSON + NPZ) under --cache, since rendering is slow; the default
 cache folder is named by a hash of the generator's code, so a changed generator never reuses stale photos.
-Usage: python benchmarks/bench_measure.py [--seed 20261125] [--n-large 30] [--n-small 10] [--workers 2]
+Usage: python benchmarks/bench_measure.py [--seed 20261125] [--n-large 30] [--n-small 10] [--workers 2] [--no-scale]
 """
 from __future__ import annotations
 
@@ -115,15 +119,16 @@ def marker_blur(img: np.ndarray, meta: dict) -> float:
     return find_scale(img, cfg).blur_px or 0.0
 
 
-def evaluate_photo(jpg: Path) -> dict:
-    """Run segment + measure on one cached photo and match to the truth."""
+def evaluate_photo(jpg: Path, no_scale: bool = False) -> dict:
+    """Run segment + measure on one cached photo and match to the truth (segmented without a scale
+    when `no_scale`)."""
     truth = json.loads(jpg.with_suffix(".json").read_text())
     meta, tspots = truth["meta"], truth["spots"]
     img = read_photo(jpg)
     red = read_photo(jpg, reduce=4) if max(img.shape[:2]) >= 2000 else None
     scale = true_scale(meta)
-    seg = segment(img, exclude=exclude_mask(meta, img.shape[:2]), mm_per_px=scale.mm_per_px, reduced=red,
-                  config=SegmentConfig(camera_blur_px=marker_blur(img, meta)))
+    seg = segment(img, exclude=exclude_mask(meta, img.shape[:2]), mm_per_px=None if no_scale else scale.mm_per_px,
+                  reduced=red, config=SegmentConfig(camera_blur_px=0.0 if no_scale else marker_blur(img, meta)))
     spots, _ = measure_unshaken(img, seg.candidates, scale)  # as the pipeline does
     spots, _ = drop_fragments(spots, AnalysisConfig())
     return {"ita": float(meta["ita"]), "size": (img.shape[1], img.shape[0]), "matches": match(spots, tspots), "n_cand": len(spots),
@@ -253,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None,
                     help="photo cache (default: $SPOTSCALE_BENCH_CACHE or /tmp/spotscale_bench_<generator hash>)")
     ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--no-scale", action="store_true", help="segment as if no reference were found (see above)")
     args = ap.parse_args(argv)
     if args.cache is None:
         args.cache = Path(os.environ.get("SPOTSCALE_BENCH_CACHE") or f"/tmp/spotscale_bench_{generator_hash()}")
@@ -263,13 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         return 0
     with ProcessPoolExecutor(args.workers) as ex:
-        results = list(ex.map(evaluate_photo, jpgs))
+        results = list(ex.map(evaluate_photo, jpgs, [args.no_scale] * len(jpgs)))
     print(f"bench_measure: {len(results)} generator photos, seeds {args.seed}..{args.seed + len(photos) - 1} "
-          f"({args.n_large} at 4000x3000, {args.n_small} at 640x480), true scale")
+          f"({args.n_large} at 4000x3000, {args.n_small} at 640x480), "
+          + ("segmented without a scale, measured with the true one" if args.no_scale else "true scale"))
     report(results)
     report_by_px(results)
     large = [j for j, p in zip(jpgs, photos) if p["size"][0] == 4000]
-    if large:
+    if large and not args.no_scale:
         speed(large[0])
     return 0
 
