@@ -33,6 +33,9 @@ class SegmentConfig:
     min_diameter_mm: float = 0.3  # smaller spots are dropped (when the scale is known)
     min_work_px_per_min_spot: float = 1.2  # the work image is kept fine enough for min_diameter_mm
     max_work_side: int = 2000  # ...but never larger than this (speed)
+    nominal_field_mm: float = 150.0  # without a scale, the photo's long side is taken to span this many mm
+    #                                  for the size priors (split limits, bruise size, hair gaps; 0: px
+    #                                  fallbacks); no size is measured with it
     high_snr: float = 6.0  # hysteresis: a candidate must reach this signal-to-noise somewhere
     low_snr: float = 3.0  # ...and extends over pixels above this
     min_contrast: float = 0.05  # minimum pigment-index contrast (optical density) of a spot's core
@@ -142,15 +145,15 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     if ex_work is not None:
         skin &= ~ex_work
         skin_px &= ~ex_work
-    snr, resid, bruise, res_blood = _snr_map(work, skin_px, mm_per_px * work_scale if mm_per_px else None, cfg,
-                                             region=skin)
+    prior = _prior_mm_per_px(mm_per_px, (h, w), cfg)
+    snr, resid, bruise, res_blood = _snr_map(work, skin_px, prior * work_scale if prior else None, cfg, region=skin)
     comps = _candidate_components(snr, resid, skin, ex_work, cfg, work, bruise)
     # per component, its largest lobe first: a spot is outlined from its main seed, its other lobes skipped
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
     by_comp = [list(g) for _, g in itertools.groupby(comps, key=lambda c: c[4])]
-    found = [co for lobes in by_comp for co in _refine_component(image_rgb, lobes, work_scale, mm_per_px, exclude, cfg)]
-    found += _rescue(snr, comps, found, image_rgb, work_scale, mm_per_px, exclude, cfg)
-    cands = _join_across_hairs(_one_per_spot(found, mm_per_px, cfg), image_rgb, mm_per_px, cfg)
+    found = [co for lobes in by_comp for co in _refine_component(image_rgb, lobes, work_scale, prior, exclude, cfg)]
+    found += _rescue(snr, comps, found, image_rgb, work_scale, prior, exclude, cfg)
+    cands = _join_across_hairs(_one_per_spot(found, prior, cfg), image_rgb, prior, cfg)
     if mm_per_px:  # judged without the photo's blur undone: a spot deblurred below the limit is kept
         min_area = math.pi * (0.5 * cfg.min_diameter_mm / mm_per_px) ** 2 * 0.5
         cands = [c for c in cands if max(_area(c), getattr(c, "seen_area_px", 0.0)) >= min_area]
@@ -160,6 +163,19 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
         debug = _debug_images(work, skin, snr, comps, debug_dir)
     skin_area = float(skin.sum()) * work_scale * (h / work.shape[0])
     return Segmentation(tuple(cands), skin, skin_area, work_scale, debug)
+
+
+def _prior_mm_per_px(mm_per_px: float | None, shape: tuple[int, int], cfg: SegmentConfig) -> float | None:
+    """The mm per px the size priors use: the photo's own, else the nominal field's (None: neither).
+
+    Without it, a large blotchy bruise was cut at every mottle into dozens of "petechiae": how large a
+    spot may be split apart has to be said in mm. A photo of skin spans a hand's width or so (67-400 mm
+    on the long side in the generator's and both independent renderers' photos), so a nominal 150 mm
+    puts these limits within about a factor of two of their place.
+    """
+    if mm_per_px:
+        return mm_per_px
+    return cfg.nominal_field_mm / max(shape) if cfg.nominal_field_mm > 0 else None
 
 
 def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_per_px: float | None,

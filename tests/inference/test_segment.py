@@ -372,6 +372,31 @@ def test_blotchy_purpura_stays_one_spot(seed, depth):
     assert abs(px - 240) < 3 and abs(py - 180) < 3
 
 
+def mottled(img: np.ndarray, cx: float, cy: float, r: float, seed: int, depth: float = 0.6, grid: int = 24) -> None:
+    """Paint a large bruise with a soft rim whose pigment varies inside by up to `depth`, in mottles of
+    about img width / grid px (finer than blotch's)."""
+    h, w = img.shape[:2]
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    d = np.hypot(xx - cx, yy - cy) - r
+    n = cv2.resize(rng.normal(0, 1, (grid, grid)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    strength = 1 - depth + depth * (0.5 + 0.5 * np.tanh(2 * n))
+    alpha = (np.clip(0.5 - d / 8, 0, 1) * strength)[..., None]
+    od = np.log(_lin(np.asarray(LIGHT, np.float32)) / _lin(np.asarray(BLOOD, np.float32)))
+    img[:] = _srgb(_lin(img) * np.exp(-alpha * od))
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_mottled_bruise_in_a_photo_without_a_scale_is_one_spot(seed):
+    # without the nominal field's mm (nominal_field_mm = 0) it came out as 10 "petechiae"
+    img = skin(w=640, h=480, gradient=False, seed=seed)
+    mottled(img, 320, 240, 150, seed)
+    seg = segment(finish(blur(img, 1.2)), mm_per_px=None)
+    assert len(seg.candidates) == 1
+    (c,) = seg.candidates
+    assert max(c.bbox[2:]) == pytest.approx(300, abs=20)
+
+
 def test_tiny_spot_on_a_web_size_photo_is_found_and_not_inflated():
     # a 2.4 px disc (0.6 mm at 0.25 mm/px) on a 320x240 photo, slightly blurred: found where painted,
     # and its outline is not inflated to the blur's width by more than about a pixel
