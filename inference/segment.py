@@ -151,8 +151,10 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     # per component, its largest lobe first: a spot is outlined from its main seed, its other lobes skipped
     comps = sorted(comps, key=lambda c: (c[4], -int(c[1].sum())))
     by_comp = [list(g) for _, g in itertools.groupby(comps, key=lambda c: c[4])]
-    found = [co for lobes in by_comp for co in _refine_component(image_rgb, lobes, work_scale, prior, exclude, cfg)]
-    found += _rescue(snr, comps, found, image_rgb, work_scale, prior, exclude, cfg)
+    ring_ex = _RingExclusion(exclude if exclude is not None and exclude.shape[:2] == (h, w) else None,
+                             ~skin if skin.mean() > 0.05 else None, work_scale)
+    found = [co for lobes in by_comp for co in _refine_component(image_rgb, lobes, work_scale, prior, ring_ex, cfg)]
+    found += _rescue(snr, comps, found, image_rgb, work_scale, prior, ring_ex, cfg)
     cands = _join_across_hairs(_one_per_spot(found, prior, cfg), image_rgb, prior, cfg)
     if mm_per_px:  # judged without the photo's blur undone: a spot deblurred below the limit is kept
         min_area = math.pi * (0.5 * cfg.min_diameter_mm / mm_per_px) ** 2 * 0.5
@@ -179,7 +181,7 @@ def _prior_mm_per_px(mm_per_px: float | None, shape: tuple[int, int], cfg: Segme
 
 
 def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_per_px: float | None,
-                      exclude: np.ndarray | None, cfg: SegmentConfig) -> list[tuple[Candidate, bool]]:
+                      exclude: _RingExclusion | None, cfg: SegmentConfig) -> list[tuple[Candidate, bool]]:
     """The spots (with whether each holds its seed's own peak) of one working-image component's lobes."""
     found: list[tuple[Candidate, bool]] = []
     own: list[Candidate] = []
@@ -227,7 +229,7 @@ def _refine_component(image_rgb: np.ndarray, lobes: list, work_scale: float, mm_
 
 
 def _regrown(image_rgb: np.ndarray, res: list[tuple[Candidate, bool]], box: tuple[int, int, int, int], ws: float,
-             mm_per_px: float | None, exclude: np.ndarray | None, cfg: SegmentConfig) -> list[tuple[Candidate, bool]]:
+             mm_per_px: float | None, exclude: _RingExclusion | None, cfg: SegmentConfig) -> list[tuple[Candidate, bool]]:
     """A seed's spots outlined again from the spot it found, until that spot stops growing.
 
     A seed far smaller than its spot (its SNR blob cut short by a dark neighbour's noise) is refined
@@ -263,7 +265,7 @@ def _working_seed(c: Candidate, ws: float) -> tuple[tuple[int, int, int, int], n
 
 
 def _rescue(snr: np.ndarray, comps: list, found: list[tuple[Candidate, bool]], image_rgb: np.ndarray, ws: float,
-            mm_per_px: float | None, exclude: np.ndarray | None, cfg: SegmentConfig) -> list[tuple[Candidate, bool]]:
+            mm_per_px: float | None, exclude: _RingExclusion | None, cfg: SegmentConfig) -> list[tuple[Candidate, bool]]:
     """Spots that shared a seed with a darker one: the seeds' SNR maxima that no outline covers,
     refined as seeds of their own.
 
@@ -1130,6 +1132,35 @@ def _elongation(mask: np.ndarray) -> float:
 # full-resolution refinement
 
 
+class _RingExclusion(NamedTuple):
+    """Where a spot's skin ring may not lie: the reference (full-res bool, or None) and, for a
+    bruise-sized spot (_refine), what is not skin (working image bool, or None when no skin was found).
+
+    A large spot's crop reaching past the limb put its ring partly on the cloth beyond, whose low
+    blood index made the whole limb's skin "the spot" (a 38 mm bruise outlined as 182 mm, clinic dev
+    957014). A small spot's ring keeps the limb's edge: on the skin alone, the shaded rim of the
+    limb stood out of it as spots (clinic dev 957007: 9 more on nothing).
+    """
+
+    full: np.ndarray | None
+    off_skin: np.ndarray | None
+    ws: float  # full-res px per working px
+
+    def crop(self, x0: int, y0: int, x1: int, y1: int, f: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(reference, not skin) over full-res box [x0, x1) x [y0, y1), area-reduced by f."""
+        ex = off = None
+        if self.full is not None:
+            ex = self.full[y0:y1, x0:x1]
+            if f > 1:
+                ex = cv2.resize(ex.astype(np.uint8), ((x1 - x0) // f, (y1 - y0) // f), interpolation=cv2.INTER_AREA) > 0
+        if self.off_skin is not None:
+            h, w = self.off_skin.shape
+            xs = np.clip(((x0 + (np.arange((x1 - x0) // f) + 0.5) * f) / self.ws).astype(int), 0, w - 1)
+            ys = np.clip(((y0 + (np.arange((y1 - y0) // f) + 0.5) * f) / self.ws).astype(int), 0, h - 1)
+            off = self.off_skin[np.ix_(ys, xs)]
+        return ex, off
+
+
 class _Crop(NamedTuple):
     """A region's full-res crop, area-reduced by f, with its exclusion mask and blurred pigment index."""
 
@@ -1141,10 +1172,11 @@ class _Crop(NamedTuple):
     margin: int
     rgb: np.ndarray
     exclude: np.ndarray | None
+    off_skin: np.ndarray | None
     bi: np.ndarray
 
 
-def _crop(image: np.ndarray, box: tuple[int, int, int, int], width: float, ws: float, exclude: np.ndarray | None,
+def _crop(image: np.ndarray, box: tuple[int, int, int, int], width: float, ws: float, exclude: _RingExclusion | None,
           cfg: SegmentConfig) -> _Crop | None:
     """The crop a working-image region is refined on (None when too small); `width` decides its reduction."""
     H, W = image.shape[:2]
@@ -1160,17 +1192,15 @@ def _crop(image: np.ndarray, box: tuple[int, int, int, int], width: float, ws: f
     if x1 - x0 < 3 * f or y1 - y0 < 3 * f:
         return None
     crop = image[y0:y1, x0:x1]
-    ex_crop = exclude[y0:y1, x0:x1] if exclude is not None and exclude.shape[:2] == (H, W) else None
     if f > 1:
         crop = cv2.resize(crop, ((x1 - x0) // f, (y1 - y0) // f), interpolation=cv2.INTER_AREA)
-        if ex_crop is not None:
-            ex_crop = cv2.resize(ex_crop.astype(np.uint8), crop.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
+    ex_crop, off = exclude.crop(x0, y0, x1, y1, f) if exclude is not None else (None, None)
     bi = cv2.GaussianBlur(pigment_index(crop), (0, 0), 0.7)
-    return _Crop(x0, y0, x1, y1, f, margin, crop, ex_crop, bi)
+    return _Crop(x0, y0, x1, y1, f, margin, crop, ex_crop, off, bi)
 
 
 def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray, width: float, ws: float,
-            mm_per_px: float | None, exclude: np.ndarray | None, cfg: SegmentConfig,
+            mm_per_px: float | None, exclude: _RingExclusion | None, cfg: SegmentConfig,
             cut: _Crop | None = None) -> tuple[list[tuple[Candidate, bool]], bool, bool]:
     """Re-segment one working-image candidate on a full-res crop at its own half-maximum contrast.
 
@@ -1187,7 +1217,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     cut = cut or _crop(image, box, width, ws, exclude, cfg)
     if cut is None:
         return [], False, False
-    x0, y0, x1, y1, f, margin, crop, ex_crop, bi = cut
+    x0, y0, x1, y1, f, margin, crop, ex_crop, off_skin, bi = cut
     cs = ws / f  # crop px per working px
     size_c = size / f
     # the working candidate, in crop px, grown by one working px: where the spot's core is
@@ -1204,6 +1234,8 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     ring = away > grow + (margin / f) // 2
     if ex_crop is not None:
         ring &= ~ex_crop
+    if off_skin is not None and size >= _min_bruise_px(mm_per_px, image.shape, cfg):
+        ring &= ~off_skin  # a bruise-sized spot's ring reaches far: its part on the skin only
     if ring.sum() < 8:
         ring = seed == 0
     if ring.sum() < 8:

@@ -397,6 +397,21 @@ def test_a_mottled_bruise_in_a_photo_without_a_scale_is_one_spot(seed):
     assert max(c.bbox[2:]) == pytest.approx(300, abs=20)
 
 
+@pytest.mark.parametrize("seed, left, right, r", [(1, 170, 470, 110), (0, 150, 490, 120)])
+def test_a_bruise_filling_a_limb_between_cloth_is_outlined_not_the_limb(seed, left, right, r):
+    # its ring reached over the blue cloth either side, whose low blood index made the limb's skin
+    # "the spot": 285 x 480 px (seed 1) and 297 x 369 px (seed 0) before
+    img = skin(w=640, h=480, gradient=False, seed=seed)
+    mottled(img, 320, 240, r, seed, depth=0.4)
+    rng = np.random.default_rng(seed)
+    for a, b in ((0, left), (right, 640)):
+        img[:, a:b] = np.asarray((70, 110, 170), np.float32) + rng.normal(0, 3, (480, b - a, 3))
+    seg = segment(finish(blur(img, 1.2)), mm_per_px=0.1)
+    big = [c for c in seg.candidates if max(c.bbox[2:]) > 50]
+    assert len(big) == 1
+    assert big[0].bbox[2:] == pytest.approx((2 * r, 2 * r), abs=30)
+
+
 def test_tiny_spot_on_a_web_size_photo_is_found_and_not_inflated():
     # a 2.4 px disc (0.6 mm at 0.25 mm/px) on a 320x240 photo, slightly blurred: found where painted,
     # and its outline is not inflated to the blur's width by more than about a pixel
