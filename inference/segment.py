@@ -1132,14 +1132,19 @@ def _elongation(mask: np.ndarray) -> float:
 # full-resolution refinement
 
 
+RING_OFF_SKIN_FRAC = 0.25  # a bruise-sized spot's ring this much off the skin keeps only its part on it
+
+
 class _RingExclusion(NamedTuple):
     """Where a spot's skin ring may not lie: the reference (full-res bool, or None) and, for a
-    bruise-sized spot (_refine), what is not skin (working image bool, or None when no skin was found).
+    bruise-sized spot whose ring lies RING_OFF_SKIN_FRAC or more off the skin (_refine), what is not
+    skin (working image bool, or None when no skin was found).
 
     A large spot's crop reaching past the limb put its ring partly on the cloth beyond, whose low
     blood index made the whole limb's skin "the spot" (a 38 mm bruise outlined as 182 mm, clinic dev
-    957014). A small spot's ring keeps the limb's edge: on the skin alone, the shaded rim of the
-    limb stood out of it as spots (clinic dev 957007: 9 more on nothing).
+    957014: 38 % of the ring off the skin). A small spot's ring keeps the limb's edge: on the skin
+    alone, the shaded rim of the limb stood out of it as spots (clinic dev 957007: 9 more on
+    nothing); so does a cluster's ring just touching it (8 % off: its split moved).
     """
 
     full: np.ndarray | None
@@ -1234,8 +1239,9 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     ring = away > grow + (margin / f) // 2
     if ex_crop is not None:
         ring &= ~ex_crop
-    if off_skin is not None and size >= _min_bruise_px(mm_per_px, image.shape, cfg):
-        ring &= ~off_skin  # a bruise-sized spot's ring reaches far: its part on the skin only
+    if (off_skin is not None and size >= _min_bruise_px(mm_per_px, image.shape, cfg)
+            and np.count_nonzero(ring & off_skin) >= RING_OFF_SKIN_FRAC * np.count_nonzero(ring)):
+        ring &= ~off_skin  # a bruise-sized spot's ring reaching well past the limb: its part on the skin only
     if ring.sum() < 8:
         ring = seed == 0
     if ring.sum() < 8:
