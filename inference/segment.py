@@ -1151,19 +1151,23 @@ class _RingExclusion(NamedTuple):
     off_skin: np.ndarray | None
     ws: float  # full-res px per working px
 
-    def crop(self, x0: int, y0: int, x1: int, y1: int, f: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(reference, not skin) over full-res box [x0, x1) x [y0, y1), area-reduced by f."""
-        ex = off = None
-        if self.full is not None:
-            ex = self.full[y0:y1, x0:x1]
-            if f > 1:
-                ex = cv2.resize(ex.astype(np.uint8), ((x1 - x0) // f, (y1 - y0) // f), interpolation=cv2.INTER_AREA) > 0
-        if self.off_skin is not None:
-            h, w = self.off_skin.shape
-            xs = np.clip(((x0 + (np.arange((x1 - x0) // f) + 0.5) * f) / self.ws).astype(int), 0, w - 1)
-            ys = np.clip(((y0 + (np.arange((y1 - y0) // f) + 0.5) * f) / self.ws).astype(int), 0, h - 1)
-            off = self.off_skin[np.ix_(ys, xs)]
-        return ex, off
+    def reference(self, x0: int, y0: int, x1: int, y1: int, f: int) -> np.ndarray | None:
+        """The reference over full-res box [x0, x1) x [y0, y1), area-reduced by f."""
+        if self.full is None:
+            return None
+        ex = self.full[y0:y1, x0:x1]
+        if f > 1:
+            ex = cv2.resize(ex.astype(np.uint8), ((x1 - x0) // f, (y1 - y0) // f), interpolation=cv2.INTER_AREA) > 0
+        return ex
+
+    def not_skin(self, x0: int, y0: int, x1: int, y1: int, f: int) -> np.ndarray | None:
+        """What is not skin over the same box, on its px (nearest working px)."""
+        if self.off_skin is None:
+            return None
+        h, w = self.off_skin.shape
+        xs = np.clip(((x0 + (np.arange((x1 - x0) // f) + 0.5) * f) / self.ws).astype(int), 0, w - 1)
+        ys = np.clip(((y0 + (np.arange((y1 - y0) // f) + 0.5) * f) / self.ws).astype(int), 0, h - 1)
+        return self.off_skin[np.ix_(ys, xs)]
 
 
 class _Crop(NamedTuple):
@@ -1177,7 +1181,6 @@ class _Crop(NamedTuple):
     margin: int
     rgb: np.ndarray
     exclude: np.ndarray | None
-    off_skin: np.ndarray | None
     bi: np.ndarray
 
 
@@ -1199,9 +1202,9 @@ def _crop(image: np.ndarray, box: tuple[int, int, int, int], width: float, ws: f
     crop = image[y0:y1, x0:x1]
     if f > 1:
         crop = cv2.resize(crop, ((x1 - x0) // f, (y1 - y0) // f), interpolation=cv2.INTER_AREA)
-    ex_crop, off = exclude.crop(x0, y0, x1, y1, f) if exclude is not None else (None, None)
+    ex_crop = exclude.reference(x0, y0, x1, y1, f) if exclude is not None else None
     bi = cv2.GaussianBlur(pigment_index(crop), (0, 0), 0.7)
-    return _Crop(x0, y0, x1, y1, f, margin, crop, ex_crop, off, bi)
+    return _Crop(x0, y0, x1, y1, f, margin, crop, ex_crop, bi)
 
 
 def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray, width: float, ws: float,
@@ -1222,7 +1225,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     cut = cut or _crop(image, box, width, ws, exclude, cfg)
     if cut is None:
         return [], False, False
-    x0, y0, x1, y1, f, margin, crop, ex_crop, off_skin, bi = cut
+    x0, y0, x1, y1, f, margin, crop, ex_crop, bi = cut
     cs = ws / f  # crop px per working px
     size_c = size / f
     # the working candidate, in crop px, grown by one working px: where the spot's core is
@@ -1239,8 +1242,9 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     ring = away > grow + (margin / f) // 2
     if ex_crop is not None:
         ring &= ~ex_crop
-    if (off_skin is not None and size >= _min_bruise_px(mm_per_px, image.shape, cfg)
-            and np.count_nonzero(ring & off_skin) >= RING_OFF_SKIN_FRAC * np.count_nonzero(ring)):
+    off_skin = (exclude.not_skin(x0, y0, x1, y1, f)
+                if exclude is not None and size >= _min_bruise_px(mm_per_px, image.shape, cfg) else None)
+    if off_skin is not None and np.count_nonzero(ring & off_skin) >= RING_OFF_SKIN_FRAC * np.count_nonzero(ring):
         ring &= ~off_skin  # a bruise-sized spot's ring reaching well past the limb: its part on the skin only
     if ring.sum() < 8:
         ring = seed == 0
