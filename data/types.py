@@ -42,6 +42,9 @@ class Scale:
     blur_px: float | None = None  # gaussian sigma (px) of the photo's blur at the reference beyond the
     #                               pixel's own, measured on an ArUco marker's edges, a sticker's rim or a
     #                               ruler's long sides; None if not measured
+    reference_points: tuple[tuple[float, float], ...] = ()  # (x, y) px the homography was fitted to (an
+    #                               ArUco marker's corners), each off by about mm_per_px_uncertainty /
+    #                               mm_per_px x their spread: how uncertain the scale is far from them
 
     @property
     def found(self) -> bool:

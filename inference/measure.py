@@ -14,6 +14,7 @@ import numpy as np
 
 from spotscale.data.types import Candidate, Scale, Spot
 from spotscale.inference.colour import to_lab
+from spotscale.inference.scale import local_scale_rel_sd
 from spotscale.inference.segment import RefinedCandidate, Segmentation
 
 
@@ -37,12 +38,12 @@ def measure(image_rgb: np.ndarray, candidates: Iterable[Candidate], scale: Scale
         planes = np.split(plane_all, np.cumsum([len(p) for p in pts_px])[:-1])
         dmax, dmin = _ferets(planes)
         mmpp = _local_mm_per_px(scale, _homography(scale), centres)
-        rel = (scale.mm_per_px_uncertainty or 0.0) / scale.mm_per_px
+        rel = local_scale_rel_sd(scale, centres[:, 0], centres[:, 1], image_rgb.shape[:2])
         for i, (cand, (pts, area_px, edge_px), plane) in enumerate(zip(cands, outlines, planes)):
             area_mm2 = polygon_area(plane) if len(plane) >= 3 else area_px * mmpp[i] ** 2
             if isinstance(cand, RefinedCandidate) and polygon_area(pts) > 0:
                 area_mm2 *= area_px / polygon_area(pts)  # pixel-count area is the less biased one
-            unc = math.sqrt((0.5 * mmpp[i]) ** 2 + (0.5 * edge_px * mmpp[i]) ** 2 + (dmax[i] * rel) ** 2)
+            unc = math.sqrt((0.5 * mmpp[i]) ** 2 + (0.5 * edge_px * mmpp[i]) ** 2 + (dmax[i] * rel[i]) ** 2)
             sizes[i] = dict(diameter_mm=float(dmax[i]), eq_diameter_mm=2 * math.sqrt(area_mm2 / math.pi),
                             area_mm2=area_mm2, minor_mm=float(dmin[i]), diameter_uncertainty_mm=unc)
     return [Spot(spot_id=i, x=float(cx), y=float(cy), bbox=tuple(int(v) for v in cand.bbox), area_px=area_px,

@@ -555,6 +555,7 @@ def rescale_result(result: PhotoResult, k: int, width: int, height: int) -> Phot
         sc, mm_per_px=None if sc.mm_per_px is None else sc.mm_per_px / k,
         mm_per_px_uncertainty=None if sc.mm_per_px_uncertainty is None else sc.mm_per_px_uncertainty / k,
         outline=tuple(pt(x, y) for x, y in sc.outline), homography=hom,
+        reference_points=tuple(pt(x, y) for x, y in sc.reference_points),
         blur_px=None if sc.blur_px is None else sc.blur_px * k)
     summary = dict(result.summary)
     c = summary.get("densest_window_center_px")

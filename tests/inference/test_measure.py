@@ -1,6 +1,7 @@
 """Measurement: Feret diameters, areas and colours on shapes whose answer is known from geometry."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import cv2
@@ -126,3 +127,20 @@ def test_batched_ferets_equal_one_at_a_time():
         assert (a, b) == feret_diameters(pts)
     assert (dmax[-4], dmin[-4]) == (pytest.approx(16 * math.sqrt(2)), pytest.approx(16))
     assert (dmax[-3], dmin[-3]) == (pytest.approx(5), 0.0) and dmin[-2] == 0.0 and dmax[-1] == 0.0
+
+
+def test_a_spot_far_from_a_small_marker_is_given_the_marker_perspectives_uncertainty():
+    # its scale there is the marker's perspective extrapolated: the diameter's uncertainty says so
+    from tests.inference.test_scale import _marker_scale_at
+    sc = _marker_scale_at((300, 300), 60)
+    mask = np.zeros((21, 21), bool)
+    yy, xx = np.mgrid[0:21, 0:21]
+    mask[np.hypot(xx - 10, yy - 10) <= 8] = True
+    img = finish(skin(w=1600, h=1200))
+    near, far = measure(img, [Candidate(bbox=(390, 290, 21, 21), mask=mask),
+                              Candidate(bbox=(1450, 1050, 21, 21), mask=mask)], sc)
+    flat = dataclasses.replace(sc, reference_points=())  # the marker's own uncertainty only, everywhere
+    near0, far0 = measure(img, [Candidate(bbox=(390, 290, 21, 21), mask=mask),
+                                Candidate(bbox=(1450, 1050, 21, 21), mask=mask)], flat)
+    assert near.diameter_uncertainty_mm == pytest.approx(near0.diameter_uncertainty_mm, rel=0.05)
+    assert far.diameter_uncertainty_mm > 1.5 * far0.diameter_uncertainty_mm

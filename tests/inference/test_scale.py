@@ -1203,3 +1203,39 @@ def test_a_small_markers_perspective_is_fitted_on_its_whole_square(monkeypatch):
     assert np.sqrt(np.mean(_far_corner_scale_errors(seeds) ** 2)) < 0.025
     monkeypatch.setattr(scale_mod, "_square_fitted", lambda image, quad, sigma: (quad, sigma))
     assert np.sqrt(np.mean(_far_corner_scale_errors(seeds) ** 2)) > 0.025
+
+
+def _marker_scale_at(centre_px, side_px: float, rel0: float = 0.002, tilt=(0.1, 0.05)):
+    """A Scale as find_scale reports a 20 mm marker of about `side_px` at `centre_px` (1600 x 1200 photo)."""
+    from spotscale.data.types import Scale
+    hom = plane_to_image((1600, 1200), centre_px, 20.0 / side_px, 10.0, tilt)
+    corners = cv2.perspectiveTransform(np.array([[[-10, -10]], [[10, -10]], [[10, 10]], [[-10, 10]]], np.float64),
+                                       hom).reshape(4, 2)
+    inv = np.linalg.inv(hom)
+    return Scale(true_scale(hom), rel0 * true_scale(hom), "aruco", homography=tuple(map(tuple, inv / inv[2, 2])),
+                 reference_points=tuple(map(tuple, corners)))
+
+
+def test_local_scale_uncertainty_grows_away_from_a_marker_and_more_for_a_small_one():
+    from spotscale.inference.scale import local_scale_rel_sd
+    small, large = _marker_scale_at((300, 300), 60), _marker_scale_at((300, 300), 240)
+    near, far = (320, 320), (1500, 1100)
+    assert local_scale_rel_sd(small, *near) == pytest.approx(0.002, rel=0.6)  # the marker's own, there
+    assert local_scale_rel_sd(small, *far) > 5 * local_scale_rel_sd(small, *near)
+    assert local_scale_rel_sd(small, *far) > 3 * local_scale_rel_sd(large, *far)
+    xs, ys = np.array([320.0, 1500.0]), np.array([320.0, 1100.0])
+    assert local_scale_rel_sd(small, xs, ys) == pytest.approx([local_scale_rel_sd(small, *near),
+                                                               local_scale_rel_sd(small, *far)])
+
+
+def test_local_scale_uncertainty_of_a_ruler_grows_with_the_unseen_tilt_a_manual_one_does_not():
+    from spotscale.data.types import Scale
+    from spotscale.inference.scale import PERSPECTIVE_FOCAL_PER_SIDE, PERSPECTIVE_TILT_SD_DEG, local_scale_rel_sd
+    ruler = Scale(0.1, 0.001, "ruler", outline=((100, 100), (500, 100), (500, 160), (100, 160)))
+    grad = 1.5 * math.tan(math.radians(PERSPECTIVE_TILT_SD_DEG)) / (PERSPECTIVE_FOCAL_PER_SIDE * 1600)
+    assert local_scale_rel_sd(ruler, 300, 130, (1200, 1600)) == pytest.approx(0.01)
+    assert local_scale_rel_sd(ruler, 300, 1130, (1200, 1600)) == pytest.approx(math.hypot(0.01, 1000 * grad))
+    assert 0.1 < 1000 * grad < 0.3  # 10 deg at 0.75 x the long side: ~20 % at 1000 px of 1600
+    manual = Scale(0.1, 0.0, "manual")
+    assert local_scale_rel_sd(manual, 1500, 1100, (1200, 1600)) == 0.0
+    assert local_scale_rel_sd(Scale(None), 10, 10) is None
