@@ -193,7 +193,8 @@ def local_scale_rel_sd(scale: Scale, x: float | np.ndarray, y: float | np.ndarra
     pts = np.asarray(scale.reference_points, np.float64).reshape(-1, 2)
     if scale.homography is not None and len(pts) == 4:
         out = np.maximum(_homography_rel_sd(np.asarray(scale.homography, np.float64), pts, rel0, xs, ys), rel0)
-    elif scale.source in ("ruler", "sticker") and scale.outline and shape is not None:
+    elif scale.source in ("ruler", "sticker") and scale.outline and shape is not None:  # (a ruler's homography
+        # holds the tilt along it; across it, and a sticker's, is the prior's)
         c = np.asarray(scale.outline, np.float64).reshape(-1, 2).mean(axis=0)
         grad = 1.5 * math.tan(math.radians(PERSPECTIVE_TILT_SD_DEG)) / (PERSPECTIVE_FOCAL_PER_SIDE * max(shape))
         out = np.hypot(rel0, grad * np.hypot(xs - c[0], ys - c[1]))
@@ -1679,8 +1680,27 @@ def _ruler_scale(image: np.ndarray, bd: _Band, fits: list[_Ticks]) -> tuple[floa
         what += (f"; tilt: period {ticks.chirp_per_px * ticks.period_px / ticks.unit_mm * 1000:+.1f} % per 10 mm "
                  f"along the ruler, isotropic scale {factor - 1.0:+.1%} from the scale along it, +-{tilt:.1%} "
                  "for the tilt across it, which a ruler cannot see")
-    sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, tilt), "ruler", outline, None, f"ruler: {what}", 1)
+    hom = _ruler_homography(ticks, a + u * t_mid + n * 0.5 * (band[0] + band[1]), u, (w, h), mm_per_px)
+    sc = Scale(mm_per_px, mm_per_px * math.hypot(rel, tilt), "ruler", outline, hom, f"ruler: {what}", 1)
     return bd.score * ticks.n_ticks, sc, math.hypot(rel, 0.002)
+
+
+def _ruler_homography(ticks: _Ticks, centre: np.ndarray, u: np.ndarray, size: tuple[int, int],
+                      mm_per_px: float) -> tuple[tuple[float, ...], ...] | None:
+    """Image px -> plane mm with the tilt along the ruler that its tick trend shows (_tilt_correction's
+    model, p = p_d u, the tilt across it taken as none), sqrt|det J| = mm_per_px at `centre`."""
+    w, h = size
+    p = -0.5 * ticks.chirp_per_px * np.asarray(u, np.float64)
+    if float(np.hypot(*p)) * 0.5 * max(w, h) > 0.2 or not np.isfinite(p).all():
+        return None
+    c = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    a = 1.0 - float(p @ (np.asarray(centre, np.float64) - c))
+    if a <= 0.1:
+        return None
+    s = mm_per_px * a ** 1.5
+    hom = np.diag([s, s, 1.0]) @ np.array([[1, 0, 0], [0, 1, 0], [-p[0], -p[1], 1.0]]) @ \
+        np.array([[1, 0, -c[0]], [0, 1, -c[1]], [0, 0, 1.0]])
+    return tuple(tuple(float(v) for v in row) for row in hom / hom[2, 2])
 
 
 def _marks_beside(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, t_c: np.ndarray,
