@@ -99,7 +99,7 @@ def mine_photo(image_rgb: np.ndarray, im: LabelledImage, config: Any = None,
     exclude = reference_mask(found, (h, w), margin_px=cfg.reference_margin_px) if found.outline else None
     truth = true_scale(im)
     scale = dataclasses.replace(found, mm_per_px=truth.mm_per_px, homography=truth.homography,
-                                source="annotation") if truth else found
+                                source="annotation", reference_points=()) if truth else found
     seg = segment(image_rgb, exclude=exclude, mm_per_px=scale.mm_per_px, config=cfg.segment, reduced=reduced)
     spots = measure(image_rgb, seg.candidates, scale)
     truths = _truth_masks(im, h, w)
