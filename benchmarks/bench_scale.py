@@ -7,8 +7,8 @@ diameter and colour) are passed from the photo's metadata. Truth is meta["mm_per
 of the image->plane homography at the reference centre. Spots lie anywhere in the photo, so each kind's
 second line compares the local mm per px (plane_mm_per_px) with the truth's at a 9 x 7 grid over the
 whole photo, and says how often the error is within twice the local uncertainty reported there
-(local_scale_rel_sd: a marker's corners carried through its homography; for a ruler or sticker, an
-unseen tilt of 10 deg, 1 sd). Run: .venv/bin/python benchmarks/bench_scale.py
+(local_scale_rel_sd: a marker's corners carried through its homography; for a ruler or sticker, a
+tilt of 6 deg, 1 sd, that it does not show). Run: .venv/bin/python benchmarks/bench_scale.py
 Times are wall clock and, in brackets, CPU time of the process (time.process_time; all threads), which a
 busy shared machine inflates less.
 """
