@@ -1208,8 +1208,9 @@ def _square_fitted(image: np.ndarray, quad: np.ndarray, sigma: float) -> tuple[n
 def _projective_grid_fit(img: np.ndarray, j: np.ndarray, on_u: np.ndarray, start: np.ndarray,
                          min_tol: float) -> tuple[np.ndarray, float, int] | None:
     """(image -> grid homography, residual sd in cells, points kept) from edge points `img` (px) on grid
-    lines u = j (`on_u`) or v = j (else); `start`: the map the points were sampled with (its w weights
-    the first round). None unless 24 points on 2 or more lines of each axis remain."""
+    lines u = j (`on_u`) or v = j (else); `start`: the map the points were sampled with (it weights the
+    first round and picks its outliers); `min_tol`: the least outlier tolerance (grid units, about
+    0.15 px). None unless 24 points on 2 or more lines of each axis remain."""
     c = img.mean(axis=0)
     k = 1.0 / max(float(np.std(img - c)), 1e-9)
     norm = np.array([[k, 0, -k * c[0]], [0, k, -k * c[1]], [0, 0, 1.0]])  # px -> centred, unit spread
