@@ -6,6 +6,14 @@ import math
 import numpy as np
 
 
+def jacobian_det(h: object, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """det J of homography `h` at image points (xs, ys), arrays: det H / w^3 (signed; for an image px
+    -> plane mm map, mm2 per px2)."""
+    m = np.asarray(h, np.float64)
+    w = m[2, 0] * np.asarray(xs, np.float64) + m[2, 1] * np.asarray(ys, np.float64) + m[2, 2]
+    return np.linalg.det(m) / w ** 3
+
+
 def homography_scale(h: object, x: float, y: float) -> float | None:
     """Local scale of homography `h` at (x, y): sqrt(|det J|), output units per input unit.
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
+from spotscale.data.geometry import jacobian_det
 from spotscale.data.types import Candidate, Scale, Spot
 from spotscale.inference.colour import to_lab
 from spotscale.inference.scale import local_scale_rel_sd
@@ -63,7 +64,7 @@ def skin_area_cm2(seg: Segmentation, scale: Scale) -> float | None:
     ys, xs = np.nonzero(seg.skin_mask)
     step = max(1, xs.size // 20000)
     pts = np.stack([(xs[::step] + 0.5) * seg.work_scale - 0.5, (ys[::step] + 0.5) * seg.work_scale - 0.5], 1)
-    jac = np.abs(_jacobian_det(H, pts))
+    jac = np.abs(jacobian_det(H, pts[:, 0], pts[:, 1]))
     return float(seg.skin_area_px * np.mean(jac) / 100.0)
 
 
@@ -165,17 +166,11 @@ def _homography(scale: Scale) -> np.ndarray | None:
     return H if H.shape == (3, 3) and np.isfinite(H).all() else None
 
 
-def _jacobian_det(H: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """det of d(plane)/d(image) of a homography at image points (mm2 per px2)."""
-    w = pts @ H[2, :2] + H[2, 2]
-    return np.linalg.det(H) / w ** 3
-
-
 def _local_mm_per_px(scale: Scale, H: np.ndarray | None, xy: np.ndarray) -> np.ndarray:
     """mm per px at image points (N, 2): sqrt|det J| of the homography, else the scalar scale."""
     if H is None:
         return np.full(len(xy), float(scale.mm_per_px))
-    return np.sqrt(np.abs(_jacobian_det(H, xy)))
+    return np.sqrt(np.abs(jacobian_det(H, xy[:, 0], xy[:, 1])))
 
 
 def _centroid(cand: Candidate, pts: np.ndarray) -> tuple[float, float]:

@@ -42,7 +42,7 @@ import scipy.fft
 import scipy.ndimage
 
 from spotscale.data.errors import ConfigError
-from spotscale.data.geometry import homography_scale
+from spotscale.data.geometry import homography_scale, jacobian_det
 from spotscale.data.types import Scale
 from spotscale.inference.ruler import tick_runs
 
@@ -220,8 +220,7 @@ def _homography_rel_sd(hom: np.ndarray, pts: np.ndarray, rel0: float, xs: np.nda
     sigma = CORNER_SIGMA_CORRELATED * rel0 * math.sqrt(abs(cv2.contourArea(pts.astype(np.float32))))
 
     def local(h: np.ndarray) -> np.ndarray:
-        w = h[2, 0] * xs + h[2, 1] * ys + h[2, 2]
-        return np.sqrt(np.abs(np.linalg.det(h) / w ** 3))
+        return np.sqrt(np.abs(jacobian_det(h, xs, ys)))
 
     base = local(hom)
     var = np.zeros(np.broadcast(xs, ys).shape)
