@@ -55,7 +55,7 @@ _OD_LUT = _od_lut()  # constant table, computed once
 
 
 def optical_density(image_rgb: np.ndarray) -> np.ndarray:
-    """Per-channel optical density -log(linear sRGB + 0.002), float32 (..., 3).
+    """Per-channel optical density -log(linear sRGB + 0.002), float32 of the input's shape ((..., 3), or one channel).
 
     Pigments (blood, melanin, bilirubin) add to it linearly with their amount (Beer-Lambert), and
     a change of illumination adds the same constant to all three channels.
