@@ -10,6 +10,10 @@ ITA band, then a per-stage timing of one 4000x3000 JPEG against cv2.imread.
 marker: what the pipeline does with a photo whose scale is not found), and still measures the spots
 found with the true scale, so recall and non-spot figures say what a missing scale costs.
 
+`--watermark yellow` renders every photo with a yellow or orange line of text blended over it (a
+camera's date stamp, a coloured watermark; the generator draws one in about seventeen photos so), to measure
+what such overlays cost (segment._overlay).
+
 Rendered photos are cached (JPEG + JSON + NPZ) under --cache, since rendering is slow; the default
 cache folder is named by a hash of the generator's code, so a changed generator never reuses stale photos.
 Usage: python benchmarks/bench_measure.py [--seed 20261125] [--n-large 30] [--n-small 10] [--workers 2] [--no-scale]
@@ -43,18 +47,19 @@ GROUPS = (("light (>41)", 41, 999), ("intermediate (28-41)", 28, 41), ("tan (10-
           ("brown (-30-10)", -30, 10), ("dark (<-30)", -999, -30))
 
 
-def plan(seed: int, n_large: int, n_small: int) -> list[dict]:
+def plan(seed: int, n_large: int, n_small: int, watermark: str | None = None) -> list[dict]:
     """The benchmark photos: every skin band and reference kind, large and small."""
     out = []
     for i in range(n_large + n_small):
         large = i < n_large
         out.append({"seed": seed + i, "size": (4000, 3000) if large else (640, 480),
-                    "scale": KINDS[i % 3], "skin_band": BANDS[(i // 3 + i) % len(BANDS)]})
+                    "scale": KINDS[i % 3], "skin_band": BANDS[(i // 3 + i) % len(BANDS)], "watermark": watermark})
     return out
 
 
 def _name(p: dict) -> str:
-    return f"s{p['seed']}_{p['size'][0]}x{p['size'][1]}_{p['scale']}_{p['skin_band']}"
+    wm = f"_wm{p['watermark']}" if p.get("watermark") else ""
+    return f"s{p['seed']}_{p['size'][0]}x{p['size'][1]}_{p['scale']}_{p['skin_band']}{wm}"
 
 
 def render_cached(p: dict, cache: Path) -> Path:
@@ -65,7 +70,8 @@ def render_cached(p: dict, cache: Path) -> Path:
     jpg = cache / f"{name}.jpg"
     if jpg.exists() and (cache / f"{name}.json").exists():
         return jpg
-    ph = render_photo(p["seed"], size=tuple(p["size"]), scale=p["scale"], skin_band=p["skin_band"])
+    ph = render_photo(p["seed"], size=tuple(p["size"]), scale=p["scale"], skin_band=p["skin_band"],
+                      watermark=p.get("watermark"))
     spots = [{"category": s.category, "subtype": s.subtype, "borderline": bool(s.borderline),
               "x": float(s.x), "y": float(s.y), "bbox": [int(v) for v in s.bbox],
               "diameter_mm": float(s.diameter_mm), "eq_diameter_mm": float(s.eq_diameter_mm),
@@ -259,11 +265,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="photo cache (default: $SPOTSCALE_BENCH_CACHE or /tmp/spotscale_bench_<generator hash>)")
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--no-scale", action="store_true", help="segment as if no reference were found (see above)")
+    ap.add_argument("--watermark", choices=["yellow"], default=None,
+                    help="every photo with a yellow or orange text overlay (see above)")
     args = ap.parse_args(argv)
     if args.cache is None:
         args.cache = Path(os.environ.get("SPOTSCALE_BENCH_CACHE") or f"/tmp/spotscale_bench_{generator_hash()}")
     args.cache.mkdir(parents=True, exist_ok=True)
-    photos = plan(args.seed, args.n_large, args.n_small)
+    photos = plan(args.seed, args.n_large, args.n_small, args.watermark)
     with ProcessPoolExecutor(args.workers) as ex:
         jpgs = list(ex.map(render_cached, photos, [args.cache] * len(photos)))
     if args.render_only:
@@ -272,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         results = list(ex.map(evaluate_photo, jpgs, [args.no_scale] * len(jpgs)))
     print(f"bench_measure: {len(results)} generator photos, seeds {args.seed}..{args.seed + len(photos) - 1} "
           f"({args.n_large} at 4000x3000, {args.n_small} at 640x480), "
-          + ("segmented without a scale, measured with the true one" if args.no_scale else "true scale"))
+          + ("segmented without a scale, measured with the true one" if args.no_scale else "true scale")
+          + (", each with a yellow or orange text overlay" if args.watermark else ""))
     report(results)
     report_by_px(results)
     large = [j for j, p in zip(jpgs, photos) if p["size"][0] == 4000]

@@ -399,8 +399,13 @@ def _camera_effects(rng, img: np.ndarray, options: dict) -> dict:
     return out
 
 
-def _watermark(rng, rgb: np.ndarray) -> str | None:
-    if rng.random() > 0.2:
+WATERMARKS = (None, "yellow")  # render_photo(watermark=...): one photo in five at random, or always yellow
+
+
+def _watermark(rng, rgb: np.ndarray, kind: str | None = None) -> str | None:
+    """Blend a line of text over the photo in place (one photo in five: white, or yellow one in three
+    of those); kind "yellow": always, yellow or orange (a camera's date stamp). Returns the text."""
+    if kind is None and rng.random() > 0.2:
         return None
     h, w = rgb.shape[:2]
     text = str(rng.choice(["(c) DermClinic 2024", "www.skinatlas.example", "2023-05-14 10:32",
@@ -411,7 +416,10 @@ def _watermark(rng, rgb: np.ndarray) -> str | None:
     x = int(rng.uniform(0, max(1, w - tw)))
     y = int(rng.uniform(th + 1, h - 2))
     overlay = rgb.copy()
-    colour = (255, 255, 255) if rng.random() < 0.7 else (255, 255, 0)
+    if kind == "yellow":
+        colour = (255, 255, 0) if rng.random() < 0.5 else (255, 170, 0)
+    else:
+        colour = (255, 255, 255) if rng.random() < 0.7 else (255, 255, 0)
     cv2.putText(overlay, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
     a = rng.uniform(0.3, 0.9)
     cv2.addWeighted(overlay, a, rgb, 1 - a, 0, dst=rgb)
@@ -538,8 +546,11 @@ def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "
 
     options (all optional): mm_per_px, rotation_deg, tilt (tx, ty), marker_side_mm, marker_id,
     skin_band (an ITA band name), density (spot count factor), blur_px, noise, in_frame, jpeg_quality
-    (recorded only; the caller encodes).
+    (recorded only; the caller encodes), watermark (WATERMARKS: None = one photo in five, "yellow" =
+    always a yellow or orange one).
     """
+    if options.get("watermark") not in WATERMARKS:
+        raise ValueError(f"watermark must be one of {WATERMARKS}, not {options.get('watermark')!r}")
     rng = np.random.default_rng(seed)
     size = (int(size[0]), int(size[1]))
     kind = _pick_scale(rng, scale)
@@ -585,7 +596,7 @@ def render_photo(seed: int, size: tuple[int, int] = (4000, 3000), scale: str = "
     light_meta["sheen"] = _sheen(rng, img)
     cam_fx = _camera_effects(rng, img, options)
     rgb = linear_to_srgb_u8(img)
-    watermark = _watermark(rng, rgb)
+    watermark = _watermark(rng, rgb, options.get("watermark"))
     ita_image = _ita(rgb[pts_xy[:, 1], pts_xy[:, 0]].astype(np.float32) / 255.0)  # as the camera saw it
     mm_per_px = jacobian_scale(plane.to_plane_mm, float(ref_px[0]), float(ref_px[1]))
     q = options.get("jpeg_quality")

@@ -290,3 +290,17 @@ def test_every_other_look_renders_a_visible_spot(appearance):
         assert np.isfinite(layer.absorb).all() and np.isfinite(layer.opacity).all()
         assert (layer.opacity >= 0.5).sum() >= 4, seed  # a mask the truth can be measured from
         assert layer.absorb.shape[:2] == layer.opacity.shape
+
+
+def test_a_yellow_watermark_is_drawn_on_request_over_the_same_scene():
+    # bench_measure --watermark yellow: every photo gets a yellow or orange text overlay; the scene
+    # under it is the one the seed renders without the option
+    plain = render_photo(31, (400, 300), "none", density=0.5)
+    stamped = render_photo(31, (400, 300), "none", density=0.5, watermark="yellow")
+    assert plain.meta["watermark"] is None and stamped.meta["watermark"]
+    changed = np.any(stamped.image != plain.image, axis=2)
+    assert 0 < changed.mean() < 0.2  # a line of text, not a new scene
+    d = stamped.image[changed].astype(int) - plain.image[changed].astype(int)
+    assert np.median(d[:, 1]) > 0 > np.median(d[:, 2])  # lighter green, darker blue: yellow over skin
+    with pytest.raises(ValueError, match="watermark"):
+        render_photo(31, (400, 300), "none", watermark="blue")
