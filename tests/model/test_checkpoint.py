@@ -38,6 +38,8 @@ class _Payload:
         return (open, (self.target, "w"))  # would create a file when unpickled
 
 
+# torch warns that a bare pickle's protocol is not its own before the weights-only unpickler refuses it
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_a_pickle_with_code_is_refused_without_running_it(saved, tmp_path):
     _, path = saved
     marker = tmp_path / "payload_ran"
