@@ -678,8 +678,8 @@ def _overlay(work: np.ndarray, skin: np.ndarray, region: np.ndarray, snr: np.nda
     if wgt.sum() < 16:
         wgt = np.ones_like(wgt)
     wide = cfg.background_sigma_frac * max(work.shape[:2])
-    d_g, d_b = (cv2.GaussianBlur(od, (0, 0), 0.8) - _norm_blur(cv2.GaussianBlur(od, (0, 0), 0.8), wgt, wide)
-                for od in (optical_density(np.ascontiguousarray(work[..., c])) for c in (1, 2)))
+    d_g, d_b = (od - _norm_blur(od, wgt, wide) for od in (
+        cv2.GaussianBlur(optical_density(np.ascontiguousarray(work[..., c])), (0, 0), 0.8) for c in (1, 2)))
     tol = np.float32(cfg.overlay_green_od)
     lighter = pos & (d_g < -tol) & (d_b > tol)
     if not lighter.any():
