@@ -705,8 +705,12 @@ def _with_texture_snr(cands: list[Candidate], resid: np.ndarray, work: np.ndarra
     blood-index one (`resid`), and, for a candidate under TEXTURE_BOTH_BELOW on it, the darkening
     (luminance optical density) at half weight, the larger counting: a deep purple spot (a 7.7 mm
     purpura of the independent renderer) barely moves the blood index, yet stands far out of any
-    mottling; at full weight the darkening let a third of the dropped blotches back in. Candidates
-    found as bruises (blood index blind to them) are not judged (None).
+    mottling; at full weight the darkening let a third of the dropped blotches back in. Not judged
+    (None): candidates found as bruises (blood index blind to them), and those wider (equal-area
+    diameter) than TEXTURE_MAX_WIDE x the wide background's sigma, whose contrast map and noise
+    window are then mostly the spot itself: a clear disc on plain noise measured 10.6 at 1.5 x that
+    sigma, 3.5 at 2.25 x; a clinic-renderer ecchymosis a third of the photo across, a* 22 over the
+    skin, measured 2.3 and was dropped as skin texture.
     """
     f = math.ceil(max(resid.shape[:2]) / TEXTURE_MAX_SIDE)
     if f > 1 and min(resid.shape[:2]) >= 8 * f:  # a copy of at most TEXTURE_MAX_SIDE px: its cost
@@ -732,10 +736,10 @@ def _with_texture_snr(cands: list[Candidate], resid: np.ndarray, work: np.ndarra
             continue
         cx = min(w - 1, max(0, int((x0 + xs.mean() + 0.5) / work_scale)))
         cy = min(h - 1, max(0, int((y0 + ys.mean() + 0.5) / work_scale)))
-        if bruise[cy, cx]:
+        d = 2.0 * math.sqrt(xs.size / math.pi) / work_scale
+        if bruise[cy, cx] or d > TEXTURE_MAX_WIDE * wide:
             out.append(c)
             continue
-        d = 2.0 * math.sqrt(xs.size / math.pi) / work_scale
         j = max(0, int(round(math.log(max(TEXTURE_MIN_SIGMA, 0.3 * d) / TEXTURE_MIN_SIGMA, TEXTURE_STEP))))
         v = -math.inf
         for name in ("blood", "dark"):
@@ -759,6 +763,7 @@ def _with_texture_snr(cands: list[Candidate], resid: np.ndarray, work: np.ndarra
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # luminance weights of linear RGB (Rec. 709)
 TEXTURE_BOTH_BELOW = 10.0  # _with_texture_snr: the darkening is looked at only under this blood-index value
 TEXTURE_DARK_WEIGHT = 2.0  # ...and counts at 1/this: mottling darkens too, a deep purple spot far more
+TEXTURE_MAX_WIDE = 2.0  # _with_texture_snr judges no candidate wider than this x the wide background's sigma
 TEXTURE_MAX_SIDE = 640  # px; _with_texture_snr works on a copy of the working image reduced to this
 TEXTURE_MIN_SIGMA = 0.7  # its px; the smoothing scales of _with_texture_snr step from it
 TEXTURE_STEP = 2.0  # ...by this factor

@@ -984,6 +984,28 @@ def test_texture_snr_tells_a_spot_from_blotches_of_the_skins_own_mottling(seed):
     assert np.median([c.texture_snr for c in out[2:]]) < 3.0
 
 
+def test_texture_snr_does_not_judge_a_spot_wider_than_the_skin_background_it_is_judged_against():
+    # a bruise a third of the photo across fills the contrast map and noise window of its own scale:
+    # a clinic-renderer ecchymosis (a* 22 over the skin) measured 2.3 there and was dropped as texture
+    from spotscale.data.types import Candidate
+    from spotscale.inference.segment import _with_texture_snr
+    shape, cfg = (300, 400), SegmentConfig()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:300, :400]
+    resid = rng.normal(0, 0.01, shape).astype(np.float32)
+    for (x, y, r) in [(140.0, 150.0, 65.0), (330.0, 70.0, 12.0)]:  # 0.33 and 0.06 of the long side
+        resid += (0.3 / (1 + np.exp(np.minimum((np.hypot(xx - x, yy - y) - r) / 3.0, 50)))).astype(np.float32)
+
+    def cand(x: float, y: float, r: float) -> Candidate:
+        box = (int(x - r), int(y - r), int(2 * r) + 1, int(2 * r) + 1)
+        return Candidate(box, np.hypot(xx - x, yy - y)[box[1]:box[1] + box[3], box[0]:box[0] + box[2]] <= r)
+    big, mid = _with_texture_snr([cand(140.0, 150.0, 65.0), cand(330.0, 70.0, 12.0)], resid,
+                                 np.full(shape + (3,), (200, 150, 130), np.uint8), np.ones(shape, bool),
+                                 np.zeros(shape, bool), 1.0, cfg)
+    assert big.texture_snr is None
+    assert mid.texture_snr > 8.0  # judged, and clear
+
+
 def test_texture_snr_of_a_deep_purple_spot_comes_from_its_darkening():
     from spotscale.data.types import Candidate
     from spotscale.inference.segment import _with_texture_snr
