@@ -15,6 +15,12 @@ from spotscale.data.types import Scale, Spot
 from spotscale.inference.scale import plane_mm_per_px
 from spotscale.model.crops import CropConfig, crop_batch
 
+# Crops are no wider than this (mm; with a scale): about the widest field training showed (the generator's
+# ecchymoses, up to 40 mm, at context 2). A wider one reached past the limb: its frame, which sets the
+# skin colour the crop is normalised by, lay on the cloth, and a clinic-renderer bruise measured 82 mm
+# was `other` at 0.997 (context 2), purpura at 0.85 (context 1.2).
+MAX_FIELD_MM = 80.0
+
 
 def classify(image_rgb: np.ndarray, spots: Sequence[Spot], scale: Scale, net: Any, meta: dict,
              batch_size: int = 1024, views: int = 1) -> list[Spot]:
@@ -40,7 +46,8 @@ def predict_probs(image_rgb: np.ndarray, items: Sequence[Any], mm_per_px: Any, n
     """Calibrated class probabilities (N, n_classes) of crop items (Spots or (x, y, bbox, mask))."""
     import torch
 
-    batch = crop_batch(image_rgb, items, mm_per_px, CropConfig.from_dict(meta.get("crop", {})))
+    crop = dataclasses.replace(CropConfig.from_dict(meta.get("crop", {})), max_field_mm=MAX_FIELD_MM)
+    batch = crop_batch(image_rgb, items, mm_per_px, crop)
     logits = logits_of(net, batch.images, batch.scalars, batch_size, views)
     t = float(meta.get("temperature", 1.0))
     return torch.softmax(torch.from_numpy(logits) / t, dim=1).numpy()

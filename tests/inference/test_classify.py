@@ -68,3 +68,21 @@ def test_averaged_views_do_not_depend_on_the_crops_orientation():
     assert np.abs(logits_of(net, turned, s) - logits_of(net, x, s)).max() > 1e-3
     with pytest.raises(ValueError, match="views must be one of"):
         logits_of(net, x, s, views=3)
+
+
+def test_the_crop_of_a_bruise_wider_than_training_showed_is_narrowed(model, monkeypatch):
+    # a 100 mm spot at context 2 would be cropped 200 mm wide, past the limb; classify caps the field
+    # at MAX_FIELD_MM (never under 1.2 x the spot), as the crops of model.crops do when asked
+    import spotscale.inference.classify as classify_mod
+    from spotscale.model.crops import CropConfig, crop_batch
+    net, meta = model
+    seen = []
+    monkeypatch.setattr(classify_mod, "crop_batch", lambda img, items, mpp, cfg: seen.append(cfg) or crop_batch(img, items, mpp, cfg))
+    img = np.full((400, 400, 3), 200, np.uint8)
+    spot = _spot(1, 200, 200, 100)  # 100 mm across at 0.5 mm/px
+    cv2.circle(img, (200, 200), 100, (120, 30, 60), -1)
+    classify(img, [spot], Scale(mm_per_px=0.5, source="manual"), net, meta)
+    assert seen[0].max_field_mm == classify_mod.MAX_FIELD_MM == 80.0
+    mask = crop_batch(img, [spot], 0.5, seen[0]).images[0, 3]
+    wide = crop_batch(img, [spot], 0.5, CropConfig.from_dict(meta.get("crop", {}))).images[0, 3]
+    assert (mask > 0.5).mean() > 1.5 * (wide > 0.5).mean()  # the spot fills more of the narrowed crop

@@ -35,6 +35,23 @@ def test_a_2mm_disc_spans_the_same_crop_px_at_any_photo_scale(mm_per_px):
     assert abs(_span_px(-crops[0, 1]) - 8) <= 1
 
 
+def test_a_field_wider_than_max_field_mm_is_narrowed_but_keeps_min_context_round_the_spot():
+    # a 60 mm bruise at context 2 makes a 120 mm field; capped at 80 mm it is narrowed to 80 mm, and a
+    # 100 mm one to 1.2 x 100 mm (its edge and some skin stay in view); a 10 mm spot is not touched
+    mm_per_px = 0.5
+    for d_mm, field_mm in [(60.0, 80.0), (100.0, 120.0), (10.0, 20.0)]:
+        img, item = _disc_photo(d_mm / mm_per_px, size=(500, 500), centre=(250.0, 250.0))
+        plain = crop_batch(img, [item], mm_per_px, CropConfig())
+        capped = crop_batch(img, [item], mm_per_px, CropConfig(max_field_mm=80.0))
+        size = CropConfig().size_px
+        assert abs(_span_px(capped.images[0, 3]) - size * d_mm / field_mm) <= 1, (d_mm, field_mm)
+        if d_mm * CropConfig().context <= 80.0:
+            np.testing.assert_array_equal(capped.images, plain.images)
+        else:
+            assert _span_px(capped.images[0, 3]) > _span_px(plain.images[0, 3]) + 2
+        np.testing.assert_array_equal(capped.scalars, plain.scalars)  # the size feature is the spot's
+
+
 def test_size_scalar_is_log_of_half_the_diameter():
     img, item = _disc_photo(40)
     b = crop_batch(img, [item], 0.1, CropConfig())  # 4 mm
