@@ -40,7 +40,7 @@ class CropConfig:
     context: float = 2.0  # with a scale: field >= context x spot diameter (shrink to fit)
     unknown_context: float = 4.0  # without a scale: field = this x spot diameter in px
     min_field_px: float = 12.0  # without a scale: smallest field in image px
-    max_field_mm: float | None = None  # with a scale: a wider field is narrowed to this, but not under
+    max_field_mm: float = 0.0  # with a scale: a wider field is narrowed to this (0: never), but not under
     min_context: float = 1.2  # ...this x the spot's diameter (inference: no wider field than training showed)
     pad_px: int = 0
     log_gain: float = 2.0
@@ -172,7 +172,7 @@ def _one_crop(img: np.ndarray, x: float, y: float, bbox: tuple[int, int, int, in
     known = mpp is not None and math.isfinite(mpp) and mpp > 0
     if known:
         field_mm = max(cfg.size_px * cfg.mm_per_crop_px, cfg.context * d_px * mpp)
-        if cfg.max_field_mm and field_mm > cfg.max_field_mm:
+        if cfg.max_field_mm > 0 and field_mm > cfg.max_field_mm:
             field_mm = max(cfg.max_field_mm, cfg.min_context * d_px * mpp, cfg.size_px * cfg.mm_per_crop_px)
         s = field_mm / mpp / cfg.size_px  # image px per crop px
     else:
