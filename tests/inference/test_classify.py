@@ -77,7 +77,11 @@ def test_the_crop_of_a_bruise_wider_than_training_showed_is_narrowed(model, monk
     from spotscale.model.crops import CropConfig, crop_batch
     net, meta = model
     seen = []
-    monkeypatch.setattr(classify_mod, "crop_batch", lambda img, items, mpp, cfg: seen.append(cfg) or crop_batch(img, items, mpp, cfg))
+
+    def spy(img, items, mpp, cfg):
+        seen.append(cfg)
+        return crop_batch(img, items, mpp, cfg)
+    monkeypatch.setattr(classify_mod, "crop_batch", spy)
     img = np.full((400, 400, 3), 200, np.uint8)
     spot = _spot(1, 200, 200, 100)  # 100 mm across at 0.5 mm/px
     cv2.circle(img, (200, 200), 100, (120, 30, 60), -1)
