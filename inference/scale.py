@@ -438,7 +438,7 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
     if not markers:
         return None, "; ".join(refused) or "no usable ArUco marker"
     sc = _marker_scale(markers, refused, cfg)
-    paper = _paper_outline(gray, k, np.asarray(sc.homography, np.float64), cfg.marker_side_mm)
+    paper = _paper_outline(gray, k, np.asarray(sc.homography, np.float64), cfg.marker_side_mm, cfg.marker_margin)
     if paper is not None:
         sc = dataclasses.replace(sc, outline=tuple(map(tuple, paper.tolist())))
     blur = _marker_blur(image, max((q for _, q, _ in markers), key=lambda q: abs(cv2.contourArea(q.astype(np.float32)))))
@@ -471,7 +471,7 @@ def _detect_markers(detector, small: np.ndarray, k: int):
 MIN_MARKER_SEARCH_SIDE = 240  # px; a coarser copy than this is not searched for a marker
 
 
-def _paper_outline(gray: np.ndarray, k: int, hom: np.ndarray, side_mm: float,
+def _paper_outline(gray: np.ndarray, k: int, hom: np.ndarray, side_mm: float, fixed_frac: float,
                    max_frac: float = 0.6, safety_mm: float = 1.0) -> np.ndarray | None:
     """Image outline (4 points, full-res px) of the paper the marker is printed on, or None if unclear.
 
@@ -479,15 +479,19 @@ def _paper_outline(gray: np.ndarray, k: int, hom: np.ndarray, side_mm: float,
     grey falls half-way from the paper's level (just outside the black square) to the level
     beyond (skin); the side's margin is the 80th percentile over its lines, plus `safety_mm`.
     A fixed margin either swallowed spots next to a narrow paper or left a wide one's edge
-    (and its shadow) to be taken for spots. None (the caller keeps the fixed margin) when no
-    paper edge stands out within `max_frac` x the side: no white margin, or a paper wider than that.
+    (and its shadow) to be taken for spots. A side whose paper edge does not stand out within
+    `max_frac` x the side (out of frame, no white margin, a paper wider than that, or a bright
+    background beyond it) keeps the fixed margin, `fixed_frac` x the side, alone: one such side
+    used to put the fixed margin round all four, and the petechiae beside the paper's other
+    sides, 5-7 mm of skin, were never looked at (generator photo 5001). None (the caller keeps
+    the fixed margin) when no side's edge stands out.
     """
     s, half = float(side_mm), float(side_mm) / 2.0
     d = np.arange(0.5, max_frac * s + 1e-9, max(0.2, s / 80.0))
     ts = np.linspace(-0.35 * s, 0.35 * s, 9)
     inv = np.linalg.inv(hom)
     h, w = gray.shape[:2]
-    margins = []
+    margins: list[float | None] = []
     for nx, ny in ((-1.0, 0.0), (0.0, -1.0), (1.0, 0.0), (0.0, 1.0)):  # left, top, right, bottom
         tx, ty = -ny, nx
         px = (half + d)[None, :] * nx + ts[:, None] * tx
@@ -500,17 +504,21 @@ def _paper_outline(gray: np.ndarray, k: int, hom: np.ndarray, side_mm: float,
         v = v.reshape(px.shape)
         near, far = v[:, d <= 1.5], v[:, d >= 0.8 * max_frac * s]
         if np.isnan(near).all() or np.isnan(far).all():
-            return None
+            margins.append(None)
+            continue
         paper, beyond = float(np.nanmedian(near)), float(np.nanmedian(far))
         if paper - beyond < 20.0:
-            return None
+            margins.append(None)
+            continue
         mid = 0.5 * (paper + beyond)
         on_paper = np.argmax(v >= mid, axis=1)  # skip the black square's blurred edge
         below = (v < mid) & (np.arange(len(d))[None, :] > on_paper[:, None])
         first = np.where(below.any(axis=1), np.argmax(below, axis=1), len(d) - 1)
         ok = ~np.isnan(v).all(axis=1)
         margins.append(float(np.percentile(d[first[ok]], 80)) + safety_mm)
-    ml, mt, mr, mb = margins
+    if all(m is None for m in margins):
+        return None
+    ml, mt, mr, mb = (fixed_frac * s if m is None else m for m in margins)
     rect = np.array([[-half - ml, -half - mt], [half + mr, -half - mt], [half + mr, half + mb],
                      [-half - ml, half + mb]], np.float64)
     return _apply_h(inv, rect)
@@ -1299,7 +1307,7 @@ def _partial_scale(gray: np.ndarray, k: int, quad: np.ndarray, n_seen: int, sigm
     mm_per_px = homography_scale(hom, *centre)
     side_px = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)))
     unc = mm_per_px * math.hypot(sigma / side_px, _PARTIAL_MODEL_ERROR[n_seen, by_cells])
-    outline = _paper_outline(gray, k, hom, s)
+    outline = _paper_outline(gray, k, hom, s, cfg.marker_margin)
     if outline is None:
         outline = _apply_h(np.linalg.inv(hom), plane * (1.0 + 2.0 * cfg.marker_margin))
     what = ("the scale of its part in frame, from an affine map fitted to its cell edges there" if by_cells else

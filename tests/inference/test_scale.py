@@ -141,6 +141,28 @@ def test_marker_outline_follows_its_paper(pad_mm):
     assert half_extent == pytest.approx([10.0 + pad_mm + 1.0] * 2, abs=0.6)
 
 
+def test_marker_outline_keeps_the_fixed_margin_only_on_a_side_whose_paper_edge_is_unclear():
+    """Paper 3 mm wide round the square; past its right side, 2 mm of skin, then a bright sheet (the
+    paper-to-beyond step there is too small to tell). The other three sides still end 1 mm past the
+    paper (14 mm from the centre), the right one at the fixed 0.4 x side (18 mm)."""
+    res, side_px, pad = 20.0, 400, 60
+    art = cv2.aruco.generateImageMarker(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50), 7, side_px)
+    art = cv2.copyMakeBorder(art, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+    off = (pad - 0.5) / res + 10.0
+    hom = plane_to_image((700, 600), (330, 300), 0.1)
+    img = skin(700, 600)
+    img[:, 330 + 150:] = (242, 238, 240)  # plane x >= 15 mm: 2 mm past the paper's right edge
+    img = paste(img, art, np.array([[1 / res, 0, -off], [0, 1 / res, -off], [0, 0, 1.0]]), hom)
+    sc = find_scale(img)
+    assert sc.source == "aruco"
+    plane = np.c_[np.asarray(sc.outline), np.ones(len(sc.outline))] @ np.asarray(sc.homography).T
+    plane = plane[:, :2] / plane[:, 2:]
+    left, top = -plane.min(axis=0)
+    right, bottom = plane.max(axis=0)
+    assert [left, top, bottom] == pytest.approx([14.0] * 3, abs=0.6)
+    assert right == pytest.approx(18.0, abs=0.1)
+
+
 def test_no_marker_no_scale_with_reason():
     sc = find_scale(skin(640, 480))
     assert not sc.found and sc.source == "none"
