@@ -65,6 +65,8 @@ class SegmentConfig:
     blob_min_response: float = 0.4  # ...and spots merged without a valley are split at their own blobs
     #                                 (split.spot_blobs; 0: never), whose response reaches this x their contrast
     blob_noise_k: float = 1.25  # ...and this many noise sigmas
+    blob_peak_min_response: float = 0.3  # ...or this x their contrast at a contrast peak (a petechia in a
+    #                                      darker neighbour's -LoG ring; split.spot_blobs; 0: as elsewhere)
     blob_dip_frac: float = 0.08  # ...where the contrast dips by this x the paler blob between them
     shoulder_max_level: float = 0.8  # ...a blob without a peak (a pale spot on a dark one's flank) when at
     #                                  most this x its neighbour's peak
@@ -1577,8 +1579,12 @@ def _blob_groups(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: n
     top = 0.5 * cfg.max_valley_split_mm / mm_per_px / math.sqrt(2) if mm_per_px else min(t.shape) / 6
     top = min(top, math.sqrt(area / math.pi))
     sigmas = [1.2 * math.sqrt(2) ** i for i in range(16) if 1.2 * math.sqrt(2) ** i <= max(1.2, top)]
+    # the lower response at peaks only where the whole region is petechia-sized: the faint bumps of a
+    # pale flush under two dots became blobs and cut it in two (test_petechiae_on_a_pale_flush_...)
+    at_peaks = (cfg.blob_peak_min_response or None) if area <= _max_split_area(mm_per_px, cfg) else None
     blobs = spot_blobs(t.astype(np.float32), region, peaks, sigmas, min_response=cfg.blob_min_response,
-                       min_strength=cfg.blob_noise_k * noise, min_value=min_value, tops=tops)
+                       min_strength=cfg.blob_noise_k * noise, min_value=min_value, tops=tops,
+                       peak_min_response=at_peaks)
     if not len(blobs):
         return groups, none
     d = np.hypot(peaks[:, None, 0] - blobs[None, :, 0], peaks[:, None, 1] - blobs[None, :, 1])

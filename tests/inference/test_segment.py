@@ -136,6 +136,23 @@ def test_two_touching_discs_are_two_spots():
     assert abs(pts[0][0] - 199) < 2.5 and abs(pts[1][0] - 216) < 2.5
 
 
+@pytest.mark.parametrize("gap, r, strength, blur", [(5.5, 2.5, 0.7, 1.2), (6.0, 3.0, 0.7, 1.2), (6.5, 3.0, 0.7, 1.6)])
+def test_a_paler_petechia_touching_a_darker_one_is_split_off_at_its_own_peak(gap, r, strength, blur):
+    # 0.75-0.9 mm petechiae 0.8-1 mm apart, blurred into one outline with a shallow dip between
+    # their peaks: the paler one's -LoG response is cut by the darker one's negative ring, so it
+    # reaches 0.3-0.4 x its contrast at its own peak; below blob_min_response (0.4) it was no blob
+    img = skin(160, 120, gradient=False)
+    disc(img, 80, 60, r)
+    disc(img, 80 + gap, 61, 0.9 * r, strength=strength)
+    photo = finish(cv2.GaussianBlur(img, (0, 0), blur), noise=0.5)
+    seg = segment(photo, mm_per_px=0.15, config=SegmentConfig(camera_blur_px=blur))
+    pts = sorted(centres(seg))
+    assert len(pts) == 2
+    assert abs(pts[0][0] - 80) < 1.5 and abs(pts[1][0] - 80 - gap) < 1.5
+    off = segment(photo, mm_per_px=0.15, config=SegmentConfig(camera_blur_px=blur, blob_peak_min_response=0))
+    assert len(off.candidates) == 1
+
+
 def test_excluded_region_never_yields_spots():
     img = skin(seed=9)
     disc(img, 120, 120, 10)
