@@ -439,8 +439,7 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
         return None, "; ".join(refused) or "no usable ArUco marker"
     sc = _marker_scale(markers, refused, cfg)
     paper = _paper_outline(gray, k, np.asarray(sc.homography, np.float64), cfg.marker_side_mm, cfg.marker_margin)
-    if paper is not None:
-        sc = dataclasses.replace(sc, outline=tuple(map(tuple, paper.tolist())))
+    sc = dataclasses.replace(sc, outline=tuple(map(tuple, paper.tolist())))
     blur = _marker_blur(image, max((q for _, q, _ in markers), key=lambda q: abs(cv2.contourArea(q.astype(np.float32)))))
     return _with_blur(sc, blur, "the marker"), ""
 
@@ -472,8 +471,8 @@ MIN_MARKER_SEARCH_SIDE = 240  # px; a coarser copy than this is not searched for
 
 
 def _paper_outline(gray: np.ndarray, k: int, hom: np.ndarray, side_mm: float, fixed_frac: float,
-                   max_frac: float = 0.6, safety_mm: float = 1.0) -> np.ndarray | None:
-    """Image outline (4 points, full-res px) of the paper the marker is printed on, or None if unclear.
+                   max_frac: float = 0.6, safety_mm: float = 1.0) -> np.ndarray:
+    """Image outline (4 points, full-res px) of the paper the marker is printed on.
 
     Each side of the marker is followed outwards in the marker's plane along 9 lines until the
     grey falls half-way from the paper's level (just outside the black square) to the level
@@ -483,8 +482,8 @@ def _paper_outline(gray: np.ndarray, k: int, hom: np.ndarray, side_mm: float, fi
     `max_frac` x the side (out of frame, no white margin, a paper wider than that, or a bright
     background beyond it) keeps the fixed margin, `fixed_frac` x the side, alone: one such side
     used to put the fixed margin round all four, and the petechiae beside the paper's other
-    sides, 5-7 mm of skin, were never looked at (generator photo 5001). None (the caller keeps
-    the fixed margin) when no side's edge stands out.
+    sides, 5-7 mm of skin, were never looked at (generator photo 5001). With no side clear it is
+    the fixed outline, the black square grown by `fixed_frac` x its side all round.
     """
     s, half = float(side_mm), float(side_mm) / 2.0
     d = np.arange(0.5, max_frac * s + 1e-9, max(0.2, s / 80.0))
@@ -516,8 +515,6 @@ def _paper_outline(gray: np.ndarray, k: int, hom: np.ndarray, side_mm: float, fi
         first = np.where(below.any(axis=1), np.argmax(below, axis=1), len(d) - 1)
         ok = ~np.isnan(v).all(axis=1)
         margins.append(float(np.percentile(d[first[ok]], 80)) + safety_mm)
-    if all(m is None for m in margins):
-        return None
     ml, mt, mr, mb = (fixed_frac * s if m is None else m for m in margins)
     rect = np.array([[-half - ml, -half - mt], [half + mr, -half - mt], [half + mr, half + mb],
                      [-half - ml, half + mb]], np.float64)
@@ -1308,8 +1305,6 @@ def _partial_scale(gray: np.ndarray, k: int, quad: np.ndarray, n_seen: int, sigm
     side_px = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)))
     unc = mm_per_px * math.hypot(sigma / side_px, _PARTIAL_MODEL_ERROR[n_seen, by_cells])
     outline = _paper_outline(gray, k, hom, s, cfg.marker_margin)
-    if outline is None:
-        outline = _apply_h(np.linalg.inv(hom), plane * (1.0 + 2.0 * cfg.marker_margin))
     what = ("the scale of its part in frame, from an affine map fitted to its cell edges there" if by_cells else
             "the scale across its whole side taken to be the scale along it" if n_seen == 2 else
             "its fourth corner completing the parallelogram of the three")
