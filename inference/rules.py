@@ -38,6 +38,16 @@ SIZE_LABELS: tuple[str, ...] = ("petechia", "purpura", "ecchymosis", "borderline
 TOURNIQUET_AREA_CM2 = 6.25  # 2.5 cm x 2.5 cm, the tourniquet (Rumpel-Leede) test area
 TOURNIQUET_SIDE_MM = 25.0
 LARGE_BRUISE_MM = 30.0  # "bruises > 3 cm" of the ITP bleeding grades
+# Spots narrower than RESOLVED_PX are found and sized less reliably: bench_measure's held-out photos
+# (20261125.., at 65c8964) found 46 % of those under 3 px, 88 % at 3-6 px, 95 % at 6-12 px and
+# 99.7 % above; its mean size error under 4 mm was 1.1 mm under 3 px and 0.05 mm from 12 px.
+RESOLVED_PX = 6.0
+RESOLUTION_NOTE_FROM_MM = 1.0  # a photo is noted as coarse when spots this size are narrower than that
+RESOLUTION_NOTE = ("Resolution: {mm_per_px:.2f} mm per px, so spots under {limit_mm:.1f} mm are under {px:.0f} px "
+                   "across. Spots that narrow are missed more often (in benchmark photos 1 in 8 of those 3-6 px "
+                   "across, half of those under 3 px) and sized to a pixel or two: counts of small petechiae "
+                   "from this photo are a lower bound. Photograph closer ({fine:.2f} mm per px or finer) to "
+                   "count petechiae of {size:g} mm.")
 
 
 @dataclass(frozen=True)
@@ -374,7 +384,8 @@ def _window_sums(grid: np.ndarray, k: int) -> np.ndarray:
 def photo_summary(spots: list[Spot] | tuple[Spot, ...], scale: Scale, skin_area_cm2: float | None = None,
                   skin_mask: np.ndarray | None = None, mask_scale: float = 1.0,
                   scheme: str | Scheme = "default") -> dict:
-    """Per-photo figures: counts per final label, petechiae per 6.25 cm2, densest window, big bruises."""
+    """Per-photo figures: counts per final label, petechiae per 6.25 cm2, densest window, big bruises,
+    and the size from which spots are RESOLVED_PX px across or more (noted when the photo is coarse)."""
     s = get_scheme(scheme)
     counts = {label: 0 for label in FINAL_LABELS}
     for sp in spots:
@@ -393,6 +404,10 @@ def photo_summary(spots: list[Spot] | tuple[Spot, ...], scale: Scale, skin_area_
     if not scale.found:
         notes.append("No scale: sizes, densities and size classes are not available; "
                      "labels come from the CNN alone.")
+    resolved_mm = RESOLVED_PX * scale.mm_per_px if scale.found else None
+    if resolved_mm is not None and resolved_mm > RESOLUTION_NOTE_FROM_MM:
+        notes.append(RESOLUTION_NOTE.format(mm_per_px=scale.mm_per_px, limit_mm=resolved_mm, px=RESOLVED_PX,
+                                            fine=RESOLUTION_NOTE_FROM_MM / RESOLVED_PX, size=RESOLUTION_NOTE_FROM_MM))
     return {
         "counts": counts,
         "n_spots": len(spots),
@@ -408,5 +423,6 @@ def photo_summary(spots: list[Spot] | tuple[Spot, ...], scale: Scale, skin_area_
         "scheme_bands": [b.describe() for b in s.bands],
         "scheme_note": s.note,
         "n_flagged": sum(1 for sp in spots if sp.flags),
+        "resolved_from_mm": None if resolved_mm is None else round(resolved_mm, 3),
         "notes": notes,
     }

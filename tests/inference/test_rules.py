@@ -174,6 +174,27 @@ def test_photo_summary_without_scale():
     assert s["petechiae_per_6_25cm2"] is None and s["max_petechiae_6_25cm2"] is None
 
 
+# mm per px -> (resolved_from_mm, a resolution note?)
+RESOLUTION_CASES = {
+    "phone photo close up": (0.05, 0.3, False),
+    "1 mm spots 6 px across": (1.0 / 6.0, 1.0, False),
+    "1 mm spots just under 6 px": (0.17, 1.02, True),
+    "small web JPEG": (0.3, 1.8, True),
+    "no scale": (None, None, False),
+}
+
+
+@pytest.mark.parametrize("mm_per_px,resolved_mm,noted", RESOLUTION_CASES.values(), ids=RESOLUTION_CASES.keys())
+def test_photo_summary_says_from_what_size_spots_are_resolved(mm_per_px, resolved_mm, noted):
+    spots = apply_rules([spot(1, None if mm_per_px is None else 1.0)], has_scale=mm_per_px is not None)
+    s = photo_summary(spots, Scale(mm_per_px=mm_per_px, source="manual" if mm_per_px else "none"))
+    assert s["resolved_from_mm"] == (None if resolved_mm is None else pytest.approx(resolved_mm, abs=1e-3))
+    notes = [n for n in s["notes"] if n.startswith("Resolution:")]
+    assert len(notes) == int(noted)
+    if noted:
+        assert f"spots under {resolved_mm:.1f} mm are under 6 px" in notes[0]
+
+
 # (spot CIELAB, skin CIELAB, CNN probability, flagged?, final label)
 MELANIN_CASES = {
     "red petechia": ((50, 30, 15), (65, 12, 16), 0.65, False, "petechia"),      # da +18, db -1: hue -3 deg
