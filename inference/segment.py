@@ -22,6 +22,7 @@ from scipy.spatial import cKDTree
 
 from spotscale.data.types import Candidate
 from spotscale.inference.colour import OD_EPS, optical_density, pigment_index, purple_index, to_lab
+from spotscale.inference.captions import text_lines
 from spotscale.inference.split import contrast_peaks, flood, group_by_valleys, spot_blobs, union_along_paths
 
 
@@ -49,6 +50,7 @@ class SegmentConfig:
     wide_spot_px: float = 16.0  # ...or half as clear and this wide (inscribed, working px): a purpura under a word
     overlay_green_od: float = 0.2  # pixels whose green is this much lighter (optical density) than the skin
     #                                round them are a coloured overlay, never blood (_overlay; 0: not looked for)
+    find_text: bool = True  # rows of letters drawn over the photo are an overlay too (captions.text_lines)
     background_sigma_frac: float = 0.04  # local skin background: gaussian sigma, fraction of the long side
     narrow_background_mm: float = 1.2  # second, narrow background for small spots (sigma, mm)
     peak_percentile: float = 50.0  # a spot's maximum contrast: this percentile of its smoothed core
@@ -152,6 +154,9 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     prior = _prior_mm_per_px(mm_per_px, (h, w), cfg)
     snr, resid, bruise, res_blood = _snr_map(work, skin_px, prior * work_scale if prior else None, cfg, region=skin)
     overlay = _overlay(work, skin_px, skin, snr, cfg) if cfg.overlay_green_od > 0 else None
+    if cfg.find_text:  # lines of letters drawn over the photo (red ones pass every colour test)
+        text = text_lines(snr, skin, cfg.low_snr, cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), 2.0 * cfg.high_snr)
+        overlay = text if overlay is None else overlay | text
     if overlay is not None and overlay.any():
         snr = np.where(overlay, np.minimum(snr, np.float32(0)), snr)
     else:

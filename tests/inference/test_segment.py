@@ -1199,3 +1199,56 @@ def test_a_spot_without_a_strip_keeps_its_outline(case):
     out, _ = _without_strip(comp, dist, 1, inner, SegmentConfig())
     assert out is comp
 
+
+
+def _captioned(colour, alpha: float, tone=LIGHT) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Skin with four petechiae (r 5 px) and a line of text in `colour` drawn over it at `alpha`
+    (an image editor's caption: the colour replaces the skin's, it is not absorbed); the centres."""
+    img = skin(800, 600, tone=tone, gradient=False)
+    spots = [(120, 120), (640, 140), (200, 480), (660, 470)]
+    for x, y in spots:
+        disc(img, x, y, 5.0)
+    photo = finish(img).astype(np.float32)
+    m = np.zeros((600, 800), np.uint8)
+    cv2.putText(m, "Day 3 - left arm", (120, 320), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 255, 3, cv2.LINE_AA)
+    a = (m.astype(np.float32) / 255 * alpha)[..., None]
+    photo = np.clip(photo * (1 - a) + np.float32(colour) * a + 0.5, 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), spots
+
+
+CAPTIONS = {  # colour, opacity, skin tone
+    "red at 45 %": ((200, 30, 40), 0.45, LIGHT),
+    "opaque red": ((230, 20, 20), 1.0, LIGHT),
+    "red at 45 % on brown skin": ((200, 30, 40), 0.45, (150, 105, 90)),
+}
+
+
+@pytest.mark.parametrize("colour,alpha,tone", CAPTIONS.values(), ids=CAPTIONS.keys())
+def test_red_caption_letters_are_no_spots_but_the_petechiae_are(colour, alpha, tone):
+    # red letters are as red as blood to every colour test: their round parts and dots passed as
+    # petechiae (bench_annotations). A row of thin letter shapes is a text line (captions.text_lines)
+    photo, spots = _captioned(colour, alpha, tone)
+    pts = centres(segment(photo, mm_per_px=0.1))
+    assert all(len(near(pts, x, y, 3.0)) == 1 for x, y in spots), (spots, pts)
+    assert [p for p in pts if 100 <= p[0] <= 700 and 270 <= p[1] <= 340] == []
+    # the same photo without the text-line search: the letters give candidates
+    loose = centres(segment(photo, mm_per_px=0.1, config=SegmentConfig(find_text=False)))
+    assert [p for p in loose if 100 <= p[0] <= 700 and 270 <= p[1] <= 340] != []
+
+
+def test_a_row_of_touching_petechiae_and_a_broken_hair_are_no_text_line():
+    from spotscale.inference.captions import text_lines
+    img = skin(800, 600, gradient=False)
+    row = [(150 + 14 * i, 150) for i in range(8)]  # touching petechiae along a strap line
+    for x, y in row:
+        disc(img, x, y, 6.0)
+    photo = finish(img)
+    for x0 in range(100, 700, 60):  # a dark hair in pieces, as its low-SNR mask breaks up
+        cv2.line(photo, (x0, 450), (x0 + 45, 452), (70, 50, 40), 2, cv2.LINE_AA)
+    seg = segment(photo, mm_per_px=0.1)
+    pts = centres(seg)
+    assert all(len(near(pts, x, y, 3.0)) == 1 for x, y in row), pts
+    snr = np.zeros((600, 800), np.float32)
+    snr[450:453, 100:700] = 50.0  # a thin straight strip: no letters
+    assert not text_lines(snr, np.ones((600, 800), bool), 3.0, np.full((600, 800), 100, np.uint8), 12.0).any()
