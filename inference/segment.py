@@ -50,7 +50,9 @@ class SegmentConfig:
     wide_spot_px: float = 16.0  # ...or half as clear and this wide (inscribed, working px): a purpura under a word
     overlay_green_od: float = 0.2  # pixels whose green is this much lighter (optical density) than the skin
     #                                round them are a coloured overlay, never blood (_overlay; 0: not looked for)
-    find_text: bool = True  # rows of letters drawn over the photo are an overlay too (captions.text_lines)
+    find_text: bool = False  # rows of dark red letters drawn over the photo are an overlay too (captions.text_lines);
+    #                          off by default: on held-out photos it also took a scribbled scratch and pen arcs
+    #                          for words (bench_rules one spot fewer, bench_pen 14 of 1003 fewer)
     background_sigma_frac: float = 0.04  # local skin background: gaussian sigma, fraction of the long side
     narrow_background_mm: float = 1.2  # second, narrow background for small spots (sigma, mm)
     peak_percentile: float = 50.0  # a spot's maximum contrast: this percentile of its smoothed core

@@ -1229,11 +1229,11 @@ def test_red_caption_letters_are_no_spots_but_the_petechiae_are(colour, alpha, t
     # red letters are as red as blood to every colour test: their round parts and dots passed as
     # petechiae (bench_annotations). A row of thin letter shapes is a text line (captions.text_lines)
     photo, spots = _captioned(colour, alpha, tone)
-    pts = centres(segment(photo, mm_per_px=0.1))
+    pts = centres(segment(photo, mm_per_px=0.1, config=SegmentConfig(find_text=True)))
     assert all(len(near(pts, x, y, 3.0)) == 1 for x, y in spots), (spots, pts)
     assert [p for p in pts if 100 <= p[0] <= 700 and 270 <= p[1] <= 340] == []
-    # the same photo without the text-line search: the letters give candidates
-    loose = centres(segment(photo, mm_per_px=0.1, config=SegmentConfig(find_text=False)))
+    # the same photo without the text-line search (the default): the letters give candidates
+    loose = centres(segment(photo, mm_per_px=0.1))
     assert [p for p in loose if 100 <= p[0] <= 700 and 270 <= p[1] <= 340] != []
 
 
@@ -1246,7 +1246,7 @@ def test_a_row_of_touching_petechiae_and_a_broken_hair_are_no_text_line():
     photo = finish(img)
     for x0 in range(100, 700, 60):  # a dark hair in pieces, as its low-SNR mask breaks up
         cv2.line(photo, (x0, 450), (x0 + 45, 452), (70, 50, 40), 2, cv2.LINE_AA)
-    seg = segment(photo, mm_per_px=0.1)
+    seg = segment(photo, mm_per_px=0.1, config=SegmentConfig(find_text=True))
     pts = centres(seg)
     assert all(len(near(pts, x, y, 3.0)) == 1 for x, y in row), pts
     snr = np.zeros((600, 800), np.float32)
