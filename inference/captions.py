@@ -15,8 +15,8 @@ false labels fewer on a looped red scratch.
 
 from __future__ import annotations
 
-import numpy as np
 import cv2
+import numpy as np
 
 MIN_GLYPHS = 4  # a row of at least this many letters
 THIN = 2.5  # a letter is at least this many stroke widths tall or wide
@@ -92,13 +92,20 @@ def text_lines(snr: np.ndarray, region: np.ndarray, low: float, luma: np.ndarray
     for g in glyph:
         groups.setdefault(root(int(g)), []).append(int(g))
     for members in groups.values():
-        if len(members) >= MIN_GLYPHS and _is_row(members, lab, stats, cents, stroke, size):
-            pts = np.concatenate([np.argwhere(lab[stats[m, 1]:stats[m, 1] + stats[m, 3],
-                                                  stats[m, 0]:stats[m, 0] + stats[m, 2]] == m)[:, ::-1]
-                                  + stats[m, :2] for m in members]).astype(np.float32)
-            _fill_box(out, cv2.minAreaRect(pts), MARGIN * float(np.median(size[members])), pos, luma, snr,
-                      min_snr)
+        if len(members) < MIN_GLYPHS:
+            continue
+        pix = [_pixels(lab, stats, m) for m in members]
+        if _is_row(members, pix, cents, stroke, size):
+            _fill_box(out, cv2.minAreaRect(np.concatenate(pix)), MARGIN * float(np.median(size[members])), pos,
+                      luma, snr, min_snr)
     return out
+
+
+def _pixels(lab: np.ndarray, stats: np.ndarray, m: int) -> np.ndarray:
+    """Component m's pixels as (x, y) rows, float32, image px."""
+    x, y, w, h, _ = stats[m]
+    ys, xs = np.nonzero(lab[y:y + h, x:x + w] == m)
+    return np.c_[xs + x, ys + y].astype(np.float32)
 
 
 def _fill_box(out: np.ndarray, rect, grow: float, letters: np.ndarray, luma: np.ndarray, snr: np.ndarray,
@@ -135,9 +142,10 @@ def _word_box(mask: np.ndarray, stroke: float):
     return None
 
 
-def _is_row(members: list[int], lab: np.ndarray, stats: np.ndarray, cents: np.ndarray,
-            stroke: np.ndarray, size: np.ndarray) -> bool:
-    """Do these letter-like components lie along one straight line, in a row taller than a stroke?"""
+def _is_row(members: list[int], pix: list[np.ndarray], cents: np.ndarray, stroke: np.ndarray,
+            size: np.ndarray) -> bool:
+    """Do these letter-like components (`pix`: each one's pixels, _pixels) lie along one straight
+    line, in a row taller than a stroke?"""
     c = cents[members].astype(np.float64)
     centre = c.mean(axis=0)
     w, v = np.linalg.eigh(np.cov((c - centre).T))
@@ -149,8 +157,7 @@ def _is_row(members: list[int], lab: np.ndarray, stats: np.ndarray, cents: np.nd
     if float(extent.max() - extent.min()) < 2.0 * med:
         return False
     heights = []
-    for m in members:
-        ys, xs = np.nonzero(lab[stats[m, 1]:stats[m, 1] + stats[m, 3], stats[m, 0]:stats[m, 0] + stats[m, 2]] == m)
-        proj = np.c_[xs, ys] @ across
+    for p in pix:
+        proj = p @ across.astype(np.float32)
         heights.append(float(proj.max() - proj.min()) + 1.0)
     return float(np.median(heights)) >= ROW_HEIGHT * float(np.median(stroke[members]))
