@@ -108,6 +108,7 @@ class SegmentConfig:
     fill_hairs: bool = True  # dark hairs across a spot are filled in its contrast map from the spot around them
     # (_hairs_filled), so a purpura under several hairs is outlined whole, not in hair-bounded pieces
     hair_fill_support: float = 0.7  # ...where at least this share of the pixels round the hair is spot
+    # (along half the stretch of hair on the spot at least)
     min_joined_solidity: float = 0.8  # ...and the pieces with the gap fill this much of their convex hull
     max_joined_aspect: float = 2.0  # ...which is at most this much longer than wide
     min_piece_contrast_ratio: float = 0.5  # ...and the paler piece darkens the skin by this x the darker one at least
@@ -1425,8 +1426,9 @@ def _hairs_filled(crop: np.ndarray, t: np.ndarray, mm_c: float | None, cfg: Segm
     a black-hat of the crop's brightness (a square about four cfg.hair_width_mm across) at least 3
     squares long. Light hairs on dark skin are not looked for.
     Its pixels take the map's morphological closing across a little more than its measured width,
-    only where most of the pixels round it (cfg.hair_fill_support within that width again) are the
-    spot's (map >= 0.5): a hair beside a spot, or in the gap between two petechiae, stays as it is.
+    a stretch of it (where the closing is 0.5 or more) whole or not at all: when at least half of it
+    is walled in by the spot (cfg.hair_fill_support of the pixels within that width again are the
+    spot's, map >= 0.5). A hair beside a spot, or in the gap between two petechiae, stays as it is.
     `mm_c`: mm per crop px (None without a scale: hairs taken 1.5 px wide).
     """
     w = cfg.hair_width_mm / mm_c if mm_c else 1.5
@@ -1451,7 +1453,18 @@ def _hairs_filled(crop: np.ndarray, t: np.ndarray, mm_c: float | None, cfg: Segm
     box = (2 * kc + 1, 2 * kc + 1)
     spot = cv2.blur(((t >= 0.5) & ~hair).astype(np.float32), box)
     other = cv2.blur((~hair).astype(np.float32), box)
-    fill = hair & (spot >= cfg.hair_fill_support * np.maximum(other, 1e-3))
+    seed = hair & (spot >= cfg.hair_fill_support * np.maximum(other, 1e-3))
+    if not seed.any():
+        return t
+    # a stretch of hair on the spot (where the closing holds it) is filled whole or not at all: filled
+    # only in part, it left a thin bridge to the rim beyond the hair, which was then cut off as an appendage
+    run = (hair & (closed >= 0.5)).view(np.uint8)
+    n_run, lab_run = cv2.connectedComponents(run, connectivity=8)
+    total = np.bincount(lab_run.ravel(), minlength=n_run)
+    held = np.bincount(lab_run[seed], minlength=n_run)
+    whole = held >= 0.5 * np.maximum(total, 1)
+    whole[0] = False
+    fill = whole[lab_run]
     return np.where(fill, closed, t).astype(np.float32)
 
 
