@@ -1440,7 +1440,7 @@ def _hairs_filled(crop: np.ndarray, t: np.ndarray, mm_c: float | None, cfg: Segm
     some = _sample(bh.ravel())
     med = float(_median(some))
     sd = 1.4826 * float(_median(np.abs(some - med)))
-    n, lab, stats, _ = cv2.connectedComponentsWithStats((bh > max(4.0, med + 4.0 * sd)).view(np.uint8),
+    _, lab, stats, _ = cv2.connectedComponentsWithStats((bh > max(4.0, med + 4.0 * sd)).view(np.uint8),
                                                         connectivity=8)
     long = np.maximum(stats[:, 2], stats[:, 3]) >= 3 * k
     long[0] = False
