@@ -1032,10 +1032,13 @@ def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
     if out:
         return out
     # a hair across a spot cuts its core into halves, each too long to pass: bridged across a cut a
-    # few px wide they are one round core again (a hair's own bumps bridge into a long piece, still out)
-    out, _ = _cores_above(mask, snr, level, cfg, bridge_px=cfg.core_bridge_px)
-    if out:
-        return out
+    # few px wide they are one round core again (a hair's own bumps bridge into a long piece, still out).
+    # Two hairs crossing on a spot cut it into caps thinner than halves, across a crossing wider than
+    # one hair: bridged twice as far
+    for bridge in (cfg.core_bridge_px, 2 * cfg.core_bridge_px):
+        out, _ = _cores_above(mask, snr, level, cfg, bridge_px=bridge)
+        if out:
+            return out
     for frac in (1 / 3, 0.5, 0.6):
         row_level = max(2.0 * cfg.high_snr, frac * peak)
         if row_level == level:

@@ -914,6 +914,18 @@ def test_a_purpura_under_a_net_of_hairs_is_outlined_as_one(d):
     assert 0.9 * area <= largest(True) <= 1.4 * area
 
 
+def test_a_spot_under_two_crossing_hairs_is_found_whole():
+    # two dark hairs crossing on a 48 px spot in a shallow X: their reddish-dark line joined it into
+    # one long component, whose cores above the strip's level were two caps, each a little too long
+    # to pass as round, across a crossing wider than one hair's bridge: no spot was found at all
+    img = skin(w=300, h=300, gradient=False, seed=4)
+    disc(img, 150.3, 149.6, 24.0)
+    stroke(img, (40, 135), (260, 165))
+    stroke(img, (40, 165), (260, 135))
+    (c,) = segment(finish(img), mm_per_px=0.1).candidates
+    assert int(c.mask.sum()) == pytest.approx(np.pi * 24.0 ** 2, rel=0.1)
+
+
 @pytest.mark.parametrize("r", [7.0, 10.0])
 def test_a_petechia_cut_by_a_hair_hardly_seen_on_the_skin_is_one_spot(r):
     # a 1 px hair 6 % lighter than the skin: a light line across the dark spot, greyed by the spot
