@@ -1426,7 +1426,7 @@ def _hairs_filled(crop: np.ndarray, t: np.ndarray, mm_c: float | None, cfg: Segm
     The map is drawn on the spot's hue, so a dark hair reads as skin, and several hairs across a
     purpura cut it into pieces, each outlined and counted as a petechia of its own (generator dev
     photo 2030: an 8 mm purpura under a hair net came out as 8 pieces). A hair is a thin dark line:
-    a black-hat of the crop's brightness (a square about four cfg.hair_width_mm across) at least 3
+    a black-hat of the crop's brightness (a square about two cfg.hair_width_mm across) at least 3
     squares long. Light hairs on dark skin are not looked for.
     Its pixels take the map's morphological closing across a little more than its measured width,
     a stretch of it (where the closing is 0.5 or more) whole or not at all: when at least half of it
@@ -1434,8 +1434,10 @@ def _hairs_filled(crop: np.ndarray, t: np.ndarray, mm_c: float | None, cfg: Segm
     spot's, map >= 0.5). A hair beside a spot, or in the gap between two petechiae, stays as it is.
     `mm_c`: mm per crop px (None without a scale: hairs taken 1.5 px wide).
     """
+    # a square about two cfg.hair_width_mm across (the thickest hairs): four, as before, was as wide
+    # as a 1 mm petechia's crop was short at 0.03 mm/px, and no hair was looked for on it
     w = cfg.hair_width_mm / mm_c if mm_c else 1.5
-    k = 2 * int(math.ceil(max(2.0, 2.0 * w))) + 1
+    k = 2 * int(math.ceil(max(3.0, w))) + 1
     if max(t.shape) < 3 * k:
         return t
     grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)

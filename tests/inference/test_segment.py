@@ -926,6 +926,17 @@ def test_a_spot_under_two_crossing_hairs_is_found_whole():
     assert int(c.mask.sum()) == pytest.approx(np.pi * 24.0 ** 2, rel=0.1)
 
 
+def test_a_petechia_cut_by_a_thin_hair_at_a_fine_scale_is_outlined_whole():
+    # a 0.06 mm hair across a 1 mm petechia at 0.031 mm/px (a 12 MP photo): the hair search's square,
+    # sized for the thickest hairs, was as wide as the spot's crop was short, so no hair was looked
+    # for there, and the spot was outlined on one side of the hair only (408 px of 908)
+    img = skin(w=300, h=300, gradient=False, seed=4)
+    disc(img, 150.3, 149.6, 17.0)
+    stroke(img, (40, 135), (260, 165))
+    (c,) = segment(finish(img), mm_per_px=0.031).candidates
+    assert int(c.mask.sum()) == pytest.approx(np.pi * 17.0 ** 2, rel=0.1)
+
+
 @pytest.mark.parametrize("r", [7.0, 10.0])
 def test_a_petechia_cut_by_a_hair_hardly_seen_on_the_skin_is_one_spot(r):
     # a 1 px hair 6 % lighter than the skin: a light line across the dark spot, greyed by the spot
