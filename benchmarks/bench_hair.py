@@ -12,7 +12,7 @@ segments the scene with the true scale (inference.segment, no JPEG):
 
 Per group it prints the scenes, the share where the spot was found (a candidate centred within
 max(2 px, its radius) of it), in one piece (exactly one such candidate), and the outline's area over
-the same spot's without the hairs (median of |ratio - 1|, and the share more than 20 % off);
+the same scene's without the hairs (median of |ratio - 1|, and the share more than 20 % off);
 candidates elsewhere (on the hairs alone) are counted as false finds.
 
     .venv/bin/python benchmarks/bench_hair.py [--seed 5100]
@@ -93,13 +93,11 @@ def main() -> None:
     t0 = time.perf_counter()
     n = 0
     for d_mm, mm, hair_mm, soft, skin in itertools.product(DIAMETERS_MM, SCALES, HAIR_MM, (False, True), SKINS):
-        clean_area = None
         for k in HAIRS:
             img, centre, d, clean = scene(d_mm, mm, k, hair_mm, soft, skin, np.random.default_rng(rng.integers(1 << 31)))
-            if clean_area is None:
-                ref, _ = _on_spot(segment(clean, mm_per_px=mm).candidates, centre, d)
-                clean_area = max((float(c.mask.sum()) for c in ref), default=None)
             on, off = _on_spot(segment(img, mm_per_px=mm).candidates, centre, d)
+            ref = on if k == 0 else _on_spot(segment(clean, mm_per_px=mm).candidates, centre, d)[0]
+            clean_area = max((float(c.mask.sum()) for c in ref), default=None)
             ratio = max(float(c.mask.sum()) for c in on) / clean_area if on and clean_area else None
             row = (bool(on), len(on) == 1, ratio, off)
             n += 1
