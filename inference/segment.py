@@ -113,7 +113,8 @@ class SegmentConfig:
     max_joined_aspect: float = 2.0  # ...which is at most this much longer than wide
     min_piece_contrast_ratio: float = 0.5  # ...and the paler piece darkens the skin by this x the darker one at least
     min_piece_area_ratio: float = 0.1  # ...and the smaller piece has this x the larger one's area at least
-    min_piece_gaps: float = 1.5  # ...and is this many gaps wide at least (equal-area diameter)
+    min_piece_gaps: float = 1.5  # ...and is this many times as wide (equal-area diameter) as the gap between
+    min_piece_gap_px: float = 3.0  # ...the pieces, taken as this at least (full px; a hair under a px wide halved a 10 px spot)
     min_cut_elongation: float = 1.2  # ...and one piece is this elongated at least (_elongation: a disc 1, a half disc 1.9)
     min_clear_cut_elongation: float = 1.5  # ...a thin hair greyed in the gap: only a clear half or cap
     max_cut_union_elongation: float = 1.4  # ...that with the other piece and the gap makes a round spot
@@ -2317,8 +2318,6 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
     na, nb = int(a.mask.sum()), int(b.mask.sum())
     if min(na, nb) < cfg.min_piece_area_ratio * max(na, nb):
         return None  # a dot beside a spot (or a blob of a cluster), not a piece of it
-    if 2.0 * math.sqrt(min(na, nb) / math.pi) < cfg.min_piece_gaps * g:
-        return None  # dots no wider than the gap: petechiae side by side at a coarse scale
     cut = max(_elongation(a.mask), _elongation(b.mask))
     if cut < cfg.min_cut_elongation:
         return None  # two round spots with a hair between them: a cut leaves a half or a cap
@@ -2335,8 +2334,11 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
     da = cv2.distanceTransform(1 - ma, cv2.DIST_L2, 3)
     db = cv2.distanceTransform(1 - mb, cv2.DIST_L2, 3)
     gap = (da <= g) & (db <= g) & (ma == 0) & (mb == 0)
-    if not gap.any() or float(da[mb > 0].min()) > g:
+    apart = float(da[mb > 0].min())
+    if not gap.any() or apart > g:
         return None
+    if 2.0 * math.sqrt(min(na, nb) / math.pi) < cfg.min_piece_gaps * max(apart, cfg.min_piece_gap_px):
+        return None  # dots no wider than the gap between them: petechiae side by side at a coarse scale
     pieces = cv2.findNonZero(ma | mb)
     inside = np.zeros_like(ma)
     cv2.fillConvexPoly(inside, cv2.convexHull(pieces), 1)
@@ -2363,20 +2365,31 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
     y_spot = min(ya, yb)
     # the gap also holds the pieces' rims (below their half-contrast outline): the hair is its extreme quarter
     dark, light = np.percentile(grey[gap], (25, 75))
+    # pieces narrower than a hair's gap may be: touching petechiae of a cluster pass the rest, so the hair
+    # must be seen going on past them
+    small = 2.0 * math.sqrt(min(na, nb) / math.pi) < cfg.min_piece_gaps * g
     if dark < y_spot - cfg.hair_contrast * contrast or light > y_skin + cfg.hair_contrast * contrast:
-        # and it is a line that goes on past the pieces: what is that dark or light in the gap reaches
-        # the skin beyond them (a valley between two spots, or a shadow along them, stops at the pieces)
-        outside = (grey < 0.5 * (y_skin + y_spot)) | (grey > y_skin + cfg.hair_contrast * contrast)  # on the skin
-        hair = (outside & ~union) | (gap & ((grey < y_spot) | (grey > y_skin)))
-        _, lab = cv2.connectedComponents(hair.view(np.uint8), connectivity=8)
-        through = np.unique(lab[gap & hair])
-        if not np.isin(lab[off > 2 * g], through[through > 0]).any():
+        if not _line_through(grey, gap, union, off, g, y_skin, y_spot, contrast, cfg):
             return None
     elif not (cut >= cfg.min_clear_cut_elongation and _elongation(union) <= cfg.max_cut_union_elongation):
         return None  # a thin hair greyed by the spot in the gap (and hardly seen on the skin, light on
         #              light): only a clear cut, a half or a cap that make one round spot again, will do
+    elif small and not _line_through(grey, gap, union, off, g, y_skin, y_spot, contrast, cfg):
+        return None
     bx, by, bw, bh = cv2.boundingRect(pts)
     return Candidate((x0 + bx, y0 + by, bw, bh), union[by:by + bh, bx:bx + bw].copy(), max(a.contrast, b.contrast))
+
+
+def _line_through(grey: np.ndarray, gap: np.ndarray, union: np.ndarray, off: np.ndarray, g: int, y_skin: float,
+                  y_spot: float, contrast: float, cfg: SegmentConfig) -> bool:
+    """Does what is dark or light in the gap between two pieces go on past them, on the skin beyond
+    (a hair does; a valley between two spots, or a shadow along them, stops at the pieces)?
+    `off`: px from the nearer piece; grey levels of the skin and the darker piece, and their contrast."""
+    outside = (grey < 0.5 * (y_skin + y_spot)) | (grey > y_skin + cfg.hair_contrast * contrast)  # on the skin
+    hair = (outside & ~union) | (gap & ((grey < y_spot) | (grey > y_skin)))
+    _, lab = cv2.connectedComponents(hair.view(np.uint8), connectivity=8)
+    through = np.unique(lab[gap & hair])
+    return bool(np.isin(lab[off > 2 * g], through[through > 0]).any())
 
 
 def _dot_on(c: Candidate, big: Candidate) -> bool:

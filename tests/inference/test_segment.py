@@ -950,6 +950,18 @@ def test_a_petechia_cut_by_a_hair_hardly_seen_on_the_skin_is_one_spot(r):
     assert int(c.mask.sum()) == pytest.approx(np.pi * r ** 2, rel=0.08)
 
 
+@pytest.mark.parametrize("mm_per_px", [0.1, 0.031])
+def test_a_small_petechia_cut_by_a_hairline_is_one_spot(mm_per_px):
+    # a 10 px petechia cut by a dark hair a px wide: the pieces (about 58 and 17 px) lie a px apart,
+    # but had to be 1.5 times as wide as the largest gap allowed for a hair (5 px at 0.1 mm/px) to be
+    # joined; now 1.5 times their own gap (3 px at least), when the hair is seen going on past them
+    img = skin(w=200, h=200, gradient=False, seed=5)
+    disc(img, 100.3, 99.6, 5.0)
+    stroke(img, (40, 70), (160, 125), width=1.0)
+    (c,) = segment(finish(img), mm_per_px=mm_per_px).candidates
+    assert int(c.mask.sum()) == pytest.approx(np.pi * 5.0 ** 2, rel=0.15)
+
+
 @pytest.mark.parametrize("r, apart", [(6.0, 14.0), (4.0, 11.0)])
 def test_two_petechiae_with_a_hair_between_them_stay_two(r, apart):
     # round on both sides of the hair: not the half or the cap a hair cuts off one spot
