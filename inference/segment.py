@@ -2318,6 +2318,9 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
     na, nb = int(a.mask.sum()), int(b.mask.sum())
     if min(na, nb) < cfg.min_piece_area_ratio * max(na, nb):
         return None  # a dot beside a spot (or a blob of a cluster), not a piece of it
+    width = 2.0 * math.sqrt(min(na, nb) / math.pi)  # the smaller piece's equal-area diameter
+    if width < cfg.min_piece_gaps * cfg.min_piece_gap_px:
+        return None  # (the test against the pieces' own gap below, made before the distance maps)
     cut = max(_elongation(a.mask), _elongation(b.mask))
     if cut < cfg.min_cut_elongation:
         return None  # two round spots with a hair between them: a cut leaves a half or a cap
@@ -2337,7 +2340,7 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
     apart = float(da[mb > 0].min())
     if not gap.any() or apart > g:
         return None
-    if 2.0 * math.sqrt(min(na, nb) / math.pi) < cfg.min_piece_gaps * max(apart, cfg.min_piece_gap_px):
+    if width < cfg.min_piece_gaps * max(apart, cfg.min_piece_gap_px):
         return None  # dots no wider than the gap between them: petechiae side by side at a coarse scale
     pieces = cv2.findNonZero(ma | mb)
     inside = np.zeros_like(ma)
@@ -2367,7 +2370,7 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
     dark, light = np.percentile(grey[gap], (25, 75))
     # pieces narrower than a hair's gap may be: touching petechiae of a cluster pass the rest, so the hair
     # must be seen going on past them
-    small = 2.0 * math.sqrt(min(na, nb) / math.pi) < cfg.min_piece_gaps * g
+    small = width < cfg.min_piece_gaps * g
     if dark < y_spot - cfg.hair_contrast * contrast or light > y_skin + cfg.hair_contrast * contrast:
         if not _line_through(grey, gap, union, off, g, y_skin, y_spot, contrast, cfg):
             return None
