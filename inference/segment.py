@@ -56,6 +56,8 @@ class SegmentConfig:
     background_sigma_frac: float = 0.04  # local skin background: gaussian sigma, fraction of the long side
     narrow_background_mm: float = 1.2  # second, narrow background for small spots (sigma, mm)
     peak_percentile: float = 50.0  # a spot's maximum contrast: this percentile of its smoothed core
+    core_climb: float = 1.25  # a core whose region above 0.75 x its peak climbs to this x that peak lay on
+    #                           a flank: the spot is outlined from its top instead (_climbed_core; 0: never)
     camera_blur_px: float = 0.0  # gaussian sigma of the photo's own blur (full px), e.g. measured at the
     #                              marker (Scale.blur_px): the outlines of spots a few sigma wide are deblurred by it
     small_spot_px: float = 12.0  # ...but the core's maximum for spots narrower than this (full px): a
@@ -1127,6 +1129,52 @@ def _plain_level(snr: np.ndarray, work: np.ndarray, box: tuple[int, int, int, in
     return float(_median(lum[calm] if calm.any() else lum.ravel()))
 
 
+# _climbed_core: a seed's core is climbed from only when it is this many full-res px or more (a petechia's core
+# of a few px beside a darker spot it touches climbed to it and was lost), the top lies within this fraction
+# of the radius of the seed's own half-way region from its centre (a spot beside a darker one lies off it),
+# and the top's region above 0.75 x its height is this share of the region above half of it or more
+# (a mottle on a broad bruise is a small part of it; a gaussian's is 0.42)
+CLIMB_MIN_CORE_PX = 16
+CLIMB_MAX_OFF_CENTRE = 0.3
+CLIMB_MIN_TOP_SHARE = 0.25
+# ...and the top's colour (optical density over the skin's) is this near the core's in direction (cosine):
+# the yellow-brown rim of an old bruise round its purple centre is another pigment, not its flank
+CLIMB_MIN_HUE_COS = 0.97
+
+
+def _climbed_core(bi: np.ndarray, core: np.ndarray, peak: float, climb: float, f: int = 1) -> np.ndarray | None:
+    """The top of the soft spot whose flank a seed's core lies on, or None when the core is a top.
+
+    The working image seeds a soft spot (pigment fading out like a gaussian) on its flanks too. A
+    flank core's peak is lower than the spot's, and half of it outlines the spot far too wide; the
+    widest outline then won _dedupe. On gaussian spots of 3-8 mm at 0.03-0.1 mm/px (bench_hair's
+    soft spots) the area-equivalent diameter came out 1.2-1.7x the half-pigment diameter.
+    The top is the map's maximum over what the core reaches above 0.75 x its peak (`f`: full-res px
+    per crop px); it is climbed to when it is `climb` x the peak or more and the CLIMB_* limits hold.
+    The new core is the top's region above 0.75 x its height, as a seed's core is."""
+    if climb <= 0 or np.count_nonzero(core) * f * f < CLIMB_MIN_CORE_PX:
+        return None
+    _, lab = cv2.connectedComponents((bi > 0.75 * peak).astype(np.uint8), connectivity=8)
+    ids = np.unique(lab[core & (lab > 0)])
+    if ids.size == 0:
+        return None
+    at = np.unravel_index(int(np.argmax(np.where(np.isin(lab, ids), bi, -np.inf))), bi.shape)
+    top = float(bi[at])
+    if top < climb * peak:
+        return None
+    _, lab = cv2.connectedComponents((bi > 0.5 * peak).astype(np.uint8), connectivity=8)
+    ids = np.unique(lab[core & (lab > 0)])
+    ys, xs = np.nonzero(np.isin(lab, ids[ids > 0]))
+    if not xs.size or math.hypot(xs.mean() - at[1], ys.mean() - at[0]) > \
+            CLIMB_MAX_OFF_CENTRE * math.sqrt(xs.size / math.pi):
+        return None
+    _, lab = cv2.connectedComponents((bi > 0.5 * top).astype(np.uint8), connectivity=8)
+    half = np.count_nonzero(lab == lab[at])
+    _, lab = cv2.connectedComponents((bi > 0.75 * top).astype(np.uint8), connectivity=8)
+    region = lab == lab[at]
+    return region if np.count_nonzero(region) >= CLIMB_MIN_TOP_SHARE * half else None
+
+
 def _width(mask: np.ndarray) -> float:
     """Twice the largest inscribed radius of a bool mask (px): the width of its thickest part."""
     return 2.0 * float(cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3).max())
@@ -1380,6 +1428,20 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         peak = _percentile(bi[core], cfg.peak_percentile)
     if peak <= 0:
         return [], False, False
+    top = _climbed_core(bi, core, peak, cfg.core_climb, f) if size_c >= cfg.small_spot_px else None
+    if top is not None:  # the seed lay on a soft spot's flank: outlined from its top, if of its colour
+        climbed = colour_contrast(crop, ring, top, max(0.7, cfg.smooth_frac * size_c), od_w)
+        d2 = climbed[1]
+        if float(d_od @ d2) >= CLIMB_MIN_HUE_COS * float(np.linalg.norm(d_od) * np.linalg.norm(d2)):
+            core = top
+            bi, d_od, curve = climbed
+            if cfg.fill_hairs:
+                bi = _hairs_filled(crop, bi, mm_c, cfg)
+            if overlaid is not None:
+                bi[overlaid] = np.minimum(bi[overlaid], 0.0)
+            peak = _percentile(bi[core], cfg.peak_percentile)
+            if peak <= 0:
+                return [], False, False
     level = bg + cfg.half_level * (peak - bg)
     U = int(np.clip(round(cfg.crop_upsample_px / max(size_c, 1.0)), 2 if f > 1 else 1, cfg.max_upsample))
     big = bi if U == 1 else cv2.resize(bi, None, fx=U, fy=U, interpolation=cv2.INTER_LINEAR)
@@ -2249,6 +2311,7 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
     of it (a lobe of an irregular spot), not a spot of its own, unless it is a dot on it (_dot_on)."""
     order = sorted(found, key=lambda co: (not co[1], -_area(co[0])))
     boxes = np.zeros((len(order), 4), np.int64)  # kept candidates' x0, y0, x1, y1
+    tails = np.zeros(len(order), np.int64)
     out: list[Candidate] = []
     for c, own in order:
         cx, cy = _centre(c)
@@ -2260,6 +2323,11 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
         on = {n for n in meets if own and _dot_on(c, out[n])}  # kept outlines it is a spot on, not a part of
         if any(_inside(out[n], cx, cy) for n in near if n not in on):
             continue
+        tw = tails[:k]
+        tailed = np.flatnonzero((boxes[:k, 0] - tw <= j + 1) & (j <= boxes[:k, 2] + tw)
+                                & (boxes[:k, 1] - tw <= i + 1) & (i <= boxes[:k, 3] + tw))
+        if any(_in_tail(c, out[n]) and not (own and _dot_on(c, out[n])) for n in tailed):
+            continue  # a bump of the skin on a soft spot's tail, just past its outline
         if any(_shared(out[n], c) > 0.5 for n in meets if n not in on):
             continue  # the same blotchy bruise from two seeds, its centre in a gap of the other's outline
         around = next((n for n in near if n not in on and _enclosed(out[n], c, cx, cy)), None)
@@ -2269,6 +2337,7 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
             boxes[around] = (bx, by, bx + bw, by + bh)
             continue
         boxes[k] = (x0, y0, x0 + w, y0 + h)
+        tails[k] = int(math.ceil(getattr(c, "edge_width_px", 0.0)))
         out.append(c)
     return sorted(out, key=lambda c: (c.bbox[1], c.bbox[0]))
 
@@ -2456,6 +2525,15 @@ def _inside(c: Candidate, x: float, y: float) -> bool:
     x0, y0, w, h = c.bbox
     i, j = int(round(y - y0)), int(round(x - x0))
     return 0 <= i < h and 0 <= j < w and bool(c.mask[i, j])
+
+
+def _in_tail(c: Candidate, big: Candidate) -> bool:
+    """Is c a sixteenth of big's area or less and centred in big's soft edge just past its outline
+    (within its 25-75 % edge width)? Skin texture on a soft spot's tail was outlined from seeds there."""
+    w = getattr(big, "edge_width_px", 0.0)
+    if w <= 1.0 or not getattr(big, "contour", ()) or _area(c) * 16.0 > _area(big):
+        return False
+    return cv2.pointPolygonTest(np.asarray(big.contour, np.float32), _centre(c), True) >= -w
 
 
 def _centre(c: Candidate) -> tuple[float, float]:
