@@ -2337,7 +2337,7 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
             boxes[around] = (bx, by, bx + bw, by + bh)
             continue
         boxes[k] = (x0, y0, x0 + w, y0 + h)
-        tails[k] = int(math.ceil(getattr(c, "edge_width_px", 0.0)))
+        tails[k] = int(math.ceil(TAIL_EDGES * getattr(c, "edge_width_px", 0.0)))
         out.append(c)
     return sorted(out, key=lambda c: (c.bbox[1], c.bbox[0]))
 
@@ -2527,13 +2527,19 @@ def _inside(c: Candidate, x: float, y: float) -> bool:
     return 0 <= i < h and 0 <= j < w and bool(c.mask[i, j])
 
 
+# _in_tail: how far past a spot's outline its tail reaches, in its 25-75 % edge widths (that width is read
+# near the outline only, so a gaussian's tail reaches further: bench_hair's 5 mm soft spots at 0.031 mm/px
+# had skin texture outlined at 0.14-0.26 x their diameter past the outline, 0.16 x being one edge width)
+TAIL_EDGES = 2.0
+
+
 def _in_tail(c: Candidate, big: Candidate) -> bool:
     """Is c a sixteenth of big's area or less and centred in big's soft edge just past its outline
-    (within its 25-75 % edge width)? Skin texture on a soft spot's tail was outlined from seeds there."""
+    (within TAIL_EDGES edge widths)? Skin texture on a soft spot's tail was outlined from seeds there."""
     w = getattr(big, "edge_width_px", 0.0)
     if w <= 1.0 or not getattr(big, "contour", ()) or _area(c) * 16.0 > _area(big):
         return False
-    return cv2.pointPolygonTest(np.asarray(big.contour, np.float32), _centre(c), True) >= -w
+    return cv2.pointPolygonTest(np.asarray(big.contour, np.float32), _centre(c), True) >= -TAIL_EDGES * w
 
 
 def _centre(c: Candidate) -> tuple[float, float]:
