@@ -1042,6 +1042,9 @@ def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
         out, _ = _cores_above(mask, snr, level, cfg, bridge_px=bridge)
         if out:
             return out
+    wide = _wide_cores(mask, snr, max(2.0 * cfg.high_snr, 0.5 * peak), cfg)
+    if wide:
+        return wide
     for frac in (1 / 3, 0.5, 0.6):
         row_level = max(2.0 * cfg.high_snr, frac * peak)
         if row_level == level:
@@ -1050,6 +1053,27 @@ def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
         if len(row) >= 3 and len(row) == pieces and sum(int(s.sum()) for *_, s in row) >= 0.4 * mask.sum():
             return row
     return []
+
+
+# _wide_cores: a core is a spot on its strip when this many times as wide as the strip
+WIDE_CORE_STRIPS = 3.0
+
+
+def _wide_cores(mask: np.ndarray, snr: np.ndarray, level: float, cfg: SegmentConfig) -> list:
+    """Round pieces above `level` (half the peak) at least WIDE_CORE_STRIPS x as wide as the strip.
+
+    A dark hair on light skin has nearly a spot's SNR: three times the strip's median SNR then lies
+    above the spot's own peak, and a 48 px spot under a hair across the frame was not found at all.
+    A hair's bumps are about as wide as the hair; the strip's width is twice the median of its
+    distance transform along its ridge."""
+    m8 = mask.astype(np.uint8)
+    dist = cv2.distanceTransform(np.pad(m8, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    ridge = (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))) & mask
+    if not ridge.any():
+        return []
+    strip = 2.0 * float(np.median(dist[ridge]))
+    pieces, _ = _cores_above(mask, snr, level, cfg)
+    return [p for p in pieces if _width(p[2]) >= WIDE_CORE_STRIPS * strip]
 
 
 def _cores_above(mask: np.ndarray, snr: np.ndarray, level: float, cfg: SegmentConfig,

@@ -945,6 +945,21 @@ def test_a_spot_under_two_crossing_hairs_is_found_whole():
     assert int(c.mask.sum()) == pytest.approx(np.pi * 24.0 ** 2, rel=0.1)
 
 
+@pytest.mark.parametrize("angle_deg, off", [(113.0, 9.5), (54.0, 9.0)])
+def test_a_spot_under_a_hair_across_the_frame_is_found(angle_deg, off):
+    # a dark hair across the whole frame, off the centre of a 48 px spot: the hair's line has nearly
+    # the spot's SNR on light skin, so the level for cores in the long component (3 x its median SNR)
+    # lay above the spot's own peak and the spot was not found at all (_wide_cores)
+    img = skin(w=300, h=300, gradient=False, seed=0)
+    disc(img, 150.3, 149.6, 24.0)
+    a = np.radians(angle_deg)
+    mid = np.array([150 - off * np.sin(a), 150 + off * np.cos(a)])
+    d = 200 * np.array([np.cos(a), np.sin(a)])
+    stroke(img, tuple(mid - d), tuple(mid + d), width=2.0)
+    (c,) = segment(finish(img), mm_per_px=0.1).candidates
+    assert int(c.mask.sum()) == pytest.approx(np.pi * 24.0 ** 2, rel=0.1)
+
+
 def test_a_petechia_cut_by_a_thin_hair_at_a_fine_scale_is_outlined_whole():
     # a 0.06 mm hair across a 1 mm petechia at 0.031 mm/px (a 12 MP photo): the hair search's square,
     # sized for the thickest hairs, was as wide as the spot's crop was short, so no hair was looked
