@@ -1432,10 +1432,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     od_w = float(np.clip((size - cfg.od_from_px) / cfg.od_from_px, 0.0, 1.0))
     bi, d_od, curve = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size_c), od_w)
     mm_c = mm_per_px * f if mm_per_px else None  # mm per crop px
-    if cfg.fill_hairs:
-        bi = _hairs_filled(crop, bi, mm_c, cfg)
-    if overlaid is not None:
-        bi[overlaid] = np.minimum(bi[overlaid], 0.0)  # a spot is outlined where it shows, not on a letter
+    bi = _as_seen(bi, crop, mm_c, overlaid, cfg)
     # a few px wide, a spot's colour is greyed by JPEG's 2 x 2 chroma blocks and the blur: the ink test
     # asks for less green excess, down to half for a seed of half green_excess_full_px or less
     ge = cfg.min_green_excess * float(np.clip(size / cfg.green_excess_full_px, 0.5, 1.0))
@@ -1459,10 +1456,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         if float(d_od @ d2) >= CLIMB_MIN_HUE_COS * float(np.linalg.norm(d_od) * np.linalg.norm(d2)):
             core = top
             bi, d_od, curve = climbed
-            if cfg.fill_hairs:
-                bi = _hairs_filled(crop, bi, mm_c, cfg)
-            if overlaid is not None:
-                bi[overlaid] = np.minimum(bi[overlaid], 0.0)
+            bi = _as_seen(bi, crop, mm_c, overlaid, cfg)
             peak = _percentile(bi[core], cfg.peak_percentile)
             if peak <= 0:
                 return [], False, False
@@ -1505,6 +1499,17 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
                 out.append((c, bool(part[own_at])))
                 whole |= not _reaches(part, inner)
     return out, clipped, clipped and not whole
+
+
+def _as_seen(t: np.ndarray, crop: np.ndarray, mm_c: float | None, overlaid: np.ndarray | None,
+             cfg: SegmentConfig) -> np.ndarray:
+    """A crop's contrast map with dark hairs walled in by the spot filled (_hairs_filled) and zero or
+    less on a coloured overlay: a spot is outlined where it shows, not on a letter."""
+    if cfg.fill_hairs:
+        t = _hairs_filled(crop, t, mm_c, cfg)
+    if overlaid is not None:
+        t[overlaid] = np.minimum(t[overlaid], 0.0)
+    return t
 
 
 def _hairs_filled(crop: np.ndarray, t: np.ndarray, mm_c: float | None, cfg: SegmentConfig) -> np.ndarray:
