@@ -1430,7 +1430,8 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     core = (seed > 0) & (bi > bg_bi + 0.75 * (vmax - bg_bi))
     bi_contrast = vmax - bg_bi
     od_w = float(np.clip((size - cfg.od_from_px) / cfg.od_from_px, 0.0, 1.0))
-    bi, d_od, curve = colour_contrast(crop, ring, core, max(0.7, cfg.smooth_frac * size_c), od_w)
+    smooth = max(0.7, cfg.smooth_frac * size_c)
+    bi, d_od, curve = colour_contrast(crop, ring, core, smooth, od_w)
     mm_c = mm_per_px * f if mm_per_px else None  # mm per crop px
     bi = _as_seen(bi, crop, mm_c, overlaid, cfg)
     # a few px wide, a spot's colour is greyed by JPEG's 2 x 2 chroma blocks and the blur: the ink test
@@ -1451,7 +1452,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         return [], False, False
     top = _climbed_core(bi, core, peak, cfg.core_climb, f) if size_c >= cfg.small_spot_px else None
     if top is not None:  # the seed lay on a soft spot's flank: outlined from its top, if of its colour
-        climbed = colour_contrast(crop, ring, top, max(0.7, cfg.smooth_frac * size_c), od_w)
+        climbed = colour_contrast(crop, ring, top, smooth, od_w)
         d2 = climbed[1]
         if float(d_od @ d2) >= CLIMB_MIN_HUE_COS * float(np.linalg.norm(d_od) * np.linalg.norm(d2)):
             core = top
@@ -2355,7 +2356,7 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
         tw = tails[:k]
         tailed = np.flatnonzero((boxes[:k, 0] - tw <= j + 1) & (j <= boxes[:k, 2] + tw)
                                 & (boxes[:k, 1] - tw <= i + 1) & (i <= boxes[:k, 3] + tw))
-        if any(_in_tail(c, out[n]) and not (own and _dot_on(c, out[n])) for n in tailed):
+        if any(_in_tail(c, out[n], cx, cy) and not (own and _dot_on(c, out[n])) for n in tailed):
             continue  # a bump of the skin on a soft spot's tail, just past its outline
         if any(_shared(out[n], c) > 0.5 for n in meets if n not in on):
             continue  # the same blotchy bruise from two seeds, its centre in a gap of the other's outline
@@ -2562,13 +2563,13 @@ def _inside(c: Candidate, x: float, y: float) -> bool:
 TAIL_EDGES = 2.0
 
 
-def _in_tail(c: Candidate, big: Candidate) -> bool:
-    """Is c a sixteenth of big's area or less and centred in big's soft edge just past its outline
-    (within TAIL_EDGES edge widths)? Skin texture on a soft spot's tail was outlined from seeds there."""
+def _in_tail(c: Candidate, big: Candidate, x: float, y: float) -> bool:
+    """Is c, centred at (x, y), a sixteenth of big's area or less and in big's soft edge just past its
+    outline (within TAIL_EDGES edge widths)? Skin texture on a soft spot's tail was outlined from seeds there."""
     w = getattr(big, "edge_width_px", 0.0)
     if w <= 1.0 or not getattr(big, "contour", ()) or _area(c) * 16.0 > _area(big):
         return False
-    return cv2.pointPolygonTest(np.asarray(big.contour, np.float32), _centre(c), True) >= -TAIL_EDGES * w
+    return cv2.pointPolygonTest(np.asarray(big.contour, np.float32), (float(x), float(y)), True) >= -TAIL_EDGES * w
 
 
 def _centre(c: Candidate) -> tuple[float, float]:
