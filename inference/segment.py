@@ -1187,8 +1187,7 @@ def _climbed_core(bi: np.ndarray, core: np.ndarray, peak: float, climb: float, f
     if top < climb * peak:
         return None
     _, lab = cv2.connectedComponents((bi > 0.5 * peak).astype(np.uint8), connectivity=8)
-    ids = np.unique(lab[core & (lab > 0)])
-    ys, xs = np.nonzero(np.isin(lab, ids[ids > 0]))
+    ys, xs = np.nonzero(np.isin(lab, np.unique(lab[core & (lab > 0)])))
     if not xs.size or math.hypot(xs.mean() - at[1], ys.mean() - at[0]) > \
             CLIMB_MAX_OFF_CENTRE * math.sqrt(xs.size / math.pi):
         return None
@@ -2498,7 +2497,12 @@ def _dot_on(c: Candidate, big: Candidate) -> bool:
     """Is c (outlined from its own peak) a spot on `big` rather than a part of it: a sixteenth of its
     area or less and more contrasted than it? Petechiae on a flush or on a bruise are; a bruise's
     mottles and the skin texture of a flush are fainter than the flush."""
-    return _area(c) * 16.0 <= _area(big) and c.contrast > big.contrast
+    return _small_beside(c, big) and c.contrast > big.contrast
+
+
+def _small_beside(c: Candidate, big: Candidate) -> bool:
+    """Is c a sixteenth of big's area or less: small enough to be a dot on it or a bump of its tail?"""
+    return _area(c) * 16.0 <= _area(big)
 
 
 def _shared(a: Candidate, b: Candidate) -> float:
@@ -2567,7 +2571,7 @@ def _in_tail(c: Candidate, big: Candidate, x: float, y: float) -> bool:
     """Is c, centred at (x, y), a sixteenth of big's area or less and in big's soft edge just past its
     outline (within TAIL_EDGES edge widths)? Skin texture on a soft spot's tail was outlined from seeds there."""
     w = getattr(big, "edge_width_px", 0.0)
-    if w <= 1.0 or not getattr(big, "contour", ()) or _area(c) * 16.0 > _area(big):
+    if w <= 1.0 or not getattr(big, "contour", ()) or not _small_beside(c, big):
         return False
     return cv2.pointPolygonTest(np.asarray(big.contour, np.float32), (float(x), float(y)), True) >= -TAIL_EDGES * w
 
