@@ -960,6 +960,24 @@ def test_a_spot_under_a_hair_across_the_frame_is_found(angle_deg, off):
     assert int(c.mask.sum()) == pytest.approx(np.pi * 24.0 ** 2, rel=0.1)
 
 
+@pytest.mark.parametrize("width, colour, strength, r, mm_per_px", [
+    (4.0, (200, 130, 130), 0.5, 26.0, 0.035), (6.0, (205, 140, 135), 0.4, 20.0, 0.05)])
+def test_a_pale_spot_on_a_red_scratch_through_a_dark_petechia_is_found(width, colour, strength, r, mm_per_px):
+    # a red scratch joins a dark petechia and a pale purpura into one long component: the level for
+    # its cores (a third of the petechia's peak, three times the scratch's median SNR) lay above
+    # the purpura's own peak, and only the petechia was found (_blob_cores: it bulges out of the strip)
+    img = skin(w=400, h=400, gradient=False, seed=3)
+    stroke(img, (20, 380), (380, 20), width=width, colour=colour)
+    disc(img, 100.3, 299.6, 8.0)
+    disc(img, 260.4, 139.7, r, strength=strength)
+    seg = segment(finish(img), mm_per_px=mm_per_px)
+    assert len(seg.candidates) == 2
+    (c,) = [c for c in seg.candidates if c.mask.sum() > 500]
+    ys, xs = np.nonzero(c.mask)
+    assert (c.bbox[0] + xs.mean(), c.bbox[1] + ys.mean()) == pytest.approx((260.4, 139.7), abs=1.5)
+    assert int(c.mask.sum()) == pytest.approx(np.pi * r ** 2, rel=0.08)
+
+
 def test_a_petechia_cut_by_a_thin_hair_at_a_fine_scale_is_outlined_whole():
     # a 0.06 mm hair across a 1 mm petechia at 0.031 mm/px (a 12 MP photo): the hair search's square,
     # sized for the thickest hairs, was as wide as the spot's crop was short, so no hair was looked
