@@ -2434,6 +2434,8 @@ def _join_across_hairs(cands: list[Candidate], image: np.ndarray, mm_per_px: flo
     each other, neither a dot beside the other, one of them a half or a cap (two round petechiae with
     a hair between them stay two), and together with the gap about convex and not a long strip. The
     joined candidate (pieces and gap) is outlined from its pixels when measured, as _union's are.
+    A sliver in a bay of the other piece (_in_bay), cut off between crossing hairs, is joined however
+    small, round or thin, if the hair is seen going on past it.
     """
     if len(cands) < 2:
         return cands
@@ -2462,14 +2464,16 @@ def _join_across_hairs(cands: list[Candidate], image: np.ndarray, mm_per_px: flo
 def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: SegmentConfig) -> Candidate | None:
     """a and b with the hair-wide gap between them as one candidate, or None (see _join_across_hairs)."""
     na, nb = int(a.mask.sum()), int(b.mask.sum())
-    if min(na, nb) < cfg.min_piece_area_ratio * max(na, nb):
-        return None  # a dot beside a spot (or a blob of a cluster), not a piece of it
     width = 2.0 * math.sqrt(min(na, nb) / math.pi)  # the smaller piece's equal-area diameter
-    if width < cfg.min_piece_gaps * cfg.min_piece_gap_px:
-        return None  # (the test against the pieces' own gap below, made before the distance maps)
     cut = max(_elongation(a.mask), _elongation(b.mask))
-    if cut < cfg.min_cut_elongation:
-        return None  # two round spots with a hair between them: a cut leaves a half or a cap
+    bay = _in_bay(b, a) if nb < na else _in_bay(a, b)
+    if not bay:
+        if min(na, nb) < cfg.min_piece_area_ratio * max(na, nb):
+            return None  # a dot beside a spot (or a blob of a cluster), not a piece of it
+        if width < cfg.min_piece_gaps * cfg.min_piece_gap_px:
+            return None  # (the test against the pieces' own gap below, made before the distance maps)
+        if cut < cfg.min_cut_elongation:
+            return None  # two round spots with a hair between them: a cut leaves a half or a cap
     H, W = image.shape[:2]
     pad = 3 * g
     x0, y0 = max(0, min(a.bbox[0], b.bbox[0]) - pad), max(0, min(a.bbox[1], b.bbox[1]) - pad)
@@ -2486,7 +2490,7 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
     apart = float(da[mb > 0].min())
     if not gap.any() or apart > g:
         return None
-    if width < cfg.min_piece_gaps * max(apart, cfg.min_piece_gap_px):
+    if not bay and width < cfg.min_piece_gaps * max(apart, cfg.min_piece_gap_px):
         return None  # dots no wider than the gap between them: petechiae side by side at a coarse scale
     pieces = cv2.findNonZero(ma | mb)
     inside = np.zeros_like(ma)
@@ -2517,7 +2521,10 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
     # pieces narrower than a hair's gap may be: touching petechiae of a cluster pass the rest, so the hair
     # must be seen going on past them
     small = width < cfg.min_piece_gaps * g
-    if dark < y_spot - cfg.hair_contrast * contrast or light > y_skin + cfg.hair_contrast * contrast:
+    if bay:  # a sliver of the spot between hairs: the hair must be seen going on past it
+        if not _line_through(grey, gap, union, off, g, y_skin, y_spot, contrast, cfg):
+            return None
+    elif dark < y_spot - cfg.hair_contrast * contrast or light > y_skin + cfg.hair_contrast * contrast:
         if not _line_through(grey, gap, union, off, g, y_skin, y_spot, contrast, cfg):
             return None
     elif not (cut >= cfg.min_clear_cut_elongation and _elongation(union) <= cfg.max_cut_union_elongation):
@@ -2527,6 +2534,25 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
         return None
     bx, by, bw, bh = cv2.boundingRect(pts)
     return Candidate((x0 + bx, y0 + by, bw, bh), union[by:by + bh, bx:bx + bw].copy(), max(a.contrast, b.contrast))
+
+
+# _in_bay: a piece is a sliver of a larger one when this much of it lies in that one's convex hull
+BAY_SHARE = 0.5
+
+
+def _in_bay(small: Candidate, big: Candidate) -> bool:
+    """Does `small` lie in a bay of `big`: at least BAY_SHARE of its px inside big's convex hull?
+
+    Two or three hairs crossing a spot cut off slivers of it between them, too small and too thin
+    for a piece (_hair_between): bench_hair's 3-hair scenes had a quarter of their spots in two to
+    five pieces. A dot beside a spot lies outside its hull."""
+    x0, y0 = big.bbox[0], big.bbox[1]
+    hull = np.zeros(big.mask.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(big.mask.view(np.uint8))), 1)
+    ys, xs = np.nonzero(small.mask)
+    xs, ys = xs + small.bbox[0] - x0, ys + small.bbox[1] - y0
+    ok = (xs >= 0) & (ys >= 0) & (xs < hull.shape[1]) & (ys < hull.shape[0])
+    return int(hull[ys[ok], xs[ok]].sum()) >= BAY_SHARE * xs.size
 
 
 def _line_through(grey: np.ndarray, gap: np.ndarray, union: np.ndarray, off: np.ndarray, g: int, y_skin: float,

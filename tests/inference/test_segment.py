@@ -978,6 +978,23 @@ def test_a_pale_spot_on_a_red_scratch_through_a_dark_petechia_is_found(width, co
     assert int(c.mask.sum()) == pytest.approx(np.pi * r ** 2, rel=0.08)
 
 
+@pytest.mark.parametrize("base, offs", [(0.46, (2.6, 1.5, 2.3)), (2.63, (-1.7, -2.3, 1.1)),
+                                        (0.24, (-0.1, -2.3, -2.9))])
+def test_slivers_of_a_petechia_between_three_hairs_are_joined_to_it(base, offs):
+    # three 1 px hairs across a 1 mm petechia (two 20 deg apart, the third across both) cut off slivers
+    # of it, too small and thin to count as a piece of it: they came out as petechiae of their own
+    # (10-34 px beside the spot's 189-212). A sliver in a bay of the spot is joined across the hair (_in_bay)
+    img = skin(w=240, h=240, gradient=False, seed=7)
+    disc(img, 120.3, 119.6, 8.3)
+    for a, off in zip((base, base + np.radians(20), base + np.radians(75)), offs):
+        n = np.array([-np.sin(a), np.cos(a)])
+        mid = np.array([120.3, 119.6]) + off * n
+        d = 150 * np.array([np.cos(a), np.sin(a)])
+        stroke(img, tuple(mid - d), tuple(mid + d), width=1.0)
+    (c,) = segment(finish(img), mm_per_px=0.06).candidates
+    assert int(c.mask.sum()) == pytest.approx(np.pi * 8.3 ** 2, rel=0.1)
+
+
 def test_a_petechia_cut_by_a_thin_hair_at_a_fine_scale_is_outlined_whole():
     # a 0.06 mm hair across a 1 mm petechia at 0.031 mm/px (a 12 MP photo): the hair search's square,
     # sized for the thickest hairs, was as wide as the spot's crop was short, so no hair was looked
