@@ -666,7 +666,7 @@ def _snr_map(work: np.ndarray, skin: np.ndarray, work_mm_per_px: float | None,
     # would grow them into their halo (red-purple spots of 6-40 mm measured 5-8 % larger) or cut them
     # into lobes; and never over a negative SNR (a bright overlay's letters)
     pick = _apart(snr_p > cfg.low_snr, snr_w >= cfg.low_snr, SEEN_BY_BLOOD_SHARE * math.pi / 4 * min_bruise ** 2,
-                  (snr_p, snr_w, BLOOD_PEAK_SHARE))
+                  snr_p, snr_w, BLOOD_PEAK_SHARE)
     snr_w, res_w = np.where(pick, snr_p, snr_w), np.where(pick, res_p, res_w)
     snr_n, res_n = _snr_at(bi, wgt, narrow, wide, cfg)
     pick_n = snr_n > snr_w
@@ -826,19 +826,19 @@ SEEN_BY_BLOOD_SHARE = 0.25
 BLOOD_PEAK_SHARE = 0.25  # ...nor those whose peak SNR is under this share of the purple index's there
 
 
-def _apart(mask: np.ndarray, other: np.ndarray, min_other_px: float = 0.0,
-           values: tuple[np.ndarray, np.ndarray, float] | None = None) -> np.ndarray:
+def _apart(mask: np.ndarray, other: np.ndarray, min_other_px: float, mask_snr: np.ndarray,
+           other_snr: np.ndarray, share: float) -> np.ndarray:
     """The components of `mask` (8-connected) that neither overlap nor touch a component of `other` of
-    `min_other_px` px or more.
+    `min_other_px` px or more whose peak of `other_snr` is `share` of the component's `mask_snr` peak.
 
     A blue-purple bruise touched by a few px of the blood index's SNR (noise on its rim) was dropped
     whole when any px of it touched them: 8 mm discs of deep purple were not found on light, medium
     or dark skin. Blobs of the blood index under a quarter of the smallest bruise's area (noise, a
     petechia) now leave it to the purple index; a bruise the blood index sees in part (its core) stays
-    the blood index's, as its purple halo would swallow the spots beside it. `values` (the two SNR maps
-    and a share): nor does a blob whose peak is under that share of the peak of what it touches: a
-    red-purple 8 mm disc on dark skin was seen by the blood index at SNR 6-7 in four blobs of up to
-    970 px (the purple index: 46) and came out as two pieces of a third of it each."""
+    the blood index's, as its purple halo would swallow the spots beside it. Nor does a blob whose
+    peak is under `share` of the peak of what it touches: a red-purple 8 mm disc on dark skin was seen
+    by the blood index at SNR 6-7 in four blobs of up to 970 px (the purple index: 46) and came out as
+    two pieces of a third of it each."""
     n, lab, mstats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 1:
         return np.zeros(mask.shape, bool)
@@ -855,16 +855,11 @@ def _apart(mask: np.ndarray, other: np.ndarray, min_other_px: float = 0.0,
         y0, x0, y1, x1 = max(0, y - 1), max(0, x - 1), y + h + 1, x + w + 1
         blob = olab[y0:y1, x0:x1] == j
         comps = np.unique(lab[y0:y1, x0:x1][cv2.dilate(blob.view(np.uint8), k3) > 0])
-        comps = comps[comps > 0]
-        if values is None:  # any blob that large claims what it touches
-            bad[comps] = True
-            continue
-        mv, ov, share = values  # (mask's map, other's map, share): a blob claims only with a peak that high
-        top = float(ov[y0:y1, x0:x1][blob].max())
-        for c in comps:
+        top = float(other_snr[y0:y1, x0:x1][blob].max())
+        for c in comps[comps > 0]:
             if c not in mpeak:
                 cx, cy, cw, ch = mstats[c, :4]
-                mpeak[c] = float(mv[cy:cy + ch, cx:cx + cw][lab[cy:cy + ch, cx:cx + cw] == c].max())
+                mpeak[c] = float(mask_snr[cy:cy + ch, cx:cx + cw][lab[cy:cy + ch, cx:cx + cw] == c].max())
             bad[c] |= top >= share * mpeak[c]
     return ~bad[lab]
 
@@ -2561,10 +2556,8 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
     # pieces narrower than a hair's gap may be: touching petechiae of a cluster pass the rest, so the hair
     # must be seen going on past them
     small = width < cfg.min_piece_gaps * g
-    if bay:  # a sliver of the spot between hairs: the hair must be seen going on past it
-        if not _line_through(grey, gap, union, off, g, y_skin, y_spot, contrast, cfg):
-            return None
-    elif dark < y_spot - cfg.hair_contrast * contrast or light > y_skin + cfg.hair_contrast * contrast:
+    # a sliver of the spot between hairs (bay), or a clear hair in the gap: seen going on past the pieces
+    if bay or dark < y_spot - cfg.hair_contrast * contrast or light > y_skin + cfg.hair_contrast * contrast:
         if not _line_through(grey, gap, union, off, g, y_skin, y_spot, contrast, cfg):
             return None
     elif not (cut >= cfg.min_clear_cut_elongation and _elongation(union) <= cfg.max_cut_union_elongation):
