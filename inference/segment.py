@@ -2429,15 +2429,13 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
         cx, cy = _centre(c)
         i, j = int(round(cy)), int(round(cx))
         k = len(out)
-        near = np.flatnonzero((boxes[:k, 0] <= j + 1) & (j <= boxes[:k, 2]) & (boxes[:k, 1] <= i + 1) & (i <= boxes[:k, 3]))
+        near = _boxes_at(boxes[:k], j, i, 0)
         x0, y0, w, h = c.bbox
         meets = np.flatnonzero((boxes[:k, 0] < x0 + w) & (x0 < boxes[:k, 2]) & (boxes[:k, 1] < y0 + h) & (y0 < boxes[:k, 3]))
         on = {n for n in meets if own and _dot_on(c, out[n])}  # kept outlines it is a spot on, not a part of
         if any(_inside(out[n], cx, cy) for n in near if n not in on):
             continue
-        tw = tails[:k]
-        tailed = np.flatnonzero((boxes[:k, 0] - tw <= j + 1) & (j <= boxes[:k, 2] + tw)
-                                & (boxes[:k, 1] - tw <= i + 1) & (i <= boxes[:k, 3] + tw))
+        tailed = _boxes_at(boxes[:k], j, i, tails[:k])
         if any(_in_tail(c, out[n], cx, cy) and not (own and _dot_on(c, out[n])) for n in tailed):
             continue  # a bump of the skin on a soft spot's tail, just past its outline
         if any(_shared(out[n], c) > 0.5 for n in meets if n not in on):
@@ -2452,6 +2450,12 @@ def _dedupe(found: list[tuple[Candidate, bool]]) -> list[Candidate]:
         tails[k] = int(math.ceil(TAIL_EDGES * getattr(c, "edge_width_px", 0.0)))
         out.append(c)
     return sorted(out, key=lambda c: (c.bbox[1], c.bbox[0]))
+
+
+def _boxes_at(boxes: np.ndarray, x: int, y: int, pad: np.ndarray | int) -> np.ndarray:
+    """Indices of the (x0, y0, x1, y1) rows of `boxes`, each grown by its `pad`, that hold px (x, y)."""
+    return np.flatnonzero((boxes[:, 0] - pad <= x + 1) & (x <= boxes[:, 2] + pad)
+                          & (boxes[:, 1] - pad <= y + 1) & (y <= boxes[:, 3] + pad))
 
 
 def _join_across_hairs(cands: list[Candidate], image: np.ndarray, mm_per_px: float | None,
