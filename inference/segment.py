@@ -2388,27 +2388,33 @@ def _unmerge(found: list[tuple[Candidate, bool]], mm_per_px: float | None,
     Each seed's crop is outlined at its own level: a paler seed's lower level can join two touching
     petechiae that a darker seed's crop split at their valley. Both outlines hold their seed's own
     peak, and the dedupe kept the larger, the merge. A petechia-sized outline (up to
-    max_valley_split_mm across) from its own seed that holds the centres of two or more smaller
-    candidates, about disjoint (sharing at most a tenth of the smaller) and together filling
-    merge_cover of its area, is their merge: it is dropped, and the dedupe decides among them.
+    max_valley_split_mm across) that holds the centres of two or more smaller candidates, about
+    disjoint (sharing at most a tenth of the smaller) and together filling merge_cover of its area,
+    is their merge: it is dropped, and the dedupe decides among them. Other seeds' crops outline the
+    same two spots as one a little smaller, each not holding its own peak: those merges are found
+    first (smallest first) and are no candidates in larger outlines, where the largest of them took
+    up both spots' place. A merge from its own seed stays one: a slightly smaller outline of a spot
+    cut by a hair, drawn at the spot's own level, is a view of one spot, not of two.
     """
     if cfg.merge_cover <= 0:
         return found
     max_area = _max_split_area(mm_per_px, cfg)
     centres = np.array([_centre(c) for c, _ in found]).reshape(-1, 2)
     areas = [_area(c) for c, _ in found]
-    merges = set()
-    for i, (a, own) in enumerate(found):
-        if not own or areas[i] > max_area:
-            continue
-        inner = sorted((int(j) for j in _centres_in(a, centres)
-                        if j != i and areas[j] < areas[i] and _inside(a, *centres[j])), key=lambda j: -areas[j])
+    merges: set[int] = set()
+    seen_apart: set[int] = set()  # merges not from their own seed: no candidates in larger outlines
+    for i in sorted(range(len(found)), key=lambda k: areas[k]):
+        a, own = found[i]
+        if areas[i] > max_area:
+            break
+        inner = sorted((int(j) for j in _centres_in(a, centres) if j != i and j not in seen_apart
+                        and areas[j] < areas[i] and _inside(a, *centres[j])), key=lambda j: -areas[j])
         apart: list[int] = []
         for j in inner:
             if all(_overlap_px(found[j][0], found[k][0]) <= 0.1 * min(areas[j], areas[k]) for k in apart):
                 apart.append(j)
         if len(apart) >= 2 and sum(areas[j] for j in apart) >= cfg.merge_cover * areas[i]:
-            merges.add(i)
+            (merges if own else seen_apart).add(i)
     return [co for i, co in enumerate(found) if i not in merges]
 
 

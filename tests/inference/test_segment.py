@@ -744,6 +744,27 @@ def test_an_outline_joining_two_spots_that_another_seed_told_apart_gives_way_to_
         assert _one_per_spot([merge, *others], mm_per_px, cfg)[0].mask is peanut
 
 
+def test_a_merge_of_two_spots_is_dropped_when_a_smaller_merge_of_them_lies_inside_it():
+    # bench_rules 2019: a cluster's crop outlined a petechia and its pale neighbour as one, and so did
+    # other seeds' crops (not their own peaks), each a little smaller. The largest of those smaller
+    # merges took up the place of both spots in the cover test, so the own merge was kept
+    from spotscale.data.types import Candidate
+    from spotscale.inference.segment import _one_per_spot
+    yy, xx = np.mgrid[:25, :40]
+
+    def pair(r_dark: float, r_pale: float) -> np.ndarray:  # two touching discs in one mask
+        return (np.hypot(xx - 12, yy - 12) <= r_dark) | (np.hypot(xx - 30, yy - 13) <= r_pale)
+
+    dark = (Candidate((102, 102, 21, 21), pair(10, 0)[2:23, 2:23], 0.6), True)
+    pale = (Candidate((123, 106, 15, 15), pair(0, 7)[6:21, 23:38], 0.6), False)
+    cfg = SegmentConfig()
+    for grows in ((0.5,), (0.5, 0.75)):  # one or two smaller merges from other seeds
+        inner = [(Candidate((100, 100, 40, 25), pair(10 + g, 7 + g), 0.6), False) for g in grows]
+        merge = (Candidate((100, 100, 40, 25), pair(11, 8), 0.7), True)
+        kept = _one_per_spot([merge, *inner, dark, pale], 0.05, cfg)
+        assert [c.bbox for c in kept] == [(102, 102, 21, 21), (123, 106, 15, 15)]
+
+
 @pytest.mark.parametrize("tone,r,gap,angle", [(LIGHT, 4.0, 1.5, 0.5), (LIGHT, 6.0, 2.5, 0.0), (DARK, 2.5, 2.5, 0.5),
                                               (DARK, 4.0, 4.0, 0.0)])
 def test_a_row_of_separate_petechiae_is_found_spot_by_spot(tone, r, gap, angle):
