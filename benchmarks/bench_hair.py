@@ -7,15 +7,16 @@ segments the scene with the true scale (inference.segment, no JPEG):
 - spot: 1, 1.5, 3 or 5 mm across, a hard pigment disc or a soft one (its pigment fading out as a
   gaussian, half at that diameter), on light or brown skin;
 - scale: 0.031, 0.06 or 0.1 mm per px (a 12 MP photo of a hand's width, a phone photo, a web copy);
-- hairs: 0.06 or 0.1 mm wide, dark brown, at random angles through the spot's middle half; two hairs
-  cross in a shallow X (20 deg apart), a third crosses both.
+- hairs: 0.06 or 0.1 mm wide, dark brown (or, with `--hair light`, blond-grey: lighter than either
+  skin), at random angles through the spot's middle half; two hairs cross in a shallow X (20 deg
+  apart), a third crosses both.
 
 Per group it prints the scenes, the share where the spot was found (a candidate centred within
 max(2 px, its radius) of it), in one piece (exactly one such candidate), and the outline's area over
 the same scene's without the hairs (median of |ratio - 1|, and the share more than 20 % off);
 candidates elsewhere (on the hairs alone) are counted as false finds.
 
-    .venv/bin/python benchmarks/bench_hair.py [--seed 5100]
+    .venv/bin/python benchmarks/bench_hair.py [--seed 5100] [--hair dark|light]
 """
 from __future__ import annotations
 
@@ -33,11 +34,11 @@ HAIRS = (0, 1, 2, 3)
 HAIR_MM = (0.06, 0.1)
 SKINS = {"light": (224, 172, 150), "brown": (150, 100, 75)}
 BLOOD_OD = np.array([0.35, 1.6, 1.2], np.float32)  # absorbance R, G, B of a full-strength spot
-HAIR_RGB = (60, 42, 35)
+HAIR_RGB = {"dark": (60, 42, 35), "light": (232, 214, 180)}
 
 
 def scene(d_mm: float, mm_per_px: float, n_hairs: int, hair_mm: float, soft: bool, skin: str,
-          rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, float], float, np.ndarray]:
+          rng: np.random.Generator, hair: str = "dark") -> tuple[np.ndarray, tuple[float, float], float, np.ndarray]:
     """(RGB uint8 scene, spot centre (x, y) px, spot diameter px, the same scene without hairs)."""
     from spotscale.data.synth_skin import linear_to_srgb, srgb_to_linear
     d = d_mm / mm_per_px
@@ -61,7 +62,7 @@ def scene(d_mm: float, mm_per_px: float, n_hairs: int, hair_mm: float, soft: boo
         nx, ny = -np.sin(a), np.cos(a)
         dist = np.abs((xx - cx) * nx + (yy - cy) * ny - off)
         cover = np.clip(width_px / 2 - dist + 0.5, 0, 1)[..., None]
-        img = img * (1 - cover) + np.asarray(HAIR_RGB, np.float32) * cover
+        img = img * (1 - cover) + np.asarray(HAIR_RGB[hair], np.float32) * cover
     noise = rng.normal(0, 1.5, img.shape).astype(np.float32)  # the same sensor noise on both
 
     def finish(x: np.ndarray) -> np.ndarray:
@@ -87,6 +88,7 @@ def main() -> None:
     from spotscale.inference.segment import segment
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seed", type=int, default=5100)
+    ap.add_argument("--hair", choices=sorted(HAIR_RGB), default="dark", help="the hairs' colour")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     by = collections.defaultdict(list)  # (what, value) -> [(found, one, area ratio or None, false finds)]
@@ -94,7 +96,8 @@ def main() -> None:
     n = 0
     for d_mm, mm, hair_mm, soft, skin in itertools.product(DIAMETERS_MM, SCALES, HAIR_MM, (False, True), SKINS):
         for k in HAIRS:
-            img, centre, d, clean = scene(d_mm, mm, k, hair_mm, soft, skin, np.random.default_rng(rng.integers(1 << 31)))
+            img, centre, d, clean = scene(d_mm, mm, k, hair_mm, soft, skin, np.random.default_rng(rng.integers(1 << 31)),
+                                          a.hair)
             on, off = _on_spot(segment(img, mm_per_px=mm).candidates, centre, d)
             ref = on if k == 0 else _on_spot(segment(clean, mm_per_px=mm).candidates, centre, d)[0]
             clean_area = max((float(c.mask.sum()) for c in ref), default=None)
@@ -105,7 +108,7 @@ def main() -> None:
                         ("edge", "soft" if soft else "hard") if k else None, ("skin", skin) if k else None):
                 if key is not None:
                     by[key].append(row)
-    print(f"bench_hair: {n} scenes (seed {a.seed}), {time.perf_counter() - t0:.0f} s; groups other than 'hairs' "
+    print(f"bench_hair: {n} scenes (seed {a.seed}, {a.hair} hairs), {time.perf_counter() - t0:.0f} s; groups other than 'hairs' "
           "hold the scenes with hairs only")
     print(f"{'group':<16} {'scenes':>6} {'found':>6} {'1 piece':>8} {'|area/clean-1|':>15} {'>20% off':>9} {'false':>6}")
     for key in sorted(by, key=lambda k: (k[0] != "hairs", k[0], str(k[1]))):
