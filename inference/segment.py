@@ -1066,12 +1066,14 @@ def _round_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
     if there are three or more, all round, and they fill 40 % of the component (a hair or a beaded
     line stays one long piece). Spots that bulge out of the strip are added whatever their SNR
     (_blob_cores)."""
-    out = _strip_cores(mask, snr, peak, cfg)
-    return out + _blob_cores(mask, snr, out, cfg)
+    dist, strip = _strip_dist(mask)  # shared by both searches
+    out = _strip_cores(mask, snr, peak, strip, cfg)
+    return out + _blob_cores(mask, snr, out, dist, strip, cfg)
 
 
-def _strip_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentConfig) -> list:
-    """_round_cores' search by SNR level: the cores that stand out of the strip's own SNR."""
+def _strip_cores(mask: np.ndarray, snr: np.ndarray, peak: float, strip: float, cfg: SegmentConfig) -> list:
+    """_round_cores' search by SNR level: the cores that stand out of the strip's own SNR (`strip`:
+    the strip's width, _strip_dist)."""
     level = max(2.0 * cfg.high_snr, peak / 3.0, 3.0 * float(np.median(snr[mask])))
     out, _ = _cores_above(mask, snr, level, cfg)
     if out:
@@ -1084,7 +1086,7 @@ def _strip_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
         out, _ = _cores_above(mask, snr, level, cfg, bridge_px=bridge)
         if out:
             return out
-    wide = _wide_cores(mask, snr, max(2.0 * cfg.high_snr, 0.5 * peak), cfg)
+    wide = _wide_cores(mask, snr, max(2.0 * cfg.high_snr, 0.5 * peak), strip, cfg)
     if wide:
         return wide
     for frac in (1 / 3, 0.5, 0.6):
@@ -1101,14 +1103,13 @@ def _strip_cores(mask: np.ndarray, snr: np.ndarray, peak: float, cfg: SegmentCon
 WIDE_CORE_STRIPS = 3.0
 
 
-def _wide_cores(mask: np.ndarray, snr: np.ndarray, level: float, cfg: SegmentConfig) -> list:
+def _wide_cores(mask: np.ndarray, snr: np.ndarray, level: float, strip: float, cfg: SegmentConfig) -> list:
     """Round pieces above `level` (half the peak) at least WIDE_CORE_STRIPS x as wide as the strip.
 
     A dark hair on light skin has nearly a spot's SNR: three times the strip's median SNR then lies
     above the spot's own peak, and a 48 px spot under a hair across the frame was not found at all.
     A hair's bumps are about as wide as the hair; the strip's width is twice the median of its
-    distance transform along its ridge."""
-    _, strip = _strip_dist(mask)
+    distance transform along its ridge (`strip`, _strip_dist)."""
     if strip <= 0:
         return []
     pieces, _ = _cores_above(mask, snr, level, cfg)
@@ -1126,15 +1127,16 @@ def _strip_dist(mask: np.ndarray) -> tuple[np.ndarray, float]:
 BLOB_STRIPS = 2.0
 
 
-def _blob_cores(mask: np.ndarray, snr: np.ndarray, found: list, cfg: SegmentConfig) -> list:
+def _blob_cores(mask: np.ndarray, snr: np.ndarray, found: list, dist: np.ndarray, strip: float,
+                cfg: SegmentConfig) -> list:
     """Spots on a strip that bulge out of it, beside the cores found: round pieces above half their own peak.
 
     The level of _strip_cores is set by the strip's brightest spot and by its median: a 1.8 mm
     purpura on a red scratch that also ran through a darker petechia peaked at 44, under three times
     the scratch's median SNR (16), and was lost. A bulge at least BLOB_STRIPS x as wide as the strip
     (its inscribed circle, in the component's own outline) is a spot whatever its SNR; a hair's bumps
-    and crossings are not that wide. Bulges on a core already found are that core."""
-    dist, strip = _strip_dist(mask)
+    and crossings are not that wide. Bulges on a core already found are that core.
+    `dist`, `strip`: the component's distance transform and strip width (_strip_dist)."""
     if strip <= 0:
         return []
     taken = np.zeros(mask.shape, bool)
