@@ -47,7 +47,8 @@ class SegmentConfig:
     max_thinness: float = 4.0  # ...and outlines longer than this x their widest inscribed circle
     max_bright_rim: float = 0.2  # ...and those with more of their rim on a bright overlay (text; _bright_rim)
     clear_spot_snr: float = 48.0  # ...but half of it for a spot this clear (peak SNR): a petechia beside a letter
-    wide_spot_px: float = 16.0  # ...or half as clear and this wide (inscribed, working px): a purpura under a word
+    wide_spot_px: float = 16.0  # ...or half as clear and this wide (inscribed, working px): a purpura under a word;
+    #                             between the two, SNR x width at least as at that corner (a clearer, narrower piece)
     overlay_green_od: float = 0.2  # pixels whose green is this much lighter (optical density) than the skin
     #                                round them are a coloured overlay, never blood (_overlay; 0: not looked for)
     find_text: bool = False  # rows of dark red letters drawn over the photo are an overlay too (captions.text_lines);
@@ -1018,9 +1019,13 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
             continue
         # a clear spot beside a letter has part of its rim on it; skin framed by text is not that clear,
         # nor that wide: its components measured SNR 16 and 14 px at most (web copies with watermarks),
-        # pieces of a red pen line in a letter's counter SNR 27-38 but 6-7 px, purpuras under a word 43, 33 px
+        # pieces of a red pen line in a letter's counter SNR 27-38 but 6-7 px, purpuras under a word 43, 33 px.
+        # From half as clear, clearness and width trade off (SNR x width, as a matched filter's SNR grows
+        # with a spot's width): the pieces of a petechia that two light hairs cut (SNR about 40, 10-12 px)
+        # have much of their rim on the pale hairs, and were dropped as framed skin
         clear = float(peak[i]) >= cfg.clear_spot_snr or (
-            float(peak[i]) >= 0.5 * cfg.clear_spot_snr and _width(mask) >= cfg.wide_spot_px)
+            float(peak[i]) >= 0.5 * cfg.clear_spot_snr
+            and float(peak[i]) * _width(mask) >= 0.5 * cfg.clear_spot_snr * cfg.wide_spot_px)
         rim_limit = 0.5 if clear else cfg.max_bright_rim
         if work is not None and _bright_rim(lab, i, (x, y, bw, bh), snr, work, ex_work, skin, cfg) > rim_limit:
             continue

@@ -263,6 +263,22 @@ def test_a_clear_spot_beside_a_letter_is_a_seed_but_framed_skin_is_not():
     assert [c[0][0] + c[0][2] // 2 for c in comps] == [60]
 
 
+@pytest.mark.parametrize("r", [12.0, 16.0])
+def test_a_spot_cut_by_two_light_hairs_is_found(r):
+    # two blond hairs across a 1 mm petechia on dark skin (0.031 mm/px) cut it into pieces whose
+    # rims lie largely on the hairs, pale and brighter than the skin, as on watermark text: each
+    # piece (peak SNR about 40, 10-12 px wide) was taken for skin framed by text and nothing was found
+    img = skin(w=200, h=200, tone=DARK, gradient=False, seed=4)
+    disc(img, 100.3, 99.6, r)
+    for p0, p1 in (((80, 20), (110, 180)), ((95, 20), (105, 180))):
+        stroke(img, p0, p1, width=2.0, colour=(232, 214, 180))
+    cands = segment(finish(img), mm_per_px=0.031).candidates
+    assert cands
+    for c in cands:
+        ys, xs = np.nonzero(c.mask)
+        assert np.hypot(c.bbox[0] + xs.mean() - 100.3, c.bbox[1] + ys.mean() - 99.6) < r
+
+
 def test_supplied_working_image_too_coarse_for_the_smallest_spot_is_not_used():
     img = finish(skin(w=2000, h=1500, seed=11))
     quarter = cv2.resize(img, (500, 375), interpolation=cv2.INTER_AREA)
