@@ -1023,9 +1023,10 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
         # From half as clear, clearness and width trade off (SNR x width, as a matched filter's SNR grows
         # with a spot's width): the pieces of a petechia that two light hairs cut (SNR about 40, 10-12 px)
         # have much of their rim on the pale hairs, and were dropped as framed skin
+        c_width = _width(mask)
         clear = float(peak[i]) >= cfg.clear_spot_snr or (
             float(peak[i]) >= 0.5 * cfg.clear_spot_snr
-            and float(peak[i]) * _width(mask) >= 0.5 * cfg.clear_spot_snr * cfg.wide_spot_px)
+            and float(peak[i]) * c_width >= 0.5 * cfg.clear_spot_snr * cfg.wide_spot_px)
         rim_limit = 0.5 if clear else cfg.max_bright_rim
         if work is not None and _bright_rim(lab, i, (x, y, bw, bh), snr, work, ex_work, skin, cfg) > rim_limit:
             continue
@@ -1034,7 +1035,6 @@ def _candidate_components(snr: np.ndarray, resid: np.ndarray, skin: np.ndarray,
             continue
         one = bruise is not None and bruise[y:y + bh, x:x + bw][mask].mean() > 0.5
         subs = [mask] if one else _split_by_maxima(mask, snr[y:y + bh, x:x + bw], cfg.high_snr)
-        c_width = _width(mask)
         for sub in subs:
             out.append(_tight(int(x), int(y), sub) + (((int(x), int(y), int(bw), int(bh)), sub, i,
                                                        c_width if len(subs) == 1 else _width(sub), c_width)))
