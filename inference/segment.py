@@ -108,6 +108,8 @@ class SegmentConfig:
     hair_rim_px: float = 3.0  # ...plus the pieces' rims lost beside it (full px)
     hair_gap_px: tuple[int, int] = (4, 12)  # ...that gap in full px, clipped to this range (5 px without a scale)
     hair_contrast: float = 0.3  # ...when the gap is darker than the pieces, or lighter than the skin, by this x their contrast
+    hair_double_gap: bool = True  # ...and across twice that gap when such a hair is seen going on past them (two
+    #                               hairs crossing in a shallow X, the sliver between them dropped)
     fill_hairs: bool = True  # dark hairs across a spot are filled in its contrast map from the spot around them
     # (_hairs_filled), so a purpura under several hairs is outlined whole, not in hair-bounded pieces
     hair_fill_support: float = 0.7  # ...where at least this share of the pixels round the hair is spot
@@ -2487,11 +2489,17 @@ def _join_across_hairs(cands: list[Candidate], image: np.ndarray, mm_per_px: flo
     a hair between them stay two), and together with the gap about convex and not a long strip. The
     joined candidate (pieces and gap) is outlined from its pixels when measured, as _union's are.
     A sliver in a bay of the other piece (_in_bay), cut off between crossing hairs, is joined however
-    small, round or thin, if the hair is seen going on past it.
+    small, round or thin, if the hair is seen going on past it. Two hairs crossing a spot in a shallow
+    X leave a gap of two hairs and the sliver between them, which alone is dropped (its rim is mostly
+    hair: a light hair's reads as a bright overlay's); with cfg.hair_double_gap pieces twice the gap
+    apart are joined too, when a clear hair (darker than the pieces or lighter than the skin) lies in
+    the gap and goes on past them (bench_hair, light hairs: one piece with 2 and 3 hairs 0.71 -> 0.77
+    and 0.52 -> 0.59).
     """
     if len(cands) < 2:
         return cands
     g = int(np.clip(math.ceil(cfg.hair_width_mm / mm_per_px + cfg.hair_rim_px) if mm_per_px else 5, *cfg.hair_gap_px))
+    reach = 2 * g if cfg.hair_double_gap else g
     out = list(cands)
     joined = True
     while joined:
@@ -2499,10 +2507,12 @@ def _join_across_hairs(cands: list[Candidate], image: np.ndarray, mm_per_px: flo
         boxes = np.array([c.bbox for c in out], np.int64)
         for i in range(len(out)):
             x0, y0, w, h = boxes[i]
-            near = np.flatnonzero((boxes[:, 0] <= x0 + w + g) & (x0 <= boxes[:, 0] + boxes[:, 2] + g)
-                                  & (boxes[:, 1] <= y0 + h + g) & (y0 <= boxes[:, 1] + boxes[:, 3] + g))
+            near = np.flatnonzero((boxes[:, 0] <= x0 + w + reach) & (x0 <= boxes[:, 0] + boxes[:, 2] + reach)
+                                  & (boxes[:, 1] <= y0 + h + reach) & (y0 <= boxes[:, 1] + boxes[:, 3] + reach))
             for j in near[near > i]:
                 both = _hair_between(out[i], out[j], image, g, cfg)
+                if both is None and cfg.hair_double_gap:
+                    both = _hair_between(out[i], out[j], image, 2 * g, cfg, double=True)
                 if both is not None:
                     out[i] = both
                     del out[j]
@@ -2513,8 +2523,10 @@ def _join_across_hairs(cands: list[Candidate], image: np.ndarray, mm_per_px: flo
     return sorted(out, key=lambda c: (c.bbox[1], c.bbox[0]))
 
 
-def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: SegmentConfig) -> Candidate | None:
-    """a and b with the hair-wide gap between them as one candidate, or None (see _join_across_hairs)."""
+def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: SegmentConfig,
+                  double: bool = False) -> Candidate | None:
+    """a and b with the hair-wide gap between them as one candidate, or None (see _join_across_hairs).
+    `double`: g is two hairs' gap, and only a clear hair seen going on past the pieces joins them."""
     na, nb = int(a.mask.sum()), int(b.mask.sum())
     width = 2.0 * math.sqrt(min(na, nb) / math.pi)  # the smaller piece's equal-area diameter
     cut = max(_elongation(a.mask), _elongation(b.mask))
@@ -2574,7 +2586,10 @@ def _hair_between(a: Candidate, b: Candidate, image: np.ndarray, g: int, cfg: Se
     # must be seen going on past them
     small = width < cfg.min_piece_gaps * g
     # a sliver of the spot between hairs (bay), or a clear hair in the gap: seen going on past the pieces
-    if bay or dark < y_spot - cfg.hair_contrast * contrast or light > y_skin + cfg.hair_contrast * contrast:
+    clear_hair = dark < y_spot - cfg.hair_contrast * contrast or light > y_skin + cfg.hair_contrast * contrast
+    if double and not clear_hair:
+        return None
+    if bay or clear_hair:
         if not _line_through(grey, gap, union, off, g, y_skin, y_spot, contrast, cfg):
             return None
     elif not (cut >= cfg.min_clear_cut_elongation and _elongation(union) <= cfg.max_cut_union_elongation):
