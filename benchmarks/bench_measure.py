@@ -4,7 +4,9 @@ Sizes are measured with the TRUE scale (the generator's image->plane homography)
 isolate segmentation and measurement from scale finding; on ArUco and sticker photos the blur
 measured at the marker or the sticker's rim is used, as the pipeline does. Prints recall of hemorrhagic spots
 >= 0.5 mm, the fraction of candidates that match no annotated spot, size errors, all overall and by
-ITA band, then a per-stage timing of one 4000x3000 JPEG against cv2.imread.
+ITA band, by the spot's size in px and by whether it touches another spot or lies under two blur
+sigmas across (what resolution and blur leave to find), then a per-stage timing of one 4000x3000
+JPEG against cv2.imread.
 
 `--no-scale` segments each photo as if it held no reference (no mm per px, no blur measured at a
 marker: what the pipeline does with a photo whose scale is not found), and still measures the spots
@@ -138,8 +140,24 @@ def evaluate_photo(jpg: Path, no_scale: bool = False) -> dict:
     spots, _ = measure_unshaken(img, seg.candidates, scale)  # as the pipeline does
     spots, _ = drop_fragments(spots, AnalysisConfig())
     return {"ita": float(meta["ita"]), "size": (img.shape[1], img.shape[0]), "matches": match(spots, tspots), "n_cand": len(spots),
-            "mm_per_px": scale.mm_per_px,
+            "mm_per_px": scale.mm_per_px, "blur_px": float(meta.get("blur_px") or 0.0),
+            "crowded": crowded(tspots, scale.mm_per_px),
             "unmatched": sum(1 for s in spots if not _any_truth(s, tspots)), "name": jpg.stem}
+
+
+def crowded(tspots: list[dict], mm_per_px: float, gap_px: float = 2.0) -> list[bool]:
+    """For each haemorrhagic truth spot, in match()'s order: does another annotated spot (any
+    category) come within `gap_px` of it? Discs of the true diameters, centre to centre."""
+    xy = np.array([[t["x"], t["y"]] for t in tspots], np.float64).reshape(-1, 2)
+    r = np.array([0.5 * t["diameter_mm"] / mm_per_px for t in tspots], np.float64)
+    out = []
+    for i, t in enumerate(tspots):
+        if t["category"] not in HEMORRHAGIC:
+            continue
+        gap = np.hypot(*(xy - xy[i]).T) - r - r[i]
+        gap[i] = np.inf
+        out.append(bool((gap < gap_px).any()))
+    return out
 
 
 def _any_truth(s, tspots: list[dict]) -> bool:
@@ -207,6 +225,25 @@ def report_by_px(results: list[dict]) -> None:
         band = f"{lo}-{hi:g} px" if hi < 1e9 else f">= {lo} px"
         print(f"  {band:10s} spots {len(ms):5d}  recall {len(found) / max(1, len(ms)):.3f}  "
               f"MAE<4mm {_f(statistics.fmean(err) if err else None)} ({len(err)})")
+
+
+def report_by_crowding(results: list[dict]) -> None:
+    """Recall and size error of spots apart from or touching another (edges under 2 px apart), and
+    under or over two blur sigmas across (the generator's gaussian blur of the photo, motion aside):
+    where neither resolution nor blur lets their outlines part."""
+    print("by neighbours and blur (spots >= 0.5 mm; touching: another annotated spot's edge within 2 px; "
+          "blurred: under 2 blur sigmas across):")
+    for near in (False, True):
+        for blurred in (False, True):
+            ms = [(t, s) for r in results for (t, s), c in zip(r["matches"], r["crowded"])
+                  if t["diameter_mm"] >= 0.5 and c == near
+                  and (t["diameter_mm"] / r["mm_per_px"] < 2 * r["blur_px"]) == blurred]
+            found = [(t, s) for t, s in ms if s is not None]
+            err = [s.diameter_mm - t["diameter_mm"] for t, s in found if t["diameter_mm"] < 4]
+            label = f"{'touching' if near else 'apart'}, {'blurred' if blurred else 'sharp'}"
+            print(f"  {label:18s} spots {len(ms):5d}  recall {len(found) / max(1, len(ms)):.3f}  "
+                  f"MAE<4mm {_f(statistics.fmean(map(abs, err)) if err else None)} "
+                  f"bias {_f(statistics.fmean(err) if err else None)} ({len(err)})")
 
 
 def _f(v, pct: bool = False) -> str:
@@ -284,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
           + (", each with a yellow or orange text overlay" if args.watermark else ""))
     report(results)
     report_by_px(results)
+    report_by_crowding(results)
     large = [j for j, p in zip(jpgs, photos) if p["size"][0] == 4000]
     if large and not args.no_scale:
         speed(large[0])
