@@ -220,11 +220,17 @@ def report_by_px(results: list[dict]) -> None:
     for lo, hi in ((0, 3), (3, 6), (6, 12), (12, 1e9)):
         ms = [(t, s) for r in results for t, s in r["matches"]
               if t["diameter_mm"] >= 0.5 and lo <= t["diameter_mm"] / r["mm_per_px"] < hi]
-        found = [(t, s) for t, s in ms if s is not None]
-        err = [abs(s.diameter_mm - t["diameter_mm"]) for t, s in found if t["diameter_mm"] < 4]
+        recall, err = _recall_and_errors(ms)
         band = f"{lo}-{hi:g} px" if hi < 1e9 else f">= {lo} px"
-        print(f"  {band:10s} spots {len(ms):5d}  recall {len(found) / max(1, len(ms)):.3f}  "
-              f"MAE<4mm {_f(statistics.fmean(err) if err else None)} ({len(err)})")
+        print(f"  {band:10s} spots {len(ms):5d}  recall {recall:.3f}  "
+              f"MAE<4mm {_f(statistics.fmean(map(abs, err)) if err else None)} ({len(err)})")
+
+
+def _recall_and_errors(ms: list[tuple[dict, object]]) -> tuple[float, list[float]]:
+    """Share of (truth, candidate or None) pairs found, and the found ones' diameter errors (mm,
+    measured - true) where the truth is under 4 mm."""
+    found = [(t, s) for t, s in ms if s is not None]
+    return len(found) / max(1, len(ms)), [s.diameter_mm - t["diameter_mm"] for t, s in found if t["diameter_mm"] < 4]
 
 
 def report_by_crowding(results: list[dict]) -> None:
@@ -238,10 +244,9 @@ def report_by_crowding(results: list[dict]) -> None:
             ms = [(t, s) for r in results for (t, s), c in zip(r["matches"], r["crowded"])
                   if t["diameter_mm"] >= 0.5 and c == near
                   and (t["diameter_mm"] / r["mm_per_px"] < 2 * r["blur_px"]) == blurred]
-            found = [(t, s) for t, s in ms if s is not None]
-            err = [s.diameter_mm - t["diameter_mm"] for t, s in found if t["diameter_mm"] < 4]
+            recall, err = _recall_and_errors(ms)
             label = f"{'touching' if near else 'apart'}, {'blurred' if blurred else 'sharp'}"
-            print(f"  {label:18s} spots {len(ms):5d}  recall {len(found) / max(1, len(ms)):.3f}  "
+            print(f"  {label:18s} spots {len(ms):5d}  recall {recall:.3f}  "
                   f"MAE<4mm {_f(statistics.fmean(map(abs, err)) if err else None)} "
                   f"bias {_f(statistics.fmean(err) if err else None)} ({len(err)})")
 
