@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 from spotscale.data.types import Candidate
 from spotscale.inference.colour import OD_EPS, optical_density, pigment_index, purple_index, to_lab
 from spotscale.inference.captions import text_lines
-from spotscale.inference.split import contrast_peaks, flood, group_by_valleys, spot_blobs, union_along_paths
+from spotscale.inference.split import contrast_peaks, flood, group_by_valleys, path_minima, spot_blobs, union_along_paths
 
 
 @dataclass
@@ -75,7 +75,8 @@ class SegmentConfig:
     blob_noise_k: float = 1.25  # ...and this many noise sigmas
     blob_peak_min_response: float = 0.3  # ...or this x their contrast at a contrast peak (a petechia in a
     #                                      darker neighbour's -LoG ring; split.spot_blobs; 0: as elsewhere)
-    blob_dip_frac: float = 0.08  # ...where the contrast dips by this x the paler blob between them
+    blob_dip_frac: float = 0.08  # ...where the contrast dips by this x the paler blob between them (or from
+    #                              a peak without a blob to every blob's peak: a spot between others)
     shoulder_max_level: float = 0.8  # ...a blob without a peak (a pale spot on a dark one's flank) when at
     #                                  most this x its neighbour's peak
     rescue_frac: float = 0.5  # an SNR maximum of a seed that no outline covers is refined on its own seed
@@ -1747,14 +1748,22 @@ def _valley_basins(t: np.ndarray, ring: np.ndarray, core: np.ndarray, peak: floa
         return None
     groups = group_by_valleys(peaks, t, cfg.split_dip_frac, cfg.split_noise_k * noise)
     # a pale spot has no peak, and may be paler than a peak must be: above the flood level by a noise sigma
-    by_blobs, shoulders = _blob_groups(t, region, peaks, groups, max(cfg.min_peak_frac * peak, low + noise), noise,
-                                       mm_per_px, cfg)
-    if len(shoulders) or len(np.unique(by_blobs)) > len(np.unique(groups)):
-        basins, lab = _basins(t, region, peaks, by_blobs, shoulders, mm_per_px, cfg)
-        if not _hemmed_in(lab):
-            return basins
-        # pieces of one spot mostly walled in by each other: a blotchy spot or a bruise that hairs
-        # cross (their dips and the levels between them made blobs), not spots on skin
+    by_blobs, shoulders, alone = _blob_groups(t, region, peaks, groups, max(cfg.min_peak_frac * peak, low + noise),
+                                              noise, mm_per_px, cfg)
+    tries = [by_blobs]
+    if alone.size:  # first with the blob-less peaks that dip to every spot as spots of their own
+        tries.insert(0, by_blobs.copy())
+        tries[0][alone] = int(by_blobs.max()) + 1 + group_by_valleys(peaks[alone], t, cfg.blob_dip_frac,
+                                                                     cfg.split_noise_k * noise)
+    for grouping in tries:
+        if len(shoulders) or len(np.unique(grouping)) > len(np.unique(groups)):
+            basins, lab = _basins(t, region, peaks, grouping, shoulders, mm_per_px, cfg)
+            # pieces of one spot mostly walled in by each other are a blotchy spot or a bruise that
+            # hairs cross (their dips and the levels between them made blobs), not spots on skin;
+            # a spot between others is walled in by them: the basins of the peaks alone are not judged
+            unjudged = np.searchsorted(np.unique(grouping), grouping[alone]) + 1 if grouping is not by_blobs else None
+            if not _hemmed_in(lab, unjudged):
+                return basins
     return _basins(t, region, peaks, groups, np.zeros((0, 4)), mm_per_px, cfg)[0]
 
 
@@ -1789,15 +1798,17 @@ def _basins(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: np.nda
     return out, lab
 
 
-def _hemmed_in(lab: np.ndarray | None, limit: float = 0.6) -> bool:
-    """Does a flooded basin (labels > 0) share over `limit` of its outline with the others? Touching
-    spots meet at a neck; the pieces of one spot that hairs cut are walled in by each other."""
+def _hemmed_in(lab: np.ndarray | None, unjudged: np.ndarray | None = None, limit: float = 0.6) -> bool:
+    """Does a flooded basin (labels > 0, but those of `unjudged`) share over `limit` of its outline
+    with the others? Touching spots meet at a neck; the pieces of one spot that hairs cut are walled
+    in by each other."""
     if lab is None:
         return False
     k = np.ones((3, 3), np.uint8)
     x, y, w, h = cv2.boundingRect((lab > 0).view(np.uint8))
     lab = np.pad(lab[y:y + h, x:x + w], 1)
-    for i in np.unique(lab[lab > 0]):
+    ids = np.unique(lab[lab > 0])
+    for i in ids if unjudged is None else np.setdiff1d(ids, unjudged):
         b = (lab == i).view(np.uint8)
         rim = (cv2.dilate(b, k) > 0) & (b == 0)  # the px just outside it
         if float((rim & (lab > 0)).sum()) > limit * float(rim.sum()):
@@ -1809,9 +1820,10 @@ BLOB_MAX_REGION_PX = 40_000  # _blob_groups: the largest region (crop px) search
 
 
 def _blob_groups(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: np.ndarray, min_value: float,
-                 noise: float, mm_per_px: float | None, cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Valley groups of contrast peaks split by the spots' own blobs (split.spot_blobs), and the
-    blobs that hold no peak (pale spots on a darker one's flank), as (groups, shoulders).
+                 noise: float, mm_per_px: float | None, cfg: SegmentConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Valley groups of contrast peaks split by the spots' own blobs (split.spot_blobs), the blobs
+    that hold no peak (pale spots on a darker one's flank), and the indices of the peaks without a
+    blob that may be spots of their own (_peaks_alone), as (groups, shoulders, alone).
 
     A group's peaks inside two blobs are two spots when one blob is at most shoulder_max_level x as
     dark as the other (a level step) or the contrast dips by blob_dip_frac between them (touching
@@ -1822,16 +1834,16 @@ def _blob_groups(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: n
     size tried is a spot at least that large, never split by its blobs. Looked at only where the
     half-maximum outline is not one round spot (most are, and blobs cost ~3 ms a crop).
     """
-    none = np.zeros((0, 4))
+    none, nothing = np.zeros((0, 4)), np.zeros(0, np.int64)
     area = int(region.sum())
     if cfg.blob_min_response <= 0 or area > BLOB_MAX_REGION_PX:
-        return groups, none  # (a region that large is no cluster of petechiae: a hair's net, a flush)
+        return groups, none, nothing  # (a region that large is no cluster of petechiae: a hair's net, a flush)
     tops = np.array([peaks[groups == g, 2].max() for g in groups])
     half = (t > 0.5 * float(tops.max())) & region
     if len(np.unique(groups)) == 1 and np.count_nonzero(half) > _max_split_area(mm_per_px, cfg):
-        return groups, none  # one spot too large to split (a purpura, a bruise)
+        return groups, none, nothing  # one spot too large to split (a purpura, a bruise)
     if _elongation(half) <= 1.4 and _solidity(half) >= 0.85:
-        return groups, none  # one round spot (most are): nothing to split, and blobs cost
+        return groups, none, nothing  # one round spot (most are): nothing to split, and blobs cost
     # sizes from the smallest up to the region's own (a blob's radius is 1.41 sigma)
     top = 0.5 * cfg.max_valley_split_mm / mm_per_px / math.sqrt(2) if mm_per_px else min(t.shape) / 6
     top = min(top, math.sqrt(area / math.pi))
@@ -1843,7 +1855,7 @@ def _blob_groups(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: n
                        min_strength=cfg.blob_noise_k * noise, min_value=min_value, tops=tops,
                        peak_min_response=at_peaks)
     if not len(blobs):
-        return groups, none
+        return groups, none, nothing
     d = np.hypot(peaks[:, None, 0] - blobs[None, :, 0], peaks[:, None, 1] - blobs[None, :, 1])
     inside = d < 1.414 * blobs[None, :, 2]
     owner = np.where(inside.any(axis=1), np.argmin(np.where(inside, d, np.inf), axis=1), -1)
@@ -1856,6 +1868,7 @@ def _blob_groups(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: n
     spot = union_along_paths(np.c_[blobs[:, :2], level], t, 2, lambda a, b, sd: ~apart(a, b, sd))
     out = groups.astype(np.int64).copy()
     base = int(groups.max()) + 1
+    alone: list[int] = []
     for g in np.unique(groups):
         mine = groups == g
         owned = mine & (owner >= 0)
@@ -1864,11 +1877,27 @@ def _blob_groups(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: n
         for i in np.flatnonzero(mine):  # each peak to its blob's spot, or to the nearest peak's that has one
             j = i if owner[i] >= 0 else np.flatnonzero(owned)[np.argmin(np.hypot(*(peaks[owned, :2] - peaks[i, :2]).T))]
             out[i] = base + spot[owner[j]]
+        alone.extend(_peaks_alone(t, peaks, mine & (owner < 0), owned, cfg.blob_dip_frac, cfg.split_noise_k * noise))
     empty = [b for b in range(len(blobs)) if not (owner == b).any()]
     near_top = [tops[np.argmin(d[:, b])] for b in empty]
     shoulders = [blobs[b] for b, nt in zip(empty, near_top)
                  if float(t[int(blobs[b, 1]), int(blobs[b, 0])]) <= cfg.shoulder_max_level * nt]
-    return out, np.asarray(shoulders, np.float64).reshape(-1, 4)
+    return out, np.asarray(shoulders, np.float64).reshape(-1, 4), np.asarray(alone, np.int64)
+
+
+def _peaks_alone(t: np.ndarray, peaks: np.ndarray, free: np.ndarray, owned: np.ndarray, dip_frac: float,
+                 min_dip: float) -> list[int]:
+    """_blob_groups' peaks without a blob (bool `free`) that the contrast dips from to every peak
+    with one (`owned`), by dip_frac x the lower of the two and min_dip at least: the peak of a spot
+    between others, whose -LoG response their negative rings took."""
+    free = np.flatnonzero(free)
+    if not free.size:
+        return []
+    a = peaks[np.repeat(free, int(owned.sum()))]
+    b = np.tile(peaks[owned], (free.size, 1))
+    lo = np.minimum(a[:, 2], b[:, 2])
+    dips = lo - path_minima(t, a, b) >= np.maximum(dip_frac * lo, min_dip)
+    return free[dips.reshape(free.size, -1).all(axis=1)].tolist()
 
 
 def colour_contrast(crop: np.ndarray, ring: np.ndarray, core: np.ndarray, smooth_px: float = 0.7,

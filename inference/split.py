@@ -135,14 +135,20 @@ def union_along_paths(points: np.ndarray, grid: np.ndarray, pad: int,
         if not sel.size:
             continue
         a, b = points[ii[sel]], points[jj[sel]]
-        n = np.maximum(2, np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]).astype(int) + pad)
-        k = np.arange(int(n.max()))[None, :]
-        s = np.minimum(k, n[:, None] - 1) / (n[:, None] - 1)  # past its end a pair repeats its last point
-        xs = np.round(a[:, 0:1] + s * (b[:, 0:1] - a[:, 0:1])).astype(int)
-        ys = np.round(a[:, 1:2] + s * (b[:, 1:2] - a[:, 1:2])).astype(int)
-        for p in sel[joins(a, b, grid[ys, xs].min(axis=1))]:
+        for p in sel[joins(a, b, path_minima(grid, a, b, pad))]:
             parent[find(int(ii[p]))] = find(int(jj[p]))
     return np.array([find(i) for i in range(m)])
+
+
+def path_minima(grid: np.ndarray, a: np.ndarray, b: np.ndarray, pad: int = 2) -> np.ndarray:
+    """Lowest `grid` value on each straight path a[i] -> b[i] (rows x, y, ...), sampled at its
+    length + `pad` points rounded to pixels."""
+    n = np.maximum(2, np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]).astype(int) + pad)
+    k = np.arange(int(n.max()))[None, :]
+    s = np.minimum(k, n[:, None] - 1) / (n[:, None] - 1)  # past its end a pair repeats its last point
+    xs = np.round(a[:, 0:1] + s * (b[:, 0:1] - a[:, 0:1])).astype(int)
+    ys = np.round(a[:, 1:2] + s * (b[:, 1:2] - a[:, 1:2])).astype(int)
+    return grid[ys, xs].min(axis=1)
 
 
 def group_by_valleys(peaks: np.ndarray, t: np.ndarray, min_dip_frac: float, min_dip: float) -> np.ndarray:
@@ -225,4 +231,4 @@ def _grow(lab: np.ndarray, piece: np.ndarray, k: np.ndarray, big: bool) -> None:
         free &= ~add
 
 
-__all__ = ["contrast_peaks", "group_by_valleys", "union_along_paths", "flood", "spot_blobs"]
+__all__ = ["contrast_peaks", "group_by_valleys", "union_along_paths", "path_minima", "flood", "spot_blobs"]

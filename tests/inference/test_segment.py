@@ -168,6 +168,45 @@ def test_two_soft_petechiae_of_unequal_darkness_touching_are_two_spots():
     assert all(np.hypot(px - tx, py - ty) < 2 for (px, py), (tx, ty) in zip(pts, truth))
 
 
+def _chain(mid_contrast: float, mid_sigma: float, gap: int) -> tuple[np.ndarray, ...]:
+    """Contrast map of three touching petechiae in a row (top, middle, bottom; gaussian profiles,
+    the middle one paler and smaller), with its ring of skin, core and peak, for _valley_basins."""
+    h, w = 140, 100
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+
+    def bump(y: float, sigma: float, c: float) -> np.ndarray:
+        return c * np.exp(-((xx - 50) ** 2 + (yy - y) ** 2) / (2 * sigma * sigma))
+
+    t = bump(40, 9, 1.0) + bump(40 + gap, mid_sigma, mid_contrast) + bump(40 + 2 * gap, 9, 0.9)
+    t = (t + np.random.default_rng(0).normal(0, 0.01, t.shape)).astype(np.float32)
+    ring = np.zeros(t.shape, bool)
+    ring[:5], ring[-5:], ring[:, :5], ring[:, -5:] = True, True, True, True
+    return t, ring, t > 0.9 * t.max(), float(t.max())
+
+
+@pytest.mark.parametrize("mid_contrast, mid_sigma, gap", [(0.5, 5.0, 22), (0.5, 6.0, 24), (0.6, 5.0, 18),
+                                                          (0.7, 5.0, 18)])
+def test_a_pale_petechia_between_two_darker_ones_is_a_spot_of_its_own(mid_contrast, mid_sigma, gap):
+    # bench_measure dev 3100009: a 1.08 mm petechia between 1.68 and 1.47 mm ones, all touching under
+    # heavy blur. Its peak has no blob (the neighbours' negative -LoG rings take its response), so it
+    # went with the nearest peak that had one: two spots measured as one. The contrast dips 8-20 %
+    # from its peak to theirs: it is a spot of its own
+    from spotscale.inference.segment import _valley_basins
+    t, ring, core, peak = _chain(mid_contrast, mid_sigma, gap)
+    basins = _valley_basins(t, ring, core, peak, 0.0555, SegmentConfig())
+    assert basins is not None and len(basins) == 3
+    centres_y = sorted(float(np.nonzero(b)[0].mean()) for b, _ in basins)
+    assert all(abs(cy - y) < 4 for cy, y in zip(centres_y, [40, 40 + gap, 40 + 2 * gap]))
+
+
+def test_the_noise_bumps_of_a_petechia_between_two_others_make_one_spot():
+    # the middle petechia's peak is two px-noise maxima 2 px apart (0.58 and 0.60): one spot, not two
+    from spotscale.inference.segment import _valley_basins
+    t, ring, core, peak = _chain(0.5, 5.0, 22)
+    basins = _valley_basins(t, ring, core, peak, 0.0555, SegmentConfig())
+    assert sum(abs(float(np.nonzero(b)[0].mean()) - 62) < 6 for b, _ in basins) == 1
+
+
 def test_a_faint_petechia_on_dark_skin_is_not_split_at_its_noise_bumps(monkeypatch):
     # bench_rules 2013: a 1.83 mm petechia of low contrast (noise 0.13 of its 1.06 peak) has bumps
     # of 0.76-0.93. The lower response asked of blobs at contrast peaks made one of them a spot

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from spotscale.inference.split import contrast_peaks, flood, group_by_valleys, spot_blobs
+from spotscale.inference.split import contrast_peaks, flood, group_by_valleys, path_minima, spot_blobs
 
 
 def _two_bumps(w: int = 61, h: int = 31, x1: float = 15, x2: float = 45, r2: float = 1.0) -> np.ndarray:
@@ -42,6 +42,15 @@ def test_peaks_joined_only_across_a_shallow_dip():
     shallow = _two_bumps(x1=22, x2=38)  # 16 px apart at sigma 6: the saddle dips about 10 %
     peaks = contrast_peaks(shallow, shallow > 0.2, 0.5)
     assert len(set(group_by_valleys(peaks, shallow, 0.25, 0.0).tolist())) == 1
+
+
+def test_path_minima_is_the_lowest_value_on_each_straight_path():
+    t = _two_bumps()
+    a = np.array([[15.0, 15.0], [15.0, 15.0]])
+    b = np.array([[45.0, 15.0], [15.0, 5.0]])
+    low = path_minima(t, a, b)
+    assert low[0] == pytest.approx(float(t[15, 30]), rel=1e-6)  # across the valley: its floor
+    assert low[1] == pytest.approx(float(t[5, 15]), rel=1e-6)  # down one bump's flank: where it ends
 
 
 SIGMAS = [1.2 * 2 ** (i / 2) for i in range(9)]
