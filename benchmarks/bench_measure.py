@@ -2,7 +2,9 @@
 
 Sizes are measured with the TRUE scale (the generator's image->plane homography) so the figures
 isolate segmentation and measurement from scale finding; on ArUco and sticker photos the blur
-measured at the marker or the sticker's rim is used, as the pipeline does. Prints recall of hemorrhagic spots
+measured at the marker or the sticker's rim is used, as the pipeline does, and the spots its
+measurement stage leaves out (fragments and specks: pipeline.drop_fragments, drop_specks) are left
+out here too, so the figures are those of what the pipeline reports. Prints recall of hemorrhagic spots
 >= 0.5 mm, the fraction of candidates that match no annotated spot, size errors, all overall and by
 ITA band, by the spot's size in px and by whether it touches another spot or lies under two blur
 sigmas across (what resolution and blur leave to find), then a per-stage timing of one 4000x3000
@@ -39,7 +41,7 @@ import numpy as np
 
 from spotscale.data.photo import read_photo
 from spotscale.data.types import HEMORRHAGIC, Scale
-from spotscale.inference.pipeline import AnalysisConfig, drop_fragments, measure_unshaken, reference_exclusion
+from spotscale.inference.pipeline import AnalysisConfig, drop_fragments, drop_specks, measure_unshaken, reference_exclusion
 from spotscale.inference.scale import ScaleConfig, find_scale
 from spotscale.inference.segment import SegmentConfig, segment
 
@@ -137,8 +139,9 @@ def evaluate_photo(jpg: Path, no_scale: bool = False) -> dict:
     scale = true_scale(meta)
     seg = segment(img, exclude=exclude_mask(meta, img.shape[:2]), mm_per_px=None if no_scale else scale.mm_per_px,
                   reduced=red, config=SegmentConfig(camera_blur_px=0.0 if no_scale else marker_blur(img, meta)))
-    spots, _ = measure_unshaken(img, seg.candidates, scale)  # as the pipeline does
+    spots, _ = measure_unshaken(img, seg.candidates, scale)  # as the pipeline's measurement stage does
     spots, _ = drop_fragments(spots, AnalysisConfig())
+    spots, _ = drop_specks(spots, AnalysisConfig())
     return {"ita": float(meta["ita"]), "size": (img.shape[1], img.shape[0]), "matches": match(spots, tspots), "n_cand": len(spots),
             "mm_per_px": scale.mm_per_px, "blur_px": float(meta.get("blur_px") or 0.0),
             "crowded": crowded(tspots, scale.mm_per_px),
