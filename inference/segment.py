@@ -1720,21 +1720,6 @@ def _largest(fg: np.ndarray) -> np.ndarray:
     return (lab == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
 
 
-VALLEY_LEVEL_STEP = 0.1  # _valley_basins: the flood level is raised by this x the peak while it reaches the crop's edge
-
-
-def _held(mask: np.ndarray, core: np.ndarray) -> np.ndarray | None:
-    """The parts of bool `mask` (8-connected) that hold some of bool `core`; None when none does."""
-    n, lab = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    ids = np.unique(lab[core & mask])
-    ids = ids[ids > 0]
-    if ids.size == 0:
-        return None
-    keep = np.zeros(n, bool)
-    keep[ids] = True
-    return keep[lab]
-
-
 def _valley_basins(t: np.ndarray, ring: np.ndarray, core: np.ndarray, peak: float, mm_per_px: float | None,
                    cfg: SegmentConfig) -> list[tuple[np.ndarray, float]] | None:
     """(basin mask, own peak contrast) per spot when the candidate's region holds several spots
@@ -1746,18 +1731,17 @@ def _valley_basins(t: np.ndarray, ring: np.ndarray, core: np.ndarray, peak: floa
     tr = _sample(t[ring])
     noise = 1.48 * float(_median(np.abs(tr - _median(tr)))) if tr.size else 0.0
     low = max(cfg.flood_level * peak, cfg.split_noise_k * noise)
-    while True:
-        region = _held(t > low, core)
-        if region is None:
-            return None
-        if not _touches_frame(region):
-            break
-        # a cluster's spots reach the crop's edge at the flood level: split what a higher level
-        # holds within the crop; while even the spot's half level reaches it, the spot may go on
-        # beyond the crop: judge it on its whole component's crop
-        low += VALLEY_LEVEL_STEP * peak
-        if low >= cfg.half_level * peak:
-            return None
+    region = t > low
+    n, lab = cv2.connectedComponents(region.astype(np.uint8), connectivity=8)
+    ids = np.unique(lab[core & region])
+    ids = ids[ids > 0]
+    if ids.size == 0:
+        return None
+    keep = np.zeros(n, bool)
+    keep[ids] = True
+    region = keep[lab]
+    if _touches_frame(region):
+        return None  # the spot may go on beyond the crop: judge it on its whole component's crop
     min_value = max(cfg.min_peak_frac * peak, 2 * low)
     peaks = contrast_peaks(t, region, min_value)
     if len(peaks) == 0:

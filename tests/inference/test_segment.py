@@ -207,39 +207,6 @@ def test_the_noise_bumps_of_a_petechia_between_two_others_make_one_spot():
     assert sum(abs(float(np.nonzero(b)[0].mean()) - 62) < 6 for b, _ in basins) == 1
 
 
-def _edge_scene(flush: tuple[float, float, float] | None, spot_y: float = 40) -> tuple[np.ndarray, ...]:
-    """Contrast map (80 x 100 px crop) of a petechia at (50, spot_y) touching a paler one 16 px
-    below, and a pale flush (y, contrast, sigma) at x = 50; with _valley_basins' ring, core, peak."""
-    yy, xx = np.mgrid[0:80, 0:100].astype(np.float32)
-
-    def bump(y: float, sigma: float, c: float) -> np.ndarray:
-        return c * np.exp(-((xx - 50) ** 2 + (yy - y) ** 2) / (2 * sigma * sigma))
-
-    t = bump(spot_y, 5, 1.0) + bump(spot_y + 16, 5, 0.8) + (bump(flush[0], flush[2], flush[1]) if flush else 0)
-    t = (t + np.random.default_rng(0).normal(0, 0.01, t.shape)).astype(np.float32)
-    ring = np.zeros(t.shape, bool)
-    ring[:5], ring[:, :5], ring[:, -5:] = True, True, True
-    return t, ring, t > 0.9 * t.max(), float(t.max())
-
-
-@pytest.mark.parametrize("flush", [(78, 0.4, 10), (82, 0.45, 10), (78, 0.35, 9)])
-def test_touching_petechiae_are_split_when_only_a_pale_neighbour_runs_out_of_the_crop(flush):
-    # clinic-renderer dev photos: in a cluster, the flood level (0.2 x the peak) joined the spots to a
-    # pale neighbour running out of the crop, and the split gave up ("the spot may go on beyond the
-    # crop") on a crop that held both spots whole. A higher level, still under half, holds them apart
-    from spotscale.inference.segment import _valley_basins
-    t, ring, core, peak = _edge_scene(flush)
-    basins = _valley_basins(t, ring, core, peak, 0.05, SegmentConfig())
-    assert basins is not None and len(basins) == 2
-    assert sorted(round(float(np.nonzero(b)[0].mean())) for b, _ in basins) == pytest.approx([40, 56], abs=2)
-
-
-def test_a_spot_whose_half_level_reaches_the_crop_edge_is_left_to_its_whole_crop():
-    from spotscale.inference.segment import _valley_basins
-    t, ring, core, peak = _edge_scene(None, spot_y=62)  # the paler spot's half level runs out at the bottom
-    assert _valley_basins(t, ring, core, peak, 0.05, SegmentConfig()) is None
-
-
 def test_a_faint_petechia_on_dark_skin_is_not_split_at_its_noise_bumps(monkeypatch):
     # bench_rules 2013: a 1.83 mm petechia of low contrast (noise 0.13 of its 1.06 peak) has bumps
     # of 0.76-0.93. The lower response asked of blobs at contrast peaks made one of them a spot
