@@ -1750,18 +1750,18 @@ def _valley_basins(t: np.ndarray, ring: np.ndarray, core: np.ndarray, peak: floa
     # a pale spot has no peak, and may be paler than a peak must be: above the flood level by a noise sigma
     by_blobs, shoulders, alone = _blob_groups(t, region, peaks, groups, max(cfg.min_peak_frac * peak, low + noise),
                                               noise, mm_per_px, cfg)
-    tries = [by_blobs]
-    if alone.size:  # first with the blob-less peaks that dip to every spot as spots of their own
-        tries.insert(0, by_blobs.copy())
-        tries[0][alone] = int(by_blobs.max()) + 1 + group_by_valleys(peaks[alone], t, cfg.blob_dip_frac,
-                                                                     cfg.split_noise_k * noise)
-    for grouping in tries:
+    tries: list[tuple[np.ndarray, np.ndarray | None]] = [(by_blobs, None)]
+    if alone.size:  # first with the blob-less peaks that dip to every spot as spots of their own, whose
+        # basins (labels, as _basins numbers them) are walled in by those spots: not judged hemmed in
+        apart = by_blobs.copy()
+        apart[alone] = int(by_blobs.max()) + 1 + group_by_valleys(peaks[alone], t, cfg.blob_dip_frac,
+                                                                  cfg.split_noise_k * noise)
+        tries.insert(0, (apart, np.searchsorted(np.unique(apart), apart[alone]) + 1))
+    for grouping, unjudged in tries:
         if len(shoulders) or len(np.unique(grouping)) > len(np.unique(groups)):
             basins, lab = _basins(t, region, peaks, grouping, shoulders, mm_per_px, cfg)
             # pieces of one spot mostly walled in by each other are a blotchy spot or a bruise that
-            # hairs cross (their dips and the levels between them made blobs), not spots on skin;
-            # a spot between others is walled in by them: the basins of the peaks alone are not judged
-            unjudged = np.searchsorted(np.unique(grouping), grouping[alone]) + 1 if grouping is not by_blobs else None
+            # hairs cross (their dips and the levels between them made blobs), not spots on skin
             if not _hemmed_in(lab, unjudged):
                 return basins
     return _basins(t, region, peaks, groups, np.zeros((0, 4)), mm_per_px, cfg)[0]
