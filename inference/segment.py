@@ -23,7 +23,8 @@ from scipy.spatial import cKDTree
 from spotscale.data.types import Candidate
 from spotscale.inference.colour import OD_EPS, optical_density, pigment_index, purple_index, to_lab
 from spotscale.inference.captions import text_lines
-from spotscale.inference.split import contrast_peaks, flood, group_by_valleys, path_minima, spot_blobs, union_along_paths
+from spotscale.inference.split import (contrast_peaks, deep_valley, flood, group_by_valleys, path_minima, spot_blobs,
+                                       union_along_paths)
 
 
 @dataclass
@@ -1895,8 +1896,7 @@ def _peaks_alone(t: np.ndarray, peaks: np.ndarray, free: np.ndarray, owned: np.n
         return []
     a = peaks[np.repeat(free, int(owned.sum()))]
     b = np.tile(peaks[owned], (free.size, 1))
-    lo = np.minimum(a[:, 2], b[:, 2])
-    dips = lo - path_minima(t, a, b) >= np.maximum(dip_frac * lo, min_dip)
+    dips = deep_valley(a, b, path_minima(t, a, b), dip_frac, min_dip)
     return free[dips.reshape(free.size, -1).all(axis=1)].tolist()
 
 

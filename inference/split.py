@@ -151,14 +151,17 @@ def path_minima(grid: np.ndarray, a: np.ndarray, b: np.ndarray, pad: int = 2) ->
     return grid[ys, xs].min(axis=1)
 
 
+def deep_valley(a: np.ndarray, b: np.ndarray, saddle: np.ndarray, min_dip_frac: float, min_dip: float) -> np.ndarray:
+    """Per pair of peaks (rows x, y, value), does the path's lowest value `saddle` dip by
+    max(min_dip_frac x the lower peak, min_dip) or more below the lower peak (two spots)?"""
+    lower = np.minimum(a[:, 2], b[:, 2])
+    return lower - saddle >= np.maximum(min_dip_frac * lower, min_dip)
+
+
 def group_by_valleys(peaks: np.ndarray, t: np.ndarray, min_dip_frac: float, min_dip: float) -> np.ndarray:
     """Group id per peak: peaks joined when the straight path between them never dips by more than
     max(min_dip_frac x the lower peak, min_dip) below the lower peak (the same spot's bumps)."""
-    def shallow(a: np.ndarray, b: np.ndarray, saddle: np.ndarray) -> np.ndarray:
-        lower = np.minimum(a[:, 2], b[:, 2])
-        return lower - saddle < np.maximum(min_dip_frac * lower, min_dip)
-
-    return union_along_paths(peaks, t, 2, shallow)
+    return union_along_paths(peaks, t, 2, lambda a, b, saddle: ~deep_valley(a, b, saddle, min_dip_frac, min_dip))
 
 
 def flood(t: np.ndarray, seeds: np.ndarray, region: np.ndarray, n_levels: int = 16) -> np.ndarray:
@@ -231,4 +234,4 @@ def _grow(lab: np.ndarray, piece: np.ndarray, k: np.ndarray, big: bool) -> None:
         free &= ~add
 
 
-__all__ = ["contrast_peaks", "group_by_valleys", "union_along_paths", "path_minima", "flood", "spot_blobs"]
+__all__ = ["contrast_peaks", "deep_valley", "group_by_valleys", "union_along_paths", "path_minima", "flood", "spot_blobs"]
