@@ -151,7 +151,7 @@ def _fields(rng: np.random.Generator, kind: str, rad: float, soft: float, irregu
     if kind == "petechia":
         mix = rng.random()
         k = K_OXY * (1 - mix) + K_DEOXY * mix if rng.random() < 0.8 else K_OLD
-        dens = rng.uniform(0.5, 1.1) * (1.0 - 0.35 * skin_dark)
+        dens = 0.5 * 3.6 ** rng.uniform(0.0, 1.0) * (1.0 - 0.35 * skin_dark)  # pale pink to dark maroon (0.5-1.8)
         absorb = (op * tex * dens)[..., None] * k
     elif kind == "purpura":
         mix = rng.uniform(0.5, 1.0)

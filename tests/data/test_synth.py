@@ -281,6 +281,20 @@ def test_inks_are_not_red_or_purple():
         assert np.argmax(k) != 1, k
 
 
+def test_petechiae_range_from_pale_pink_to_dark_maroon():
+    """Petechiae in photos run from faint pink dots to dense dark ones. Two independently written
+    renderers draw them denser than this generator did; a CNN trained only on paler ones called
+    the dense ones 'other'. Green optical density in the middle of a petechia on light skin: the
+    palest tenth at most 1.2, the darkest tenth at least 3 (it was at most 2.8 before)."""
+    from spotscale.data.synth_spots import SpotPlan, render_spot
+    plan = SpotPlan("petechia", "petechia", 0.0, 0.0, 0.6, "petechia")
+    green = []
+    for seed in range(200):
+        layer = render_spot(np.random.default_rng(seed), plan, raster_mm=0.05, skin_dark=0.0)
+        green.append(float(np.median(layer.absorb[..., 1][layer.opacity >= 0.9])))
+    assert np.percentile(green, 10) <= 1.2 and np.percentile(green, 90) >= 3.0
+
+
 @pytest.mark.parametrize("appearance", ["nevus", "freckle", "bite"])
 def test_every_other_look_renders_a_visible_spot(appearance):
     from spotscale.data.synth_spots import SpotPlan, render_spot
