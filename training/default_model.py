@@ -28,7 +28,7 @@ from spotscale.model.checkpoint import DEFAULT_WEIGHTS
 RECIPE = Path(__file__).with_name("default_model.toml")
 
 
-DEFAULT_MODEL_VERSION = "0.4.0"  # bump when the shipped weights change
+DEFAULT_MODEL_VERSION = "0.5.0"  # bump when the shipped weights change
 MINED_NAME = "mined.json"  # written beside each set's annotations.json (same image paths)
 
 
