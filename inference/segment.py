@@ -1864,7 +1864,7 @@ def _blob_groups(t: np.ndarray, region: np.ndarray, peaks: np.ndarray, groups: n
 
     def apart(a: np.ndarray, b: np.ndarray, saddle: np.ndarray) -> np.ndarray:
         lo, hi = np.minimum(a[:, 2], b[:, 2]), np.maximum(a[:, 2], b[:, 2])
-        return (lo <= cfg.shoulder_max_level * hi) | (lo - saddle >= cfg.blob_dip_frac * lo)
+        return (lo <= cfg.shoulder_max_level * hi) | deep_valley(a, b, saddle, cfg.blob_dip_frac, -np.inf)
 
     spot = union_along_paths(np.c_[blobs[:, :2], level], t, 2, lambda a, b, sd: ~apart(a, b, sd))
     out = groups.astype(np.int64).copy()
