@@ -1719,7 +1719,10 @@ def _marks_beside(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray
     stand out in a few rows only (faint ticks printed on a yellow ruler, its marks 15-25 px past the
     band found). Marks found in such a window are refused when any window nearer the band shows
     marks half-way between them: there the window holds 10 mm marks alone (a 640x480 dev photo
-    read 50 % off without that).
+    read 50 % off without that). Any marks found are refused, too, when the rows either side of the
+    band show such marks above the mm ticks' level (_ruler_along's test of its own fits): dev photo
+    6180's 10 mm marks, 14.9 px apart beside a band of unresolved mm ticks, were read as 5 mm marks
+    (-50.5 %); on 450 other dev ruler photos (8000.., 8200.., 8500..) no reading changed.
     """
     reach = _beside_reach(band)
     w = _MARK_ROWS_PX
@@ -1730,8 +1733,10 @@ def _marks_beside(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray
         for i, side in enumerate(run):
             found = _band_profile(image, a, u, n, t_c, side)  # the marks alone: no mm tick fit is tried
             marks = [] if found is None else _major_fits(found[0], _STRIP_STEP_PX, float(t_c[0]))
+            # nor may the rows either side of the band hold such marks, as _ruler_along asks of its own fits
             fits = [f for f in marks if _printed_ticks(image, a, u, n, f, side)
-                    and not _marks_between(image, a, u, n, f, (min(band[0], side[0]), max(band[1], side[1])))]
+                    and not _marks_between(image, a, u, n, f, (min(band[0], side[0]), max(band[1], side[1])))
+                    and not _marks_between(image, a, u, n, f, (band[0] - reach, band[1] + reach), True)]
             if windows:  # nearer windows of the same run must not hold marks half-way between these
                 fits = [f for f in fits if not any(_marks_between(image, a, u, n, f, r) for r in run[:i])]
             if fits:
