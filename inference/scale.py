@@ -1661,9 +1661,8 @@ def _ruler_along(image: np.ndarray, small: np.ndarray, k: int, a: np.ndarray,
         fits, majors = _fine_ticks(image, a, u, n, bd.t_run, bd.band)
         fits = [f for f in fits if _printed_ticks(image, a, u, n, f, bd.band)]
         if not fits:
-            past = _beside_reach(bd.band)
             fits = [f for f in majors() if _printed_ticks(image, a, u, n, f, bd.band)
-                    and not _marks_between(image, a, u, n, f, (bd.band[0] - past, bd.band[1] + past), True)]
+                    and not _marks_either_side(image, a, u, n, f, bd.band)]
         if fits:
             return _ruler_scale(image, bd, fits), None
     return None, (sorted(bands, key=lambda x: -x.score)[0] if bands else None)
@@ -1733,10 +1732,9 @@ def _marks_beside(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray
         for i, side in enumerate(run):
             found = _band_profile(image, a, u, n, t_c, side)  # the marks alone: no mm tick fit is tried
             marks = [] if found is None else _major_fits(found[0], _STRIP_STEP_PX, float(t_c[0]))
-            # nor may the rows either side of the band hold such marks, as _ruler_along asks of its own fits
             fits = [f for f in marks if _printed_ticks(image, a, u, n, f, side)
                     and not _marks_between(image, a, u, n, f, (min(band[0], side[0]), max(band[1], side[1])))
-                    and not _marks_between(image, a, u, n, f, (band[0] - reach, band[1] + reach), True)]
+                    and not _marks_either_side(image, a, u, n, f, band)]
             if windows:  # nearer windows of the same run must not hold marks half-way between these
                 fits = [f for f in fits if not any(_marks_between(image, a, u, n, f, r) for r in run[:i])]
             if fits:
@@ -1771,6 +1769,14 @@ def _marks_between(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarra
     prof = strip.mean(axis=0)
     g = ticks.polarity * (prof - _box1d(prof.reshape(1, -1), max(3, int(2 * ticks.period_px / step))).ravel())
     return _mid_phase_bump(g, (ticks.positions_px - t[0]) / step, strict)
+
+
+def _marks_either_side(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
+                       band: tuple[float, float]) -> bool:
+    """_marks_between (strict) over the tick band and _beside_reach past it on both sides: the test every
+    5 / 10 mm fit of a band must pass, wherever its marks were found (_ruler_along, _marks_beside)."""
+    past = _beside_reach(band)
+    return _marks_between(image, a, u, n, ticks, (band[0] - past, band[1] + past), True)
 
 
 def _finest(fits: list[_Ticks]) -> _Ticks:
