@@ -1073,10 +1073,10 @@ RULER_PHOTOS = {
 }
 
 
-# Since the generator's petechiae got denser (cb1f29d) these seeds render the same ruler with darker
+# Since the generator's petechiae got denser (cb1f29d) this seed (6031) renders the same ruler with darker
 # petechiae elsewhere in the photo; the long edges found on the reduced photo moved a few px, and the
 # ruler is no longer read: a known defect, kept failing here until fixed (strict: the mark goes once
-# the photo is read again)
+# the photo is read again). 6180, which changed the same way, is test_10_mm_marks_are_not_read_as_5_mm_marks'
 RULER_DEFECTS = {
     "mm_ticks_3_9_px_apart_by_their_sub_pixel_period": "the band of ticks is found, but no tick fit passes",
 }
