@@ -1954,7 +1954,9 @@ def _absorbance_curve(skin: np.ndarray, od_skin: np.ndarray, od_core: np.ndarray
     core's optical density over the skin's) per channel (Beer-Lambert), back in the photo's values,
     projected on `d` (the map's colour direction) and, by `od_weight`, on `dc` in optical density.
     `od_skin`, `od_core`: the two colours' optical densities (_colour_od).
-    None when the core absorbs no more than the skin or the map does not grow with the pigment."""
+    Kept up to where the map stops growing (a deep red's hue part shrinks again towards black, past
+    the core's own amount or not far beyond it); None when the core absorbs no more than the skin or
+    the map does not grow up to the core."""
     amount = np.linspace(0.0, 2.0, 81)
     lin = np.exp(-(od_skin[None] + amount[:, None] * (od_core - od_skin)[None])) - OD_EPS
     v = np.clip(lin, 0.0, 1.0)
@@ -1963,9 +1965,11 @@ def _absorbance_curve(skin: np.ndarray, od_skin: np.ndarray, od_core: np.ndarray
     nd = float(dc @ dc)
     if od_weight > 0 and nd > 1e-6:
         m = (1 - od_weight) * m + od_weight * amount * float((od_core - od_skin) @ dc) / nd
-    if m[-1] <= 1e-6 or np.any(np.diff(m) <= 0):
+    bad = np.flatnonzero(np.diff(m) <= 0)
+    n = int(bad[0]) + 1 if bad.size else len(m)
+    if amount[n - 1] < 1.0 or m[n - 1] <= 1e-6:
         return None
-    return np.stack([m, amount])
+    return np.stack([m[:n], amount[:n]])
 
 
 def _od_level(curve: np.ndarray | None, peak: float, frac: float) -> float:

@@ -994,6 +994,20 @@ def test_a_soft_edged_spot_under_a_known_blur_is_not_taken_for_a_sharp_one(monke
     assert sharp_model - d > 2.5 and abs(corrected - d) < 2.0 and corrected < sharp_model - 1.0
 
 
+def test_a_dark_spots_pigment_curve_is_kept_up_to_where_the_map_turns_back():
+    # going darker, a deep red's hue part (the map) grows and then shrinks towards black; the curve
+    # from the map to the amount of pigment is kept up to there, not dropped (a dark spot then lost
+    # its half-pigment outline and a soft one came out too large)
+    from spotscale.inference.segment import _absorbance_curve, _chromatic, _colour_od, _od_level
+    skin_rgb, core_rgb = np.array([185.0, 140.0, 119.0]), np.array([130.0, 25.0, 43.0])
+    od_skin, od_core = _colour_od(skin_rgb), _colour_od(core_rgb)
+    d = _chromatic(core_rgb - skin_rgb, skin_rgb)
+    curve = _absorbance_curve(skin_rgb, od_skin, od_core, d, _chromatic(od_core - od_skin, np.ones(3)), 0.0)
+    assert curve is not None and np.all(np.diff(curve[0]) > 0) and 1.0 < curve[1][-1] < 2.0
+    assert np.interp(1.0, curve[1], curve[0]) == pytest.approx(1.0, abs=1e-4)  # the core maps to 1
+    assert 0.6 < _od_level(curve, 1.0, 0.5) < 0.8  # half its pigment lies nearer the core in photo values
+
+
 @pytest.mark.parametrize("tone, d, mm_per_px", [(LIGHT, 84.0, 0.06), (DARK, 84.0, 0.06), (DARK, 120.0, 0.04)])
 def test_a_soft_spot_is_outlined_from_its_top_not_from_a_seed_on_its_flank(tone, d, mm_per_px):
     # a 5 mm spot whose pigment fades out as a gaussian: the working image seeds it on its flanks too,
