@@ -1561,6 +1561,10 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     level = bg + cfg.half_level * (peak - bg)
     U = int(np.clip(round(cfg.crop_upsample_px / max(size_c, 1.0)), 2 if f > 1 else 1, cfg.max_upsample))
     big = bi if U == 1 else cv2.resize(bi, None, fx=U, fy=U, interpolation=cv2.INTER_LINEAR)
+    # the softness test's levels (_soft_spot_factor) on a cubic upsampling: a linear one flattens the
+    # top of a spot a few px wide and widens its foot, and a sharp one looked soft
+    big_cubic = cv2.resize(bi, None, fx=U, fy=U, interpolation=cv2.INTER_CUBIC) \
+        if U > 1 and cfg.camera_blur_px and f == 1 else None
     py, px = np.unravel_index(int(np.argmax(np.where(core, bi, -np.inf))), bi.shape)
     own_at = (py * U + U // 2, px * U + U // 2)  # this candidate's peak, upsampled px
     inner = ((y0 > 0, slice(0, 1), slice(None)), (y1 < H, slice(-1, None), slice(None)),
@@ -1592,7 +1596,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         for part in parts:
             c = _candidate_from_mask(part, big, U, (x0, y0, f), bg, p_peak, bi_contrast, limit,
                                      dist if part is comp else None, cfg.outline_min_wavelength_px,
-                                     cfg.camera_blur_px, _od_level(curve, p_peak, cfg.half_level))
+                                     cfg.camera_blur_px, _od_level(curve, p_peak, cfg.half_level), big_cubic)
             if c is not None:
                 out.append((c, bool(part[own_at])))
                 whole |= not _reaches(part, inner)
@@ -2158,7 +2162,8 @@ def _group_peaks(peaks: list[tuple[int, int, float]], dist: np.ndarray, ratio: f
 def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tuple[int, int, int], bg: float,
                          peak: float, contrast: float, max_thinness: float,
                          dist: np.ndarray | None = None, min_wavelength: float = 0.0,
-                         blur_px: float = 0.0, pigment_level: float | None = None) -> RefinedCandidate | None:
+                         blur_px: float = 0.0, pigment_level: float | None = None,
+                         big_cubic: np.ndarray | None = None) -> RefinedCandidate | None:
     """Sub-pixel outline, full-res mask and edge softness of one lobe of an upsampled crop.
 
     `origin` (x0, y0, f): the crop's top-left full-res pixel and full-res px per crop px (a large
@@ -2168,7 +2173,8 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     wiggles of the outline shorter than this along it are smoothed away (_low_pass). `blur_px`: the
     photo's own blur (gaussian sigma, full px), undone with ours for spots a few px wide (_deblur_factor).
     `pigment_level`: the level of `big` where the spot holds half the pigment of its peak (_od_level);
-    the outline is scaled to the size of that level set (_pigment_factor).
+    the outline is scaled to the size of that level set (_pigment_factor). `big_cubic`: the crop's map
+    upsampled as `big` but cubic, for the softness test's levels (_soft_spot_factor; `big` when None).
     """
     x0, y0, f = origin
     c = _outer_contour(part)
@@ -2189,7 +2195,7 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     d_half = 2.0 * math.sqrt(area_px / math.pi)
     k = _deblur_factor(d_half, blur_px) if f == 1 else 1.0
     if k != 1.0 and blur_px and d_half >= max(SOFT_SPOT_MIN_PX, SOFT_SPOT_MIN_SIGMAS * math.hypot(_TABLE_SIGMA_PX, blur_px)):
-        k = _soft_spot_factor(part, big, U, bg, peak, d_half, blur_px, k)
+        k = _soft_spot_factor(part, big if big_cubic is None else big_cubic, U, bg, peak, d_half, blur_px, k)
     # the size the minimum-size rule judges: with only our own blur undone, as without a camera blur
     own_k = _deblur_factor(d_half) if blur_px and f == 1 else k
     seen_px = area_px * (own_k * f) ** 2
@@ -2296,8 +2302,10 @@ _HALF_MAX_PX = np.array([1.814, 1.89, 2.024, 2.229, 2.506, 2.868, 3.29, 3.764, 4
 _TABLE_SIGMA_PX = math.hypot(0.7, math.sqrt(1.0 / 12.0))
 # _soft_spot_factor only where a spot's own edge can be told from the blur: its half-maximum outline at
 # least this many px across and this many times the whole blur's sigma (narrower, any spot looks like a
-# gaussian of the blur's width and its 25 / 75 % levels say nothing of its edge)
-SOFT_SPOT_MIN_PX = 6.0
+# gaussian of the blur's width and its 25 / 75 % levels say nothing of its edge). From 6 px down to 3
+# since its levels are read on a cubic upsampling: soft petechiae of 640x480 photos had come out
+# +0.35 mm too large (dev photos of all three renderers; see the commit)
+SOFT_SPOT_MIN_PX = 3.0
 SOFT_SPOT_MIN_SIGMAS = 3.0
 
 
