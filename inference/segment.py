@@ -1564,7 +1564,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     # the softness test's levels (_soft_spot_factor) on a cubic upsampling: a linear one flattens the
     # top of a spot a few px wide and widens its foot, and a sharp one looked soft
     big_cubic = cv2.resize(bi, None, fx=U, fy=U, interpolation=cv2.INTER_CUBIC) \
-        if U > 1 and cfg.camera_blur_px and f == 1 else None
+        if U > 1 and f == 1 else None
     py, px = np.unravel_index(int(np.argmax(np.where(core, bi, -np.inf))), bi.shape)
     own_at = (py * U + U // 2, px * U + U // 2)  # this candidate's peak, upsampled px
     inner = ((y0 > 0, slice(0, 1), slice(None)), (y1 < H, slice(-1, None), slice(None)),
@@ -2194,10 +2194,10 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
         area_px *= kp * kp
     d_half = 2.0 * math.sqrt(area_px / math.pi)
     k = _deblur_factor(d_half, blur_px) if f == 1 else 1.0
-    if k != 1.0 and blur_px and d_half >= max(SOFT_SPOT_MIN_PX, SOFT_SPOT_MIN_SIGMAS * math.hypot(_TABLE_SIGMA_PX, blur_px)):
+    if k != 1.0 and d_half >= max(SOFT_SPOT_MIN_PX, SOFT_SPOT_MIN_SIGMAS * math.hypot(_TABLE_SIGMA_PX, blur_px)):
         k = _soft_spot_factor(part, big if big_cubic is None else big_cubic, U, bg, peak, d_half, blur_px, k)
     # the size the minimum-size rule judges: with only our own blur undone, as without a camera blur
-    own_k = _deblur_factor(d_half) if blur_px and f == 1 else k
+    own_k = _deblur_factor(d_half) if f == 1 else k
     seen_px = area_px * (own_k * f) ** 2
     if k != 1.0:  # a spot only a few px wide: its half-maximum outline is mostly the blur's width
         pts = cen + (pts - cen) * k
@@ -2338,7 +2338,7 @@ def _blurred_disc_levels() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
 
 def _soft_spot_factor(part: np.ndarray, big: np.ndarray, U: int, bg: float, peak: float, d_half: float,
                       blur_px: float, k_sharp: float) -> float:
-    """_deblur_factor for a spot whose pigment fades out softly, when the photo's blur is known.
+    """_deblur_factor for a spot whose pigment fades out softly, with the photo's blur when known.
 
     The blur correction takes a spot for a sharp disc blurred by the photo and by us; a spot whose
     own edge is soft grows more under blur, and came out 10 % too large at 6-12 px (the independent
@@ -2347,6 +2347,10 @@ def _soft_spot_factor(part: np.ndarray, big: np.ndarray, U: int, bg: float, peak
     (r25 - r75) / r50 depends on R / sigma alone); what the known blur does not explain is the
     spot's own softness, and its size is the half-maximum diameter of that disc under it alone.
     Falls back to `k_sharp` (the sharp-disc factor) when the spot is no softer than the known blur.
+    With no blur known (`blur_px` 0: a ruler or sticker whose edge was not measured, no reference),
+    all of the width beyond our own smoothing is taken for the spot's: a sharp spot under a camera
+    blur then comes out about as the table gives it (half its maximum under that blur), while a soft
+    one is not inflated by its softness as the sharp-disc table inflates it.
     """
     rho, g25, g50, g75 = _blurred_disc_levels()
     r50 = 0.5 * d_half * U  # upsampled px

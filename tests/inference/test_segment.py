@@ -1012,6 +1012,24 @@ def test_a_soft_spot_a_few_px_wide_is_not_taken_for_a_sharp_one(monkeypatch, d):
     assert abs(corrected - d) < 0.6 and sharp_model - d > 1.1, (corrected, sharp_model)
 
 
+@pytest.mark.parametrize("d", [3.0, 4.0])
+def test_a_small_soft_spot_is_not_inflated_when_no_blur_is_known(monkeypatch, d):
+    # no reference edge measured the blur (camera_blur_px 0): the softness test still runs, with our
+    # own smoothing as the whole known blur; as a sharp disc the spots came out 4.3 and 5.4 px
+    import spotscale.inference.segment as seg_mod
+    img = skin(w=120, h=120, gradient=False, seed=3)
+    _soft_spot(img, 60.3, 59.6, d)
+    img = finish(_srgb(cv2.GaussianBlur(_lin(img), (0, 0), 0.5)), noise=1.0)
+
+    def size() -> float:
+        (c,) = segment(img, mm_per_px=0.1).candidates
+        return 2 * np.sqrt(c.area_px / np.pi)
+    soft_model = size()
+    monkeypatch.setattr(seg_mod, "SOFT_SPOT_MIN_PX", np.inf)
+    sharp_model = size()
+    assert d - 0.5 < soft_model < sharp_model - 0.25, (soft_model, sharp_model)
+
+
 @pytest.mark.parametrize("d", [4.0, 5.0])
 def test_a_sharp_disc_a_few_px_wide_under_a_known_blur_is_not_taken_for_a_soft_one(d):
     # the softness test reads the 25 / 75 % levels of a map upsampled from a few px: linear
