@@ -230,7 +230,10 @@ def test_blur_measured_at_the_marker_deblurs_small_spots():
     size = {name: sorted(s.eq_diameter_mm for s in analyze_image(img, c).spots)
             for name, c in (("default", AnalysisConfig()), ("told", told), ("unaware", unaware))}
     assert len(size["default"]) == 3 and size["default"] == size["told"]
-    assert all(abs(d - 0.4) < 0.1 for d in size["default"]) and all(d > 0.5 for d in size["unaware"]), size
+    # told the blur (as measured at the marker), the 4 px discs come back; not told, each is a soft 5 px
+    # blob to the softness test (0.50-0.53 mm; 0.56-0.59 before that test ran from 3 px, 87c228b)
+    assert all(abs(d - 0.4) < 0.1 for d in size["default"]), size
+    assert all(u > max(size["default"]) + 0.06 for u in size["unaware"]), size
 
 
 @pytest.mark.parametrize("texture_snr, cnn_label, cnn_prob, dropped", [
