@@ -975,22 +975,25 @@ def _soft_spot(img: np.ndarray, cx: float, cy: float, d: float) -> None:
     img[:] = _srgb(_lin(img) * np.exp(-alpha * od))
 
 
+def _soft_spot_size(d: float, blur_px: float, told_px: float, w: int) -> float:
+    """Equal-area diameter (px) segmented of a _soft_spot of diameter `d` under a camera blur of
+    `blur_px` (linear light), the segmenter told a blur of `told_px` (0: none known)."""
+    img = skin(w=w, h=w, gradient=False, seed=3)
+    _soft_spot(img, w / 2 + 0.3, w / 2 - 0.4, d)
+    img = finish(_srgb(cv2.GaussianBlur(_lin(img), (0, 0), blur_px)), noise=1.0)
+    (c,) = segment(img, mm_per_px=0.1, config=SegmentConfig(camera_blur_px=told_px)).candidates
+    return 2 * np.sqrt(c.area_px / np.pi)
+
+
 @pytest.mark.parametrize("d, blur_px", [(8.0, 2.0), (16.0, 3.0)])
 def test_a_soft_edged_spot_under_a_known_blur_is_not_taken_for_a_sharp_one(monkeypatch, d, blur_px):
     # a spot whose pigment fades out softly grows more under the blur than a sharp disc: taken for
     # a sharp disc it came out 11.0 px (8 px) and 19.1 px (16 px); its 25 / 75 % levels tell its own
     # softness from the blur's (_soft_spot_factor), which gives 9.8 and 17.4 px
     import spotscale.inference.segment as seg_mod
-    img = skin(w=200, h=200, gradient=False, seed=3)
-    _soft_spot(img, 100.3, 99.6, d)
-    img = finish(_srgb(cv2.GaussianBlur(_lin(img), (0, 0), blur_px)), noise=1.0)
-
-    def size() -> float:
-        (c,) = segment(img, mm_per_px=0.1, config=SegmentConfig(camera_blur_px=blur_px)).candidates
-        return 2 * np.sqrt(c.area_px / np.pi)
-    corrected = size()
+    corrected = _soft_spot_size(d, blur_px, blur_px, 200)
     monkeypatch.setattr(seg_mod, "SOFT_SPOT_MIN_PX", np.inf)
-    sharp_model = size()
+    sharp_model = _soft_spot_size(d, blur_px, blur_px, 200)
     assert sharp_model - d > 2.5 and abs(corrected - d) < 2.0 and corrected < sharp_model - 1.0
 
 
@@ -999,16 +1002,9 @@ def test_a_soft_spot_a_few_px_wide_is_not_taken_for_a_sharp_one(monkeypatch, d):
     # a pigment fading out as a gaussian, 3 and 4 px at half its density, under a known blur of
     # 0.5 px: taken for a sharp disc (the softness read only from 6 px up) it came out 4.3 and 5.5 px
     import spotscale.inference.segment as seg_mod
-    img = skin(w=120, h=120, gradient=False, seed=3)
-    _soft_spot(img, 60.3, 59.6, d)
-    img = finish(_srgb(cv2.GaussianBlur(_lin(img), (0, 0), 0.5)), noise=1.0)
-
-    def size() -> float:
-        (c,) = segment(img, mm_per_px=0.1, config=SegmentConfig(camera_blur_px=0.5)).candidates
-        return 2 * np.sqrt(c.area_px / np.pi)
-    corrected = size()
+    corrected = _soft_spot_size(d, 0.5, 0.5, 120)
     monkeypatch.setattr(seg_mod, "SOFT_SPOT_MIN_PX", 6.0)
-    sharp_model = size()
+    sharp_model = _soft_spot_size(d, 0.5, 0.5, 120)
     assert abs(corrected - d) < 0.6 and sharp_model - d > 1.1, (corrected, sharp_model)
 
 
@@ -1017,16 +1013,9 @@ def test_a_small_soft_spot_is_not_inflated_when_no_blur_is_known(monkeypatch, d)
     # no reference edge measured the blur (camera_blur_px 0): the softness test still runs, with our
     # own smoothing as the whole known blur; as a sharp disc the spots came out 4.3 and 5.4 px
     import spotscale.inference.segment as seg_mod
-    img = skin(w=120, h=120, gradient=False, seed=3)
-    _soft_spot(img, 60.3, 59.6, d)
-    img = finish(_srgb(cv2.GaussianBlur(_lin(img), (0, 0), 0.5)), noise=1.0)
-
-    def size() -> float:
-        (c,) = segment(img, mm_per_px=0.1).candidates
-        return 2 * np.sqrt(c.area_px / np.pi)
-    soft_model = size()
+    soft_model = _soft_spot_size(d, 0.5, 0.0, 120)
     monkeypatch.setattr(seg_mod, "SOFT_SPOT_MIN_PX", np.inf)
-    sharp_model = size()
+    sharp_model = _soft_spot_size(d, 0.5, 0.0, 120)
     assert d - 0.5 < soft_model < sharp_model - 0.25, (soft_model, sharp_model)
 
 
