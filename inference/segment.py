@@ -2302,9 +2302,9 @@ _HALF_MAX_PX = np.array([1.814, 1.89, 2.024, 2.229, 2.506, 2.868, 3.29, 3.764, 4
 _TABLE_SIGMA_PX = math.hypot(0.7, math.sqrt(1.0 / 12.0))
 # _soft_spot_factor only where a spot's own edge can be told from the blur: its half-maximum outline at
 # least this many px across and this many times the whole blur's sigma (narrower, any spot looks like a
-# gaussian of the blur's width and its 25 / 75 % levels say nothing of its edge). From 6 px down to 3
-# since its levels are read on a cubic upsampling: soft petechiae of 640x480 photos had come out
-# +0.35 mm too large (dev photos of all three renderers; see the commit)
+# gaussian of the blur's width and its 25 / 75 % levels say nothing of its edge). 3 px, not 6, since
+# its levels are read on a cubic upsampling (87c228b): spots under 4 mm on 640x480 dev photos of the
+# generator had come out 0.42 mm too large on average, soft petechiae taken for sharp discs
 SOFT_SPOT_MIN_PX = 3.0
 SOFT_SPOT_MIN_SIGMAS = 3.0
 
