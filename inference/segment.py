@@ -1561,10 +1561,6 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     level = bg + cfg.half_level * (peak - bg)
     U = int(np.clip(round(cfg.crop_upsample_px / max(size_c, 1.0)), 2 if f > 1 else 1, cfg.max_upsample))
     big = bi if U == 1 else cv2.resize(bi, None, fx=U, fy=U, interpolation=cv2.INTER_LINEAR)
-    # the softness test's levels (_soft_spot_factor) on a cubic upsampling: a linear one flattens the
-    # top of a spot a few px wide and widens its foot, and a sharp one looked soft
-    big_cubic = cv2.resize(bi, None, fx=U, fy=U, interpolation=cv2.INTER_CUBIC) \
-        if U > 1 and f == 1 else None
     py, px = np.unravel_index(int(np.argmax(np.where(core, bi, -np.inf))), bi.shape)
     own_at = (py * U + U // 2, px * U + U // 2)  # this candidate's peak, upsampled px
     inner = ((y0 > 0, slice(0, 1), slice(None)), (y1 < H, slice(-1, None), slice(None)),
@@ -1596,7 +1592,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         for part in parts:
             c = _candidate_from_mask(part, big, U, (x0, y0, f), bg, p_peak, bi_contrast, limit,
                                      dist if part is comp else None, cfg.outline_min_wavelength_px,
-                                     cfg.camera_blur_px, _od_level(curve, p_peak, cfg.half_level), big_cubic)
+                                     cfg.camera_blur_px, _od_level(curve, p_peak, cfg.half_level), bi)
             if c is not None:
                 out.append((c, bool(part[own_at])))
                 whole |= not _reaches(part, inner)
@@ -2163,7 +2159,7 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
                          peak: float, contrast: float, max_thinness: float,
                          dist: np.ndarray | None = None, min_wavelength: float = 0.0,
                          blur_px: float = 0.0, pigment_level: float | None = None,
-                         big_cubic: np.ndarray | None = None) -> RefinedCandidate | None:
+                         crop_map: np.ndarray | None = None) -> RefinedCandidate | None:
     """Sub-pixel outline, full-res mask and edge softness of one lobe of an upsampled crop.
 
     `origin` (x0, y0, f): the crop's top-left full-res pixel and full-res px per crop px (a large
@@ -2173,8 +2169,10 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     wiggles of the outline shorter than this along it are smoothed away (_low_pass). `blur_px`: the
     photo's own blur (gaussian sigma, full px), undone with ours for spots a few px wide (_deblur_factor).
     `pigment_level`: the level of `big` where the spot holds half the pigment of its peak (_od_level);
-    the outline is scaled to the size of that level set (_pigment_factor). `big_cubic`: the crop's map
-    upsampled as `big` but cubic, for the softness test's levels (_soft_spot_factor; `big` when None).
+    the outline is scaled to the size of that level set (_pigment_factor). `crop_map`: the map `big`
+    was upsampled from; the softness test (_soft_spot_factor) reads its levels on a cubic upsampling
+    of it, as a linear one flattens the top of a spot a few px wide and widens its foot, and a sharp
+    one looked soft (on `big` when None).
     """
     x0, y0, f = origin
     c = _outer_contour(part)
@@ -2195,7 +2193,9 @@ def _candidate_from_mask(part: np.ndarray, big: np.ndarray, U: int, origin: tupl
     d_half = 2.0 * math.sqrt(area_px / math.pi)
     k = _deblur_factor(d_half, blur_px) if f == 1 else 1.0
     if k != 1.0 and d_half >= max(SOFT_SPOT_MIN_PX, SOFT_SPOT_MIN_SIGMAS * math.hypot(_TABLE_SIGMA_PX, blur_px)):
-        k = _soft_spot_factor(part, big if big_cubic is None else big_cubic, U, bg, peak, d_half, blur_px, k)
+        fine = big if crop_map is None or U == 1 else \
+            cv2.resize(crop_map, None, fx=U, fy=U, interpolation=cv2.INTER_CUBIC)
+        k = _soft_spot_factor(part, fine, U, bg, peak, d_half, blur_px, k)
     # the size the minimum-size rule judges: with only our own blur undone, as without a camera blur
     own_k = _deblur_factor(d_half) if f == 1 else k
     seen_px = area_px * (own_k * f) ** 2
