@@ -158,7 +158,6 @@ def _fields(rng: np.random.Generator, kind: str, rad: float, soft: float, irregu
         k = K_OXY * (1 - mix) + K_DEOXY * mix if rng.random() < 0.85 else K_OLD
         dens = rng.uniform(0.6, 1.2) * (1.0 - 0.3 * skin_dark)
         absorb = (op * tex * dens)[..., None] * k
-        highlight = _palpable_sheen(_side_rng(rng), rad, cx, cy, n)
     elif kind == "ecchymosis":
         d = np.hypot(xx - cx, yy - cy) / max(rad, 1)
         rim = np.clip((d - rng.uniform(0.5, 0.8)) / 0.4, 0, 1)[..., None]
@@ -208,32 +207,6 @@ K_INKS = (np.array([1.2, 0.8, 0.2], np.float32), np.array([1.5, 1.5, 1.4], np.fl
           np.array([1.0, 0.9, 0.7], np.float32), np.array([1.3, 1.0, 0.5], np.float32))  # blue-grey, navy
 # (no purple or red ink: a magenta dot IS what a petechia looks like in a photo)
 K_PUS = np.array([-0.12, -0.08, 0.25], np.float32)  # a yellow-white pustule: lighter red/green, less blue
-
-
-PALPABLE_FRACTION = 0.25  # purpura drawn raised (palpable, as in vasculitis), with a flash's sheen on the dome
-
-
-def _side_rng(rng: np.random.Generator) -> np.random.Generator:
-    """A generator seeded from `rng`'s state without drawing from it: an extra detail drawn with it
-    leaves every later draw of `rng` (and so every other spot and photo of a seed) as it was."""
-    return np.random.default_rng(rng.bit_generator.state["state"]["state"])
-
-
-def _palpable_sheen(rng: np.random.Generator, rad: float, cx: float, cy: float, n: int) -> np.ndarray | None:
-    """The specular sheen of a raised purpura (None for the flat ones, 1 - PALPABLE_FRACTION).
-
-    Palpable purpura is raised, and a flash leaves a soft highlight on its dome, off-centre toward
-    the light: broader and fainter than a cherry angioma's glint (sigma 0.12 x its radius), so that
-    a highlight alone does not say `other` to a CNN trained on these photos.
-    """
-    if rng.random() >= PALPABLE_FRACTION:
-        return None
-    ang = rng.uniform(-0.75 * np.pi, -0.25 * np.pi)  # light from above, left to right
-    off = rad * rng.uniform(0.1, 0.4)
-    hx, hy = cx + off * np.cos(ang), cy + off * np.sin(ang)
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    sig = max(rad * rng.uniform(0.15, 0.35), 0.7)
-    return (np.exp(-((xx - hx) ** 2 + (yy - hy) ** 2) / (2 * sig ** 2)) * rng.uniform(0.04, 0.2)).astype(np.float32)
 
 
 def other_variant(rng: np.random.Generator, appearance: str) -> str:

@@ -318,39 +318,3 @@ def test_a_yellow_watermark_is_drawn_on_request_over_the_same_scene():
     assert np.median(d[:, 1]) > 0 > np.median(d[:, 2])  # lighter green, darker blue: yellow over skin
     with pytest.raises(ValueError, match="watermark"):
         render_photo(31, (400, 300), "none", watermark="blue")
-
-
-def test_about_a_quarter_of_purpura_are_raised_with_a_broad_sheen():
-    """Palpable purpura carries a flash's highlight on its dome; a CNN that saw highlights only on
-    cherry angiomas called such purpura 'other'. The sheen is broader than an angioma's glint."""
-    from spotscale.data.synth_spots import PALPABLE_FRACTION, SpotPlan, render_spot
-    plan = SpotPlan("purpura", "purpura", 0.0, 0.0, 3.0, "purpura")
-    sheens = [render_spot(np.random.default_rng(seed), plan, raster_mm=0.05, skin_dark=0.2).highlight
-              for seed in range(200)]
-    raised = [h for h in sheens if h is not None]
-    assert abs(len(raised) / len(sheens) - PALPABLE_FRACTION) < 0.08
-    for h in raised:
-        lit = h > 0.5 * h.max()  # a gaussian's half-maximum disc: radius 1.18 sigma, sigma >= 0.15 x 60 px
-        assert 0.04 <= h.max() <= 0.2 and lit.sum() >= np.pi * (1.18 * 0.15 * 60) ** 2 * 0.9
-
-
-def test_the_sheen_of_raised_purpura_leaves_the_rest_of_the_scene_as_it_was(monkeypatch):
-    # the sheen is drawn with a generator of its own: the spots, truth and pixels elsewhere stay those of the seed
-    from spotscale.data import synth_spots
-    raised = render_photo(24, SIZE, "aruco", mm_per_px=0.06, density=1.0)  # two purpura, one raised
-    monkeypatch.setattr(synth_spots, "PALPABLE_FRACTION", 0.0)
-    flat = render_photo(24, SIZE, "aruco", mm_per_px=0.06, density=1.0)
-    assert [(s.category, s.bbox, s.diameter_mm) for s in raised.spots] == \
-        [(s.category, s.bbox, s.diameter_mm) for s in flat.spots]
-    changed = np.any(raised.image != flat.image, axis=2)
-    purpura = np.zeros(changed.shape, bool)
-    for s in raised.spots:
-        if s.category == "purpura":
-            x, y, w, h = s.bbox
-            purpura[y:y + h, x:x + w] |= s.mask
-    assert changed.any() and not (changed & ~cv2_grow(purpura)).any()
-
-
-def cv2_grow(mask: np.ndarray, px: int = 3) -> np.ndarray:
-    import cv2
-    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)) > 0
