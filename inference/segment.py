@@ -635,15 +635,18 @@ def _clean_skin(m: np.ndarray) -> np.ndarray:
     return _holes_filled(u) > 0
 
 
-def _holes_filled(fg: np.ndarray, max_frac: float = math.inf) -> np.ndarray:
-    """A uint8 mask with its holes filled: each up to `max_frac` of its piece (holes included), or all.
+def _holes_filled(fg: np.ndarray, max_frac: float = math.inf, max_piece_px: float = math.inf) -> np.ndarray:
+    """A uint8 mask with its holes filled: each up to `max_frac` of its piece (holes included) in a
+    piece of at most `max_piece_px` px, or all.
 
     A hole in a spot's outline is part of the spot: a flash's highlight on a raised spot (palpable
     purpura, an angioma, a bite) lightens its dome below the outline's level, as a short hair lying
     on it does. Left open, the hole was taken from the spot's area and, where it pinched the spot,
     cut it in two (painted discs of 25 and 40 px with an off-centre highlight: two pieces, 15 %
     short of the area): spots are outlined with max_frac HOLE_MAX_FRAC, as a larger hole is skin
-    inside a ring (an annular lesion).
+    inside a ring (an annular lesion), and only up to RAISED_MAX_MM across. Raised spots are that
+    small; a bruise is flat, its holes are paler skin, and filled they grew flushed or shaded skin
+    into one large outline (a clinic-renderer dev bruise of 24.5 mm outlined at 60 mm).
     """
     n, lab, stats, _ = cv2.connectedComponentsWithStats((fg == 0).view(np.uint8), connectivity=4)
     edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
@@ -657,12 +660,14 @@ def _holes_filled(fg: np.ndarray, max_frac: float = math.inf) -> np.ndarray:
     out = fg.copy()
     for i in holes:
         at = lab == i
-        if stats[i, cv2.CC_STAT_AREA] <= max_frac * piece_stats[pieces[at][0], cv2.CC_STAT_AREA]:
+        piece = piece_stats[pieces[at][0], cv2.CC_STAT_AREA]
+        if stats[i, cv2.CC_STAT_AREA] <= max_frac * piece and piece <= max_piece_px:
             out[at] = 1
     return out
 
 
 HOLE_MAX_FRAC = 0.3  # the largest hole of a spot's outline filled, as a fraction of its piece (holes included)
+RAISED_MAX_MM = 10.0  # ...in spots up to this size (a disc's area; no limit without a scale or size prior)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1588,14 +1593,15 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     inner = ((y0 > 0, slice(0, 1), slice(None)), (y1 < H, slice(-1, None), slice(None)),
              (x0 > 0, slice(None), slice(0, 1)), (x1 < W, slice(None), slice(-1, None)))
     basins = _valley_basins(bi, ring, core, peak, mm_c, cfg)
+    raised_px = math.pi * (0.5 * RAISED_MAX_MM / mm_c * U) ** 2 if mm_c else math.inf  # upsampled px
     if basins is not None:
         parts = []
         for basin, b_peak in basins:
             basin_big = basin if U == 1 else cv2.resize(basin, None, fx=U, fy=U, interpolation=cv2.INTER_NEAREST)
             fg = ((big > cfg.half_level * b_peak) & (basin_big > 0)).astype(np.uint8)
-            parts.append((_holes_filled(_largest(fg), HOLE_MAX_FRAC), b_peak))
+            parts.append((_holes_filled(_largest(fg), HOLE_MAX_FRAC, raised_px), b_peak))
     else:
-        fg = _holes_filled((big > level).astype(np.uint8), HOLE_MAX_FRAC)
+        fg = _holes_filled((big > level).astype(np.uint8), HOLE_MAX_FRAC, raised_px)
         n, lab, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
         core_big = core.astype(np.uint8) if U == 1 else cv2.resize(core.astype(np.uint8), None, fx=U, fy=U,
                                                                    interpolation=cv2.INTER_NEAREST)

@@ -495,6 +495,18 @@ def test_a_raised_spot_is_outlined_whole_through_its_highlight(r):
     assert float(seg.candidates[0].mask.sum()) == pytest.approx(np.pi * r * r, rel=0.05)
 
 
+def test_a_bruise_sized_spot_keeps_its_pale_holes_open():
+    # bruises are flat: a hole in a 24 mm one is paler skin, not a highlight on a dome (filled, such holes
+    # grew flushed or shaded skin into one outline: a clinic-renderer dev bruise of 24.5 mm at 60 mm)
+    r = 80
+    img = skin(w=640, h=480, gradient=False, seed=3)
+    disc(img, 320, 240, r)
+    sheen(img, 320 - 0.21 * r, 240 - 0.21 * r, 0.25 * r, 0.2)
+    seg = segment(finish(blur(img, 1.0)), mm_per_px=0.15)
+    assert len(seg.candidates) == 1
+    assert float(seg.candidates[0].mask.sum()) < 0.9 * np.pi * r * r  # 19900 of 20106 px when filled
+
+
 def test_the_clear_centre_of_a_ring_is_not_filled_into_a_spot():
     # a ring of pigment round skin (an annular lesion, or a loop of a cluster): the hole is most of it, skin,
     # not a highlight. Filled, it was a 3577 px disc; the ring itself is too thin to be a spot (as before)
