@@ -654,7 +654,7 @@ def _holes_filled(fg: np.ndarray, max_frac: float = math.inf, max_piece_px: floa
     if not holes.size:
         return fg
     filled = (fg > 0) | np.isin(lab, holes)
-    if max_frac == math.inf:
+    if max_frac == math.inf and max_piece_px == math.inf:
         return filled.view(np.uint8)
     _, pieces, piece_stats, _ = cv2.connectedComponentsWithStats(filled.view(np.uint8), connectivity=8)
     out = fg.copy()
