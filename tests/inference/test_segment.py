@@ -28,11 +28,7 @@ def skin(w: int = 480, h: int = 360, tone=LIGHT, seed: int = 0, gradient: bool =
 
 def disc(img: np.ndarray, cx: float, cy: float, r: float, colour=BLOOD, axes=None, angle: float = 0.0,
          strength: float = 1.0) -> None:
-    """Paint an anti-aliased disc (or ellipse with semi-axes `axes`, rotated by `angle` rad) in place.
-
-    Pigment, not paint: the skin's linear RGB is multiplied by a transmission whose optical density
-    grows with coverage (Beer-Lambert), so a fully covered pixel of LIGHT skin shows `colour`.
-    """
+    """Lay an anti-aliased disc (or ellipse with semi-axes `axes`, rotated by `angle` rad) of pigment in place."""
     h, w = img.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     dx, dy = xx - cx, yy - cy
@@ -43,9 +39,15 @@ def disc(img: np.ndarray, cx: float, cy: float, r: float, colour=BLOOD, axes=Non
         c, s = np.cos(angle), np.sin(angle)
         u, v = dx * c + dy * s, -dx * s + dy * c
         d = (np.hypot(u / a, v / b) - 1) * min(a, b)
-    alpha = (np.clip(0.5 - d, 0, 1) * strength)[..., None]
+    pigment(img, np.clip(0.5 - d, 0, 1) * strength, colour)
+
+
+def pigment(img: np.ndarray, alpha: np.ndarray, colour=BLOOD) -> None:
+    """Lay pigment of `colour` with coverage `alpha` (h, w) on a float image, in place (Beer-Lambert: the
+    skin's linear RGB times a transmission whose optical density grows with coverage, so that a fully
+    covered px of LIGHT skin shows `colour`)."""
     od = np.log(_lin(np.asarray(LIGHT, np.float32)) / _lin(np.asarray(colour, np.float32)))
-    img[:] = _srgb(_lin(img) * np.exp(-alpha * od))
+    img[:] = _srgb(_lin(img) * np.exp(-alpha[..., None] * od))
 
 
 def _lin(v: np.ndarray) -> np.ndarray:
@@ -513,9 +515,7 @@ def test_the_clear_centre_of_a_ring_is_not_filled_into_a_spot():
     img = skin(gradient=False, seed=4)
     h, w = img.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    alpha = np.clip(4.5 - np.abs(np.hypot(xx - 240, yy - 180) - 30), 0, 1)[..., None]  # 30 px radius, 8 px wide
-    od = np.log(_lin(np.asarray(LIGHT, np.float32)) / _lin(np.asarray(BLOOD, np.float32)))
-    img[:] = _srgb(_lin(img) * np.exp(-alpha * od))
+    pigment(img, np.clip(4.5 - np.abs(np.hypot(xx - 240, yy - 180) - 30), 0, 1))  # 30 px radius, 8 px wide
     seg = segment(finish(blur(img, 1.0)), mm_per_px=0.05)
     assert all(c.mask.sum() < 0.5 * np.pi * 34 ** 2 for c in seg.candidates)
 
@@ -528,9 +528,7 @@ def blotch(img: np.ndarray, cx: float, cy: float, r: float, seed: int, depth: fl
     d = np.hypot(xx - cx, yy - cy) - r
     n = cv2.resize(rng.normal(0, 1, (12, 12)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
     strength = 1 - depth + depth * (0.5 + 0.5 * np.tanh(n))
-    alpha = (np.clip(0.5 - d / 3, 0, 1) * strength)[..., None]
-    od = np.log(_lin(np.asarray(LIGHT, np.float32)) / _lin(np.asarray(BLOOD, np.float32)))
-    img[:] = _srgb(_lin(img) * np.exp(-alpha * od))
+    pigment(img, np.clip(0.5 - d / 3, 0, 1) * strength)
 
 
 @pytest.mark.parametrize("seed, depth", [(0, 0.4), (3, 0.4), (1, 0.6)])
@@ -552,9 +550,7 @@ def mottled(img: np.ndarray, cx: float, cy: float, r: float, seed: int, depth: f
     d = np.hypot(xx - cx, yy - cy) - r
     n = cv2.resize(rng.normal(0, 1, (grid, grid)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
     strength = 1 - depth + depth * (0.5 + 0.5 * np.tanh(2 * n))
-    alpha = (np.clip(0.5 - d / 8, 0, 1) * strength)[..., None]
-    od = np.log(_lin(np.asarray(LIGHT, np.float32)) / _lin(np.asarray(BLOOD, np.float32)))
-    img[:] = _srgb(_lin(img) * np.exp(-alpha * od))
+    pigment(img, np.clip(0.5 - d / 8, 0, 1) * strength)
 
 
 @pytest.mark.parametrize("seed", [0, 2])
@@ -944,8 +940,7 @@ def test_a_beaded_line_is_not_a_row_of_spots():
         t = np.clip((xx - 150) * 0.8 + (yy - 150) * 0.6, 0, 30)
         dist = np.hypot(xx - (150 + 0.8 * t), yy - (150 + 0.6 * t))
         alpha = np.clip(2.0 - dist, 0, 1) * (0.4 + 0.6 * np.cos(np.pi * 3 * t / 30) ** 2)
-        od = np.log(_lin(np.asarray(LIGHT, np.float32)) / _lin(np.asarray((150, 60, 60), np.float32)))
-        img[:] = _srgb(_lin(img) * np.exp(-alpha[..., None] * od))
+        pigment(img, alpha, (150, 60, 60))
         assert centres(segment(finish(img), mm_per_px=0.1)) == []
 
 
@@ -1015,9 +1010,7 @@ def _soft_spot(img: np.ndarray, cx: float, cy: float, d: float) -> None:
     """A pigment that fades out as a gaussian, half its density at diameter `d` (px); in place."""
     h, w = img.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    alpha = np.exp(-np.log(2) * ((xx - cx) ** 2 + (yy - cy) ** 2) / (d / 2) ** 2)[..., None]
-    od = np.log(_lin(np.asarray(LIGHT, np.float32)) / _lin(np.asarray(BLOOD, np.float32)))
-    img[:] = _srgb(_lin(img) * np.exp(-alpha * od))
+    pigment(img, np.exp(-np.log(2) * ((xx - cx) ** 2 + (yy - cy) ** 2) / (d / 2) ** 2))
 
 
 def _soft_spot_size(d: float, blur_px: float, told_px: float, w: int) -> float:
