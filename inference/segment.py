@@ -38,7 +38,9 @@ class SegmentConfig:
     nominal_field_mm: float = 150.0  # without a scale, the photo's long side is taken to span this many mm
     #                                  for the size priors (split limits, bruise size, hair gaps; 0: px
     #                                  fallbacks); no size is measured with it
-    high_snr: float = 6.0  # hysteresis: a candidate must reach this signal-to-noise somewhere
+    high_snr: float = 7.0  # hysteresis: a candidate must reach this signal-to-noise somewhere (the noise is
+    #                        a mean absolute deviation, but grain and skin texture are heavier-tailed: at 6
+    #                        noise specks of small web JPEGs passed; 6 -> 7 on dev photos, see the README)
     low_snr: float = 3.0  # ...and extends over pixels above this
     min_contrast: float = 0.05  # minimum pigment-index contrast (optical density) of a spot's core
     noise_floor: float = 0.01  # lower bound of the local noise (optical density): flat images
@@ -47,6 +49,7 @@ class SegmentConfig:
     core_bridge_px: int = 2  # ...also when a hair cuts a core in two: pieces this close (working px) are one
     max_thinness: float = 4.0  # ...and outlines longer than this x their widest inscribed circle
     max_bright_rim: float = 0.2  # ...and those with more of their rim on a bright overlay (text; _bright_rim)
+    pale_snr: float = 6.0  # ...on which the SNR is below minus this (far less red than the skin)
     clear_spot_snr: float = 48.0  # ...but half of it for a spot this clear (peak SNR): a petechia beside a letter
     clear_spot_contrast: float = 0.5  # ...or this contrasted (blood index over the skin, optical density)
     wide_spot_px: float = 16.0  # ...or half as clear and this wide (inscribed, working px): a purpura under a word;
@@ -1223,12 +1226,12 @@ def _cores_above(mask: np.ndarray, snr: np.ndarray, level: float, cfg: SegmentCo
 def _bright_rim(lab: np.ndarray, i: int, box: tuple[int, int, int, int], snr: np.ndarray, work: np.ndarray,
                 ex_work: np.ndarray | None, skin: np.ndarray, cfg: SegmentConfig) -> float:
     """How much of component i lies against a bright overlay: far less red than skin (SNR below
-    -high_snr) and 10 % brighter than the plain skin near it. The larger of two fractions:
+    -pale_snr) and 10 % brighter than the plain skin near it. The larger of two fractions:
 
     - of its 2 px rim on such pixels. Skin framed by white or yellow text (a watermark, a label) looks
       redder than the local background the text pulls down, and its sharpening halo darkens it;
     - for a weak component (peak SNR under 2.5 x high_snr) with overlay pixels on the skin within
-      6 px: of that 6 px ring, on skin, whose SNR is below -high_snr. A JPEG's chroma bleeds a few
+      6 px: of that 6 px ring, on skin, whose SNR is below -pale_snr. A JPEG's chroma bleeds a few
       px out of a letter (pale, at the skin's brightness) and rings redder beyond it.
 
     A spot's rim is skin (or hair, which is darker). The reference (already excluded) does not count,
@@ -1250,7 +1253,7 @@ def _bright_rim(lab: np.ndarray, i: int, box: tuple[int, int, int, int], snr: np
             rim &= skin[win]
         if not rim.any():
             continue
-        pale = snr[win] < -cfg.high_snr
+        pale = snr[win] < -cfg.pale_snr
         bright = pale & (work[win].astype(np.float32).mean(axis=2) > level)
         if not on_skin:
             out = max(out, float(bright[rim].mean()))
