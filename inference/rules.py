@@ -39,12 +39,12 @@ TOURNIQUET_AREA_CM2 = 6.25  # 2.5 cm x 2.5 cm, the tourniquet (Rumpel-Leede) tes
 TOURNIQUET_SIDE_MM = 25.0
 LARGE_BRUISE_MM = 30.0  # "bruises > 3 cm" of the ITP bleeding grades
 # Spots narrower than RESOLVED_PX are found and sized less reliably: bench_measure's held-out photos
-# (20261125.., at 65c8964) found 46 % of those under 3 px, 88 % at 3-6 px, 95 % at 6-12 px and
-# 99.7 % above; its mean size error under 4 mm was 1.1 mm under 3 px and 0.05 mm from 12 px.
+# (20261125.., at 224e424) found 49 % of those under 3 px, 86 % at 3-6 px, 95 % at 6-12 px and
+# 98.7 % above; its mean size error under 4 mm was 1.6 mm under 3 px and 0.05 mm from 12 px.
 RESOLVED_PX = 6.0
 RESOLUTION_NOTE_FROM_MM = 1.0  # a photo is noted as coarse when spots this size are narrower than that
 RESOLUTION_NOTE = ("Resolution: {mm_per_px:.2f} mm per px, so spots under {limit_mm:.1f} mm are under {px:.0f} px "
-                   "across. Spots that narrow are missed more often (in benchmark photos 1 in 8 of those 3-6 px "
+                   "across. Spots that narrow are missed more often (in benchmark photos 1 in 7 of those 3-6 px "
                    "across, half of those under 3 px) and sized to a pixel or two: counts of small petechiae "
                    "from this photo are a lower bound. Photograph closer ({fine:.2f} mm per px or finer) to "
                    "count petechiae of {size:g} mm.")
