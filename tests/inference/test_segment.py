@@ -73,6 +73,13 @@ def finish(img: np.ndarray, seed: int = 1, noise: float = 1.5) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return np.clip(img + rng.normal(0, noise, img.shape).astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
 
+def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB uint8 photo as it comes back from a JPEG of `quality` (4:2:0 chroma, as OpenCV writes it)."""
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def centres(seg):
     out = []
     for c in seg.candidates:
@@ -623,9 +630,7 @@ def test_jpeg_chroma_halo_beside_a_spot_is_not_a_spot(x, y):
     # beside it at the skin's own brightness (a hue shift, no absorption): not a spot of its own
     img = skin(400, 300, gradient=False)
     disc(img, x, y, 15.0)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(finish(img), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    photo = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    seg = segment(photo, mm_per_px=0.1)
+    seg = segment(jpeg(finish(img), 90), mm_per_px=0.1)
     pts = centres(seg)
     assert len(pts) == 1 and len(near(pts, x, y, 1.0)) == 1
 
@@ -681,8 +686,7 @@ def _watermarked(quality: int, alpha: float = 0.6, tone=(150, 105, 90)) -> np.nd
     over = photo.copy()
     cv2.putText(over, "(c) DermAtlas 2019", (100, 300), cv2.FONT_HERSHEY_SIMPLEX, 1.15, (255, 255, 255), 2, cv2.LINE_AA)
     photo = cv2.addWeighted(over, alpha, photo, 1 - alpha, 0)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return jpeg(photo, quality)
 
 
 @pytest.mark.parametrize("quality", [70, 85])
@@ -705,8 +709,7 @@ def test_a_purpura_a_watermark_word_crosses_is_a_spot():
     cv2.putText(over, "www.skinpics.example", (150, 312), cv2.FONT_HERSHEY_SIMPLEX, 1.15, (255, 255, 255), 2,
                 cv2.LINE_AA)
     photo = cv2.addWeighted(over, 0.6, photo, 0.4, 0)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 70])
-    pts = centres(segment(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), mm_per_px=0.2))
+    pts = centres(segment(jpeg(photo, 70), mm_per_px=0.2))
     assert len(near(pts, 330, 287, 6.0)) == 1
 
 
@@ -761,8 +764,7 @@ def test_faint_spot_beside_cloth_is_outlined_without_leaking_into_the_skin(tone)
     img = skin(400, 300, tone=tone, gradient=False)
     disc(img, 200, 140, 20.0, strength=0.3)
     img[182:] = (40, 170, 190)  # cyan cloth 22 px below the spot
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(finish(img), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
-    seg = segment(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), mm_per_px=0.1)
+    seg = segment(jpeg(finish(img), 90), mm_per_px=0.1)
     boxes = [c.bbox for c in seg.candidates if c.bbox[0] <= 200 <= c.bbox[0] + c.bbox[2] and c.bbox[1] <= 140 <= c.bbox[1] + c.bbox[3]]
     assert len(boxes) == 1 and 37 <= boxes[0][2] <= 43 and 37 <= boxes[0][3] <= 43
 
@@ -1600,8 +1602,7 @@ def _captioned(colour, alpha: float, tone=LIGHT) -> tuple[np.ndarray, list[tuple
     cv2.putText(m, "Day 3 - left arm", (120, 320), cv2.FONT_HERSHEY_SIMPLEX, 1.6, 255, 3, cv2.LINE_AA)
     a = (m.astype(np.float32) / 255 * alpha)[..., None]
     photo = np.clip(photo * (1 - a) + np.float32(colour) * a + 0.5, 0, 255).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), spots
+    return jpeg(photo, 85), spots
 
 
 CAPTIONS = {  # colour, opacity, skin tone
@@ -1650,8 +1651,7 @@ def _grainy_web_photo(seed: int) -> np.ndarray:
     img += cv2.GaussianBlur(rng.normal(0, 8.0, (h, w, 3)).astype(np.float32), (0, 0), 0.7)
     img += rng.normal(0, 4.0, (h, w, 1)).astype(np.float32)
     disc(img, 320, 240, 2.5)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(finish(img, noise=0.0), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 75])
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return jpeg(finish(img, noise=0.0), 75)
 
 
 def test_grain_of_a_web_jpeg_seeds_few_candidates_and_a_petechia_on_it_is_found():
