@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from spotscale.inference.colour import LOG_OFFSET, is_colourless, log_luminance, optical_density, pigment_index, to_lab
+from tests.inference.test_segment import jpeg
 
 
 def test_grey_has_no_pigment_and_red_has_negative_pigment():
@@ -36,11 +37,6 @@ def test_lab_of_white_and_black():
 EXAMPLE = Path(__file__).resolve().parents[2] / "data" / "examples" / "example.jpg"
 
 
-def _jpeg(rgb: np.ndarray, quality: int = 75) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
 def _skin(rgb: tuple[int, int, int], noise: float = 4.0) -> np.ndarray:
     img = np.full((300, 400, 3), rgb, float) + np.random.default_rng(1).normal(0, noise, (300, 400, 3))
     return np.clip(img, 0, 255).astype(np.uint8)
@@ -50,7 +46,7 @@ def test_a_greyscale_photo_saved_as_colour_jpeg_is_colourless_and_the_photo_is_n
     photo = cv2.cvtColor(cv2.imread(str(EXAMPLE)), cv2.COLOR_BGR2RGB)
     grey = np.repeat(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     assert not is_colourless(photo)
-    assert is_colourless(_jpeg(grey, 60))
+    assert is_colourless(jpeg(grey, 60))
 
 
 @pytest.mark.parametrize("rgb, colourless", [
@@ -59,7 +55,7 @@ def test_a_greyscale_photo_saved_as_colour_jpeg_is_colourless_and_the_photo_is_n
     ((5, 4, 3), True),         # a frame too dark to show any colour
 ])
 def test_skin_of_any_tone_has_colour_and_near_black_has_none(rgb, colourless):
-    assert is_colourless(_jpeg(_skin(rgb, noise=1.0))) is colourless
+    assert is_colourless(jpeg(_skin(rgb, noise=1.0), 75)) is colourless
 
 
 def test_a_small_patch_of_skin_in_a_grey_scene_is_colour():

@@ -911,9 +911,9 @@ def test_marker_crossed_by_a_watermark_word_is_found_and_measured():
 def ruler_photo_scale(seed: int, size: tuple[int, int]):
     """A generated ruler photo (dev seed) as a JPEG q92 would hold it, and the scale found on it."""
     from spotscale.data.synth import render_photo
+    from tests.inference.test_segment import jpeg
     photo = render_photo(seed, size=size, scale="ruler")
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(photo.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-    return photo, find_scale(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+    return photo, find_scale(jpeg(photo.image, 92))
 
 
 def test_line_consensus_leaves_out_a_run_of_steps_off_the_line():
