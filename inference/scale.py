@@ -2006,17 +2006,28 @@ def _tick_fit(prof: np.ndarray, p0: float, step: float, t0: float) -> list[_Tick
     profile; a blurred tick run is nearly sinusoidal and its skew says little, so both polarities
     that give thin, regular ticks are returned (guess first) and the 5 / 10 mm check picks one. A fit
     with fainter ticks half-way between its ticks is returned at half its period (_split_ticks).
+
+    The ticks are numbered with tolerances that are fractions of the period. Where that fits no run of
+    ticks in either polarity, and those fractions are under a whole pixel's slip (ticks under 7 px
+    apart), they are numbered again with the slip allowed (_TICK_PIXEL_OFF_PX): on dev 6031 (ticks
+    3.87 px apart) each slip broke the chain of peaks one period apart (+-20 %) that seeds the
+    numbering, and a chain between two slips, its ticks on whole pixels, is 3.97 px apart: numbered
+    at that period past the next slip, a dozen ticks at most kept their numbers.
     """
     sm = _box1d(prof.reshape(1, -1), max(3, int(2 * p0))).ravel()
     d = prof - sm
     skew = float(np.mean(d ** 3) / (np.mean(d ** 2) ** 1.5 + 1e-12))
     first = -1.0 if skew < 0 else 1.0
+    slip = _TICK_PIXEL_OFF_PX / step
     out = []
-    for polarity in (first, -first):
-        fit = _tick_fit_polarity(polarity * d, p0, step, t0, polarity)
-        if fit is not None:
-            split = _split_ticks(polarity * d, fit, step, t0)
-            out.append(fit if split is None else split)
+    for off in (0.0, slip) if 2.0 * slip > 0.2 * p0 else (0.0,):
+        for polarity in (first, -first):
+            fit = _tick_fit_polarity(polarity * d, p0, step, t0, polarity, off)
+            if fit is not None:
+                split = _split_ticks(polarity * d, fit, step, t0)
+                out.append(fit if split is None else split)
+        if out:
+            break
     return out
 
 
@@ -2045,21 +2056,33 @@ def _vertex(y: np.ndarray, j):
     return j + np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
 
 
-def _numbered_peaks(g: np.ndarray, p0: float, thr_frac: float, min_n: int) -> tuple[np.ndarray, tuple] | None:
+def _numbered_peaks(g: np.ndarray, p0: float, thr_frac: float, min_n: int,
+                    off: float = 0.0) -> tuple[np.ndarray, tuple] | None:
     """The profile's peaks (_peak_positions) and their numbering along the scale (_number_ticks)."""
     pos_arr = _peak_positions(g, p0, thr_frac, min_n)
-    numbered = None if pos_arr is None else _number_ticks(pos_arr, p0)
+    numbered = None if pos_arr is None else _number_ticks(pos_arr, p0, off)
     return None if numbered is None else (pos_arr, numbered)
 
 
-def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float) -> _Ticks | None:
-    """_tick_fit for one polarity: `g` is the detrended profile with ticks positive."""
-    found = _numbered_peaks(g, p0, 0.35, 12)
+# How far (px) a thin tick's peak may lie from its place along the ruler: ticks narrower than a pixel,
+# sharp, peak on whole pixels (of the camera, or of a print's raster), up to 0.5 px off, and faint ones
+# move a little more in a JPEG. Ticks whose period is near a whole number of px then slip by a pixel
+# every few mm (dev 6031: 3.87 px ticks peak 3.97 px apart within each 10 mm, then one gap of ~2.7 px).
+_TICK_PIXEL_OFF_PX = 0.7
+
+
+def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float,
+                       off: float = 0.0) -> _Ticks | None:
+    """_tick_fit for one polarity: `g` is the detrended profile with ticks positive; each tick may lie
+    `off` samples from its place whatever the period (_number_ticks)."""
+    found = _numbered_peaks(g, p0, 0.35, 12, off)
     if found is None:
         return None
     pos_arr, (idx, keep, coef, sd) = found
-    if sd > max(0.06 * p0, 0.5) or keep.sum() < _MIN_TICKS:  # printed ticks sit within a few % of a period;
-        return None  # text (a watermark's letters) and texture are far less regular
+    # printed ticks sit within a few % of a period (or, on whole pixels, within a uniform +-off: sd off / sqrt 3);
+    # text (a watermark's letters) and texture are far less regular
+    if sd > max(0.06 * p0, 0.5, off / math.sqrt(3.0)) or keep.sum() < _MIN_TICKS:
+        return None
     ii = idx[keep]
     if keep.sum() < 0.7 * (ii.max() - ii.min() + 1):
         return None  # too many ticks missing for a printed scale
@@ -2196,14 +2219,17 @@ def _mid_phase_bump(g: np.ndarray, marks: np.ndarray, strict: bool = False) -> b
     return bool(peak > 0 and mid > 0.15 * peak)
 
 
-def _number_ticks(pos: np.ndarray, p0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+def _number_ticks(pos: np.ndarray, p0: float,
+                  off: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
     """Tick numbers of peak positions, which peaks are ticks, quadratic position(number) fit, residual sd.
 
     Seeded by the longest chain of neighbouring peaks one period apart (+-20 %: a perspective chirp),
     then grown a few ticks at a time on each side with the fitted model, so hair, text or a gap next
     to the tick run never drags the fit (a global fit with 3-sigma rejection did, and lost the ruler).
+    `off` (samples): how far a peak may lie from its place whatever the period (see _TICK_PIXEL_OFF_PX);
+    neighbours then differ from one period by up to twice that.
     """
-    good = np.abs(np.diff(pos) / p0 - 1.0) < 0.2
+    good = np.abs(np.diff(pos) / p0 - 1.0) < max(0.2, 2.0 * off / p0)
     best_len, best_end, cur = 0, 0, 0
     for i, ok in enumerate(good):
         cur = cur + 1 if ok else 0
@@ -2229,7 +2255,7 @@ def _number_ticks(pos: np.ndarray, p0: float) -> tuple[np.ndarray, np.ndarray, n
             guess = guess - (np.polyval(coef, guess) - pos) / np.where(np.abs(d) > 1e-9, d, 1e-9)
         idx = np.round(guess).astype(np.int64)
         res = pos - np.polyval(coef, idx)
-        new = (np.abs(res) <= 0.12 * p0) & (idx >= lo - 3) & (idx <= hi + 3)
+        new = (np.abs(res) <= max(0.12 * p0, off)) & (idx >= lo - 3) & (idx <= hi + 3)
         new &= _nearest_per_number(idx, np.abs(res), new)
         if new.sum() < 6:
             return None
