@@ -470,6 +470,13 @@ def _detect_markers(detector, small: np.ndarray, k: int):
 MIN_MARKER_SEARCH_SIDE = 240  # px; a coarser copy than this is not searched for a marker
 
 
+# The grey step (0-255) from a marker's paper to what lies beyond it that _paper_outline follows. Off-white
+# paper on light skin steps down by 14-17 only (clinic renderer dev 957010, 957016: paper ~192 over skin
+# ~175, its edge sharp, with a contact shadow); at 20 those sides kept the fixed margin, 8 mm of skin past
+# a 1.7 mm paper margin, and the petechiae in it were never looked at. JPEG noise on paper is 2-3.
+PAPER_MIN_STEP = 10.0
+
+
 def _paper_outline(gray: np.ndarray, k: int, hom: np.ndarray, side_mm: float, fixed_frac: float,
                    max_frac: float = 0.6, safety_mm: float = 1.0) -> np.ndarray:
     """Image outline (4 points, full-res px) of the paper the marker is printed on.
@@ -506,7 +513,7 @@ def _paper_outline(gray: np.ndarray, k: int, hom: np.ndarray, side_mm: float, fi
             margins.append(None)
             continue
         paper, beyond = float(np.nanmedian(near)), float(np.nanmedian(far))
-        if paper - beyond < 20.0:
+        if paper - beyond < PAPER_MIN_STEP:
             margins.append(None)
             continue
         mid = 0.5 * (paper + beyond)

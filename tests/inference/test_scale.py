@@ -151,7 +151,8 @@ def test_marker_outline_keeps_the_fixed_margin_only_on_a_side_whose_paper_edge_i
     off = (pad - 0.5) / res + 10.0
     hom = plane_to_image((700, 600), (330, 300), 0.1)
     img = skin(700, 600)
-    img[:, 330 + 150:] = (242, 238, 240)  # plane x >= 15 mm: 2 mm past the paper's right edge
+    img[:, 330 + 150:] = (250, 248, 250)  # plane x >= 15 mm: 2 mm past the paper's right edge, 6 grey levels
+    # under the paper (242, 238, 240, 16 under, was too small a step to tell before PAPER_MIN_STEP was 10)
     img = paste(img, art, np.array([[1 / res, 0, -off], [0, 1 / res, -off], [0, 0, 1.0]]), hom)
     sc = find_scale(img)
     assert sc.source == "aruco"
@@ -161,6 +162,19 @@ def test_marker_outline_keeps_the_fixed_margin_only_on_a_side_whose_paper_edge_i
     right, bottom = plane.max(axis=0)
     assert [left, top, bottom] == pytest.approx([14.0] * 3, abs=0.6)
     assert right == pytest.approx(18.0, abs=0.1)
+
+
+def test_marker_outline_follows_an_off_white_paper_on_light_skin():
+    """Off-white paper (grey 192) over light skin (grey ~178) with a margin of 1.7 mm: a step of 14, which
+    the paper's edge gives on light skin (clinic renderer dev 957010). Each side ends 1 mm past the paper,
+    not at the fixed 0.4 x side (18 mm), which kept 6 mm of skin round it from ever being looked at."""
+    hom = plane_to_image((900, 700), (450, 350), 0.08, 25.0, (0.04, -0.03))
+    img = blur(with_grey_paper(np.full((700, 900, 3), (196, 172, 160), np.uint8), hom, paper=192), 1.0)
+    sc = find_scale(img)
+    assert sc.source == "aruco"
+    plane = np.c_[np.asarray(sc.outline), np.ones(len(sc.outline))] @ np.asarray(sc.homography).T
+    half_extent = np.abs(plane[:, :2] / plane[:, 2:]).max(axis=0)
+    assert half_extent == pytest.approx([10.0 + 400 / 6 * 0.5 / 20.0 + 1.0] * 2, abs=0.6)
 
 
 def test_no_marker_no_scale_with_reason():
