@@ -478,7 +478,7 @@ PAPER_MIN_STEP = 10.0
 
 
 def _paper_outline(gray: np.ndarray, k: int, hom: np.ndarray, side_mm: float, fixed_frac: float,
-                   max_frac: float = 0.6, safety_mm: float = 1.0) -> np.ndarray:
+                   max_frac: float = 0.6, safety_mm: float = 0.5) -> np.ndarray:
     """Image outline (4 points, full-res px) of the paper the marker is printed on.
 
     Each side of the marker is followed outwards in the marker's plane along 9 lines until the
