@@ -446,7 +446,7 @@ def _find_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig) 
 
 def _detect_markers(detector, small: np.ndarray, k: int):
     """(corners, ids, grey image searched, its factor k): the search image first, then, if it shows
-    no marker, a copy of it 2x coarser.
+    no marker, a copy of it 2x coarser, then the search image with light strokes wiped (TEXT_STROKE_PX).
 
     Detection thresholds the image in windows of a few fixed sizes, so a marker crossed by a
     watermark's letters or blurred can be read at one scale and not at the next (a generated
@@ -464,10 +464,21 @@ def _detect_markers(detector, small: np.ndarray, k: int):
         c, i, _ = detector.detectMarkers(g)
         if i is not None and len(i):
             return c, i, g, k * w / (w // 2)  # the exact ratio (an odd side was rounded down)
+    # light strokes across the black (a white watermark's letters) cut the square's border and its
+    # cells: an opening wipes strokes under TEXT_STROKE_PX wide and keeps cells wider than that
+    opened = cv2.morphologyEx(gray, cv2.MORPH_OPEN, np.ones((TEXT_STROKE_PX, TEXT_STROKE_PX), np.uint8))
+    c, i, _ = detector.detectMarkers(opened)
+    if i is not None and len(i):
+        return c, i, gray, k
     return corners, ids, gray, k
 
 
 MIN_MARKER_SEARCH_SIDE = 240  # px; a coarser copy than this is not searched for a marker
+# _detect_markers' last try: the search image opened by this square (px), which wipes light strokes
+# narrower than it. Web copies (640-1024 px) of the clinic renderer's dev photos with a white watermark
+# line: markers read 10 -> 12 of 12 (957003: letters across its border; 957002: under glare too); no
+# marker read in the 12 photos without one
+TEXT_STROKE_PX = 5
 
 
 # The grey step (0-255) from a marker's paper to what lies beyond it that _paper_outline follows. Off-white

@@ -937,6 +937,24 @@ def test_marker_crossed_by_a_watermark_word_is_found_and_measured():
     assert sc.mm_per_px == pytest.approx(photo.meta["mm_per_px"], rel=2e-3)
 
 
+def test_marker_whose_border_white_letters_cut_is_found_and_measured(monkeypatch):
+    # a web copy's white watermark line across the marker's black border and cells (clinic renderer
+    # dev 957003 at 1024x768): the detector found no square at either search scale; with the
+    # letters' strokes wiped by an opening it does, and the sides are fitted on the photo itself
+    import spotscale.inference.scale as scale_mod
+    from tests.inference.test_segment import jpeg
+    hom = plane_to_image((800, 600), (430, 300), 0.1, 35.0)
+    img = with_marker(skin(800, 600), hom)
+    over = img.copy()  # drawn as bench_independent's web copies draw theirs: 2 px strokes, blended at 0.6
+    cv2.putText(over, "(c) DermAtlas 2019", (240, 250), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (255, 255, 255), 2, cv2.LINE_AA)
+    img = jpeg(cv2.addWeighted(over, 0.6, img, 0.4, 0), 85)
+    sc = find_scale(img)
+    assert sc.source == "aruco"
+    assert sc.mm_per_px == pytest.approx(true_scale(hom), rel=3e-3)
+    monkeypatch.setattr(scale_mod, "TEXT_STROKE_PX", 1)  # an opening by one px changes nothing
+    assert find_scale(img).source != "aruco"
+
+
 def ruler_photo_scale(seed: int, size: tuple[int, int]):
     """A generated ruler photo (dev seed) as a JPEG q92 would hold it, and the scale found on it."""
     from spotscale.data.synth import render_photo
