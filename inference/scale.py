@@ -2920,7 +2920,7 @@ def _arc_candidates(lab: np.ndarray, edges: np.ndarray) -> list[tuple[tuple, flo
 
 
 def _circle_candidates(lab: np.ndarray) -> list[tuple[tuple, float]]:
-    """(ellipse, score) of circles >= 40 px across found by a gradient Hough transform on L* of `lab`.
+    """(ellipse, score) of circles >= 40 px across found by a gradient Hough transform on L*, a* and b* of `lab`.
 
     For a disc whose outline is broken on more than a third of its length (a coin's rim as light as the
     skin on its lit side, dev clinic renders 952000..): no closed region and no long arc. Smaller
@@ -2928,15 +2928,26 @@ def _circle_candidates(lab: np.ndarray) -> list[tuple[tuple, float]]:
     stamp on dev photo 6000017. Scored like _arc_candidates with 0.9 of the outline seen.
     """
     h, w = lab.shape[:2]
-    found = cv2.HoughCircles(cv2.GaussianBlur(lab[..., 0], (5, 5), 0), cv2.HOUGH_GRADIENT_ALT, 1.5, 20,
-                             param1=150, param2=0.8, minRadius=20, maxRadius=0)
     out = []
-    for cx, cy, r in ([] if found is None else found[0]):
-        if cx - r <= 1 or cy - r <= 1 or cx + r >= w - 1 or cy + r >= h - 1:
-            continue
-        ell = ((float(cx), float(cy)), (2.0 * float(r), 2.0 * float(r)), 0.0)
-        out.append((ell, _outline_score(lab, ell, 0.9)))
+    for i, edge in enumerate(HOUGH_EDGE):
+        found = cv2.HoughCircles(cv2.GaussianBlur(lab[..., i], (5, 5), 0), cv2.HOUGH_GRADIENT_ALT, 1.5, 20,
+                                 param1=edge, param2=0.8, minRadius=20, maxRadius=0)
+        for cx, cy, r in ([] if found is None else found[0]):
+            if cx - r <= 1 or cy - r <= 1 or cx + r >= w - 1 or cy + r >= h - 1:
+                continue
+            ell = ((float(cx), float(cy)), (2.0 * float(r), 2.0 * float(r)), 0.0)
+            if any(math.hypot(cx - e[0][0][0], cy - e[0][0][1]) < 0.1 * r and abs(2 * r / e[0][1][0] - 1) < 0.1
+                   for e in out):
+                continue  # the same circle from another channel
+            out.append((ell, _outline_score(lab, ell, 0.9)))
     return out
+
+
+# _circle_candidates' Canny threshold (param1 of HOUGH_GRADIENT_ALT) per CIELAB channel: L*, then a* and b*
+# at 0.4 of it, as _disc_edges (their range is about half of L's). A blue sticker under the limb's shaded
+# edge is hardly darker than that skin on part of its rim, but far from it in b* (clinic renderer dev 957012,
+# its web copy: no closed outline, no long arc, no circle in L*)
+HOUGH_EDGE = (150.0, 60.0, 60.0)
 
 
 def _inner_mask(shape: tuple, ell) -> np.ndarray:

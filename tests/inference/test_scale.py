@@ -663,6 +663,25 @@ def test_plain_disc_of_another_hue_under_a_hair_without_a_colour():
     assert sc.mm_per_px == pytest.approx(12.0 / 160.0, rel=0.01)
 
 
+def test_sticker_that_differs_from_the_skin_in_hue_alone_is_found_without_its_colour(monkeypatch):
+    # a blue sticker as light as the skin (L* 65, the skin's 66) whose rim fades out over its top 140 deg
+    # (blurred by 10 px there): no closed outline, no arc over 2/3 of it, no circle in L* (clinic renderer
+    # dev 957012's web copy, under the limb's shaded edge); a circle in b* finds it
+    import spotscale.inference.scale as scale_mod
+    from spotscale.inference.scale import ScaleConfig
+    img = skin(800, 600)
+    cv2.circle(img, (400, 300), 120, (104, 160, 238), -1, cv2.LINE_AA)
+    band = np.zeros((600, 800), np.float32)
+    cv2.ellipse(band, (400, 300), (120, 120), 0, 200, 340, 1.0, 40)
+    band = cv2.GaussianBlur(band, (0, 0), 5)[..., None]
+    img = blur(np.clip(img * (1 - band) + cv2.GaussianBlur(img, (0, 0), 10) * band, 0, 255).astype(np.uint8), 1.0)
+    cfg = ScaleConfig(sticker_diameter_mm=24.0, order=("sticker",))
+    sc = find_scale(img, cfg)
+    assert sc.source == "sticker" and sc.mm_per_px == pytest.approx(24.0 / 240.0, rel=0.01)
+    monkeypatch.setattr(scale_mod, "HOUGH_EDGE", (150.0,))  # L* alone
+    assert find_scale(img, cfg).source == "none"
+
+
 def test_round_mottled_mole_is_not_a_sticker_without_a_colour():
     # a round brown mole: soft edge, mottled inside; with no colour given only a flat step-edged disc passes
     rng = np.random.default_rng(3)
