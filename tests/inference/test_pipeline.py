@@ -302,11 +302,11 @@ def test_faint_specks_are_dropped(diameter_mm, lab, snr, dropped):
 def test_a_petechia_just_past_a_markers_paper_is_found():
     # at 0.2 mm/px, 1.8 mm past the black square's paper edge: the exclusion (paper + 1 mm + 6 px = 2.2 mm
     # of skin) hid it; paper + 0.5 mm + 3 px is 1.1 mm (clinic renderer dev photos: 12 petechiae lost so)
-    from tests.inference.test_scale import blur, plane_to_image, with_grey_paper
+    from tests.inference.test_scale import blur, grey_paper_margin_mm, plane_to_image, with_grey_paper
     from tests.inference.test_segment import finish, pigment, skin
     hom = plane_to_image((700, 500), (250, 250), 0.2, 0.0)
     img = with_grey_paper(finish(skin(w=700, h=500, gradient=False, seed=3), noise=1.0), hom, paper=240)
-    paper_edge_mm = 10.0 + 400 / 6 * 0.5 / 20.0  # with_grey_paper's margin: half a cell of the 20 mm square
+    paper_edge_mm = 10.0 + grey_paper_margin_mm()
     x, y = 250 + (paper_edge_mm + 1.8) / 0.2, 250.0  # centre in px, 1.2 mm across
     yy, xx = np.mgrid[0:500, 0:700]
     pigment(img, np.clip(3.0 + 0.5 - np.hypot(xx - x, yy - y), 0, 1))

@@ -124,6 +124,12 @@ def test_marker_outline_masks_marker_and_quiet_zone():
     assert small.sum() == pytest.approx(mask.sum() / 4, rel=0.05)
 
 
+def outline_on_plane(sc) -> np.ndarray:
+    """The reference outline of `sc` in the marker's plane (mm from its centre, x and y)."""
+    from spotscale.inference.scale import _apply_h
+    return _apply_h(np.asarray(sc.homography, np.float64), np.asarray(sc.outline, np.float64))
+
+
 @pytest.mark.parametrize("pad_mm", [3.0, 6.5, 9.0])
 def test_marker_outline_follows_its_paper(pad_mm):
     """The excluded outline ends about 0.5 mm beyond the paper's edge, however wide the paper's margin."""
@@ -136,8 +142,7 @@ def test_marker_outline_follows_its_paper(pad_mm):
     img = paste(skin(700, 600), art, np.array([[1 / res, 0, -off], [0, 1 / res, -off], [0, 0, 1.0]]), hom)
     sc = find_scale(img)
     assert sc.source == "aruco"
-    plane = np.c_[np.asarray(sc.outline), np.ones(len(sc.outline))] @ np.asarray(sc.homography).T
-    half_extent = np.abs(plane[:, :2] / plane[:, 2:]).max(axis=0)  # mm from the marker centre, x and y
+    half_extent = np.abs(outline_on_plane(sc)).max(axis=0)  # mm from the marker centre, x and y
     assert half_extent == pytest.approx([10.0 + pad_mm + 0.5] * 2, abs=0.3)
 
 
@@ -156,8 +161,7 @@ def test_marker_outline_keeps_the_fixed_margin_only_on_a_side_whose_paper_edge_i
     img = paste(img, art, np.array([[1 / res, 0, -off], [0, 1 / res, -off], [0, 0, 1.0]]), hom)
     sc = find_scale(img)
     assert sc.source == "aruco"
-    plane = np.c_[np.asarray(sc.outline), np.ones(len(sc.outline))] @ np.asarray(sc.homography).T
-    plane = plane[:, :2] / plane[:, 2:]
+    plane = outline_on_plane(sc)
     left, top = -plane.min(axis=0)
     right, bottom = plane.max(axis=0)
     assert [left, top, bottom] == pytest.approx([13.5] * 3, abs=0.3)
@@ -172,9 +176,8 @@ def test_marker_outline_follows_an_off_white_paper_on_light_skin():
     img = blur(with_grey_paper(np.full((700, 900, 3), (196, 172, 160), np.uint8), hom, paper=192), 1.0)
     sc = find_scale(img)
     assert sc.source == "aruco"
-    plane = np.c_[np.asarray(sc.outline), np.ones(len(sc.outline))] @ np.asarray(sc.homography).T
-    half_extent = np.abs(plane[:, :2] / plane[:, 2:]).max(axis=0)
-    assert half_extent == pytest.approx([10.0 + 400 / 6 * 0.5 / 20.0 + 0.5] * 2, abs=0.3)
+    half_extent = np.abs(outline_on_plane(sc)).max(axis=0)
+    assert half_extent == pytest.approx([10.0 + grey_paper_margin_mm() + 0.5] * 2, abs=0.3)
 
 
 def test_no_marker_no_scale_with_reason():
@@ -991,10 +994,15 @@ def test_line_consensus_leaves_out_a_run_of_steps_off_the_line():
     assert not keep[10:34].any() and keep[:10].all() and keep[34:].all()
 
 
+def grey_paper_margin_mm(margin_cells=0.5, side_mm=20.0, res=20.0) -> float:
+    """Width (mm) of the paper that with_grey_paper leaves round the black square."""
+    return int(round(int(round(side_mm * res)) / 6 * margin_cells)) / res
+
+
 def with_grey_paper(img, hom, paper=150, margin_cells=0.5, side_mm=20.0, res=20.0):
     """A marker printed on grey paper (its white cells grey too) with a narrow margin, at the plane origin."""
     side_px = int(round(side_mm * res))
-    pad = int(round(side_px / 6 * margin_cells))
+    pad = int(round(grey_paper_margin_mm(margin_cells, side_mm, res) * res))
     art = cv2.aruco.generateImageMarker(cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50), 7, side_px)
     art = cv2.copyMakeBorder(np.where(art > 127, paper, 12).astype(np.uint8), pad, pad, pad, pad,
                              cv2.BORDER_CONSTANT, value=paper)
