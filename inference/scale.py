@@ -2087,6 +2087,14 @@ def _numbered_peaks(g: np.ndarray, p0: float, thr_frac: float, min_n: int,
 # move a little more in a JPEG. Ticks whose period is near a whole number of px then slip by a pixel
 # every few mm (dev 6031: 3.87 px ticks peak 3.97 px apart within each 10 mm, then one gap of ~2.7 px).
 _TICK_PIXEL_OFF_PX = 0.7
+# Where ticks may slip by a pixel, a fit needs more of them than _MIN_TICKS, and fuller (at least
+# _MIN_SLIP_TICK_FILL of the numbers between its first and last; 0.7 otherwise, where hair, spots and
+# glare hide some): the slack of 0.7 px is a fifth of a 3-4 px period, and lets the vertical strokes of
+# watermark letters pass as ticks. The letters "Dermatology Clinic" on clinic dev sticker photo 952022
+# (640x480) were numbered as 17 of 24 mm ticks (0.71) and read as a ruler at +172 %. The slipping rulers
+# read on dev photos 6017, 6031, 6087, 6116 and 6148 hold 24-143 ticks, 0.79-0.97 of their numbers.
+_MIN_SLIP_TICKS = 20
+_MIN_SLIP_TICK_FILL = 0.75
 
 
 def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarity: float,
@@ -2099,10 +2107,10 @@ def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarit
     pos_arr, (idx, keep, coef, sd) = found
     # printed ticks sit within a few % of a period (or, on whole pixels, within a uniform +-off: sd off / sqrt 3);
     # text (a watermark's letters) and texture are far less regular
-    if sd > max(0.06 * p0, 0.5, off / math.sqrt(3.0)) or keep.sum() < _MIN_TICKS:
+    if sd > max(0.06 * p0, 0.5, off / math.sqrt(3.0)) or keep.sum() < (_MIN_SLIP_TICKS if off > 0 else _MIN_TICKS):
         return None
     ii = idx[keep]
-    if keep.sum() < 0.7 * (ii.max() - ii.min() + 1):
+    if keep.sum() < (_MIN_SLIP_TICK_FILL if off > 0 else 0.7) * (ii.max() - ii.min() + 1):
         return None  # too many ticks missing for a printed scale
     if _duty_cycle(g, pos_arr[keep], p0) > 0.58:
         return None  # wide bars (e.g. a pattern or a marker), not thin tick lines (blurred ticks: ~0.5)

@@ -833,6 +833,17 @@ def test_thin_ticks_on_whole_pixels_are_numbered_across_their_pixel_slips(monkey
     assert not [f for f in scale_mod._tick_fit(prof, 7.74, 0.5, 0.0) if f.polarity < 0]
 
 
+def test_watermark_letters_are_not_read_as_slipping_ruler_ticks():
+    # clinic dev photo 952022 (640x480, a coin, no ruler): the strokes of its watermark "Dermatology
+    # Clinic" were numbered as 17 of 24 mm ticks 3.2 px apart, each allowed its pixel's slip, and read
+    # as a ruler at +172 %; the rulers that slip so hold 24+ ticks and 0.79+ of their numbers
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import clinic_render
+    photo = clinic_render.render(952_022, reference="sticker")
+    assert photo.image.shape == (480, 640, 3)
+    assert not find_scale(photo.image, ScaleConfig(order=("ruler",))).found
+
+
 def test_inch_scale_is_not_read_as_5_mm_marks():
     # marks every 1/8 inch (1 / 2 / 4 / 8 in the length hierarchy): alternate 1/4 " marks are longer, as a
     # ruler's 10 mm marks are, but a mark sits half-way between them: not a mm ruler
