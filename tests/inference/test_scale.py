@@ -685,6 +685,21 @@ def test_sticker_that_differs_from_the_skin_in_hue_alone_is_found_without_its_co
     assert find_scale(img, cfg).source == "none"
 
 
+def test_grainy_sticker_is_found_without_a_colour(monkeypatch):
+    # a light blue sticker on brown skin with a phone's grain (sd 6 per channel, pixel to pixel): its
+    # roughness, 0.10 of its contrast, is the grain's, not a mole's mottling (clinic renderer dev
+    # 952001, 952002, 952023: 0.05-0.07, clear stickers refused); after a 1 px blur it is 0.03
+    import spotscale.inference.scale as scale_mod
+    img = np.clip(skin(640, 480).astype(np.int16) - np.array([85, 75, 70]), 0, 255).astype(np.uint8)
+    img = blur(with_disc(img, (300.4, 240.7), 50.0, (125, 175, 230)), 1.0)
+    img = np.clip(img + np.random.default_rng(1).normal(0, 6.0, img.shape), 0, 255).astype(np.uint8)
+    cfg = ScaleConfig(sticker_diameter_mm=13.0, order=("sticker",))
+    sc = find_scale(img, cfg)
+    assert sc.source == "sticker" and sc.mm_per_px == pytest.approx(0.13, rel=0.01)
+    monkeypatch.setattr(scale_mod, "_GRAIN_SIGMA_PX", 0.01)  # the grain counted in full
+    assert not find_scale(img, cfg).found
+
+
 def test_round_mottled_mole_is_not_a_sticker_without_a_colour():
     # a round brown mole: soft edge, mottled inside; with no colour given only a flat step-edged disc passes
     rng = np.random.default_rng(3)
