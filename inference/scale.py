@@ -1826,7 +1826,45 @@ def _printed_ticks(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarra
         m = ticks.period_px * sin_axis
         if round(m) in (1, 2) and abs(m - round(m)) < 0.02:
             return False
+    if ticks.unit_mm == 5.0 and _mark_width(image, a, u, n, ticks, band) > _MAX_MARK_WIDTH:
+        return False  # marks as wide as letters: a line of text, not a ruler's lines
     return _ruler_marks(image, a, u, n, ticks, band)
+
+
+# The widest 5 / 10 mm marks may be at half their height, as a share of their period (median over the
+# marks). The marks of 73 fits on dev ruler photos (6000..6199 at 640x480 and 1200x900) are 0.37 at
+# most (blurred ones); the letters of the watermark "www.skinatlas.example" on generated dev photo 6201
+# (no reference) were 0.56, taken for marks 18 px apart and read as a ruler at +86.7 %. The folded
+# profile's duty cycle (_duty_cycle) did not tell them apart: folding averages the letters' shapes away.
+_MAX_MARK_WIDTH = 0.45
+
+
+def _mark_width(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, ticks: _Ticks,
+                band: tuple[float, float]) -> float:
+    """Median over the marks of each one's full width at half height along the line, over the period: on
+    the mean of the band's rows, a period round each mark, half-way from its 20th percentile to the
+    peak within a px of the mark."""
+    p = ticks.period_px
+    o = np.linspace(band[0], band[1], int(np.clip(band[1] - band[0], 3, 40)))
+    dt = np.arange(-0.5 * p, 0.5 * p + 1e-9, 0.25)
+    c = len(dt) // 2
+    widths = []
+    for t in ticks.positions_px:
+        v = _strip_linear(image, a, u, n, t + dt, o)
+        if (v < 0).any():
+            continue
+        prof = ticks.polarity * v.mean(axis=0)
+        base, peak = float(np.percentile(prof, 20)), float(prof[c - 4:c + 5].max())
+        if peak <= base:
+            continue
+        above = prof > base + 0.5 * (peak - base)
+        lo, hi = c, c
+        while lo > 0 and above[lo - 1]:
+            lo -= 1
+        while hi < len(dt) - 1 and above[hi + 1]:
+            hi += 1
+        widths.append((hi - lo + 1) * 0.25)
+    return float(np.median(widths)) / p if widths else 0.0
 
 
 def _tilt_correction(ticks: _Ticks, centre: np.ndarray, u: np.ndarray, size: tuple[int, int]) -> tuple[float, float]:

@@ -859,6 +859,28 @@ def test_watermark_letters_are_not_read_as_slipping_ruler_ticks():
     assert not find_scale(photo.image, ScaleConfig(order=("ruler",))).found
 
 
+def test_watermark_letters_are_not_read_as_5_mm_marks():
+    # generated dev photo 6201 (no reference): the letters "www.skinatlas.example" at its foot were
+    # taken for 7 marks 18 px apart, alternating long and short, and read as a ruler at +86.7 %; each
+    # is over half a period wide at half its height, where a ruler's marks are 0.37 at most
+    from spotscale.data.synth import render_photo
+    from tests.inference.test_segment import jpeg
+    photo = render_photo(6201, size=(1200, 900), scale="none")
+    assert not find_scale(jpeg(photo.image, 92)).found
+
+
+@pytest.mark.parametrize("bar_px, wide", [(2, False), (6, False), (11, True)])
+def test_mark_width_is_a_share_of_the_period(bar_px, wide):
+    from spotscale.inference.scale import _MAX_MARK_WIDTH, _mark_width, _Ticks
+    img = np.full((60, 400, 3), 220, np.uint8)
+    xs = 20.0 + 20.0 * np.arange(18)
+    for x in xs:
+        img[20:40, int(x - bar_px / 2):int(x - bar_px / 2) + bar_px] = 40
+    ticks = _Ticks(20.0, 0.01, len(xs), xs, np.arange(len(xs)), -1.0, unit_mm=5.0)
+    w = _mark_width(img, np.array([0.0, 0.0]), np.array([1.0, 0.0]), np.array([0.0, 1.0]), ticks, (22.0, 38.0))
+    assert w == pytest.approx((bar_px + 0.5) / 20.0, abs=0.05) and (w > _MAX_MARK_WIDTH) == wide
+
+
 def test_inch_scale_is_not_read_as_5_mm_marks():
     # marks every 1/8 inch (1 / 2 / 4 / 8 in the length hierarchy): alternate 1/4 " marks are longer, as a
     # ruler's 10 mm marks are, but a mark sits half-way between them: not a mm ruler
