@@ -1848,9 +1848,10 @@ def _mark_width(image: np.ndarray, a: np.ndarray, u: np.ndarray, n: np.ndarray, 
     o = np.linspace(band[0], band[1], int(np.clip(band[1] - band[0], 3, 40)))
     dt = np.arange(-0.5 * p, 0.5 * p + 1e-9, 0.25)
     c = len(dt) // 2
+    vals = _strip_linear(image, a, u, n, (ticks.positions_px[:, None] + dt[None, :]).ravel(), o)
+    vals = vals.reshape(len(o), len(ticks.positions_px), len(dt))
     widths = []
-    for t in ticks.positions_px:
-        v = _strip_linear(image, a, u, n, t + dt, o)
+    for v in vals.transpose(1, 0, 2):  # each mark's rows
         if (v < 0).any():
             continue
         prof = ticks.polarity * v.mean(axis=0)
