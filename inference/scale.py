@@ -52,6 +52,7 @@ SOURCES = ("aruco", "ruler", "sticker")
 _SEARCH_MAX_SIDE = 1400  # long side of the reduced search image when none is given
 _MIN_DISC_PX = 24.0  # a sticker / coin narrower than this (full px) is refused
 _MIN_TICKS = 16  # >= 15 mm of ticks: fewer give neither the period to ~1 % nor a reliable 5 / 10 mm check
+_MIN_TICK_FILL = 0.7  # share of the numbers between a fit's first and last tick it holds (hair, spots hide some)
 _MAX_TICK_RUNS = 3  # candidate tick runs checked on full resolution, best first
 _MAX_EDGE_LINES = 8  # then candidate straight edges (ruler sides), longest first
 _STRIP_STEP_PX = 0.5  # px between samples along a tick band's full-resolution rows: a tick centre to sub-px
@@ -2127,11 +2128,11 @@ def _numbered_peaks(g: np.ndarray, p0: float, thr_frac: float, min_n: int,
 # every few mm (dev 6031: 3.87 px ticks peak 3.97 px apart within each 10 mm, then one gap of ~2.7 px).
 _TICK_PIXEL_OFF_PX = 0.7
 # Where ticks may slip by a pixel, a fit needs more of them than _MIN_TICKS, and fuller (at least
-# _MIN_SLIP_TICK_FILL of the numbers between its first and last; 0.7 otherwise, where hair, spots and
-# glare hide some): the slack of 0.7 px is a fifth of a 3-4 px period, and lets the vertical strokes of
-# watermark letters pass as ticks. The letters "Dermatology Clinic" on clinic dev sticker photo 952022
-# (640x480) were numbered as 17 of 24 mm ticks (0.71) and read as a ruler at +172 %. The slipping rulers
-# read on dev photos 6017, 6031, 6087, 6116 and 6148 hold 24-143 ticks, 0.79-0.97 of their numbers.
+# _MIN_SLIP_TICK_FILL of the numbers between its first and last, not _MIN_TICK_FILL): the slack of 0.7 px
+# is a fifth of a 3-4 px period, and lets the vertical strokes of watermark letters pass as ticks. The
+# letters "Dermatology Clinic" on clinic dev sticker photo 952022 (640x480) were numbered as 17 of 24 mm
+# ticks (0.71) and read as a ruler at +172 %. The slipping rulers read on dev photos 6017, 6031, 6087,
+# 6116 and 6148 hold 24-143 ticks, 0.79-0.97 of their numbers.
 _MIN_SLIP_TICKS = 20
 _MIN_SLIP_TICK_FILL = 0.75
 
@@ -2149,7 +2150,7 @@ def _tick_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polarit
     if sd > max(0.06 * p0, 0.5, off / math.sqrt(3.0)) or keep.sum() < (_MIN_SLIP_TICKS if off > 0 else _MIN_TICKS):
         return None
     ii = idx[keep]
-    if keep.sum() < (_MIN_SLIP_TICK_FILL if off > 0 else 0.7) * (ii.max() - ii.min() + 1):
+    if keep.sum() < (_MIN_SLIP_TICK_FILL if off > 0 else _MIN_TICK_FILL) * (ii.max() - ii.min() + 1):
         return None  # too many ticks missing for a printed scale
     if _duty_cycle(g, pos_arr[keep], p0) > 0.58:
         return None  # wide bars (e.g. a pattern or a marker), not thin tick lines (blurred ticks: ~0.5)
