@@ -2775,9 +2775,50 @@ def _best_disc(image: np.ndarray, rgb: np.ndarray, k: int, cfg: ScaleConfig, loo
             continue  # with no colour to go by, a round mole or blood blister must not pass for the sticker
         if fit is not None and cfg.sticker_color is not None and not _not_a_lesion(image, fit[0]):
             continue  # of the colour, but mottled and fading into the skin: a purpura for a red sticker
+        if fit is not None and _one_of_many(rgb, ell):
+            continue  # discs like it all round: a polka-dot print (dev 6336, on the sheet), not the one reference
         if fit is not None and (best is None or score * fit[2] > best[0]):
             best = (score * fit[2], fit)
     return best
+
+
+def _one_of_many(rgb: np.ndarray, ell) -> bool:
+    """True when discs like `ell` (a candidate of the reduced image `rgb`) repeat round it: a pattern.
+
+    A reference is one disc. Printed fabric (a polka-dot sheet or sleeve) holds dozens alike, each as
+    round, flat and sharp as a sticker: given only a diameter, one such dot was taken for the
+    sticker (generated dev photo 6336, which holds no reference: +370 %). The disc with a rim of its
+    surroundings is matched (normalised correlation) over _PATTERN_REACH diameters round it; it is
+    one of many when _PATTERN_REPEATS other places, a diameter apart, match it by _PATTERN_MATCH.
+    """
+    (cx, cy), (da, db), _ = ell
+    d = math.sqrt(da * db)
+    r = int(math.ceil(0.6 * d))
+    h, w = rgb.shape[:2]
+    x0, y0 = int(round(cx)) - r, int(round(cy)) - r
+    if r < 3 or x0 < 0 or y0 < 0 or x0 + 2 * r + 1 > w or y0 + 2 * r + 1 > h:
+        return False
+    tpl = rgb[y0:y0 + 2 * r + 1, x0:x0 + 2 * r + 1]
+    reach = int(_PATTERN_REACH * d)
+    wx0, wy0 = max(0, x0 - reach), max(0, y0 - reach)
+    win = rgb[wy0:min(h, y0 + 2 * r + 1 + reach), wx0:min(w, x0 + 2 * r + 1 + reach)]
+    if win.shape[0] <= tpl.shape[0] or win.shape[1] <= tpl.shape[1]:
+        return False
+    res = cv2.matchTemplate(win, tpl, cv2.TM_CCOEFF_NORMED)
+    peaks = (res >= _PATTERN_MATCH) & (res >= cv2.dilate(res, np.ones((3, 3), np.uint8)))
+    ys, xs = np.nonzero(peaks)
+    pts = np.c_[xs + wx0 - x0, ys + wy0 - y0].astype(float)  # offsets from the disc itself
+    pts = pts[np.hypot(pts[:, 0], pts[:, 1]) >= d]
+    kept: list[np.ndarray] = []
+    for p in pts[np.argsort(-res[ys, xs][np.hypot(xs + wx0 - x0, ys + wy0 - y0) >= d])]:
+        if all(np.hypot(*(p - q)) >= d for q in kept):
+            kept.append(p)
+    return len(kept) >= _PATTERN_REPEATS
+
+
+_PATTERN_REACH = 4.0  # _one_of_many: discs alike are looked for this many diameters round a candidate
+_PATTERN_MATCH = 0.8  # ...matching it (normalised correlation of the disc and its rim) at least this well
+_PATTERN_REPEATS = 2  # ...and it is a pattern with this many
 
 
 def _ellipse_to_full(ell, k: int):

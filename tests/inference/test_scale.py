@@ -700,6 +700,26 @@ def test_grainy_sticker_is_found_without_a_colour(monkeypatch):
     assert not find_scale(img, cfg).found
 
 
+@pytest.mark.parametrize("colour", [None, "#783296"])
+def test_a_dot_of_a_polka_dot_print_is_no_sticker_but_a_lone_sticker_is(monkeypatch, colour):
+    # purple dots printed all over (generated dev 6336, a dotted sheet and no reference: one dot, 4 mm,
+    # was taken for a 20 mm sticker, +370 %): each is as round, flat and sharp as a sticker, but a
+    # reference is one disc; the same dot alone is the sticker
+    import spotscale.inference.scale as scale_mod
+    img = skin(800, 600)
+    dots = img.copy()
+    for y in range(60, 600, 80):
+        for x in range(50 + (y // 80 % 2) * 40, 800, 80):
+            cv2.circle(dots, (x, y), 18, (120, 50, 150), -1, cv2.LINE_AA)
+    lone = with_disc(img, (400.3, 300.6), 18.0, (120, 50, 150))
+    cfg = ScaleConfig(sticker_diameter_mm=20.0, sticker_color=colour, order=("sticker",))
+    assert not find_scale(blur(dots, 0.8), cfg).found
+    sc = find_scale(blur(lone, 0.8), cfg)
+    assert sc.source == "sticker" and sc.mm_per_px == pytest.approx(20.0 / 36.0, rel=0.02)
+    monkeypatch.setattr(scale_mod, "_PATTERN_REPEATS", 1000)  # never a pattern
+    assert find_scale(blur(dots, 0.8), cfg).found
+
+
 def test_round_mottled_mole_is_not_a_sticker_without_a_colour():
     # a round brown mole: soft edge, mottled inside; with no colour given only a flat step-edged disc passes
     rng = np.random.default_rng(3)
