@@ -2606,8 +2606,11 @@ def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig
         # sticker cut by the frame was taken for the sticker (dev 3405005, a 49 px dot: 10x off)
         return cut[0], ""
     if best is None:
-        what = f"{cfg.sticker_color} " if cfg.sticker_color is not None else ""
-        return None, f"no {what}round sticker of {cfg.sticker_diameter_mm:g} mm found"
+        if cfg.sticker_color is not None:
+            return None, f"no {cfg.sticker_color} round sticker of {cfg.sticker_diameter_mm:g} mm found"
+        return None, (f"no round sticker of {cfg.sticker_diameter_mm:g} mm found; without its colour only a "
+                      "whole, flat disc on skin is looked for (give its colour, --sticker-colour, for one on "
+                      "a cloth or cut by the frame)")
     (cx, cy), (da, db), ang, resid = best[1][0][0], best[1][0][1], best[1][0][2], best[1][1]
     d_px = math.sqrt(da * db)
     mm_per_px = float(cfg.sticker_diameter_mm) / d_px

@@ -556,6 +556,18 @@ def test_stickers_rim_blur_is_not_widened_by_jpeg_colour_subsampling(rgb, sigma)
     assert sc.blur_px == pytest.approx(sigma, abs=0.45)
 
 
+def test_a_sticker_not_found_without_its_colour_says_what_was_looked_for():
+    # without a colour, a disc on a cloth or cut by the frame is not sought (_looks_like_sticker,
+    # _cut_sticker): the reason says so and how to widen the search
+    img = skin(640, 480)
+    img[360:] = (230, 230, 235)  # the disc on a white sheet
+    img = with_disc(img, (320.2, 420.4), 30.0, (60, 160, 90))
+    sc = find_scale(blur(img, 0.8), ScaleConfig(sticker_diameter_mm=20.0, order=("sticker",)))
+    assert not sc.found and "give its colour" in sc.reason
+    sc = find_scale(blur(img, 0.8), ScaleConfig(sticker_diameter_mm=20.0, sticker_color="green", order=("sticker",)))
+    assert sc.found and sc.mm_per_px == pytest.approx(20.0 / 60.0, rel=0.02)
+
+
 def test_sticker_search_is_off_without_a_diameter():
     img = with_disc(skin(400, 300), (200, 150), 60.0, (30, 90, 210))
     assert not find_scale(img).found
