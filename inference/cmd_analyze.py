@@ -83,10 +83,6 @@ def _speck_note(n: int) -> str:
             "or lost in its texture) left out")
 
 
-def _stamp_note(n: int) -> str:
-    return f"{n} spot{'' if n == 1 else 's'} between the letters of a yellow or orange overlay (a date stamp) left out"
-
-
 def summary_lines(result: PhotoResult) -> list[str]:
     """The short text summary printed by `spotscale analyze`."""
     sc = result.scale
@@ -108,7 +104,6 @@ def summary_lines(result: PhotoResult) -> list[str]:
                  + (f"; {_texture_note(s['dropped_as_skin_texture'])}" if s.get("dropped_as_skin_texture") else "")
                  + (f"; {_fragment_note(s['dropped_as_fragments'])}" if s.get("dropped_as_fragments") else "")
                  + (f"; {_speck_note(s['dropped_as_specks'])}" if s.get("dropped_as_specks") else "")
-                 + (f"; {_stamp_note(s['dropped_in_stamps'])}" if s.get("dropped_in_stamps") else "")
                  + ")")
     if s.get("petechiae_per_6_25cm2") is not None:
         lines.append(f"Petechiae per 6.25 cm2: {s['petechiae_per_6_25cm2']:.2f} over {s.get('skin_area_cm2', 0):.1f} "

@@ -34,7 +34,7 @@ from spotscale.data.photo import DEFAULT_MAX_PIXELS, PhotoFile, choose_reduce, o
 from spotscale.data.types import DISCLAIMER, PhotoResult, Scale, Spot
 from spotscale.inference import rules
 from spotscale.inference.classify import VIEWS
-from spotscale.inference.colour import is_colourless, to_lab
+from spotscale.inference.colour import is_colourless
 from spotscale.inference.segment import SegmentConfig
 
 if TYPE_CHECKING:
@@ -79,8 +79,6 @@ class AnalysisConfig:
     # than its skin by this: a speck, dropped
     min_visible_contrast: float = 4.0  # any size, under texture_min_snr and less darker + redder than this
     # (two just-noticeable colour differences or so): not a visible spot, dropped
-    stamp_ring_yellow: float = 12.0  # a spot whose surround is this much yellower (b*) than the photo's skin
-    # lies between the strokes of a yellow or orange overlay (a date stamp): dropped (0: never)
     undo_shake: bool = True  # spots smeared by camera shake are measured across the smear (inference.motion)
     overlap_decode: bool = True  # search the scale on a 1/4 JPEG decode while a thread decodes it in full
     # (not when OpenCV is held to one thread, as in batch workers: the thread would share their core)
@@ -359,7 +357,6 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     spots, shake = measure_unshaken(image, seg.candidates, scale, cfg.undo_shake)
     spots, n_fragments = drop_fragments(spots, cfg)
     spots, n_specks = drop_specks(spots, cfg)
-    spots, n_stamp = drop_in_stamps(spots, photo_skin_lab(image, seg), cfg.stamp_ring_yellow)
     area_cm2 = skin_area_cm2(seg, scale)
     clock.lap("measure")
     spots, model_note = _classify(image, spots, scale, net_bundle, cfg.cnn_views)
@@ -369,7 +366,6 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     summary = rules.photo_summary(spots, scale, area_cm2, seg.skin_mask, 1.0 / seg.work_scale, scheme)
     summary.update(scale_source=scale.source, scale_reason=scale.reason, model=model_note,
                    dropped_as_skin_texture=n_texture, dropped_as_fragments=n_fragments, dropped_as_specks=n_specks,
-                   dropped_in_stamps=n_stamp,
                    camera_shake=shake.describe() if shake else None)
     if shake:
         summary["notes"] = list(summary["notes"]) + [SHAKE_NOTE.format(length=shake.length_px, direction=shake.direction_deg)]
@@ -500,35 +496,6 @@ def drop_specks(spots: list[Spot], cfg: AnalysisConfig) -> tuple[list[Spot], int
         return s.diameter_mm is not None and s.diameter_mm < cfg.segment.min_diameter_mm \
             and contrast < cfg.min_speck_contrast
     return _kept(spots, [s for s in spots if not speck(s)])
-
-
-def photo_skin_lab(image: np.ndarray, seg) -> np.ndarray | None:
-    """Median CIELAB (L* 0-100, a*, b*) of the photo's skin (segment's skin mask, at most ~20000 px of
-    it on a regular grid); None without skin."""
-    ys, xs = np.nonzero(seg.skin_mask)
-    if not len(ys):
-        return None
-    step = max(1, len(ys) // 20000)
-    h, w = image.shape[:2]
-    yy = np.clip(((ys[::step] + 0.5) * seg.work_scale).astype(int), 0, h - 1)
-    xx = np.clip(((xs[::step] + 0.5) * seg.work_scale).astype(int), 0, w - 1)
-    return np.median(to_lab(image[yy, xx]), axis=0)
-
-
-def drop_in_stamps(spots: list[Spot], skin_lab: np.ndarray | None, ring_yellow: float) -> tuple[list[Spot], int]:
-    """The spots without those inside a yellow or orange overlay, renumbered from 1; and how many were dropped.
-
-    The hole of a 0, 6, 8 or 9 of a camera's date stamp, or the gap between two strokes, is skin
-    walled in by lighter orange letters: darker and redder than its "surround", it passed every
-    colour test as a petechia (clinic-renderer dev photo 957017 as a 1024 px web copy, "2021/11/08
-    10:18": three petechiae of 0.8-1 mm). Its surround, the letters, is far yellower than any skin
-    (b* 42-43 where the photo's skin is 23); a spot's surround this much yellower than the photo's
-    skin (`ring_yellow`) is such a hole. Where the letters themselves are found (segment's overlay
-    test: green lighter and blue darker than the skin), this never comes up.
-    """
-    if skin_lab is None or ring_yellow <= 0:
-        return spots, 0
-    return _kept(spots, [s for s in spots if s.skin_lab is None or s.skin_lab[2] - skin_lab[2] <= ring_yellow])
 
 
 def _kept(spots: list[Spot], keep: list[Spot]) -> tuple[list[Spot], int]:
