@@ -2793,27 +2793,30 @@ def _one_of_many(rgb: np.ndarray, ell) -> bool:
     sticker (generated dev photo 6336, which holds no reference: +370 %). The disc with a rim of its
     surroundings is matched (normalised correlation) over _PATTERN_REACH diameters round it; it is
     one of many when _PATTERN_REPEATS other places, a diameter apart, match it by _PATTERN_MATCH.
+    The match runs where the disc is _PATTERN_DISC_PX across (a pattern needs no detail; at the
+    search image's size it cost 75-130 ms per disc of 50-150 px).
     """
     (cx, cy), (da, db), _ = ell
     d = math.sqrt(da * db)
-    r = int(math.ceil(0.6 * d))
+    f = min(1.0, _PATTERN_DISC_PX / max(d, 1e-6))
     h, w = rgb.shape[:2]
-    x0, y0 = int(round(cx)) - r, int(round(cy)) - r
-    if r < 3 or x0 < 0 or y0 < 0 or x0 + 2 * r + 1 > w or y0 + 2 * r + 1 > h:
+    reach = (_PATTERN_REACH + 0.6) * d
+    wx0, wy0 = max(0, int(cx - reach)), max(0, int(cy - reach))
+    win = rgb[wy0:min(h, int(cy + reach) + 2), wx0:min(w, int(cx + reach) + 2)]
+    if f < 1.0:
+        win = cv2.resize(win, (max(1, round(win.shape[1] * f)), max(1, round(win.shape[0] * f))),
+                         interpolation=cv2.INTER_AREA)
+    d *= f
+    r = int(math.ceil(0.6 * d))
+    x0, y0 = int(round((cx - wx0) * f)) - r, int(round((cy - wy0) * f)) - r
+    if r < 3 or x0 < 0 or y0 < 0 or x0 + 2 * r + 1 > win.shape[1] or y0 + 2 * r + 1 > win.shape[0]:
         return False
-    tpl = rgb[y0:y0 + 2 * r + 1, x0:x0 + 2 * r + 1]
-    reach = int(_PATTERN_REACH * d)
-    wx0, wy0 = max(0, x0 - reach), max(0, y0 - reach)
-    win = rgb[wy0:min(h, y0 + 2 * r + 1 + reach), wx0:min(w, x0 + 2 * r + 1 + reach)]
-    if win.shape[0] <= tpl.shape[0] or win.shape[1] <= tpl.shape[1]:
-        return False
-    res = cv2.matchTemplate(win, tpl, cv2.TM_CCOEFF_NORMED)
-    peaks = (res >= _PATTERN_MATCH) & (res >= cv2.dilate(res, np.ones((3, 3), np.uint8)))
-    ys, xs = np.nonzero(peaks)
-    pts = np.c_[xs + wx0 - x0, ys + wy0 - y0].astype(float)  # offsets from the disc itself
-    pts = pts[np.hypot(pts[:, 0], pts[:, 1]) >= d]
+    res = cv2.matchTemplate(win, win[y0:y0 + 2 * r + 1, x0:x0 + 2 * r + 1], cv2.TM_CCOEFF_NORMED)
+    ys, xs = np.nonzero((res >= _PATTERN_MATCH) & (res >= cv2.dilate(res, np.ones((3, 3), np.uint8))))
+    off = np.c_[xs - x0, ys - y0].astype(float)  # from the disc itself
+    far = np.hypot(off[:, 0], off[:, 1]) >= d
     kept: list[np.ndarray] = []
-    for p in pts[np.argsort(-res[ys, xs][np.hypot(xs + wx0 - x0, ys + wy0 - y0) >= d])]:
+    for p in off[far][np.argsort(-res[ys, xs][far])]:
         if all(np.hypot(*(p - q)) >= d for q in kept):
             kept.append(p)
     return len(kept) >= _PATTERN_REPEATS
@@ -2822,6 +2825,7 @@ def _one_of_many(rgb: np.ndarray, ell) -> bool:
 _PATTERN_REACH = 4.0  # _one_of_many: discs alike are looked for this many diameters round a candidate
 _PATTERN_MATCH = 0.8  # ...matching it (normalised correlation of the disc and its rim) at least this well
 _PATTERN_REPEATS = 2  # ...and it is a pattern with this many
+_PATTERN_DISC_PX = 16.0  # ...matched on the search image reduced until the disc is at most this wide
 
 
 def _ellipse_to_full(ell, k: int):
