@@ -757,7 +757,8 @@ def _edge_blur(gray: np.ndarray, quad: np.ndarray) -> float | None:
     from the 25 % to the 75 % level: 1.349 sigma for a gaussian-blurred step. The sharp edge's own
     width from the pixel and the sampling (_SHARP_EDGE_SIGMA_PX) is taken off in quadrature. The
     profiles reach 0.45 border cell (at most 12 px) each side of the edge: None when that is under
-    3 px, and a blur over about a third of it reads low (the profiles end on the slope).
+    3 px, and a blur over about a third of it reads low (the profiles end on the slope). Profiles
+    that leave `gray` are not used: a marker cut by the photo's border is measured on its part in frame.
     """
     side = float(np.mean(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)))
     reach = min(0.45 * side / 6.0, 12.0)
@@ -775,7 +776,11 @@ def _edge_blur(gray: np.ndarray, quad: np.ndarray) -> float | None:
             n = -n  # outward: dark border inside, light paper outside
         t = np.linspace(0.15, 0.85, int(np.clip(length / 2, 8, 120))) * length
         base = a[None, :] + t[:, None] * u[None, :]
-        prof = _sample(gray, base[:, 0:1] + s[None, :] * n[0], base[:, 1:2] + s[None, :] * n[1])
+        xs, ys = base[:, 0:1] + s[None, :] * n[0], base[:, 1:2] + s[None, :] * n[1]
+        inside = ((xs >= 0) & (xs <= gray.shape[1] - 1) & (ys >= 0) & (ys <= gray.shape[0] - 1)).all(axis=1)
+        if not inside.any():
+            continue
+        prof = _sample(gray, xs[inside], ys[inside])
         q = max(2, len(s) // 5)
         dark, light = np.median(prof[:, :q], axis=1), np.median(prof[:, -q:], axis=1)
         ok = light - dark >= 12.0
@@ -934,7 +939,8 @@ def _find_partial_aruco(image: np.ndarray, small: np.ndarray, k: int, cfg: Scale
                 quad, sigma = cell_fit
             if _read_cut_marker(image, quad, [(0, cells)], one_tone=True) is None:
                 continue  # read again where the square now lies: each cell must be of one tone
-            return _partial_scale(gray, k, quad, n_seen, sigma, mids, cfg, by_cells), ""
+            sc = _partial_scale(gray, k, quad, n_seen, sigma, mids, cfg, by_cells)
+            return _with_blur(sc, _marker_blur(image, quad), "the marker"), ""
     return None, "no ArUco marker partly in frame either"
 
 
