@@ -2623,10 +2623,8 @@ def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig
     unc = mm_per_px * math.hypot(resid / d_px, 0.1 / d_px)
     outline = _ellipse_outline(best[1][0])
     reason = f"round sticker {cfg.sticker_diameter_mm:g} mm ({d_px:.1f} px, axes {da:.1f} x {db:.1f})"
-    blur = _disc_blur(image, best[1][0])
-    if blur is not None:
-        reason += f"; blur at its rim {blur:.1f} px (gaussian sigma)"
-    return Scale(mm_per_px, unc, "sticker", outline, None, reason, 1, blur_px=blur), ""
+    sc = Scale(mm_per_px, unc, "sticker", outline, None, reason, 1)
+    return _with_blur(sc, _disc_blur(image, best[1][0]), "its rim"), ""
 
 
 def _ellipse_outline(ell, grow: float = 1.04) -> tuple[tuple[float, float], ...]:
@@ -2668,7 +2666,8 @@ def _cut_sticker(image: np.ndarray, mask: np.ndarray, k: int, cfg: ScaleConfig) 
         unc = mm_per_px * math.hypot(fit[1] / d_px, _CUT_DISC_MODEL_ERROR, 1.0 / d_px)
         reason = (f"round sticker {cfg.sticker_diameter_mm:g} mm {PARTIAL_MARKER_NOTE} ({d_px:.1f} px, axes "
                   f"{da:.1f} x {db:.1f} fitted to {cover:.0%} of its rim)")
-        return Scale(mm_per_px, unc, "sticker", _ellipse_outline(fit[0]), None, reason, 1), area * k * k
+        sc = Scale(mm_per_px, unc, "sticker", _ellipse_outline(fit[0]), None, reason, 1)
+        return _with_blur(sc, _disc_blur(image, fit[0]), "its rim"), area * k * k
     return None
 
 
@@ -3184,13 +3183,14 @@ def _disc_blur(image: np.ndarray, ell) -> float | None:
     quadrature. Luma, not the sticker's colour difference to the skin: JPEG keeps colour at half
     resolution (4:2:0), which widened a blue or green rim by about 1 px on a sharp photo. None when
     the profiles would reach under 3 px each side, or too few span a clear step in luma (a sticker as
-    light as the skin, skin texture, glare).
+    light as the skin, skin texture, glare). A sticker cut by the image border is measured on the
+    profiles that stay in frame.
     """
     (cx, cy), (ea, eb), ang = ell
     r_max = 0.5 * max(ea, eb)
     reach = min(0.25 * min(ea, eb), 12.0)
-    if reach < 3.0 or not _disc_in_frame(image.shape, cx, cy, r_max):
-        return None  # too small, or cut by the image border
+    if reach < 3.0:
+        return None  # too small
     x0, y0 = max(0, int(cx - r_max - reach - 3)), max(0, int(cy - r_max - reach - 3))
     crop = np.ascontiguousarray(image[y0:int(cy + r_max + reach) + 4, x0:int(cx + r_max + reach) + 4])
     if crop.ndim == 3 and crop.dtype == np.uint8:
@@ -3204,7 +3204,11 @@ def _disc_blur(image: np.ndarray, ell) -> float | None:
     norm = np.hypot(nx, ny)
     dx, dy = (nx * ca - ny * sa) / norm, (nx * sa + ny * ca) / norm
     px, py = cx + ex * ca - ey * sa - x0, cy + ex * sa + ey * ca - y0
-    prof = _sample(gray, px[:, None] + s[None, :] * dx[:, None], py[:, None] + s[None, :] * dy[:, None])
+    xs, ys = px[:, None] + s[None, :] * dx[:, None], py[:, None] + s[None, :] * dy[:, None]
+    inside = ((xs >= 0) & (xs <= gray.shape[1] - 1) & (ys >= 0) & (ys <= gray.shape[0] - 1)).all(axis=1)
+    if inside.sum() < 30:
+        return None
+    prof = _sample(gray, xs[inside], ys[inside])
     q = max(2, len(s) // 5)
     inner, outer = np.median(prof[:, :q], axis=1), np.median(prof[:, -q:], axis=1)
     step = outer - inner

@@ -1320,6 +1320,16 @@ def test_sticker_cut_by_the_border_is_measured_from_its_rim_in_frame(centre, axe
     assert mask[inside[1], inside[0]]
 
 
+
+@pytest.mark.parametrize("sigma", [1.0, 2.5])
+def test_blur_at_a_stickers_rim_cut_by_the_border_is_measured_on_its_part_in_frame(sigma):
+    # as at a marker cut by the frame (9afa35f): without it a blurred photo's small spots are not deblurred
+    img = blur(with_ellipse(skin(800, 600), (770.0, 300.4), (95.0, 95.0), 0.0, (30, 90, 210)), sigma)
+    sc = find_scale(img, ScaleConfig(sticker_diameter_mm=15.0, sticker_color="blue"))
+    assert sc.source == "sticker" and PARTIAL_MARKER_NOTE in sc.reason
+    assert sc.blur_px == pytest.approx(sigma, abs=0.3)
+    assert f"blur at its rim {sc.blur_px:.1f} px" in sc.reason
+
 def test_sticker_cut_by_the_border_is_not_used_without_its_colour_or_when_small():
     img = blur(with_disc(skin(800, 600), (770.0, 300.4), 95.0, (30, 90, 210)), 1.0)
     assert not find_scale(img, ScaleConfig(sticker_diameter_mm=15.0)).found  # any round thing cut by the border
