@@ -346,6 +346,12 @@ def _sample(gray: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
                      borderMode=cv2.BORDER_REPLICATE)
 
 
+def _rows_inside(gray: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Per row of sample points (xs, ys), whether all of them lie on `gray` (bool, one per row)."""
+    h, w = gray.shape[:2]
+    return ((xs >= 0) & (xs <= w - 1) & (ys >= 0) & (ys <= h - 1)).all(axis=1)
+
+
 def _apply_h(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
     p = np.asarray(pts, np.float64).reshape(-1, 2)
     q = np.c_[p, np.ones(len(p))] @ h.T
@@ -777,7 +783,7 @@ def _edge_blur(gray: np.ndarray, quad: np.ndarray) -> float | None:
         t = np.linspace(0.15, 0.85, int(np.clip(length / 2, 8, 120))) * length
         base = a[None, :] + t[:, None] * u[None, :]
         xs, ys = base[:, 0:1] + s[None, :] * n[0], base[:, 1:2] + s[None, :] * n[1]
-        inside = ((xs >= 0) & (xs <= gray.shape[1] - 1) & (ys >= 0) & (ys <= gray.shape[0] - 1)).all(axis=1)
+        inside = _rows_inside(gray, xs, ys)
         if not inside.any():
             continue
         prof = _sample(gray, xs[inside], ys[inside])
@@ -3205,7 +3211,7 @@ def _disc_blur(image: np.ndarray, ell) -> float | None:
     dx, dy = (nx * ca - ny * sa) / norm, (nx * sa + ny * ca) / norm
     px, py = cx + ex * ca - ey * sa - x0, cy + ex * sa + ey * ca - y0
     xs, ys = px[:, None] + s[None, :] * dx[:, None], py[:, None] + s[None, :] * dy[:, None]
-    inside = ((xs >= 0) & (xs <= gray.shape[1] - 1) & (ys >= 0) & (ys <= gray.shape[0] - 1)).all(axis=1)
+    inside = _rows_inside(gray, xs, ys)
     if inside.sum() < 30:
         return None
     prof = _sample(gray, xs[inside], ys[inside])
