@@ -2266,8 +2266,11 @@ def _major_fit_polarity(g: np.ndarray, p0: float, step: float, t0: float, polari
         return None
     if _duty_cycle(g, pos_arr[keep], p0) > 0.35:
         return None  # 5 / 10 mm marks are thin lines far apart; letters and patterns fill their period
-    if _mid_phase_bump(g, np.polyval(coef, np.arange(ii.min(), ii.max() + 1))):
+    marks = np.polyval(coef, np.arange(ii.min(), ii.max() + 1))
+    if _mid_phase_bump(g, marks):
         return None  # a mark half-way between marks: an inch scale (1/8 between 1/4 "), not 5 mm marks
+    if _third_phase_bumps(g, marks):
+        return None  # marks a third and two thirds of the way: every third 5 mm mark, 15 mm apart
     return _ticks_from(pos_arr[keep], ii, coef, sd, step, t0, polarity, unit_mm=5.0)
 
 
@@ -2295,6 +2298,25 @@ def _mid_phase_bump(g: np.ndarray, marks: np.ndarray, strict: bool = False) -> b
     else:
         mid = tmpl[18:23].max() - 0.5 * (tmpl[12] + tmpl[28])  # phase 0.5 against 0.3 / 0.7
     return bool(peak > 0 and mid > 0.15 * peak)
+
+
+def _third_phase_bumps(g: np.ndarray, marks: np.ndarray) -> bool:
+    """True when the profile folded between consecutive marks peaks at both a third and two thirds of
+    the way (phases 0.3-0.37 and 0.63-0.7), above the rest of it (0.12-0.2, 0.45-0.55, 0.8-0.88).
+
+    5 mm marks under the 10 px that _major_fits asks of a period (a whole forearm in a 640x480 photo:
+    0.55 mm per px, marks 9 px apart) can still fit every third mark, 15 mm apart, and were read as
+    5 mm marks: generated dev photo 8011 at -66.5 %."""
+    phases = np.linspace(0.0, 1.0, 41)
+    seg = marks[:-1, None] + phases[None, :] * np.diff(marks)[:, None]
+    ok = (seg[:, 0] >= 0) & (seg[:, -1] <= len(g) - 1)
+    if ok.sum() < 3:
+        return False
+    tmpl = np.interp(seg[ok].ravel(), np.arange(len(g)), g).reshape(-1, len(phases)).mean(axis=0)
+    peak = 0.5 * (tmpl[0] + tmpl[-1]) - np.median(tmpl)
+    thirds = min(tmpl[12:16].max(), tmpl[25:29].max())
+    rest = max(tmpl[5:9].max(), tmpl[18:23].max(), tmpl[32:36].max())
+    return bool(peak > 0 and thirds - rest > 0.15 * peak)
 
 
 def _number_ticks(pos: np.ndarray, p0: float,
