@@ -2280,19 +2280,28 @@ def _chirp(coef: np.ndarray, mid: float, step: float) -> float:
     return float(2.0 * coef[0] / (period * period * step)) if abs(period) > 1e-9 else 0.0
 
 
+def _folded(g: np.ndarray, marks: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """The profile `g` folded between consecutive marks (mean over 41 phases 0..1) and the marks' own
+    height over its median; None when under 3 intervals lie on the profile."""
+    phases = np.linspace(0.0, 1.0, 41)
+    seg = marks[:-1, None] + phases[None, :] * np.diff(marks)[:, None]
+    ok = (seg[:, 0] >= 0) & (seg[:, -1] <= len(g) - 1)
+    if ok.sum() < 3:
+        return None
+    tmpl = np.interp(seg[ok].ravel(), np.arange(len(g)), g).reshape(-1, len(phases)).mean(axis=0)
+    return tmpl, float(0.5 * (tmpl[0] + tmpl[-1]) - np.median(tmpl))
+
+
 def _mid_phase_bump(g: np.ndarray, marks: np.ndarray, strict: bool = False) -> bool:
     """True when the profile folded between consecutive marks has a peak half-way (phase 0.5).
 
     `strict`: the peak must also stand above the highest point at phases 0.2-0.35 and 0.65-0.8, where
     mm ticks between 5 mm marks fall (at 0.2, 0.4, 0.6, 0.8 they reach into the half-way window).
     """
-    phases = np.linspace(0.0, 1.0, 41)
-    seg = marks[:-1, None] + phases[None, :] * np.diff(marks)[:, None]
-    ok = (seg[:, 0] >= 0) & (seg[:, -1] <= len(g) - 1)
-    if ok.sum() < 3:
+    folded = _folded(g, marks)
+    if folded is None:
         return False
-    tmpl = np.interp(seg[ok].ravel(), np.arange(len(g)), g).reshape(-1, len(phases)).mean(axis=0)
-    peak = 0.5 * (tmpl[0] + tmpl[-1]) - np.median(tmpl)
+    tmpl, peak = folded
     if strict:
         mid = tmpl[18:23].max() - max(tmpl[8:15].max(), tmpl[26:33].max())  # against 0.2-0.35 / 0.65-0.8
     else:
@@ -2307,13 +2316,10 @@ def _third_phase_bumps(g: np.ndarray, marks: np.ndarray) -> bool:
     5 mm marks under the 10 px that _major_fits asks of a period (a whole forearm in a 640x480 photo:
     0.55 mm per px, marks 9 px apart) can still fit every third mark, 15 mm apart, and were read as
     5 mm marks: generated dev photo 8011 at -66.5 %."""
-    phases = np.linspace(0.0, 1.0, 41)
-    seg = marks[:-1, None] + phases[None, :] * np.diff(marks)[:, None]
-    ok = (seg[:, 0] >= 0) & (seg[:, -1] <= len(g) - 1)
-    if ok.sum() < 3:
+    folded = _folded(g, marks)
+    if folded is None:
         return False
-    tmpl = np.interp(seg[ok].ravel(), np.arange(len(g)), g).reshape(-1, len(phases)).mean(axis=0)
-    peak = 0.5 * (tmpl[0] + tmpl[-1]) - np.median(tmpl)
+    tmpl, peak = folded
     thirds = min(tmpl[12:16].max(), tmpl[25:29].max())
     rest = max(tmpl[5:9].max(), tmpl[18:23].max(), tmpl[32:36].max())
     return bool(peak > 0 and thirds - rest > 0.15 * peak)
