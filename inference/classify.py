@@ -20,6 +20,12 @@ from spotscale.model.crops import CropConfig, crop_batch
 # skin colour the crop is normalised by, lay on the cloth, and a clinic-renderer bruise measured 82 mm
 # was `other` at 0.997 (context 2), purpura at 0.85 (context 1.2).
 MAX_FIELD_MM = 80.0
+# Without a scale a crop's field is 4 x the spot (CropConfig.unknown_context), so a bruise's crop reached
+# past the limb and the photo: a clinic-renderer ecchymosis 318 px across, in a 1600x1200 photo, was
+# `other` at 0.97 in a 1272 px field and purpura at 0.83 in 954 px. Such fields are narrowed to this
+# share of the photo's shorter side (never under 1.2 x the spot). 0.25, 0.15, 0.1 and 0.05 were tried
+# on the dev photos of both independent renderers read without a scale; 0.1 did best (README).
+NO_SCALE_MAX_FIELD_FRAC = 0.1
 
 
 def classify(image_rgb: np.ndarray, spots: Sequence[Spot], scale: Scale, net: Any, meta: dict,
@@ -46,7 +52,8 @@ def predict_probs(image_rgb: np.ndarray, items: Sequence[Any], mm_per_px: Any, n
     """Calibrated class probabilities (N, n_classes) of crop items (Spots or (x, y, bbox, mask))."""
     import torch
 
-    crop = dataclasses.replace(CropConfig.from_dict(meta.get("crop", {})), max_field_mm=MAX_FIELD_MM)
+    crop = dataclasses.replace(CropConfig.from_dict(meta.get("crop", {})), max_field_mm=MAX_FIELD_MM,
+                               max_field_frac=NO_SCALE_MAX_FIELD_FRAC)
     batch = crop_batch(image_rgb, items, mm_per_px, crop)
     logits = logits_of(net, batch.images, batch.scalars, batch_size, views)
     t = float(meta.get("temperature", 1.0))

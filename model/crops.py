@@ -42,6 +42,8 @@ class CropConfig:
     min_field_px: float = 12.0  # without a scale: smallest field in image px
     max_field_mm: float = 0.0  # with a scale: a wider field is narrowed to this (0: never), but not under
     min_context: float = 1.2  # ...this x the spot's diameter (inference: no wider field than training showed)
+    max_field_frac: float = 0.0  # without a scale: a wider field than this x the photo's shorter side is
+    # narrowed to it (0: never), but not under min_context x the spot's diameter
     pad_px: int = 0
     log_gain: float = 2.0
     offset: float = 8.0  # added to rgb (0..255) before the log ratio, so black pixels stay finite
@@ -176,7 +178,11 @@ def _one_crop(img: np.ndarray, x: float, y: float, bbox: tuple[int, int, int, in
             field_mm = max(cfg.max_field_mm, cfg.min_context * d_px * mpp, cfg.size_px * cfg.mm_per_crop_px)
         s = field_mm / mpp / cfg.size_px  # image px per crop px
     else:
-        s = max(cfg.unknown_context * d_px, cfg.min_field_px) / cfg.size_px
+        field_px = max(cfg.unknown_context * d_px, cfg.min_field_px)
+        if cfg.max_field_frac > 0:
+            field_px = min(field_px, max(cfg.max_field_frac * min(img.shape[:2]), cfg.min_context * d_px,
+                                         cfg.min_field_px))
+        s = field_px / cfg.size_px
     full = cfg.size_px + 2 * cfg.pad_px
     k = max(1, int(s))  # integer box reduction first (anti-aliasing), then a bilinear warp
     half = (full / 2 + 2) * s + k

@@ -90,3 +90,25 @@ def test_the_crop_of_a_bruise_wider_than_training_showed_is_narrowed(model, monk
     mask = crop_batch(img, [spot], 0.5, seen[0]).images[0, 3]
     wide = crop_batch(img, [spot], 0.5, CropConfig.from_dict(meta.get("crop", {}))).images[0, 3]
     assert (mask > 0.5).mean() > 1.5 * (wide > 0.5).mean()  # the spot fills more of the narrowed crop
+
+
+def test_without_a_scale_the_crop_of_a_large_spot_is_narrowed_to_a_share_of_the_photo(model, monkeypatch):
+    # no scale: the field is 4 x the spot, so a 200 px bruise would be cropped 800 px wide, past a
+    # 400 px photo (and a limb's edge); classify caps it at NO_SCALE_MAX_FIELD_FRAC of the shorter side
+    import spotscale.inference.classify as classify_mod
+    from spotscale.model.crops import CropConfig, crop_batch
+    net, meta = model
+    seen = []
+
+    def spy(img, items, mpp, cfg):
+        seen.append(cfg)
+        return crop_batch(img, items, mpp, cfg)
+    monkeypatch.setattr(classify_mod, "crop_batch", spy)
+    img = np.full((400, 400, 3), 200, np.uint8)
+    spot = _spot(1, 200, 200, 25)
+    cv2.circle(img, (200, 200), 25, (120, 30, 60), -1)
+    classify(img, [spot], Scale(mm_per_px=None, source="none"), net, meta)
+    assert seen[0].max_field_frac == classify_mod.NO_SCALE_MAX_FIELD_FRAC == 0.1
+    mask = crop_batch(img, [spot], None, seen[0]).images[0, 3]
+    wide = crop_batch(img, [spot], None, CropConfig.from_dict(meta.get("crop", {}))).images[0, 3]
+    assert (mask > 0.5).mean() > 1.5 * (wide > 0.5).mean()

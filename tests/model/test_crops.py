@@ -150,3 +150,26 @@ def test_size_scalar_of_one_pixel_is_its_diagonal():
     img = np.full((50, 50, 3), 210, np.uint8)
     b = crop_batch(img, [(25.0, 25.0, (25, 25, 1, 1), np.ones((1, 1), bool))], 0.5, CropConfig())
     assert np.exp(b.scalars[0, 0]) * 2 == pytest.approx(np.sqrt(2) * 0.5, rel=1e-4)
+
+
+def test_without_a_scale_a_field_wider_than_max_field_frac_of_the_photo_is_narrowed():
+    # unknown scale: the field is 4 x the spot (unknown_context). In a 600 x 400 photo capped at 0.1 x
+    # its shorter side (40 px), a 20 px spot is seen in 40 px (2 x), a 40 px one in 1.2 x 40 = 48 px
+    # (min_context keeps some skin round it), and an 8 px one (32 px field) is not touched
+    cfg, size = CropConfig(), CropConfig().size_px
+    for d_px, field_px in [(20.0, 40.0), (40.0, 48.0), (8.0, 32.0)]:
+        img, item = _disc_photo(d_px, size=(600, 400), centre=(300.0, 200.0))
+        plain = crop_batch(img, [item], None, cfg)
+        capped = crop_batch(img, [item], None, CropConfig(max_field_frac=0.1))
+        assert abs(_span_px(capped.images[0, 3]) - size * d_px / field_px) <= 1, (d_px, field_px)
+        if d_px * cfg.unknown_context <= 40.0:
+            np.testing.assert_array_equal(capped.images, plain.images)
+        else:
+            assert _span_px(capped.images[0, 3]) > _span_px(plain.images[0, 3]) + 2
+        np.testing.assert_array_equal(capped.scalars, plain.scalars)
+
+
+def test_max_field_frac_leaves_crops_with_a_scale_alone():
+    img, item = _disc_photo(60.0, size=(600, 400), centre=(300.0, 200.0))
+    np.testing.assert_array_equal(crop_batch(img, [item], 0.1, CropConfig(max_field_frac=0.1)).images,
+                                  crop_batch(img, [item], 0.1, CropConfig()).images)
