@@ -70,9 +70,15 @@ def test_averaged_views_do_not_depend_on_the_crops_orientation():
         logits_of(net, x, s, views=3)
 
 
-def test_the_crop_of_a_bruise_wider_than_training_showed_is_narrowed(model, monkeypatch):
+@pytest.mark.parametrize("mm_per_px, radius_px, setting, value", [
     # a 100 mm spot at context 2 would be cropped 200 mm wide, past the limb; classify caps the field
     # at MAX_FIELD_MM (never under 1.2 x the spot), as the crops of model.crops do when asked
+    (0.5, 100, "max_field_mm", 80.0),
+    # no scale: the field is 4 x the spot, so a 50 px spot would be cropped 200 px wide in a 400 px
+    # photo (past a limb's edge); classify caps it at NO_SCALE_MAX_FIELD_FRAC of the shorter side
+    (None, 25, "max_field_frac", 0.1),
+], ids=["bruise_wider_than_training_showed", "no_scale_share_of_the_photo"])
+def test_the_crop_of_a_large_spot_is_narrowed(model, monkeypatch, mm_per_px, radius_px, setting, value):
     import spotscale.inference.classify as classify_mod
     from spotscale.model.crops import CropConfig, crop_batch
     net, meta = model
@@ -83,32 +89,11 @@ def test_the_crop_of_a_bruise_wider_than_training_showed_is_narrowed(model, monk
         return crop_batch(img, items, mpp, cfg)
     monkeypatch.setattr(classify_mod, "crop_batch", spy)
     img = np.full((400, 400, 3), 200, np.uint8)
-    spot = _spot(1, 200, 200, 100)  # 100 mm across at 0.5 mm/px
-    cv2.circle(img, (200, 200), 100, (120, 30, 60), -1)
-    classify(img, [spot], Scale(mm_per_px=0.5, source="manual"), net, meta)
-    assert seen[0].max_field_mm == classify_mod.MAX_FIELD_MM == 80.0
-    mask = crop_batch(img, [spot], 0.5, seen[0]).images[0, 3]
-    wide = crop_batch(img, [spot], 0.5, CropConfig.from_dict(meta.get("crop", {}))).images[0, 3]
+    spot = _spot(1, 200, 200, radius_px)
+    cv2.circle(img, (200, 200), radius_px, (120, 30, 60), -1)
+    classify(img, [spot], Scale(mm_per_px=mm_per_px, source="manual" if mm_per_px else "none"), net, meta)
+    assert getattr(seen[0], setting) == value
+    assert (classify_mod.MAX_FIELD_MM, classify_mod.NO_SCALE_MAX_FIELD_FRAC) == (80.0, 0.1)
+    mask = crop_batch(img, [spot], mm_per_px, seen[0]).images[0, 3]
+    wide = crop_batch(img, [spot], mm_per_px, CropConfig.from_dict(meta.get("crop", {}))).images[0, 3]
     assert (mask > 0.5).mean() > 1.5 * (wide > 0.5).mean()  # the spot fills more of the narrowed crop
-
-
-def test_without_a_scale_the_crop_of_a_large_spot_is_narrowed_to_a_share_of_the_photo(model, monkeypatch):
-    # no scale: the field is 4 x the spot, so a 200 px bruise would be cropped 800 px wide, past a
-    # 400 px photo (and a limb's edge); classify caps it at NO_SCALE_MAX_FIELD_FRAC of the shorter side
-    import spotscale.inference.classify as classify_mod
-    from spotscale.model.crops import CropConfig, crop_batch
-    net, meta = model
-    seen = []
-
-    def spy(img, items, mpp, cfg):
-        seen.append(cfg)
-        return crop_batch(img, items, mpp, cfg)
-    monkeypatch.setattr(classify_mod, "crop_batch", spy)
-    img = np.full((400, 400, 3), 200, np.uint8)
-    spot = _spot(1, 200, 200, 25)
-    cv2.circle(img, (200, 200), 25, (120, 30, 60), -1)
-    classify(img, [spot], Scale(mm_per_px=None, source="none"), net, meta)
-    assert seen[0].max_field_frac == classify_mod.NO_SCALE_MAX_FIELD_FRAC == 0.1
-    mask = crop_batch(img, [spot], None, seen[0]).images[0, 3]
-    wide = crop_batch(img, [spot], None, CropConfig.from_dict(meta.get("crop", {}))).images[0, 3]
-    assert (mask > 0.5).mean() > 1.5 * (wide > 0.5).mean()
