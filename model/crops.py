@@ -173,15 +173,13 @@ def _one_crop(img: np.ndarray, x: float, y: float, bbox: tuple[int, int, int, in
     d_px = _diameter_px(mask)
     known = mpp is not None and math.isfinite(mpp) and mpp > 0
     if known:
-        field_mm = max(cfg.size_px * cfg.mm_per_crop_px, cfg.context * d_px * mpp)
-        if cfg.max_field_mm > 0 and field_mm > cfg.max_field_mm:
-            field_mm = max(cfg.max_field_mm, cfg.min_context * d_px * mpp, cfg.size_px * cfg.mm_per_crop_px)
+        least_mm = cfg.size_px * cfg.mm_per_crop_px
+        field_mm = _narrowed(max(least_mm, cfg.context * d_px * mpp), cfg.max_field_mm,
+                             max(cfg.min_context * d_px * mpp, least_mm))
         s = field_mm / mpp / cfg.size_px  # image px per crop px
     else:
-        field_px = max(cfg.unknown_context * d_px, cfg.min_field_px)
-        if cfg.max_field_frac > 0:
-            field_px = min(field_px, max(cfg.max_field_frac * min(img.shape[:2]), cfg.min_context * d_px,
-                                         cfg.min_field_px))
+        field_px = _narrowed(max(cfg.unknown_context * d_px, cfg.min_field_px), cfg.max_field_frac * min(img.shape[:2]),
+                             max(cfg.min_context * d_px, cfg.min_field_px))
         s = field_px / cfg.size_px
     full = cfg.size_px + 2 * cfg.pad_px
     k = max(1, int(s))  # integer box reduction first (anti-aliasing), then a bilinear warp
@@ -205,6 +203,11 @@ def _one_crop(img: np.ndarray, x: float, y: float, bbox: tuple[int, int, int, in
     msk_out = cv2.warpAffine(msk, m, (full, full), flags=flags, borderMode=cv2.BORDER_CONSTANT)
     feats = np.array([math.log(d_px * mpp / 2.0) if known else 0.0, 1.0 if known else 0.0], np.float32)
     return rgb_out, msk_out, feats
+
+
+def _narrowed(field: float, cap: float, floor: float) -> float:
+    """`field` narrowed to `cap` when wider (a cap of 0 or less: never), but not under `floor`."""
+    return min(field, max(cap, floor)) if 0 < cap < field else field
 
 
 def local_mm_per_px(homography: Any, x: float, y: float) -> float | None:
