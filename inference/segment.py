@@ -188,6 +188,7 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     found = [co for lobes in by_comp for co in _refine_component(image_rgb, lobes, work_scale, prior, ring_ex, cfg)]
     found += _rescue(snr, comps, found, image_rgb, work_scale, prior, ring_ex, cfg)
     cands = _join_across_hairs(_one_per_spot(found, prior, cfg), image_rgb, prior, cfg)
+    cands = _with_dark_centres(cands, image_rgb, _min_bruise_px(prior, (h, w), cfg), ring_ex)
     if mm_per_px:  # judged without the photo's blur undone: a spot deblurred below the limit is kept
         min_area = math.pi * (0.5 * cfg.min_diameter_mm / mm_per_px) ** 2 * 0.5
         cands = [c for c in cands if max(_area(c), getattr(c, "seen_area_px", 0.0)) >= min_area]
@@ -2551,6 +2552,112 @@ def _boxes_at(boxes: np.ndarray, x: int, y: int, pad: np.ndarray | int) -> np.nd
     """Indices of the (x0, y0, x1, y1) rows of `boxes`, each grown by its `pad`, that hold px (x, y)."""
     return np.flatnonzero((boxes[:, 0] - pad <= x + 1) & (x <= boxes[:, 2] + pad)
                           & (boxes[:, 1] - pad <= y + 1) & (y <= boxes[:, 3] + pad))
+
+
+# _with_dark_centres: a bay of a bruise-sized outline is taken in where it is darker than the skin round
+# the spot as deep blood is (luminance optical density lost, and the shares of the channels' changes)
+DARK_CENTRE_MIN_OD = 0.25  # about 22 % of the light
+DARK_CENTRE_RED_SHARE = 0.75  # green's density change at least this share of red's (a vein absorbs red most)
+DARK_CENTRE_BLUE_SHARE = 0.85  # blue's at most this share of green's (deep blood 0.6-0.75, a shadow 1)
+DARK_CENTRE_MIN_PIECE = 0.02  # a dark piece of a bay is taken in from this share of the outline's area
+DARK_CENTRE_SIDE = 128  # the outline's long side is looked at on about this many px
+
+
+def _with_dark_centres(cands: list[Candidate], image: np.ndarray, min_px: float,
+                       ring_ex: _RingExclusion) -> list[Candidate]:
+    """The candidates, those at least `min_px` across with the dark centre their outline skirts taken in.
+
+    Deep, deoxygenated blood absorbs red about as much as green, and blue less: its optical density
+    change (R, G, B) was (1.03, 1.06, 0.61) at the blue-grey centre of a clinic-renderer bruise (dev
+    957003). The blood index barely moves there and the purple index less than on the bruise's redder
+    rim, so the rim was outlined as a C round the centre (25.6 mm across, its centroid on the rim).
+    Taken in: the pieces of the outline's convex hull off it (its bays) that touch it, cover
+    DARK_CENTRE_MIN_PIECE of it and are darker than the skin round the hull as such blood is. A
+    shadow darkens the three channels alike and melanin absorbs blue most, so neither is; nor is a
+    bay of paler skin (filled, such bays grew bruises into flushed skin, see _holes_filled).
+    """
+    return [_dark_centre_filled(c, image, ring_ex) if max(c.bbox[2], c.bbox[3]) >= min_px else c for c in cands]
+
+
+def _dark_centre_filled(c: Candidate, image: np.ndarray, ring_ex: _RingExclusion) -> Candidate:
+    x0, y0, w, h = c.bbox
+    f = max(1, int(max(w, h) // DARK_CENTRE_SIDE))
+    pad = max(w, h) // 4
+    bx0, by0 = max(0, x0 - pad), max(0, y0 - pad)
+    bx1, by1 = min(image.shape[1], x0 + w + pad), min(image.shape[0], y0 + h + pad)
+    bx1, by1 = bx0 + (bx1 - bx0) // f * f, by0 + (by1 - by0) // f * f
+    size = ((bx1 - bx0) // f, (by1 - by0) // f)
+    m = _outline_mask(c, (bx0, by0), f, size)
+    pts = cv2.findNonZero(m.view(np.uint8))
+    if pts is None or len(pts) < 8:
+        return c
+    hull = np.zeros(m.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)
+    free = np.ones(m.shape, bool)
+    for no in (ring_ex.reference(bx0, by0, bx1, by1, f), ring_ex.not_skin(bx0, by0, bx1, by1, f)):
+        if no is not None:
+            free &= ~no
+    bays = (hull > 0) & ~m & free
+    min_piece = DARK_CENTRE_MIN_PIECE * m.sum()
+    k = max(3, int(round(0.1 * max(size))) | 1)
+    ring = (cv2.dilate(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0) & (hull == 0) & free
+    if bays.sum() < min_piece or ring.sum() < 20:
+        return c
+    rgb = image[by0:by1, bx0:bx1]
+    od = cv2.GaussianBlur(optical_density(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if f > 1 else rgb),
+                          (0, 0), 1.0)
+    d = od - np.median(od[ring], axis=0)
+    deep = ((_darkening(d) >= DARK_CENTRE_MIN_OD) & (d[..., 1] >= DARK_CENTRE_RED_SHARE * d[..., 0])
+            & (d[..., 2] <= DARK_CENTRE_BLUE_SHARE * d[..., 1]))
+    n, lab, stats, _ = cv2.connectedComponentsWithStats((bays & deep).view(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[np.unique(lab[cv2.dilate(m.view(np.uint8), np.ones((3, 3), np.uint8)) > 0])] = True
+    keep &= stats[:, cv2.CC_STAT_AREA] >= min_piece
+    keep[0] = False
+    if not keep.any():
+        return c
+    grown = cv2.morphologyEx((m | keep[lab]).view(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    return _grown_to(c, (grown > 0) & free | m, (bx0, by0), f)
+
+
+def _outline_mask(c: Candidate, origin: tuple[int, int], f: int, size: tuple[int, int]) -> np.ndarray:
+    """A candidate's outline (its sub-pixel contour when refined, else its mask) as a bool mask of
+    `size` (w, h) whose px (i, j) is full-res box origin + f x (j, i)."""
+    out = np.zeros((size[1], size[0]), np.uint8)
+    if isinstance(c, RefinedCandidate) and len(c.contour) >= 3:
+        pts = (np.asarray(c.contour, np.float64) - origin) / f - 0.5 + 0.5 / f
+        cv2.fillPoly(out, [np.round(pts * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+        return out > 0
+    full = np.zeros((size[1] * f, size[0] * f), np.uint8)
+    _paste(full, c.mask.view(np.uint8), c.bbox[0] - origin[0], c.bbox[1] - origin[1])
+    return (cv2.resize(full, size, interpolation=cv2.INTER_AREA) if f > 1 else full) > 0
+
+
+def _grown_to(c: Candidate, grown: np.ndarray, origin: tuple[int, int], f: int) -> Candidate:
+    """The candidate with its outline grown to `grown` (px as in _outline_mask): its mask takes in the
+    grown px, and a refined one's contour and areas become the grown outline's (pixel, not sub-pixel,
+    precision: about 1 % of its width)."""
+    x0, y0, w, h = c.bbox
+    ox, oy = origin
+    up = cv2.resize(grown.view(np.uint8), (grown.shape[1] * f, grown.shape[0] * f), interpolation=cv2.INTER_NEAREST)
+    nx0, ny0 = min(x0, ox + int(np.flatnonzero(up.any(0))[0])), min(y0, oy + int(np.flatnonzero(up.any(1))[0]))
+    nx1 = max(x0 + w, ox + int(np.flatnonzero(up.any(0))[-1]) + 1)
+    ny1 = max(y0 + h, oy + int(np.flatnonzero(up.any(1))[-1]) + 1)
+    mask = np.zeros((ny1 - ny0, nx1 - nx0), np.uint8)
+    _paste(mask, c.mask.view(np.uint8), x0 - nx0, y0 - ny0)
+    _paste(mask, up, ox - nx0, oy - ny0)
+    out = replace(c, bbox=(nx0, ny0, nx1 - nx0, ny1 - ny0), mask=mask > 0)
+    if not isinstance(c, RefinedCandidate):
+        return out
+    cs, _ = cv2.findContours(grown.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    pts = max(cs, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    cen = pts.mean(0)  # pixel centres -> pixel edges, as measure does for masks
+    d = pts - cen
+    pts = pts + 0.5 * d / np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
+    pts = (pts + 0.5) * f - 0.5 + (ox, oy)
+    area = float(abs(cv2.contourArea(pts.astype(np.float32))))
+    gain = area / max(c.area_px, 1e-9)
+    return replace(out, contour=tuple(map(tuple, pts.tolist())), area_px=area, seen_area_px=c.seen_area_px * gain)
 
 
 def _join_across_hairs(cands: list[Candidate], image: np.ndarray, mm_per_px: float | None,

@@ -527,6 +527,36 @@ def test_the_clear_centre_of_a_ring_is_not_filled_into_a_spot():
     assert all(c.mask.sum() < 0.5 * np.pi * 34 ** 2 for c in seg.candidates)
 
 
+def c_bruise(centre, tone) -> np.ndarray:
+    """A 12 mm bruise at 0.1 mm/px centred at (320, 240): a red-purple C (radii 30-62 px, open over 1.2 rad)
+    round a disc of r 34 px whose fully covered px of LIGHT skin show `centre`."""
+    img = skin(w=640, h=480, gradient=False, seed=5, tone=tone)
+    yy, xx = np.mgrid[0:480, 0:640].astype(np.float32)
+    d = np.hypot(xx - 320, yy - 240)
+    c_shape = np.clip(0.5 - (d - 62), 0, 1) * np.clip(0.5 + (d - 30), 0, 1) * (np.abs(np.arctan2(yy - 240, xx - 320)) > 0.6)
+    pigment(img, 0.8 * c_shape.astype(np.float32))
+    pigment(img, np.clip(0.5 - (d - 34), 0, 1).astype(np.float32), centre)
+    return finish(blur(img, 1.0))
+
+
+@pytest.mark.parametrize("tone", [LIGHT, DARK], ids=["light", "dark"])
+@pytest.mark.parametrize("centre, taken", [((143, 114, 121), True), ((157, 125, 110), False), (LIGHT, False)],
+                         ids=["deep_blood", "grey_shadow", "skin"])
+def test_the_centre_a_bruise_outline_skirts_is_taken_in_where_it_is_deep_blood(centre, taken, tone):
+    # deep blood darkens red and green alike and blue less (optical density change 1, 1, 0.6 here): the blood
+    # and purple indices miss it, and the red rim was outlined as a C round it (clinic dev 957003). A shadow
+    # (0.8 on all three channels) or the skin itself in the C's bay stays out
+    seg = segment(c_bruise(centre, tone), mm_per_px=0.1)
+    around = [c for c in seg.candidates if isinstance(c, RefinedCandidate)
+              and cv2.pointPolygonTest(np.asarray(c.contour, np.float32), (320.0, 240.0), False) > 0]
+    rim = max(seg.candidates, key=lambda c: c.mask.sum())
+    assert len(around) == int(taken)
+    if taken:  # the C and its centre: 10500 px (the C's opening, skin, stays out of it); the C alone 7300
+        assert around[0].area_px > 0.75 * np.pi * 62 ** 2
+    else:
+        assert rim.mask.sum() < 0.7 * np.pi * 62 ** 2
+
+
 def blotch(img: np.ndarray, cx: float, cy: float, r: float, seed: int, depth: float) -> None:
     """Paint a large round spot whose pigment varies smoothly inside by up to `depth` (purpura-like)."""
     h, w = img.shape[:2]
