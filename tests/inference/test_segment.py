@@ -557,6 +557,25 @@ def test_the_centre_a_bruise_outline_skirts_is_taken_in_where_it_is_deep_blood(c
         assert rim.mask.sum() < 0.7 * np.pi * 62 ** 2
 
 
+def test_a_plain_candidates_mask_takes_in_the_deep_centre_it_skirts():
+    # the same bays on a candidate without a sub-pixel contour (its mask is its outline): the C's mask grows
+    # over the centre's disc and nothing else, and its box stays where it was
+    from spotscale.data.types import Candidate
+    from spotscale.inference.segment import _RingExclusion, _with_dark_centres
+    img = c_bruise((143, 114, 121), LIGHT)
+    yy, xx = np.mgrid[0:480, 0:640]
+    d = np.hypot(xx - 320, yy - 240)
+    c_mask = (d <= 62) & (d >= 36) & (np.abs(np.arctan2(yy - 240, xx - 320)) > 0.6)
+    c = Candidate((258, 178, 125, 125), c_mask[178:303, 258:383])
+    out, = _with_dark_centres([c], img, 50.0, _RingExclusion(None, None, 1.0))
+    assert out.bbox == c.bbox
+    centre = (d <= 30)[178:303, 258:383]
+    assert out.mask[centre].mean() > 0.95 and not c.mask[centre].any()
+    assert not out.mask[(d > 66)[178:303, 258:383]].any()
+    small, = _with_dark_centres([c], img, 200.0, _RingExclusion(None, None, 1.0))  # under min_px: left alone
+    assert small is c
+
+
 def blotch(img: np.ndarray, cx: float, cy: float, r: float, seed: int, depth: float) -> None:
     """Paint a large round spot whose pigment varies smoothly inside by up to `depth` (purpura-like)."""
     h, w = img.shape[:2]
