@@ -2580,6 +2580,8 @@ def _with_dark_centres(cands: list[Candidate], image: np.ndarray, min_px: float,
 
 
 def _dark_centre_filled(c: Candidate, image: np.ndarray, ring_ex: _RingExclusion) -> Candidate:
+    """One candidate with its deep-blood bays taken in (_with_dark_centres), looked at about
+    DARK_CENTRE_SIDE px across; the same candidate when none is."""
     x0, y0, w, h = c.bbox
     f = max(1, int(max(w, h) // DARK_CENTRE_SIDE))
     pad = max(w, h) // 4
