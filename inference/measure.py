@@ -16,7 +16,7 @@ from spotscale.data.geometry import jacobian_det
 from spotscale.data.types import Candidate, Scale, Spot
 from spotscale.inference.colour import to_lab
 from spotscale.inference.scale import local_scale_rel_sd
-from spotscale.inference.segment import RefinedCandidate, Segmentation
+from spotscale.inference.segment import RefinedCandidate, Segmentation, pixel_edges
 
 
 def measure(image_rgb: np.ndarray, candidates: Iterable[Candidate], scale: Scale) -> list[Spot]:
@@ -191,10 +191,7 @@ def _contour_px(cand: Candidate) -> tuple[np.ndarray, float, float]:
     if not cs:
         return np.array([[x0, y0]], np.float64), 0.0, 0.0
     c = max(cs, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
-    # pixel-centre outline -> pixel-edge outline: push each point half a pixel outwards
-    cen = c.mean(0)
-    d = c - cen
-    c = c + 0.5 * d / np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
+    c = pixel_edges(c)
     if len(c) > 64:
         c = c[np.linspace(0, len(c), 64, endpoint=False).astype(int)]
     return c + (x0, y0), float(m.sum()), 0.0

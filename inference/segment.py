@@ -2622,6 +2622,13 @@ def _dark_centre_filled(c: Candidate, image: np.ndarray, ring_ex: _RingExclusion
     return _grown_to(c, (grown > 0) & free | m, (bx0, by0), f)
 
 
+def pixel_edges(pts: np.ndarray) -> np.ndarray:
+    """An outline through pixel centres (x, y) pushed half a pixel outwards from its mean, onto the
+    pixels' outer edges (a mask's outline as its area counts it)."""
+    d = pts - pts.mean(0)
+    return pts + 0.5 * d / np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
+
+
 def _outline_mask(c: Candidate, origin: tuple[int, int], f: int, size: tuple[int, int]) -> np.ndarray:
     """A candidate's outline (its sub-pixel contour when refined, else its mask) as a bool mask of
     `size` (w, h) whose px (i, j) is full-res box origin + f x (j, i)."""
@@ -2653,10 +2660,7 @@ def _grown_to(c: Candidate, grown: np.ndarray, origin: tuple[int, int], f: int) 
         return out
     cs, _ = cv2.findContours(grown.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     pts = max(cs, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
-    cen = pts.mean(0)  # pixel centres -> pixel edges, as measure does for masks
-    d = pts - cen
-    pts = pts + 0.5 * d / np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-9)[:, None]
-    pts = (pts + 0.5) * f - 0.5 + (ox, oy)
+    pts = (pixel_edges(pts) + 0.5) * f - 0.5 + (ox, oy)
     area = float(abs(cv2.contourArea(pts.astype(np.float32))))
     gain = area / max(c.area_px, 1e-9)
     return replace(out, contour=tuple(map(tuple, pts.tolist())), area_px=area, seen_area_px=c.seen_area_px * gain)
