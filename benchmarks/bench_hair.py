@@ -1,7 +1,7 @@
 """Spots under hairs: found, in one piece, and outlined as without the hairs, by hair count and scale.
 
 Legs are hairy, and a hair across a spot cut it into pieces, hid it, or joined it to the hair's line
-(README, "hair"). This grid draws one spot per scene on plain skin and 0-3 dark hairs through it, and
+(benchmarks/known_limits.md, "hair"). This grid draws one spot per scene on plain skin and 0-3 dark hairs through it, and
 segments the scene with the true scale (inference.segment, no JPEG):
 
 - spot: 1, 1.5, 3 or 5 mm across, a hard pigment disc or a soft one (its pigment fading out as a

@@ -17,7 +17,7 @@ label (a line taken for petechiae).
 
     .venv/bin/python benchmarks/bench_pen.py [--n 40] [--seed0 7300000]
 
-Dev seeds 7200000.. (README's figures); the default seeds are held out.
+Dev seeds 7200000.. (the figures in benchmarks/known_limits.md); the default seeds are held out.
 """
 from __future__ import annotations
 

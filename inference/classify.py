@@ -24,7 +24,7 @@ MAX_FIELD_MM = 80.0
 # past the limb and the photo: a clinic-renderer ecchymosis 318 px across, in a 1600x1200 photo, was
 # `other` at 0.97 in a 1272 px field and purpura at 0.83 in 954 px. Such fields are narrowed to this
 # share of the photo's shorter side (never under 1.2 x the spot). 0.25, 0.15, 0.1 and 0.05 were tried
-# on the dev photos of both independent renderers read without a scale; 0.1 did best (README).
+# on the dev photos of both independent renderers read without a scale; 0.1 did best (benchmarks/known_limits.md).
 NO_SCALE_MAX_FIELD_FRAC = 0.1
 
 

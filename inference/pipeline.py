@@ -70,7 +70,7 @@ class AnalysisConfig:
     analysis_max_pixels: int = 40_000_000  # larger photos are analysed at reduced resolution
     model_path: str | None = None  # None = the shipped default model; "none" = no CNN
     reference_margin_px: int = 3  # the reference outline grown by this much is never a spot (6 -> 3: at 0.1-0.35 mm/px
-    #                               6 px, on top of the paper's 0.5 mm, hid petechiae lying by a marker; README)
+    #                               6 px, on top of the paper's 0.5 mm, hid petechiae lying by a marker; benchmarks/known_limits.md)
     texture_min_snr: float = 5.0  # a candidate under this contrast over the skin's texture at its own scale
     texture_other_confidence: float = 0.9  # ...that the CNN calls other this surely is skin, not a spot: dropped
     min_measured_fraction: float = 0.5  # a spot measured under this fraction of segment.min_diameter_mm is dropped

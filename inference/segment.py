@@ -40,7 +40,7 @@ class SegmentConfig:
     #                                  fallbacks); no size is measured with it
     high_snr: float = 7.0  # hysteresis: a candidate must reach this signal-to-noise somewhere (the noise is
     #                        a mean absolute deviation, but grain and skin texture are heavier-tailed: at 6
-    #                        noise specks of small web JPEGs passed; 6 -> 7 on dev photos, see the README)
+    #                        noise specks of small web JPEGs passed; 6 -> 7 on dev photos, see benchmarks/known_limits.md)
     low_snr: float = 3.0  # ...and extends over pixels above this
     min_contrast: float = 0.05  # minimum pigment-index contrast (optical density) of a spot's core
     noise_floor: float = 0.01  # lower bound of the local noise (optical density): flat images
