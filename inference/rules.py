@@ -48,6 +48,8 @@ RESOLUTION_NOTE = ("Resolution: {mm_per_px:.2f} mm per px, so spots under {limit
                    "across, half of those under 3 px) and sized to a pixel or two: counts of small petechiae "
                    "from this photo are a lower bound. Photograph closer ({fine:.2f} mm per px or finer) to "
                    "count petechiae of {size:g} mm.")
+NO_SKIN_NOTE = ("No skin found: no part of the photo has the hue and saturation of skin, so no spots were "
+                "looked for. Zero spots here is not a finding.")
 
 
 @dataclass(frozen=True)
@@ -401,6 +403,8 @@ def photo_summary(spots: list[Spot] | tuple[Spot, ...], scale: Scale, skin_area_
            for sp in spots if sp.label in ("ecchymosis", "purpura", "borderline")
            and sp.diameter_mm is not None and sp.diameter_mm > LARGE_BRUISE_MM]
     notes = [DISCLAIMER]
+    if skin_mask is not None and not skin_mask.any():
+        notes.append(NO_SKIN_NOTE)
     if not scale.found:
         notes.append("No scale: sizes, densities and size classes are not available; "
                      "labels come from the CNN alone.")

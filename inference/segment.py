@@ -458,9 +458,13 @@ def _skin_masks(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     prior = np.clip(1.0 - (chroma - 40.0) / 20.0, 0.0, 1.0)
     hist, edges = np.histogram(hue[plaus], bins=60, range=(-15, 105), weights=(cw * prior)[plaus])
     hist = np.convolve(hist, [1, 2, 3, 2, 1], mode="same")
+    if not hist.max() > 0:  # every skin-hued pixel far too saturated for skin (a red towel filling the frame)
+        return np.zeros((h, w), bool), np.zeros((h, w), bool)
     mode = 0.5 * (edges[np.argmax(hist)] + edges[np.argmax(hist) + 1])
     mode = _central_mode(hist, edges, mode, hue, plaus & (chroma > 8.0) & (prior > 0.5))
     core = plaus & (np.abs(hue - mode) < SKIN_HUE_CORE_DEG)
+    if not core.any():
+        return np.zeros((h, w), bool), np.zeros((h, w), bool)
     s_med = float(np.median(sat[core]))
     h_mad = float(np.median(np.abs(hue[core] - mode))) * 1.48
     L_med = float(np.median(L[core]))

@@ -1,6 +1,8 @@
 """Photos that are odd on purpose (issue 6): no skin, no spots, only spot colour, a marker filling the frame."""
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from spotscale.data.errors import PhotoError
 from spotscale.data.types import Scale
 from spotscale.inference.pipeline import AnalysisConfig, analyze_image
+from spotscale.inference.rules import NO_SKIN_NOTE
 from spotscale.inference.scale import ScaleConfig
 from spotscale.inference.segment import skin_mask
 
@@ -35,6 +38,8 @@ CASES = {
     "blue sheet, no skin": (_flat((70, 110, 170)), MANUAL, False, "manual"),
     "bare skin, no spots": (_flat((205, 160, 140)), MANUAL, True, "manual"),
     "only spot colour": (_flat((110, 40, 70)), MANUAL, True, "manual"),
+    # skin's hue but far more saturated than any skin (a red towel filling the frame)
+    "saturated red, no skin": (_flat((200, 20, 0)), MANUAL, False, "manual"),
     # the printed card assumed round the marker (its outline) covers the whole frame: no skin is left
     "marker fills the frame, skin round it": (_marker_frame((205, 160, 140)), AnalysisConfig(model_path="none"),
                                               False, "aruco"),
@@ -44,10 +49,14 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_odd_photos_give_no_spots_and_a_sensible_skin_area(name):
     img, config, has_skin, source = CASES[name]
-    result = analyze_image(img, config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no mean of an empty selection on the way
+        result = analyze_image(img, config)
     assert result.spots == ()
     assert result.scale.source == source
     assert (result.skin_area_px > 0) == has_skin
+    # "no spots" on a photo without skin would read as a finding: the summary says none was looked for
+    assert (NO_SKIN_NOTE in result.notes) == (not has_skin)
     if has_skin:
         assert result.skin_area_cm2 == pytest.approx(result.skin_area_px * 0.01 / 100, rel=1e-6)
 
