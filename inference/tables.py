@@ -14,7 +14,7 @@ SPOT_COLUMNS: tuple[str, ...] = (
 )
 IMAGE_COLUMNS: tuple[str, ...] = (
     "image", "status", "error", "width", "height", "mm_per_px", "mm_per_px_uncertainty",
-    "scale_source", "n_spots", *(f"n_{label}" for label in FINAL_LABELS), "skin_area_cm2",
+    "scale_source", "n_spots", *(f"n_{label}" for label in FINAL_LABELS), "skin_area_cm2", "skin_fraction",
     "petechiae_per_6_25cm2", "max_petechiae_6_25cm2", "seconds",
 )
 
@@ -56,6 +56,9 @@ def image_row(image: str, result: PhotoResult, seconds: float) -> dict:
         "mm_per_px": _num(sc.mm_per_px, 6), "mm_per_px_uncertainty": _num(sc.mm_per_px_uncertainty, 6),
         "scale_source": sc.source, "n_spots": len(result.spots), **counts,
         "skin_area_cm2": _num(result.skin_area_cm2, 3),
+        # share of the photo analysed as skin, with or without a scale: 0 means no spot was looked for
+        "skin_fraction": _num(result.skin_area_px / (result.width * result.height), 4)
+        if result.width * result.height else "",
         "petechiae_per_6_25cm2": _num(result.summary.get("petechiae_per_6_25cm2"), 3),
         "max_petechiae_6_25cm2": _num(result.summary.get("max_petechiae_6_25cm2"), 3),
         "seconds": round(seconds, 3),

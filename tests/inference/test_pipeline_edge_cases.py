@@ -13,6 +13,7 @@ from spotscale.inference.pipeline import AnalysisConfig, analyze_image
 from spotscale.inference.rules import NO_SKIN_NOTE
 from spotscale.inference.scale import ScaleConfig
 from spotscale.inference.segment import skin_mask
+from spotscale.inference.tables import image_row
 
 
 def _flat(rgb: tuple[int, int, int], noise: float = 3.0, shape=(600, 800)) -> np.ndarray:
@@ -57,6 +58,10 @@ def test_odd_photos_give_no_spots_and_a_sensible_skin_area(name):
     assert (result.skin_area_px > 0) == has_skin
     # "no spots" on a photo without skin would read as a finding: the summary says none was looked for
     assert (NO_SKIN_NOTE in result.notes) == (not has_skin)
+    # and images.csv tells such photos apart in a batch, with or without a scale
+    fraction = image_row("x.png", result, 0.0)["skin_fraction"]
+    assert fraction == pytest.approx(result.skin_area_px / (600 * 800), abs=1e-4)
+    assert (fraction > 0) == has_skin
     if has_skin:
         assert result.skin_area_cm2 == pytest.approx(result.skin_area_px * 0.01 / 100, rel=1e-6)
 
