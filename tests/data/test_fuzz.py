@@ -3,9 +3,11 @@ either return well-formed results or raise the project's own error type, nothing
 """
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -21,7 +23,8 @@ from spotscale.data.photo import PHOTO_SUFFIXES, image_size, read_photo
 
 FUZZ = settings(max_examples=120, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
-WORKDIR = Path(tempfile.mkdtemp(prefix="spotscale_fuzz_"))
+WORKDIR = Path(tempfile.mkdtemp(prefix="spotscale_fuzz_"))  # module-level: hypothesis refuses function-scoped fixtures
+atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)  # every run had left one behind in /tmp
 FUZZ_MAX_PIXELS = 1_000_000  # a mutated header may claim a big image; keep each try small
 
 
