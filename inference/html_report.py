@@ -14,6 +14,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, bool], ...] = (  # (images.csv column, head
     *((f"n_{label}", label, True) for label in FINAL_LABELS),
     ("petechiae_per_6_25cm2", "petechiae / 6.25 cm²", True),
     ("max_petechiae_6_25cm2", "densest 6.25 cm²", True),
+    ("skin_fraction", "skin share", True),  # 0: no skin found, no spot looked for
     ("mm_per_px", "mm/px", True),
     ("scale_source", "scale", False),
     ("error", "error", False),

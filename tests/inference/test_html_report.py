@@ -67,3 +67,11 @@ def test_report_opens_in_headless_chromium_with_thumbnails_and_numeric_sort(tmp_
     loaded, total, first = title.group(1).split("|")
     assert (int(loaded), int(total)) == (3, 3)  # every ok photo has a thumbnail, and it loads
     assert first == "ten ü.jpg"
+
+
+def test_report_shows_each_photos_skin_share_so_a_photo_without_skin_stands_out():
+    skinless, skin = _part("towel.jpg", 0), _part("leg.jpg", 3)
+    skinless["image_row"]["skin_fraction"], skin["image_row"]["skin_fraction"] = 0.0, 0.62
+    page = render_report([skinless, skin], {"n_images": 2, "n_ok": 2, "n_error": 0, "totals": {}})
+    assert "skin share" in page
+    assert re.search(r"""data-v=["']?0\.0["' >]""", page) and re.search(r"""data-v=["']?0\.62["' >]""", page)
