@@ -351,8 +351,8 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     seg_cfg = cfg.segment
     if scale.blur_px and not seg_cfg.camera_blur_px:  # the blur measured at the reference, unless the user set one
         seg_cfg = dataclasses.replace(seg_cfg, camera_blur_px=scale.blur_px)
-    seg = segment(image, exclude=exclude, mm_per_px=scale.mm_per_px, config=seg_cfg,
-                  reduced=reduced, debug_dir=debug_dir)
+    seg = segment(image, exclude=exclude, mm_per_px=scale.mm_per_px, config=seg_cfg, reduced=reduced,
+                  debug_dir=debug_dir, white_from=exclude if scale.source == "aruco" else None)  # its paper is white
     clock.lap("segment")
     spots, shake = measure_unshaken(image, seg.candidates, scale, cfg.undo_shake)
     spots, n_fragments = drop_fragments(spots, cfg)

@@ -154,18 +154,20 @@ class Segmentation:
 
 def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px: float | None = None,
             config: SegmentConfig | None = None, reduced: np.ndarray | None = None,
-            debug_dir: str | Path | None = None) -> Segmentation:
+            debug_dir: str | Path | None = None, white_from: np.ndarray | None = None) -> Segmentation:
     """Find the candidate spots of an RGB uint8 photo.
 
     `exclude`: bool mask (full-res or working-size) of regions that are never spots (the reference).
     `reduced`: the same photo decoded at a reduced size (e.g. libjpeg 1/4), used as the working image.
+    `white_from`: bool mask (full-res or working-size) of where a white reference lies (an ArUco
+    marker's paper), from which a colour cast that hides the skin is undone for the skin search.
     """
     cfg = config or SegmentConfig()
     h, w = image_rgb.shape[:2]
     work = _working_image(image_rgb, reduced, mm_per_px, cfg)
     work_scale = w / work.shape[1]
     ex_work = _resize_mask(exclude, work.shape[:2]) if exclude is not None else None
-    skin_px, skin = _skin_masks(work)
+    skin_px, skin = _skin_masks(work, _resize_mask(white_from, work.shape[:2]) if white_from is not None else None)
     if ex_work is not None:
         skin &= ~ex_work
         skin_px &= ~ex_work
@@ -429,12 +431,75 @@ SKIN_HUE_CORE_DEG = 12.0  # the skin's core pixels: this close to its hue mode
 SKIN_HUE_TOL_DEG = 14.0  # the least tolerance of skin hue round the mode (more where the skin's hue spreads)
 
 
-def skin_mask(work_rgb: np.ndarray) -> np.ndarray:
+def skin_mask(work_rgb: np.ndarray, white_from: np.ndarray | None = None) -> np.ndarray:
     """Bool mask of the skin region (spots and hairs inside it included), same size as the image."""
-    return _skin_masks(work_rgb)[1]
+    return _skin_masks(work_rgb, white_from)[1]
 
 
-def _skin_masks(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+# Without a white reference, a photo in which under this share is found to be skin is searched again
+# balanced on its own brightest pixels, when they show a cast that hides the skin (_skin_masks)
+CAST_RETRY_SKIN_FRAC = 0.02
+# A white reference (a marker's paper) whose colour moves this far (CIELAB chroma) from grey, towards a
+# hue outside skin's (_skin_masks_as_seen: -15..105 deg), shows a cast that hides the skin: see _skin_masks
+CAST_MIN_CHROMA = 5.0
+
+
+def _skin_masks(work_rgb: np.ndarray, white_from: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(skin-coloured pixels, skin region), found on a white-balanced copy where a cast hides the skin.
+
+    Skin is looked for by hue (_skin_masks_as_seen). A cool or green cast moves it out of skin's
+    range while a cloth's red or brown moves in: the bundled example with blue gained 1.3x and red
+    0.8x (shade, a cool LED) has its skin at hue -82 deg, with green 1.25x (fluorescent light) at 126
+    deg, and in both the red cloth beside the leg was taken for the skin and no spot was found. A
+    warm cast (tungsten) keeps skin in range and needs nothing. `white_from` (bool, the working
+    image's size) is where a white reference lies, an ArUco marker's paper: when its brightest
+    pixels (_white_of) show such a cast, the skin is looked for on a copy balanced to make them grey.
+    The spots' own maps need no balance: the pigment index and the colour tests compare a spot with
+    the skin round it in log (optical density) units, where a channel's gain cancels.
+    """
+    white = _white_of(work_rgb, white_from) if white_from is not None else None
+    if white is not None and _cast_hides_skin(white):
+        return _skin_masks_as_seen(_balanced(work_rgb, white))
+    pix, region = _skin_masks_as_seen(work_rgb)
+    if white is not None or region.mean() >= CAST_RETRY_SKIN_FRAC:
+        return pix, region
+    # no white reference, and hardly any skin: the photo's brightest pixels may show the cast
+    white = _white_of(work_rgb, np.ones(work_rgb.shape[:2], bool))
+    if white is None or not _cast_hides_skin(white):
+        return pix, region
+    pix_b, region_b = _skin_masks_as_seen(_balanced(work_rgb, white))
+    return (pix_b, region_b) if region_b.sum() > region.sum() else (pix, region)
+
+
+def _balanced(rgb: np.ndarray, white: np.ndarray) -> np.ndarray:
+    """`rgb` with each channel scaled so that `white` (RGB) comes out grey at its brightest channel."""
+    gains = white.max() / np.maximum(white, 1.0)
+    return np.clip(rgb.astype(np.float32) * gains, 0, 255).astype(np.uint8)
+
+
+def _white_of(rgb: np.ndarray, where: np.ndarray) -> np.ndarray | None:
+    """RGB of a white reference: the per-channel median of the brightest 2 % (by luma) of the pixels
+    `where` (bool), clipped ones (any channel 250+) left out as their colour is lost; None when fewer
+    than 50 px are left or they are too dark (luma under 80) to be a white."""
+    if where.shape != rgb.shape[:2]:
+        return None
+    px = rgb[where].astype(np.float32)
+    px = px[px.max(axis=1) < 250]
+    if len(px) < 50:
+        return None
+    luma = px @ np.array([0.299, 0.587, 0.114], np.float32)
+    white = np.median(px[luma >= np.percentile(luma, 98)], axis=0)
+    return white if float(white @ np.array([0.299, 0.587, 0.114], np.float32)) >= 80 else None
+
+
+def _cast_hides_skin(white: np.ndarray) -> bool:
+    """Does a white reference of this RGB show a cast (CAST_MIN_CHROMA) towards a hue outside skin's?"""
+    lab = to_lab(white.reshape(1, 1, 3).astype(np.uint8)).reshape(3)
+    chroma, hue = math.hypot(lab[1], lab[2]), math.degrees(math.atan2(lab[2], lab[1]))
+    return chroma >= CAST_MIN_CHROMA and not -15.0 < hue < 105.0
+
+
+def _skin_masks_as_seen(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(skin-coloured pixels, skin region): pixels whose hue and saturation match the photo's dominant skin cluster.
 
     Skin colour is estimated from the image itself (hue mode among skin-plausible pixels, weighted

@@ -91,3 +91,69 @@ def test_marker_filling_the_frame_gives_its_scale():
 def test_a_frame_without_skin_coloured_pixels_has_no_skin():
     assert not skin_mask(_flat((70, 110, 170))).any()
     assert skin_mask(_flat((205, 160, 140))).mean() > 0.9
+
+
+def _scene_under_cast(gains: tuple[float, float, float] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image, skin truth, white paper) of a leg beside a red-brown cloth with a sheet of white paper on
+    the skin, the whole seen under a colour cast (R, G, B gains)."""
+    rng = np.random.default_rng(3)
+    img = np.full((300, 400, 3), (205, 160, 140), np.float32)
+    skin = np.zeros((300, 400), bool)
+    skin[:, :280] = True
+    img[:, 280:] = (150, 45, 40)  # a red-brown cloth: under a cool cast the hue skin had
+    paper = np.zeros_like(skin)
+    paper[20:80, 20:80] = True
+    img[paper] = 190  # exposed so that no channel of it clips under the casts below
+    skin &= ~paper
+    img += rng.normal(0, 3, img.shape)
+    if gains is not None:
+        img *= np.array(gains, np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8), skin, paper
+
+
+@pytest.mark.parametrize("gains", [(0.8, 1.0, 1.3), (0.85, 1.25, 0.9)], ids=["cool", "green"])
+def test_a_cast_that_hides_the_skin_is_undone_from_a_white_reference(gains):
+    img, skin, paper = _scene_under_cast(gains)
+    plain = skin_mask(_scene_under_cast(None)[0], white_from=paper)
+    assert plain[skin].mean() > 0.95 and plain[:, 280:].mean() < 0.05
+    # as seen, the cloth is the skin-coloured thing and the leg is not
+    assert skin_mask(img)[:, 280:].mean() > 0.5 and skin_mask(img)[skin].mean() < 0.05
+    # with the paper as white, the leg is skin again and the cloth is not
+    found = skin_mask(img, white_from=paper)
+    assert found[skin].mean() > 0.95 and found[:, 280:].mean() < 0.05
+
+
+def test_a_warm_cast_keeps_the_photo_as_seen():
+    img, skin, paper = _scene_under_cast((1.2, 1.0, 0.75))  # tungsten: skin stays in skin's hues
+    assert np.array_equal(skin_mask(img, white_from=paper), skin_mask(img))
+    assert skin_mask(img)[skin].mean() > 0.95
+
+
+def test_without_a_white_reference_a_photo_without_skin_is_balanced_on_its_brightest_pixels():
+    rng = np.random.default_rng(4)
+    img = np.full((300, 400, 3), (205, 160, 140), np.float32)
+    img[:, 300:] = 190  # a pale wall, no cloth
+    img = np.clip((img + rng.normal(0, 3, img.shape)) * np.array((0.8, 1.0, 1.3), np.float32), 0, 255)
+    found = skin_mask(img.astype(np.uint8))
+    assert found[:, :300].mean() > 0.95 and found[:, 300:].mean() < 0.05
+
+
+def test_a_photo_with_a_marker_under_a_cool_cast_gives_the_spots_it_gives_without():
+    def scene(gains):
+        rng = np.random.default_rng(5)
+        img = np.full((600, 800, 3), (205, 160, 140), np.float32)
+        img[:, 600:] = (150, 45, 40)  # red-brown cloth beside the leg
+        d = cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50)
+        img[40:300, 40:300] = 190  # the marker's paper, exposed below clipping
+        img[70:270, 70:270] = cv2.aruco.generateImageMarker(d, 7, 200)[..., None].astype(np.float32) * (190 / 255)
+        for x, y in [(380, 120), (450, 300), (330, 420), (520, 500), (150, 450)]:
+            cv2.circle(img, (x, y), 7, (120, 30, 45), -1)  # petechiae of 1.4 mm at 0.1 mm/px
+        img = (img + rng.normal(0, 2, img.shape)) * np.array(gains, np.float32)
+        return np.clip(img, 0, 255).astype(np.uint8)
+
+    config = AnalysisConfig(model_path="none")
+    plain = analyze_image(scene((1.0, 1.0, 1.0)), config)
+    cast = analyze_image(scene((0.8, 1.0, 1.3)), config)
+    assert plain.scale.source == cast.scale.source == "aruco"
+    assert len(plain.spots) == 5
+    assert sorted((round(s.x), round(s.y)) for s in cast.spots) == sorted((round(s.x), round(s.y)) for s in plain.spots)
