@@ -167,7 +167,9 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     work = _working_image(image_rgb, reduced, mm_per_px, cfg)
     work_scale = w / work.shape[1]
     ex_work = _resize_mask(exclude, work.shape[:2]) if exclude is not None else None
-    skin_px, skin = _skin_masks(work, _resize_mask(white_from, work.shape[:2]) if white_from is not None else None)
+    white_work = ex_work if white_from is exclude else (  # the pipeline passes the reference itself
+        _resize_mask(white_from, work.shape[:2]) if white_from is not None else None)
+    skin_px, skin = _skin_masks(work, white_work)
     if ex_work is not None:
         skin &= ~ex_work
         skin_px &= ~ex_work
@@ -427,6 +429,7 @@ def _resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 RED_SKIN_EXTRA_DEG = 20.0  # reddened skin: this much further towards red than the skin's hue tolerance
 RED_SKIN_MIN_HUE_DEG = 22.0  # ...but still orange-red (melanin keeps b* up); pink and mauve cloth lie below
+SKIN_HUE_RANGE_DEG = (-15.0, 105.0)  # CIELAB hues skin can take (pink to yellow-brown, any tone)
 SKIN_HUE_CORE_DEG = 12.0  # the skin's core pixels: this close to its hue mode
 SKIN_HUE_TOL_DEG = 14.0  # the least tolerance of skin hue round the mode (more where the skin's hue spreads)
 
@@ -440,7 +443,7 @@ def skin_mask(work_rgb: np.ndarray, white_from: np.ndarray | None = None) -> np.
 # balanced on its own brightest pixels, when they show a cast that hides the skin (_skin_masks)
 CAST_RETRY_SKIN_FRAC = 0.02
 # A white reference (a marker's paper) whose colour moves this far (CIELAB chroma) from grey, towards a
-# hue outside skin's (_skin_masks_as_seen: -15..105 deg), shows a cast that hides the skin: see _skin_masks
+# hue outside skin's (SKIN_HUE_RANGE_DEG), shows a cast that hides the skin: see _skin_masks
 CAST_MIN_CHROMA = 5.0
 
 
@@ -487,16 +490,17 @@ def _white_of(rgb: np.ndarray, where: np.ndarray) -> np.ndarray | None:
     px = px[px.max(axis=1) < 250]
     if len(px) < 50:
         return None
-    luma = px @ np.array([0.299, 0.587, 0.114], np.float32)
+    weights = np.array([0.299, 0.587, 0.114], np.float32)  # luma
+    luma = px @ weights
     white = np.median(px[luma >= np.percentile(luma, 98)], axis=0)
-    return white if float(white @ np.array([0.299, 0.587, 0.114], np.float32)) >= 80 else None
+    return white if float(white @ weights) >= 80 else None
 
 
 def _cast_hides_skin(white: np.ndarray) -> bool:
     """Does a white reference of this RGB show a cast (CAST_MIN_CHROMA) towards a hue outside skin's?"""
     lab = to_lab(white.reshape(1, 1, 3).astype(np.uint8)).reshape(3)
     chroma, hue = math.hypot(lab[1], lab[2]), math.degrees(math.atan2(lab[2], lab[1]))
-    return chroma >= CAST_MIN_CHROMA and not -15.0 < hue < 105.0
+    return chroma >= CAST_MIN_CHROMA and not SKIN_HUE_RANGE_DEG[0] < hue < SKIN_HUE_RANGE_DEG[1]
 
 
 def _skin_masks_as_seen(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -513,7 +517,8 @@ def _skin_masks_as_seen(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     chroma = np.hypot(a, b)
     hue = np.degrees(np.arctan2(b, a))
     sat = chroma / np.maximum(L, 5.0)
-    plaus = (L > 4) & (L < 99) & (chroma > 2.5) & (hue > -15) & (hue < 105)
+    lo, hi = SKIN_HUE_RANGE_DEG
+    plaus = (L > 4) & (L < 99) & (chroma > 2.5) & (hue > lo) & (hue < hi)
     if plaus.sum() < 0.02 * plaus.size:  # no skin-coloured pixels at all (a sheet, a wall, a grey image)
         return np.zeros((h, w), bool), np.zeros((h, w), bool)
     yy, xx = np.mgrid[0:L.shape[0], 0:L.shape[1]]
@@ -521,7 +526,7 @@ def _skin_masks_as_seen(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # skin's chroma C*ab stays under ~40 whatever the tone; a yellow ruler or an orange towel is far
     # more saturated, and must not become the skin cluster when it fills much of the frame
     prior = np.clip(1.0 - (chroma - 40.0) / 20.0, 0.0, 1.0)
-    hist, edges = np.histogram(hue[plaus], bins=60, range=(-15, 105), weights=(cw * prior)[plaus])
+    hist, edges = np.histogram(hue[plaus], bins=60, range=(lo, hi), weights=(cw * prior)[plaus])
     hist = np.convolve(hist, [1, 2, 3, 2, 1], mode="same")
     if not hist.max() > 0:  # every skin-hued pixel far too saturated for skin (a red towel filling the frame)
         return np.zeros((h, w), bool), np.zeros((h, w), bool)
