@@ -169,7 +169,7 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     ex_work = _resize_mask(exclude, work.shape[:2]) if exclude is not None else None
     white_work = ex_work if white_from is exclude else (  # the pipeline passes the reference itself
         _resize_mask(white_from, work.shape[:2]) if white_from is not None else None)
-    skin_px, skin = _skin_masks(work, white_work)
+    skin_px, skin = _skin_masks(work, white_work, ignore=ex_work)
     if ex_work is not None:
         skin &= ~ex_work
         skin_px &= ~ex_work
@@ -434,9 +434,13 @@ SKIN_HUE_CORE_DEG = 12.0  # the skin's core pixels: this close to its hue mode
 SKIN_HUE_TOL_DEG = 14.0  # the least tolerance of skin hue round the mode (more where the skin's hue spreads)
 
 
-def skin_mask(work_rgb: np.ndarray, white_from: np.ndarray | None = None) -> np.ndarray:
-    """Bool mask of the skin region (spots and hairs inside it included), same size as the image."""
-    return _skin_masks(work_rgb, white_from)[1]
+def skin_mask(work_rgb: np.ndarray, white_from: np.ndarray | None = None,
+              ignore: np.ndarray | None = None) -> np.ndarray:
+    """Bool mask of the skin region (spots and hairs inside it included), same size as the image.
+
+    `ignore`: bool mask of what is known not to be skin (the reference), left out of the estimate of
+    the skin's colour."""
+    return _skin_masks(work_rgb, white_from, ignore)[1]
 
 
 # Without a white reference, a photo in which under this share is found to be skin is searched again
@@ -447,7 +451,8 @@ CAST_RETRY_SKIN_FRAC = 0.02
 CAST_MIN_CHROMA = 5.0
 
 
-def _skin_masks(work_rgb: np.ndarray, white_from: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _skin_masks(work_rgb: np.ndarray, white_from: np.ndarray | None = None,
+                ignore: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(skin-coloured pixels, skin region), found on a white-balanced copy where a cast hides the skin.
 
     Skin is looked for by hue (_skin_masks_as_seen). A cool or green cast moves it out of skin's
@@ -458,19 +463,20 @@ def _skin_masks(work_rgb: np.ndarray, white_from: np.ndarray | None = None) -> t
     image's size) is where a white reference lies, an ArUco marker's paper: when its brightest
     pixels (_white_of) show such a cast, the skin is looked for on a copy balanced to make them grey.
     The spots' own maps need no balance: the pigment index and the colour tests compare a spot with
-    the skin round it in log (optical density) units, where a channel's gain cancels.
+    the skin round it in log (optical density) units, where a channel's gain cancels. `ignore` (bool,
+    the working image's size): the reference, never skin, left out of the skin's colour estimate.
     """
     white = _white_of(work_rgb, white_from) if white_from is not None else None
     if white is not None and _cast_hides_skin(white):
-        return _skin_masks_as_seen(_balanced(work_rgb, white))
-    pix, region = _skin_masks_as_seen(work_rgb)
+        return _skin_masks_as_seen(_balanced(work_rgb, white), ignore)
+    pix, region = _skin_masks_as_seen(work_rgb, ignore)
     if white is not None or region.mean() >= CAST_RETRY_SKIN_FRAC:
         return pix, region
     # no white reference, and hardly any skin: the photo's brightest pixels may show the cast
     white = _white_of(work_rgb, np.ones(work_rgb.shape[:2], bool))
     if white is None or not _cast_hides_skin(white):
         return pix, region
-    pix_b, region_b = _skin_masks_as_seen(_balanced(work_rgb, white))
+    pix_b, region_b = _skin_masks_as_seen(_balanced(work_rgb, white), ignore)
     return (pix_b, region_b) if region_b.sum() > region.sum() else (pix, region)
 
 
@@ -503,12 +509,14 @@ def _cast_hides_skin(white: np.ndarray) -> bool:
     return chroma >= CAST_MIN_CHROMA and not SKIN_HUE_RANGE_DEG[0] < hue < SKIN_HUE_RANGE_DEG[1]
 
 
-def _skin_masks_as_seen(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _skin_masks_as_seen(work_rgb: np.ndarray, ignore: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(skin-coloured pixels, skin region): pixels whose hue and saturation match the photo's dominant skin cluster.
 
     Skin colour is estimated from the image itself (hue mode among skin-plausible pixels, weighted
     to the centre), so dark and light skin are both kept while cloth, sheets or walls of other
     hues or much higher or lower saturation are not. Spots inside the skin are holes, and filled.
+    `ignore` is left out of that estimate: in an underexposed photo (independent renderer dev 932009
+    at 0.4x) a yellow ruler across the centre is no more saturated than skin, and was taken for it.
     """
     h, w = work_rgb.shape[:2]
     small, f = _small(work_rgb, 320)
@@ -519,6 +527,8 @@ def _skin_masks_as_seen(work_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sat = chroma / np.maximum(L, 5.0)
     lo, hi = SKIN_HUE_RANGE_DEG
     plaus = (L > 4) & (L < 99) & (chroma > 2.5) & (hue > lo) & (hue < hi)
+    if ignore is not None and ignore.shape == (h, w) and ignore.any():
+        plaus &= ~_resize_mask(ignore, L.shape)
     if plaus.sum() < 0.02 * plaus.size:  # no skin-coloured pixels at all (a sheet, a wall, a grey image)
         return np.zeros((h, w), bool), np.zeros((h, w), bool)
     yy, xx = np.mgrid[0:L.shape[0], 0:L.shape[1]]

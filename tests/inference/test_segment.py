@@ -1713,3 +1713,31 @@ def test_grain_of_a_web_jpeg_seeds_few_candidates_and_a_petechia_on_it_is_found(
         assert len(near(pts, 320, 240)) == 1
         on_nothing += len(pts) - 1
     assert on_nothing <= 30
+
+
+def test_skin_colour_is_not_taken_from_the_reference_in_a_dark_photo():
+    """Underexposed, a yellow ruler is no more saturated than skin (chroma under 60) and, across the
+    centre, outweighed the dark skin in the hue histogram: the skin mask was the ruler's neighbourhood.
+    The reference, passed as `ignore`, is left out of the skin's colour (a 932009-like photo at 0.4x)."""
+    img = skin(gradient=False, tone=DARK) * 0.45
+    img[100:260] = np.asarray((235, 200, 30), np.float32) * 0.45
+    ruler = np.zeros(img.shape[:2], bool)
+    ruler[100:260] = True
+    photo = finish(img)
+    m = skin_mask(photo, ignore=ruler)  # without it: 0.00 of the skin above the ruler
+    assert m[:90].mean() > 0.9 and m[270:].mean() > 0.9
+
+
+def test_segment_finds_spots_beside_the_reference_in_a_dark_photo():
+    """segment() leaves its `exclude` (the reference) out of the skin's colour: the petechiae on the
+    dark skin of the photo above are found."""
+    img = skin(gradient=False, tone=DARK, seed=3)
+    for x, y in [(120, 50), (360, 310)]:
+        disc(img, x, y, 5)
+    img *= 0.45
+    img[100:260] = np.asarray((235, 200, 30), np.float32) * 0.45
+    ruler = np.zeros(img.shape[:2], bool)
+    ruler[100:260] = True
+    pts = centres(segment(finish(img), exclude=ruler))
+    for x, y in [(120, 50), (360, 310)]:
+        assert len(near(pts, x, y, 2.0)) == 1
