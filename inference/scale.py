@@ -358,19 +358,36 @@ def _apply_h(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return q[:, :2] / q[:, 2:3]
 
 
+# A reference's edges must step by `min_contrast` (linear light, 0-255), or by this share of the light
+# side's level where that is less (never under DIM_EDGE_MIN): a marker in an underexposed photo
+# (clinic-renderer dev 957015 at 0.4x: paper at sRGB 40, linear 5.3) was refused as washed out, its
+# sides' steps 5 linear units high against the 12 asked. A light side of 40 (sRGB 110) or more is held
+# to `min_contrast` as before, so a marker washed out by glare is still refused.
+DIM_EDGE_SHARE = 0.3
+DIM_EDGE_MIN = 2.0
+
+
+def _contrast_needed(min_contrast: float, light: float) -> float:
+    """The step an edge must make: `min_contrast`, less for a dim light side (DIM_EDGE_SHARE)."""
+    return max(DIM_EDGE_MIN, min(min_contrast, DIM_EDGE_SHARE * light))
+
+
 def _edge_crossings(profiles: np.ndarray, s: np.ndarray, min_contrast: float) -> tuple[np.ndarray, np.ndarray]:
     """Sub-sample 50 % crossing positions (in units of `s`) of dark-to-light profiles, and a valid flag.
 
     Each row of `profiles` runs from the dark side (s < 0) to the light side (s > 0); the dark and light
     levels are the medians of its outer quarters, and the up-crossing nearest s = 0 is interpolated.
-    Rows whose contrast is below `min_contrast` or below a third of the median contrast are invalid.
+    Rows whose contrast is below `min_contrast` (less for a dim reference: _contrast_needed) or below a
+    third of the median contrast are invalid.
     """
     q = max(2, profiles.shape[1] // 4)
     dark = np.median(profiles[:, :q], axis=1)
     light = np.median(profiles[:, -q:], axis=1)
     contrast = light - dark
     pos, found = _level_crossing((profiles - dark[:, None]) / np.where(contrast > 0, contrast, 1.0)[:, None], s, 0.5)
-    floor = max(min_contrast, 0.33 * float(np.median(contrast))) if len(contrast) else min_contrast
+    if not len(contrast):
+        return pos, np.zeros(0, bool)
+    floor = max(_contrast_needed(min_contrast, float(np.median(light))), 0.33 * float(np.median(contrast)))
     ok = found & (contrast >= floor)
     return np.where(ok, pos, np.nan), ok
 
@@ -831,7 +848,7 @@ def _first_steps(profiles: np.ndarray, s: np.ndarray, min_contrast: float) -> tu
     is the first step up; text on a label and the paper's edge lie beyond it.
     """
     dark, light = np.percentile(profiles, [10, 90])
-    if light - dark < min_contrast:
+    if light - dark < _contrast_needed(min_contrast, float(light)):
         return np.full(len(profiles), np.nan), np.zeros(len(profiles), bool)
     pos, ok = _level_crossing(profiles, s, math.sqrt(max(dark, 0.5) * light), first=True)
     return np.where(ok, pos, np.nan), ok

@@ -639,6 +639,18 @@ def test_ruler_partly_out_of_frame(visible_mm, found):
         assert "no ruler found" in sc.reason
 
 
+@pytest.mark.parametrize("exposure", [1.0, 0.14])
+def test_marker_in_an_underexposed_photo_is_measured(exposure):
+    """At 0.14x exposure the marker's paper is at sRGB 36 (linear 4.6): its sides' steps were under the
+    12 linear units asked of a well-lit marker, and it was refused as washed out (from 0.18x down)."""
+    hom = plane_to_image((800, 600), (400, 300), 0.06, 20.0, (0.04, 0.0))
+    img = with_marker(skin(800, 600), hom)
+    dim = np.clip(img.astype(np.float32) * exposure, 0, 255).astype(np.uint8)
+    sc = find_scale(dim)
+    assert sc.source == "aruco", sc.reason
+    assert sc.mm_per_px == pytest.approx(true_scale(hom), rel=2e-3)
+
+
 def test_marker_under_glare_is_measured_or_refused_clearly():
     hom = plane_to_image((800, 600), (400, 300), 0.06, 20.0, (0.04, 0.0))
     img = with_marker(skin(800, 600), hom)
