@@ -24,14 +24,16 @@ found nor masked out): what the pipeline does without a scale, e.g. its recall.
 
 `--cast cool|green|warm` analyses each photo under a colour cast stronger than a camera's white
 balance leaves (R, G, B gains in CASTS: shade or a cool LED, fluorescent light, tungsten), written
-as a JPEG of quality 92 in the same pixels' places.
+as a JPEG of quality 92 in the same pixels' places. `--exposure F` does the same with every channel
+times F (0.4: underexposed by about 1.3 stops, as a dim room leaves a phone photo; 1.6: overexposed,
+light skin clipping); with `--cast`, both apply.
 
 `--per-photo` also prints one line per photo (true spots, found, candidates on nothing), to see
 which photos a change moves.
 
 `--renderer clinic` uses benchmarks/clinic_render.py (seeds from 950000, out/clinic) instead.
 
-    .venv/bin/python benchmarks/bench_independent.py [--renderer indep|clinic] [--n 48] [--seed0 S] [--out DIR] [--web] [--no-scale] [--cast cool|green|warm] [--per-photo]
+    .venv/bin/python benchmarks/bench_independent.py [--renderer indep|clinic] [--n 48] [--seed0 S] [--out DIR] [--web] [--no-scale] [--cast cool|green|warm] [--exposure F] [--per-photo]
 """
 from __future__ import annotations
 
@@ -229,10 +231,11 @@ def web_copy(src: Path, dst: Path, seed: int) -> float:
 CASTS = {"cool": (0.8, 1.0, 1.3), "green": (0.85, 1.25, 0.9), "warm": (1.2, 1.0, 0.75)}
 
 
-def cast_copy(src: Path, dst: Path, cast: str) -> None:
-    """Write a copy of the JPEG `src` to `dst` under the colour cast CASTS[cast] (same pixels' places)."""
+def cast_copy(src: Path, dst: Path, cast: str | None, exposure: float = 1.0) -> None:
+    """Write a copy of the JPEG `src` to `dst` under the colour cast CASTS[cast] (None: no cast) and
+    every channel times `exposure` (same pixels' places)."""
     img = cv2.imread(str(src), cv2.IMREAD_COLOR).astype(np.float32)
-    gains = np.array(CASTS[cast][::-1], np.float32)  # OpenCV's BGR
+    gains = exposure * np.array((CASTS[cast] if cast else (1.0, 1.0, 1.0))[::-1], np.float32)  # OpenCV's BGR
     dst.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(dst), np.clip(img * gains, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 92])
 
@@ -272,6 +275,7 @@ def main() -> None:
     ap.add_argument("--web", action="store_true", help="analyse small watermarked JPEG copies (see above)")
     ap.add_argument("--no-scale", action="store_true", help="look for no reference (see above)")
     ap.add_argument("--cast", choices=sorted(CASTS), default=None, help="analyse copies under a colour cast (see above)")
+    ap.add_argument("--exposure", type=float, default=1.0, help="analyse copies with every channel x this (see above)")
     ap.add_argument("--per-photo", action="store_true", help="one line of counts per photo")
     a = ap.parse_args()
     module, seed0 = RENDERERS[a.renderer]
@@ -294,9 +298,10 @@ def main() -> None:
         if a.web:
             f = web_copy(out / "set" / name, out / "web" / name, a.seed0 + len(recs))
             result = to_rendered_px(analyze_photo_and_image(out / "web" / name, cfg, bundle)[0], f)
-        elif a.cast:
-            cast_copy(out / "set" / name, out / f"cast_{a.cast}" / name, a.cast)
-            result = analyze_photo_and_image(out / f"cast_{a.cast}" / name, cfg, bundle)[0]
+        elif a.cast or a.exposure != 1.0:
+            sub = out / f"cast_{a.cast or 'none'}_x{a.exposure:g}" / name
+            cast_copy(out / "set" / name, sub, a.cast, a.exposure)
+            result = analyze_photo_and_image(sub, cfg, bundle)[0]
         else:
             result = analyze_photo_and_image(out / "set" / name, cfg, bundle)[0]
         rec = photo_record(photo, result)
@@ -314,7 +319,8 @@ def main() -> None:
     print(f"{a.n} photos from benchmarks/{module}.py (seeds {a.seed0}..{a.seed0 + a.n - 1}"
           f"{', as web copies: 640-1024 px, watermark, JPEG 55-85' if a.web else ''}"
           f"{', no reference looked for' if a.no_scale else ''}"
-          f"{f', under a {a.cast} cast (R, G, B x {CASTS[a.cast]})' if a.cast else ''}), model "
+          f"{f', under a {a.cast} cast (R, G, B x {CASTS[a.cast]})' if a.cast else ''}"
+          f"{f', exposure x {a.exposure:g}' if a.exposure != 1.0 else ''}), model "
           f"{a.model or 'default'}; render {t_render:.0f} s, analysis {t_an:.0f} s ({t_an / a.n:.1f} s/photo, under load)")
     print("recall: hemorrhagic spots >= 0.5 mm matched; on nothing: candidates on no annotated object "
           "(annotated: hemorrhagic spots, moles, angiomas, bites, freckles)")
@@ -322,7 +328,7 @@ def main() -> None:
     _print_confusion(recs)
     for line in lost:
         print("scale not found: " + line)
-    if not (a.web or a.cast):
+    if not (a.web or a.cast or a.exposure != 1.0):
         _write_overlays(out, photos, recs, worst, config, bundle)
 
 
