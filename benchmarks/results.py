@@ -140,7 +140,7 @@ def results_markdown(result: dict, args: argparse.Namespace, model: str, sizes: 
         "sticker's diameter (`--sticker-mm`), which this one-config run does not give (the generated "
         "stickers vary in size), so on sticker photos the sticker search is off: a scale found there "
         "comes from another, wrong reference; without one, sizes are absent and labels come from the "
-        "CNN alone. Likewise the run states the shipped 20 mm marker, while one generated marker in four "
+        "CNN (with the photo's own petechiae as a size reference). Likewise the run states the shipped 20 mm marker, while one generated marker in four "
         "is 10-40 mm: those photos get a scale off by the size ratio (a 40 mm marker read as 20 mm gives "
         "half the mm/px, a 10 mm one twice it: the max error below), and every size in them is off by "
         "that ratio, as for a user who printed another size and did not pass `--marker-mm`.",

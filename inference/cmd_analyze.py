@@ -96,7 +96,7 @@ def summary_lines(result: PhotoResult) -> list[str]:
                         "the scale of its part in frame" if PARTIAL_MARKER_NOTE in (sc.reason or "") else ""))
     else:
         lines.append(f"Scale: none found ({sc.reason or 'no reference'}); sizes in mm are not available, "
-                     "labels come from the CNN alone")
+                     "labels come from the CNN (and the photo's own petechiae as a size reference)")
     s = result.summary
     counts = s.get("counts", {})
     lines.append("Spots: " + ", ".join(f"{lab} {counts.get(lab, 0)}" for lab in FINAL_LABELS)

@@ -235,6 +235,15 @@ MELANIN_HUE_DEG = 45.0
 MELANIN_FLAG_BELOW_PROB = 0.9
 MELANIN_OTHER_BELOW_PROB = 0.7
 
+# Without a scale the CNN judges a spot by its look in a field a few times its own size, so a
+# petechia's size does not show, and in close-ups it called the larger petechiae of a cluster purpura
+# (dev photos read without a scale: 76 of 504 petechiae of the independent renderer, 47 of 366 of
+# the clinic renderer). The photo's own petechiae are then the size reference: where the CNN calls
+# RELATIVE_MIN_PETECHIAE or more spots petechiae, and no fewer than it calls purpura, a spot it
+# calls purpura that is at most RELATIVE_MAX_X times their median diameter (px) is a petechia.
+RELATIVE_MIN_PETECHIAE = 5
+RELATIVE_MAX_X = 2.0
+
 
 def colour_shift_hue_deg(spot: Spot) -> float | None:
     """CIELAB hue angle (deg, -180..180) of the spot's colour minus its surrounding skin's; None if unknown."""
@@ -246,8 +255,12 @@ def colour_shift_hue_deg(spot: Spot) -> float | None:
     return math.degrees(math.atan2(db, da))
 
 
-def label_spot(spot: Spot, scheme: Scheme, has_scale: bool, other_confidence: float = 0.6) -> Spot:
-    """One spot's size class, final label and flags (see apply_rules)."""
+def label_spot(spot: Spot, scheme: Scheme, has_scale: bool, other_confidence: float = 0.6,
+               petechia_px: float | None = None) -> Spot:
+    """One spot's size class, final label and flags (see apply_rules).
+
+    `petechia_px`: without a scale, the median diameter (px) of the photo's CNN petechiae when they
+    can serve as its size reference (_petechia_reference), else None."""
     flags = list(spot.flags)
     d = spot.diameter_mm if has_scale else None
     size = size_class(d, scheme) if d is not None else None
@@ -267,6 +280,9 @@ def label_spot(spot: Spot, scheme: Scheme, has_scale: bool, other_confidence: fl
     elif cnn is not None:
         label = cnn
         flags.append("no_scale:label_from_cnn")
+        if cnn == "purpura" and petechia_px and spot.diameter_px <= RELATIVE_MAX_X * petechia_px:
+            label = "petechia"
+            flags.append(f"no_scale:petechia_by_relative_size:{spot.diameter_px / petechia_px:.1f}x_median")
         if cnn == "other":
             flags.append("cnn_uncertain_other")
     else:
@@ -291,15 +307,28 @@ def apply_rules(spots: list[Spot] | tuple[Spot, ...], scheme: str | Scheme = "de
 
     Flags: `cnn_size_disagree:cnn=..,size=..`, `near_threshold:<t>mm` (the size +/- its
     uncertainty straddles a threshold), `cnn_uncertain_other` (CNN said other below
-    `other_confidence`), `no_scale:label_from_cnn` (no scale: the CNN alone decides),
+    `other_confidence`), `no_scale:label_from_cnn` (no scale: the CNN decides),
     `no_model:label_from_size` (no CNN: the size alone decides), `colour_like_melanin:hue=..deg`
     (brown-yellow rather than red-purple against its skin, and the CNN below 0.9 sure: check it),
-    `melanin_colour_and_cnn_unsure:was=..` (that, and the CNN below 0.7 sure: labelled other).
+    `melanin_colour_and_cnn_unsure:was=..` (that, and the CNN below 0.7 sure: labelled other),
+    `no_scale:petechia_by_relative_size:..x_median` (no scale: called purpura by the CNN, but no
+    larger than twice the median of the photo's many CNN petechiae; RELATIVE_MAX_X).
     """
     s = get_scheme(scheme)
     if not 0.0 <= other_confidence <= 1.0:
         raise ConfigError(f"other_confidence {other_confidence} must be within 0..1")
-    return [label_spot(sp, s, has_scale, other_confidence) for sp in spots]
+    ref = None if has_scale else _petechia_reference(spots)
+    return [label_spot(sp, s, has_scale, other_confidence, ref) for sp in spots]
+
+
+def _petechia_reference(spots: list[Spot] | tuple[Spot, ...]) -> float | None:
+    """Median diameter (px) of the spots the CNN calls petechiae, when there are RELATIVE_MIN_PETECHIAE
+    or more of them and no fewer than it calls purpura; else None."""
+    pet = [sp.diameter_px for sp in spots if sp.cnn_label == "petechia" and sp.diameter_px > 0]
+    n_pur = sum(sp.cnn_label == "purpura" for sp in spots)
+    if len(pet) < RELATIVE_MIN_PETECHIAE or len(pet) < n_pur:
+        return None
+    return float(np.median(pet))
 
 
 # ----------------------------------------------------------------------------- per photo
@@ -406,8 +435,9 @@ def photo_summary(spots: list[Spot] | tuple[Spot, ...], scale: Scale, skin_area_
     if skin_mask is not None and not skin_mask.any():
         notes.append(NO_SKIN_NOTE)
     if not scale.found:
-        notes.append("No scale: sizes, densities and size classes are not available; "
-                     "labels come from the CNN alone.")
+        notes.append("No scale: sizes, densities and size classes are not available; labels come from "
+                     "the CNN, and a spot it calls purpura that is no larger than twice the median of the "
+                     f"photo's petechiae ({RELATIVE_MIN_PETECHIAE} or more) is labelled petechia.")
     resolved_mm = RESOLVED_PX * scale.mm_per_px if scale.found else None
     if resolved_mm is not None and resolved_mm > RESOLUTION_NOTE_FROM_MM:
         notes.append(RESOLUTION_NOTE.format(mm_per_px=scale.mm_per_px, limit_mm=resolved_mm, px=RESOLVED_PX,

@@ -134,6 +134,35 @@ def test_no_scale_label_from_cnn_and_no_model_label_from_size():
     assert out.label in FINAL_LABELS and out.flags
 
 
+def _no_scale_photo(pet_px, pur_px):
+    """Spots of a photo without a scale: CNN petechiae and purpura of these diameters (px)."""
+    spots = [dataclasses.replace(spot(i, d=None), diameter_px=float(d)) for i, d in enumerate(pet_px)]
+    spots += [dataclasses.replace(spot(100 + i, d=None, cnn="purpura"), diameter_px=float(d))
+              for i, d in enumerate(pur_px)]
+    return apply_rules(spots, has_scale=False)
+
+
+@pytest.mark.parametrize("pet_px, pur_px, want", [
+    ((10, 11, 12, 12, 14), (24, 25), ("petechia", "purpura")),  # median 12: 24 px is 2.0x, 25 px is 2.1x
+    ((10, 11, 12, 12), (15,), ("purpura",)),  # 4 petechiae are too few to be the reference
+    ((10, 11, 12, 12, 14), (15, 60, 70, 80, 90, 99), ("purpura",) * 6),  # more purpura than petechiae
+], ids=["twice-the-median", "too-few-petechiae", "purpura-the-majority"])
+def test_no_scale_purpura_no_larger_than_the_photos_petechiae_is_a_petechia(pet_px, pur_px, want):
+    out = _no_scale_photo(pet_px, pur_px)
+    assert tuple(o.label for o in out if o.cnn_label == "purpura") == want
+    assert all(o.label == "petechia" for o in out if o.cnn_label == "petechia")
+    moved = [o for o in out if o.cnn_label == "purpura" and o.label == "petechia"]
+    assert all("no_scale:petechia_by_relative_size:2.0x_median" in o.flags for o in moved)
+    assert all(not any("relative_size" in f for f in o.flags) for o in out if o.label == "purpura")
+
+
+def test_the_relative_size_rule_is_only_for_photos_without_a_scale():
+    spots = [spot(i, d=1.0) for i in range(6)] + [spot(9, d=1.5, cnn="purpura")]
+    out = apply_rules(spots)  # with a scale the size class decides: 1.5 mm is a petechia either way
+    assert not any("relative_size" in f for o in out for f in o.flags)
+    assert "cnn_size_disagree:cnn=purpura,size=petechia" in out[-1].flags
+
+
 def test_densest_window_counts_points_in_a_25mm_square():
     scale = Scale(mm_per_px=0.1, source="manual")  # 25 mm = 250 px
     cluster = [(100 + 20 * i, 100 + 20 * j) for i in range(5) for j in range(4)]  # 20 within 80 px
