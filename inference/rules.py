@@ -312,7 +312,7 @@ def apply_rules(spots: list[Spot] | tuple[Spot, ...], scheme: str | Scheme = "de
     (brown-yellow rather than red-purple against its skin, and the CNN below 0.9 sure: check it),
     `melanin_colour_and_cnn_unsure:was=..` (that, and the CNN below 0.7 sure: labelled other),
     `no_scale:petechia_by_relative_size:..x_median` (no scale: called purpura by the CNN, but no
-    larger than twice the median of the photo's many CNN petechiae; RELATIVE_MAX_X).
+    larger than RELATIVE_MAX_X x the median of the photo's CNN petechiae, RELATIVE_MIN_PETECHIAE or more).
     """
     s = get_scheme(scheme)
     if not 0.0 <= other_confidence <= 1.0:
@@ -436,8 +436,8 @@ def photo_summary(spots: list[Spot] | tuple[Spot, ...], scale: Scale, skin_area_
         notes.append(NO_SKIN_NOTE)
     if not scale.found:
         notes.append("No scale: sizes, densities and size classes are not available; labels come from "
-                     "the CNN, and a spot it calls purpura that is no larger than twice the median of the "
-                     f"photo's petechiae ({RELATIVE_MIN_PETECHIAE} or more) is labelled petechia.")
+                     f"the CNN, and a spot it calls purpura that is no larger than {RELATIVE_MAX_X:g} x the median "
+                     f"of the photo's petechiae ({RELATIVE_MIN_PETECHIAE} or more) is labelled petechia.")
     resolved_mm = RESOLVED_PX * scale.mm_per_px if scale.found else None
     if resolved_mm is not None and resolved_mm > RESOLUTION_NOTE_FROM_MM:
         notes.append(RESOLUTION_NOTE.format(mm_per_px=scale.mm_per_px, limit_mm=resolved_mm, px=RESOLVED_PX,

@@ -464,7 +464,7 @@ def _skin_masks(work_rgb: np.ndarray, white_from: np.ndarray | None = None,
     pixels (_white_of) show such a cast, the skin is looked for on a copy balanced to make them grey.
     The spots' own maps need no balance: the pigment index and the colour tests compare a spot with
     the skin round it in log (optical density) units, where a channel's gain cancels. `ignore` (bool,
-    the working image's size): the reference, never skin, left out of the skin's colour estimate.
+    any size): the reference, never skin, left out of the skin's colour estimate.
     """
     white = _white_of(work_rgb, white_from) if white_from is not None else None
     if white is not None and _cast_hides_skin(white):
@@ -527,7 +527,7 @@ def _skin_masks_as_seen(work_rgb: np.ndarray, ignore: np.ndarray | None = None) 
     sat = chroma / np.maximum(L, 5.0)
     lo, hi = SKIN_HUE_RANGE_DEG
     plaus = (L > 4) & (L < 99) & (chroma > 2.5) & (hue > lo) & (hue < hi)
-    if ignore is not None and ignore.shape == (h, w) and ignore.any():
+    if ignore is not None and ignore.any():
         plaus &= ~_resize_mask(ignore, L.shape)
     if plaus.sum() < 0.02 * plaus.size:  # no skin-coloured pixels at all (a sheet, a wall, a grey image)
         return np.zeros((h, w), bool), np.zeros((h, w), bool)
