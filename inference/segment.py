@@ -167,8 +167,7 @@ def segment(image_rgb: np.ndarray, exclude: np.ndarray | None = None, mm_per_px:
     work = _working_image(image_rgb, reduced, mm_per_px, cfg)
     work_scale = w / work.shape[1]
     ex_work = _resize_mask(exclude, work.shape[:2]) if exclude is not None else None
-    white_work = ex_work if white_from is exclude else (  # the pipeline passes the reference itself
-        _resize_mask(white_from, work.shape[:2]) if white_from is not None else None)
+    white_work = ex_work if white_from is exclude else white_from  # the pipeline passes the reference itself
     skin_px, skin = _skin_masks(work, white_work, ignore=ex_work)
     if ex_work is not None:
         skin &= ~ex_work
@@ -459,8 +458,8 @@ def _skin_masks(work_rgb: np.ndarray, white_from: np.ndarray | None = None,
     range while a cloth's red or brown moves in: the bundled example with blue gained 1.3x and red
     0.8x (shade, a cool LED) has its skin at hue -82 deg, with green 1.25x (fluorescent light) at 126
     deg, and in both the red cloth beside the leg was taken for the skin and no spot was found. A
-    warm cast (tungsten) keeps skin in range and needs nothing. `white_from` (bool, the working
-    image's size) is where a white reference lies, an ArUco marker's paper: when its brightest
+    warm cast (tungsten) keeps skin in range and needs nothing. `white_from` (bool, any size) is
+    where a white reference lies, an ArUco marker's paper: when its brightest
     pixels (_white_of) show such a cast, the skin is looked for on a copy balanced to make them grey.
     The spots' own maps need no balance: the pigment index and the colour tests compare a spot with
     the skin round it in log (optical density) units, where a channel's gain cancels. `ignore` (bool,
@@ -488,10 +487,10 @@ def _balanced(rgb: np.ndarray, white: np.ndarray) -> np.ndarray:
 
 def _white_of(rgb: np.ndarray, where: np.ndarray) -> np.ndarray | None:
     """RGB of a white reference: the per-channel median of the brightest 2 % (by luma) of the pixels
-    `where` (bool), clipped ones (any channel 250+) left out as their colour is lost; None when fewer
-    than 50 px are left or they are too dark (luma under 80) to be a white."""
+    `where` (bool, any size), clipped ones (any channel 250+) left out as their colour is lost; None
+    when fewer than 50 px are left or they are too dark (luma under 80) to be a white."""
     if where.shape != rgb.shape[:2]:
-        return None
+        where = _resize_mask(where, rgb.shape[:2])
     px = rgb[where].astype(np.float32)
     px = px[px.max(axis=1) < 250]
     if len(px) < 50:
