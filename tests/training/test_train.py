@@ -1,6 +1,7 @@
 """Training runs: the loss goes down, runs are reproducible, the run folder is complete, DDP on 2 CPUs."""
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -97,9 +98,16 @@ def test_config_errors(tmp_path):
     assert "[crop]" in to_toml(load_config())
 
 
+def _free_port() -> int:
+    """A TCP port free on this machine now: a fixed one failed (EADDRINUSE) when two test runs overlapped."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_process_ddp_run(tiny, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
            "-m", "spotscale.inference.cli", "train", "--data", str(tiny), "--out", str(out),
            "--epochs", "1", "--batch-size", "8", "--threads", "1", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
