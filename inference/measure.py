@@ -40,17 +40,18 @@ def measure(image_rgb: np.ndarray, candidates: Iterable[Candidate], scale: Scale
         dmax, dmin = _ferets(planes)
         mmpp = _local_mm_per_px(scale, _homography(scale), centres)
         rel = local_scale_rel_sd(scale, centres[:, 0], centres[:, 1], image_rgb.shape[:2])
-        for i, (cand, (pts, area_px, edge_px), plane) in enumerate(zip(cands, outlines, planes)):
+        for i, (cand, (pts, area_px, edge_px, gain), plane) in enumerate(zip(cands, outlines, planes)):
             area_mm2 = polygon_area(plane) if len(plane) >= 3 else area_px * mmpp[i] ** 2
             if isinstance(cand, RefinedCandidate) and polygon_area(pts) > 0:
                 area_mm2 *= area_px / polygon_area(pts)  # pixel-count area is the less biased one
-            unc = math.sqrt((0.5 * mmpp[i]) ** 2 + (0.5 * edge_px * mmpp[i]) ** 2 + (dmax[i] * rel[i]) ** 2)
+            # half a pixel of the outline, times what undoing the blur of a small spot makes of it
+            unc = math.sqrt((0.5 * gain * mmpp[i]) ** 2 + (0.5 * edge_px * mmpp[i]) ** 2 + (dmax[i] * rel[i]) ** 2)
             sizes[i] = dict(diameter_mm=float(dmax[i]), eq_diameter_mm=2 * math.sqrt(area_mm2 / math.pi),
                             area_mm2=area_mm2, minor_mm=float(dmin[i]), diameter_uncertainty_mm=unc)
     return [Spot(spot_id=i, x=float(cx), y=float(cy), bbox=tuple(int(v) for v in cand.bbox), area_px=area_px,
                  diameter_px=float(dpx), lab=lab, skin_lab=skin_lab, contour=tuple(map(tuple, pts.tolist())),
                  texture_snr=cand.texture_snr, **kw)
-            for i, (cand, (pts, area_px, _), (cx, cy), dpx, (lab, skin_lab), kw)
+            for i, (cand, (pts, area_px, _, _), (cx, cy), dpx, (lab, skin_lab), kw)
             in enumerate(zip(cands, outlines, centres, diam_px, colours, sizes), start=1)]
 
 
@@ -181,20 +182,21 @@ def _centroid(cand: Candidate, pts: np.ndarray) -> tuple[float, float]:
     return float(pts[:, 0].mean()), float(pts[:, 1].mean())
 
 
-def _contour_px(cand: Candidate) -> tuple[np.ndarray, float, float]:
-    """Outline (x, y) px, area px and edge width px of a candidate (sub-pixel when refined)."""
+def _contour_px(cand: Candidate) -> tuple[np.ndarray, float, float, float]:
+    """Outline (x, y) px, area px, edge width px and size gain (RefinedCandidate.size_gain) of a
+    candidate (sub-pixel when refined)."""
     if isinstance(cand, RefinedCandidate) and len(cand.contour) >= 3:
-        return np.asarray(cand.contour, dtype=np.float64), cand.area_px, cand.edge_width_px
+        return np.asarray(cand.contour, dtype=np.float64), cand.area_px, cand.edge_width_px, cand.size_gain
     m = np.ascontiguousarray(cand.mask, dtype=np.uint8)
     cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     x0, y0 = cand.bbox[0], cand.bbox[1]
     if not cs:
-        return np.array([[x0, y0]], np.float64), 0.0, 0.0
+        return np.array([[x0, y0]], np.float64), 0.0, 0.0, 1.0
     c = max(cs, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
     c = pixel_edges(c)
     if len(c) > 64:
         c = c[np.linspace(0, len(c), 64, endpoint=False).astype(int)]
-    return c + (x0, y0), float(m.sum()), 0.0
+    return c + (x0, y0), float(m.sum()), 0.0, 1.0
 
 
 def _colours(image: np.ndarray, cands: list[Candidate]) -> list[tuple[tuple[float, float, float],

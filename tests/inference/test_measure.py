@@ -129,6 +129,29 @@ def test_batched_ferets_equal_one_at_a_time():
     assert (dmax[-3], dmin[-3]) == (pytest.approx(5), 0.0) and dmin[-2] == 0.0 and dmax[-1] == 0.0
 
 
+def test_a_spot_whose_blur_is_undone_carries_the_deblurs_gain_in_its_uncertainty():
+    # a 2 px disc's half-maximum outline is mostly our own smoothing's width: undoing it, a pixel of
+    # outline error is up to several px of diameter (the table's slope), which the uncertainty now holds;
+    # a 30 px disc's is a pixel's
+    from spotscale.inference.segment import _deblur_gain
+    assert _deblur_gain(2.0) == pytest.approx(0.5 / (2.024 - 1.89), rel=1e-6)  # table between 1.0 and 1.5 px discs
+    assert _deblur_gain(1.0) == pytest.approx(0.5 / (1.89 - 1.814), rel=1e-6)  # under the table: its first slope
+    assert _deblur_gain(12.0) == 1.0 and _deblur_gain(12.0, blur_px=4.0) > 1.5  # wide, unless the photo's blur is
+    mmpp = 0.2  # a 0.4 mm petechia and a 6 mm purpura
+    sc = Scale(mm_per_px=mmpp, mm_per_px_uncertainty=0.0, source="manual")
+    img = skin(seed=2, gradient=False)
+    disc(img, 120.3, 170.6, 1.0)
+    disc(img, 320.4, 170.2, 15.0)
+    photo = finish(img)
+    seg = segment(photo, mm_per_px=mmpp)
+    small, big = sorted(measure(photo, seg.candidates, sc), key=lambda s: s.diameter_mm)
+    c_small = min(seg.candidates, key=lambda c: c.area_px)
+    assert c_small.size_gain > 1.5 and max(c.size_gain for c in seg.candidates if c is not c_small) == 1.0
+    pixel = 0.5 * mmpp
+    assert small.diameter_uncertainty_mm >= c_small.size_gain * pixel > 1.5 * pixel
+    assert big.diameter_uncertainty_mm < 2 * pixel  # half a pixel and half a sharp edge's width
+
+
 def test_a_spot_far_from_a_small_marker_is_given_the_marker_perspectives_uncertainty():
     # its scale there is the marker's perspective extrapolated: the diameter's uncertainty says so
     from tests.inference.test_scale import _marker_scale_at
