@@ -258,7 +258,8 @@ def report_uncertainty(results: list[dict]) -> None:
     """How often the reported diameter uncertainty holds the error, by the spot's true size in px.
 
     The scale here is the true one, so this is the segmentation's and measurement's own part of it
-    (half a pixel and half the edge's 25-75 % width, in quadrature); a gaussian error would be within
+    (half a pixel, times the deblur's gain for a spot a few px wide, and half the edge's 25-75 % width,
+    in quadrature); a gaussian error would be within
     one sd 68.3 % of the time and within two 95.4 %. The rule layer flags a spot `near_threshold`
     when a size class's limit lies within one sd of its size."""
     print("diameter uncertainty (found spots >= 0.5 mm; |measured - true| within 1 / 2 reported sd; "
