@@ -2443,11 +2443,16 @@ def _deblur_factor(d_half_px: float, blur_px: float = 0.0) -> float:
     sigma. Without it, tiny spots are not inflated by our blur, yet never shrunk below what that
     alone explains. Under a blur of sigma, spots under about 2 sigma all look alike, so their size
     comes out near the table's floor (0.66 sigma)."""
-    ratio = math.hypot(_TABLE_SIGMA_PX, blur_px) / _TABLE_SIGMA_PX
-    x = d_half_px / ratio
+    x = _in_table_units(d_half_px, blur_px)
     if x >= _HALF_MAX_PX[-1] or x <= 0:
         return 1.0
     return float(np.interp(x, _HALF_MAX_PX, _DISC_PX)) / x
+
+
+def _in_table_units(d_half_px: float, blur_px: float) -> float:
+    """A half-maximum diameter (full px) in the units of _HALF_MAX_PX: px under our own smoothing
+    alone, the photo's blur `blur_px` scaled away (the table holds for any gaussian in its sigmas)."""
+    return d_half_px / (math.hypot(_TABLE_SIGMA_PX, blur_px) / _TABLE_SIGMA_PX)
 
 
 def _deblur_gain(d_half_px: float, blur_px: float = 0.0) -> float:
@@ -2458,7 +2463,7 @@ def _deblur_gain(d_half_px: float, blur_px: float = 0.0) -> float:
     half-maximum outline is 0.08 px wider than a 0.5 px one's), and a half-pixel error of the outline
     is a few px of the size. The reported uncertainty carries that (measure.measure): with a
     pixel's slope of 1 it held the error of only 56 % of the spots under 6 px within one sd."""
-    x = d_half_px / (math.hypot(_TABLE_SIGMA_PX, blur_px) / _TABLE_SIGMA_PX)
+    x = _in_table_units(d_half_px, blur_px)
     if x >= _HALF_MAX_PX[-1]:
         return 1.0
     i = int(np.clip(np.searchsorted(_HALF_MAX_PX, x) - 1, 0, len(_HALF_MAX_PX) - 2))
