@@ -89,6 +89,9 @@ class Spot:
     label: str | None = None
     flags: tuple[str, ...] = ()
     texture_snr: float | None = None  # Candidate.texture_snr
+    # max Feret as the spot looks, without the photo's own blur undone (only the segmenter's smoothing):
+    # what a spot too small to be one is judged by where no scale gives a smallest size (None: as diameter_px)
+    seen_diameter_px: float | None = None
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,15 @@ def measure(image_rgb: np.ndarray, candidates: Iterable[Candidate], scale: Scale
                             area_mm2=area_mm2, minor_mm=float(dmin[i]), diameter_uncertainty_mm=unc)
     return [Spot(spot_id=i, x=float(cx), y=float(cy), bbox=tuple(int(v) for v in cand.bbox), area_px=area_px,
                  diameter_px=float(dpx), lab=lab, skin_lab=skin_lab, contour=tuple(map(tuple, pts.tolist())),
-                 texture_snr=cand.texture_snr, **kw)
+                 texture_snr=cand.texture_snr, seen_diameter_px=_seen_diameter(cand, area_px, float(dpx)), **kw)
             for i, (cand, (pts, area_px, _, _), (cx, cy), dpx, (lab, skin_lab), kw)
             in enumerate(zip(cands, outlines, centres, diam_px, colours, sizes), start=1)]
+
+
+def _seen_diameter(cand: Candidate, area_px: float, diameter_px: float) -> float:
+    """A spot's max Feret as it looks (px): scaled back by the area that undoing the photo's blur took off."""
+    seen = getattr(cand, "seen_area_px", 0.0)
+    return diameter_px * math.sqrt(seen / area_px) if seen > 0 and area_px > 0 else diameter_px
 
 
 def skin_area_cm2(seg: Segmentation, scale: Scale) -> float | None:

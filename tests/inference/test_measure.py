@@ -167,3 +167,20 @@ def test_a_spot_far_from_a_small_marker_is_given_the_marker_perspectives_uncerta
                                 Candidate(bbox=(1450, 1050, 21, 21), mask=mask)], flat)
     assert near.diameter_uncertainty_mm == pytest.approx(near0.diameter_uncertainty_mm, rel=0.05)
     assert far.diameter_uncertainty_mm > 1.5 * far0.diameter_uncertainty_mm
+
+
+def test_a_spot_deblurred_by_the_photos_blur_keeps_its_size_as_seen():
+    # under a blur of 1.0 px a 4 px disc is measured near its true size and looks a little larger; a
+    # 2 px disc (two sigma: its size is near the deblur's floor) looks over a px larger than measured;
+    # a 30 px disc looks as it measures (a blur changes nothing there)
+    from tests.inference.test_scale import blur
+    img = skin(seed=4, gradient=False)
+    disc(img, 120.3, 170.6, 2.0)
+    disc(img, 200.6, 170.3, 1.0)
+    disc(img, 320.4, 170.2, 15.0)
+    photo = finish(blur(np.clip(img, 0, 255).astype(np.uint8), 1.0).astype(np.float32), noise=1.0)
+    seg = segment(photo, mm_per_px=0.1, config=SegmentConfig(camera_blur_px=1.0))
+    tiny, small, big = sorted(measure(photo, seg.candidates, Scale(None)), key=lambda s: s.diameter_px)
+    assert small.diameter_px == pytest.approx(4.0, abs=0.5) and small.seen_diameter_px > small.diameter_px + 0.2
+    assert tiny.seen_diameter_px > tiny.diameter_px + 1.0
+    assert big.seen_diameter_px == pytest.approx(big.diameter_px, rel=1e-6)

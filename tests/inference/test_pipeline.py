@@ -258,17 +258,22 @@ def test_skin_texture_is_dropped_only_when_faint_and_the_cnn_calls_it_other(text
     assert [s.spot_id for s in kept] == list(range(1, len(kept) + 1))
 
 
-@pytest.mark.parametrize("diameter_mm, diameter_px, dropped", [
-    (0.14, 3.0, True),    # a pixel or two between a bruise's lobes, measured under half the smallest spot (0.3 mm)
-    (0.15, 3.0, False),   # at the limit: kept
-    (0.25, 0.9, False),   # with a scale the size in mm decides, however coarse the photo
-    (None, 0.9, True),    # no scale: a speck under a pixel across (a frame corner, one noisy pixel)
-    (None, 1.0, False),   # no scale: a pixel across is kept
+@pytest.mark.parametrize("diameter_mm, diameter_px, seen_px, dropped", [
+    (0.14, 3.0, None, True),    # a pixel or two between a bruise's lobes, measured under half the smallest spot (0.3 mm)
+    (0.15, 3.0, None, False),   # at the limit: kept
+    (0.14, 3.0, 6.0, True),     # with a scale, the size measured decides, not the size seen
+    (0.25, 0.9, None, False),   # with a scale the size in mm decides, however coarse the photo
+    (None, 0.9, None, True),    # no scale: a speck under a pixel across (a frame corner, one noisy pixel)
+    (None, 1.0, None, False),   # no scale: a pixel across is kept
+    (None, 0.8, 2.7, False),    # no scale: a petechia deblurred to the floor of a known blur, 2.7 px as seen
+    (None, 0.8, 0.9, True),     # ...but a speck that looks under a pixel goes
 ])
-def test_fragments_are_dropped(diameter_mm, diameter_px, dropped):
+def test_fragments_are_dropped(diameter_mm, diameter_px, seen_px, dropped):
     from spotscale.inference.pipeline import drop_fragments
-    spots = [Spot(spot_id=i, x=10.0 * i, y=0.0, bbox=(0, 0, 1, 1), area_px=1.0, diameter_px=px, diameter_mm=d)
-             for i, (d, px) in enumerate([(0.8, 5.0), (diameter_mm, diameter_px), (3.0, 20.0)], start=1)]
+    spots = [Spot(spot_id=i, x=10.0 * i, y=0.0, bbox=(0, 0, 1, 1), area_px=1.0, diameter_px=px, diameter_mm=d,
+                  seen_diameter_px=seen)
+             for i, (d, px, seen) in enumerate([(0.8, 5.0, None), (diameter_mm, diameter_px, seen_px), (3.0, 20.0, None)],
+                                               start=1)]
     kept, n = drop_fragments(spots, AnalysisConfig())
     assert n == int(dropped)
     assert [s.x for s in kept] == ([10.0, 30.0] if dropped else [10.0, 20.0, 30.0])
