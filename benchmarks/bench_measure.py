@@ -1,8 +1,9 @@
 """Accuracy and speed of segmentation + measurement on generator photos with a fixed, untuned seed.
 
 Sizes are measured with the TRUE scale (the generator's image->plane homography) so the figures
-isolate segmentation and measurement from scale finding; on ArUco and sticker photos the blur
-measured at the marker or the sticker's rim is used, as the pipeline does, and the spots its
+isolate segmentation and measurement from scale finding; the blur measured at the marker, the
+sticker's rim or the ruler's sides is used, else the one read on the photo's own edges, as the
+pipeline does (pipeline.camera_blur), and the spots its
 measurement stage leaves out (fragments and specks: pipeline.drop_fragments, drop_specks) are left
 out here too, so the figures are those of what the pipeline reports. Prints recall of hemorrhagic spots
 >= 0.5 mm, the fraction of candidates that match no annotated spot, size errors, all overall and by
@@ -10,8 +11,8 @@ ITA band, by the spot's size in px and by whether it touches another spot or lie
 sigmas across (what resolution and blur leave to find), how often the reported diameter uncertainty
 holds the error, then a per-stage timing of one 4000x3000 JPEG against cv2.imread.
 
-`--no-scale` segments each photo as if it held no reference (no mm per px, no blur measured at a
-marker: what the pipeline does with a photo whose scale is not found), and still measures the spots
+`--no-scale` segments each photo as if it held no reference (no mm per px, the blur read on the
+photo's own edges: what the pipeline does with a photo whose scale is not found), and still measures the spots
 found with the true scale, so recall and non-spot figures say what a missing scale costs.
 
 `--watermark yellow` renders every photo with a yellow or orange line of text blended over it (a
@@ -41,7 +42,7 @@ import numpy as np
 
 from spotscale.data.photo import read_photo
 from spotscale.data.types import HEMORRHAGIC, Scale
-from spotscale.inference.pipeline import AnalysisConfig, drop_fragments, drop_specks, measure_unshaken, reference_exclusion
+from spotscale.inference.pipeline import AnalysisConfig, camera_blur, drop_fragments, drop_specks, measure_unshaken, reference_exclusion
 from spotscale.inference.scale import ScaleConfig, find_scale
 from spotscale.inference.segment import SegmentConfig, segment
 
@@ -114,19 +115,20 @@ def exclude_mask(meta: dict, shape: tuple[int, int]) -> np.ndarray | None:
     return reference_exclusion(ref, shape, AnalysisConfig().reference_margin_px)
 
 
-def marker_blur(img: np.ndarray, meta: dict) -> float:
-    """The blur the pipeline measures at the reference and deblurs small spots by: at an ArUco marker's
-    edges, a sticker's rim or a ruler's long sides (0 where none is measured)."""
+def marker_blur(img: np.ndarray, meta: dict, no_scale: bool = False) -> float:
+    """The blur the pipeline deblurs small spots by (pipeline.camera_blur): measured at an ArUco
+    marker's edges, a sticker's rim or a ruler's long sides, else read on the photo's sharpest edges
+    (0 where neither gives one). `no_scale`: as for a photo whose reference is not found."""
     sc = meta.get("scale", {})
+    if no_scale or sc.get("kind") not in KINDS:
+        return camera_blur(img, Scale(None), SegmentConfig())[0] or 0.0
     if sc.get("kind") == "aruco":
         cfg = ScaleConfig(marker_side_mm=float(sc.get("marker_side_mm", 20.0)), order=("aruco",))
     elif sc.get("kind") == "sticker":
         cfg = ScaleConfig(sticker_diameter_mm=float(sc["diameter_mm"]), sticker_color=sc["colour"], order=("sticker",))
-    elif sc.get("kind") == "ruler":
-        cfg = ScaleConfig(order=("ruler",))
     else:
-        return 0.0
-    return find_scale(img, cfg).blur_px or 0.0
+        cfg = ScaleConfig(order=("ruler",))
+    return camera_blur(img, find_scale(img, cfg), SegmentConfig())[0] or 0.0
 
 
 def evaluate_photo(jpg: Path, no_scale: bool = False) -> dict:
@@ -138,7 +140,7 @@ def evaluate_photo(jpg: Path, no_scale: bool = False) -> dict:
     red = read_photo(jpg, reduce=4) if max(img.shape[:2]) >= 2000 else None
     scale = true_scale(meta)
     seg = segment(img, exclude=exclude_mask(meta, img.shape[:2]), mm_per_px=None if no_scale else scale.mm_per_px,
-                  reduced=red, config=SegmentConfig(camera_blur_px=0.0 if no_scale else marker_blur(img, meta)))
+                  reduced=red, config=SegmentConfig(camera_blur_px=marker_blur(img, meta, no_scale)))
     spots, _ = measure_unshaken(img, seg.candidates, scale)  # as the pipeline's measurement stage does
     spots, _ = drop_fragments(spots, AnalysisConfig())
     spots, _ = drop_specks(spots, AnalysisConfig())

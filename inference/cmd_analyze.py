@@ -98,6 +98,9 @@ def summary_lines(result: PhotoResult) -> list[str]:
         lines.append(f"Scale: none found ({sc.reason or 'no reference'}); sizes in mm are not available, "
                      "labels come from the CNN (and the photo's own petechiae as a size reference)")
     s = result.summary
+    if s.get("camera_blur_from") == "photo_edges":
+        lines.append(f"Blur: {s['camera_blur_px']:.1f} px (gaussian sigma), read on the photo's sharpest edges "
+                     "(none measured at a reference)")
     counts = s.get("counts", {})
     lines.append("Spots: " + ", ".join(f"{lab} {counts.get(lab, 0)}" for lab in FINAL_LABELS)
                  + f" (total {len(result.spots)}"

@@ -349,8 +349,9 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
         raise PhotoError(path or "image", NO_COLOUR)
     clock.lap("scale")
     seg_cfg = cfg.segment
-    if scale.blur_px and not seg_cfg.camera_blur_px:  # the blur measured at the reference, unless the user set one
-        seg_cfg = dataclasses.replace(seg_cfg, camera_blur_px=scale.blur_px)
+    blur, blur_from = camera_blur(image, scale, seg_cfg)
+    if blur and not seg_cfg.camera_blur_px:
+        seg_cfg = dataclasses.replace(seg_cfg, camera_blur_px=blur)
     seg = segment(image, exclude=exclude, mm_per_px=scale.mm_per_px, config=seg_cfg, reduced=reduced,
                   debug_dir=debug_dir, white_from=exclude if scale.source == "aruco" else None)  # its paper is white
     clock.lap("segment")
@@ -365,6 +366,7 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     spots = rules.apply_rules(spots, scheme, scale.found, cfg.other_confidence)
     summary = rules.photo_summary(spots, scale, area_cm2, seg.skin_mask, 1.0 / seg.work_scale, scheme)
     summary.update(scale_source=scale.source, scale_reason=scale.reason, model=model_note,
+                   camera_blur_px=None if blur is None else round(blur, 2), camera_blur_from=blur_from,
                    dropped_as_skin_texture=n_texture, dropped_as_fragments=n_fragments, dropped_as_specks=n_specks,
                    camera_shake=shake.describe() if shake else None)
     if shake:
@@ -377,6 +379,19 @@ def _analyze(image: np.ndarray | PendingImage, config: AnalysisConfig | None, ne
     if debug_dir is not None:
         _write_debug(Path(debug_dir), image, reduced, seg, result)
     return result
+
+
+def camera_blur(image: np.ndarray, scale: Scale, seg_cfg: SegmentConfig) -> tuple[float | None, str | None]:
+    """The photo's blur (gaussian sigma, full px) that small spots are deblurred by, and where it comes
+    from: the user's setting (`config`), the reference's edges (`reference`), else the photo's own
+    sharpest edges (`photo_edges`, blur.photo_blur); (None, None) when none can be read."""
+    if seg_cfg.camera_blur_px:
+        return float(seg_cfg.camera_blur_px), "config"
+    if scale.blur_px is not None:
+        return float(scale.blur_px), "reference"
+    from spotscale.inference.blur import photo_blur
+    b = photo_blur(image)
+    return (b, "photo_edges") if b is not None else (None, None)
 
 
 def reference_exclusion(scale: Scale, shape: tuple[int, int], margin_px: int) -> np.ndarray:
@@ -567,6 +582,8 @@ def rescale_result(result: PhotoResult, k: int, width: int, height: int) -> Phot
         reference_points=tuple(pt(x, y) for x, y in sc.reference_points),
         blur_px=None if sc.blur_px is None else sc.blur_px * k)
     summary = dict(result.summary)
+    if summary.get("camera_blur_px") is not None:
+        summary["camera_blur_px"] = round(summary["camera_blur_px"] * k, 2)
     c = summary.get("densest_window_center_px")
     if c:
         summary["densest_window_center_px"] = tuple(round(v, 1) for v in pt(*c))
