@@ -184,3 +184,55 @@ def test_a_spot_deblurred_by_the_photos_blur_keeps_its_size_as_seen():
     assert small.diameter_px == pytest.approx(4.0, abs=0.5) and small.seen_diameter_px > small.diameter_px + 0.2
     assert tiny.seen_diameter_px > tiny.diameter_px + 1.0
     assert big.seen_diameter_px == pytest.approx(big.diameter_px, rel=1e-6)
+
+
+def _disc_with_tail(cx: float, cy: float, r: float, tail_len: float, tail_w: float) -> np.ndarray:
+    """Outline (64 x 2 px) of a disc with a straight strip running out of it to the right."""
+    u = 16
+    m = np.zeros((int((cy + r + 4) * u), int((cx + r + tail_len + 4) * u)), np.uint8)
+    cv2.circle(m, (int(cx * u), int(cy * u)), int(r * u), 1, -1)
+    cv2.rectangle(m, (int(cx * u), int((cy - tail_w / 2) * u)), (int((cx + r + tail_len) * u), int((cy + tail_w / 2) * u)), 1, -1)
+    cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    c = cs[0].reshape(-1, 2) / u
+    return c[np.linspace(0, len(c), 64, endpoint=False).astype(int)].astype(np.float64)
+
+
+def _ellipse(a: float, b: float) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    return np.stack([30.3 + a * np.cos(t), 20.6 + b * np.sin(t)], axis=1)
+
+
+@pytest.mark.parametrize("aspect", [1.0, 1.5, 2.0, 2.5])
+def test_round_and_oval_outlines_keep_their_length(aspect):
+    from spotscale.inference.measure import _without_tails
+    pts = _ellipse(4.0 * aspect, 4.0)
+    out, kept = _without_tails(pts)
+    assert kept == 1.0 and out is pts
+
+
+def test_a_thin_tail_is_taken_off_a_spots_outline_unless_it_would_still_be_large():
+    # a petechia's outline run on along a hair or into a faint neighbour: 8 px across, a 5 px strip of
+    # 1.2 px; the max Feret was the strip's whole length
+    from spotscale.inference.measure import _without_tails
+    pts = _disc_with_tail(12.0, 12.0, 4.0, 5.0, 1.2)
+    assert feret_diameters(pts)[0] == pytest.approx(13.0, abs=0.2)
+    out, kept = _without_tails(pts)
+    assert feret_diameters(out)[0] == pytest.approx(8.0, abs=0.4) and 0.8 <= kept < 0.95
+    same, k = _without_tails(pts, max_feret_px=7.0)  # a spot that large is measured with its lobes
+    assert same is pts and k == 1.0
+    wide, k = _without_tails(_disc_with_tail(12.0, 12.0, 4.0, 5.0, 6.0))  # a lobe as wide as the spot: kept
+    assert k == 1.0
+
+
+@pytest.mark.parametrize("mm_per_px, diameter_mm", [(0.1, 0.8), (1.0, 13.0)])
+def test_measure_takes_a_tail_off_spots_under_4_mm_only(mm_per_px, diameter_mm):
+    from spotscale.inference.segment import RefinedCandidate
+    pts = _disc_with_tail(12.0, 12.0, 4.0, 5.0, 1.2)
+    mask = np.zeros((24, 26), bool)
+    cand = RefinedCandidate(bbox=(0, 0, 26, 24), mask=mask, contour=tuple(map(tuple, pts.tolist())),
+                            area_px=polygon_area(pts))
+    spot = measure(np.full((24, 26, 3), 180, np.uint8), [cand], Scale(mm_per_px, 0.0, source="manual"))[0]
+    assert spot.diameter_mm == pytest.approx(diameter_mm, rel=0.06)
+    assert spot.contour == cand.contour  # drawn, and cut for the CNN, as segmented
+    if mm_per_px == 0.1:
+        assert spot.area_px < 0.95 * polygon_area(pts) and spot.x == pytest.approx(12.0, abs=0.4)
