@@ -2,8 +2,8 @@
 
 Sizes are measured with the TRUE scale (the generator's image->plane homography) so the figures
 isolate segmentation and measurement from scale finding; the blur measured at the marker, the
-sticker's rim or the ruler's sides is used, else the one read on the photo's own edges, as the
-pipeline does (pipeline.camera_blur), and the spots its
+sticker's rim or the ruler's sides is used, else, where that reference is found, the one read on the
+photo's own edges, as the pipeline does (pipeline.camera_blur), and the spots its
 measurement stage leaves out (fragments and specks: pipeline.drop_fragments, drop_specks) are left
 out here too, so the figures are those of what the pipeline reports. Prints recall of hemorrhagic spots
 >= 0.5 mm, the fraction of candidates that match no annotated spot, size errors, all overall and by
@@ -11,8 +11,8 @@ ITA band, by the spot's size in px and by whether it touches another spot or lie
 sigmas across (what resolution and blur leave to find), how often the reported diameter uncertainty
 holds the error, then a per-stage timing of one 4000x3000 JPEG against cv2.imread.
 
-`--no-scale` segments each photo as if it held no reference (no mm per px, the blur read on the
-photo's own edges: what the pipeline does with a photo whose scale is not found), and still measures the spots
+`--no-scale` segments each photo as if it held no reference (no mm per px, no blur undone: what the
+pipeline does with a photo whose scale is not found), and still measures the spots
 found with the true scale, so recall and non-spot figures say what a missing scale costs.
 
 `--watermark yellow` renders every photo with a yellow or orange line of text blended over it (a
@@ -117,11 +117,12 @@ def exclude_mask(meta: dict, shape: tuple[int, int]) -> np.ndarray | None:
 
 def marker_blur(img: np.ndarray, meta: dict, no_scale: bool = False) -> float:
     """The blur the pipeline deblurs small spots by (pipeline.camera_blur): measured at an ArUco
-    marker's edges, a sticker's rim or a ruler's long sides, else read on the photo's sharpest edges
-    (0 where neither gives one). `no_scale`: as for a photo whose reference is not found."""
+    marker's edges, a sticker's rim or a ruler's long sides, else, where the reference is found, read
+    on the photo's sharpest edges (0 where neither gives one). `no_scale`: as for a photo whose
+    reference is not found (0)."""
     sc = meta.get("scale", {})
     if no_scale or sc.get("kind") not in KINDS:
-        return camera_blur(img, Scale(None), SegmentConfig())[0] or 0.0
+        return 0.0
     if sc.get("kind") == "aruco":
         cfg = ScaleConfig(marker_side_mm=float(sc.get("marker_side_mm", 20.0)), order=("aruco",))
     elif sc.get("kind") == "sticker":

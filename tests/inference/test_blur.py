@@ -56,8 +56,11 @@ def test_the_blur_comes_from_the_user_then_the_reference_then_the_photo():
     img = photo(1.5)
     assert camera_blur(img, Scale(0.1, 0.0, "aruco", blur_px=0.0), SegmentConfig()) == (0.0, "reference")
     assert camera_blur(img, Scale(0.1, 0.0, "aruco", blur_px=2.0), SegmentConfig(camera_blur_px=1.0)) == (1.0, "config")
-    b, where = camera_blur(img, Scale(None), SegmentConfig())
+    b, where = camera_blur(img, Scale(0.1, 0.0, "sticker"), SegmentConfig())  # a sticker whose rim gave none
     assert where == "photo_edges" and b == pytest.approx(1.5, abs=0.35)
+    # without a scale no blur is undone (no size is reported; the CNN's crops stay as it was trained on)
+    assert camera_blur(img, Scale(None), SegmentConfig()) == (None, None)
+    assert camera_blur(img, Scale(None), SegmentConfig(camera_blur_px=1.0)) == (1.0, "config")
 
 
 def test_small_spots_of_a_photo_whose_reference_gives_no_blur_are_deblurred_by_its_edges():
