@@ -214,7 +214,7 @@ def _centroid(cand: Candidate, pts: np.ndarray) -> tuple[float, float]:
 
 def _contour_px(cand: Candidate, tail_px: float = math.inf) -> tuple[np.ndarray, float, float, float]:
     """Outline (x, y) px, area px, edge width px and size gain (RefinedCandidate.size_gain) of a
-    candidate (sub-pixel when refined; without thin tails where it is under `tail_px` without them,
+    candidate (sub-pixel when refined; without thin tails where it measures under `tail_px`,
     _without_tails)."""
     if isinstance(cand, RefinedCandidate) and len(cand.contour) >= 3:
         pts, kept = _without_tails(np.asarray(cand.contour, dtype=np.float64), tail_px)
