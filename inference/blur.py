@@ -1,10 +1,10 @@
-"""The photo's own blur, read from its sharpest edges, for photos whose reference gives none.
+"""The photo's own blur, read from its sharpest edges, for photos whose found reference gives none.
 
 Small spots are deblurred by the camera's blur (segment._deblur_factor). It is measured at the
 reference (scale.py: a marker's sides, a ruler's, a sticker's rim), but not where the reference is
-a few px wide (a 20 mm marker in a 640x480 photo of a whole leg), not found, or absent. The blur was
-then taken as none, and spots a few px across came out up to 2 px too large (the generator's
-640x480 dev photos: spots under 3 px +1.3 px at the median).
+a few px wide (a 20 mm marker in a 640x480 photo of a whole leg). The blur was then taken as none,
+and spots a few px across came out up to 2 px too large (the generator's 640x480 dev photos: spots
+under 3 px +1.3 px at the median). Without a scale no blur is undone (pipeline.camera_blur).
 
 Any photo has some sharp steps of light: a limb's outline on the sheet, cloth, a reference's print,
 a hair's side. Profiles across the strongest edges (luma, linear light), kept where they are a clean
