@@ -18,7 +18,7 @@ import math
 import cv2
 import numpy as np
 
-from spotscale.inference.scale import _SHARP_EDGE_SIGMA_PX, _level_crossing, _linear, _sample
+from spotscale.inference.scale import _SHARP_EDGE_SIGMA_PX, _linear, _sample, _quartile_widths
 
 # Edges are found on a copy of at most this many px along its longer side (their positions and
 # directions; the profiles are read at full resolution)
@@ -117,7 +117,4 @@ def _step_widths(lin: np.ndarray, pts: np.ndarray, normals: np.ndarray, reach: f
     ok = hi - lo >= MIN_STEP
     v = (prof[ok] - lo[ok, None]) / (hi - lo)[ok, None]
     flat = (np.abs(v[:, :q]).max(axis=1) < FLAT_TOL) & (np.abs(v[:, -q:] - 1.0).max(axis=1) < FLAT_TOL)
-    v = v[flat]
-    p25, ok25 = _level_crossing(v, s, 0.25)
-    p75, ok75 = _level_crossing(v, s, 0.75)
-    return (p75 - p25)[ok25 & ok75]
+    return _quartile_widths(v[flat], s)

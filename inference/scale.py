@@ -808,9 +808,7 @@ def _edge_blur(gray: np.ndarray, quad: np.ndarray) -> float | None:
         dark, light = np.median(prof[:, :q], axis=1), np.median(prof[:, -q:], axis=1)
         ok = light - dark >= 12.0
         v = (prof[ok] - dark[ok, None]) / (light - dark)[ok, None]  # 0 on the border, 1 on the paper
-        p25, ok25 = _level_crossing(v, s, 0.25)
-        p75, ok75 = _level_crossing(v, s, 0.75)
-        widths.extend((p75 - p25)[ok25 & ok75])
+        widths.extend(_quartile_widths(v, s))
     if len(widths) < 8:
         return None
     sigma = float(np.median(widths)) / 1.349
@@ -831,6 +829,14 @@ def _level_crossing(v: np.ndarray, s: np.ndarray, level: float,
     a, b = v[rows, j], v[rows, j + 1]
     t = np.where(b != a, (level - a) / np.where(b != a, b - a, 1.0), 0.5)
     return s[j] + t * (s[j + 1] - s[j]), np.isfinite(dist[rows, j])
+
+
+def _quartile_widths(v: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """25-75 % widths (units of `s`) of rising step profiles `v` (rows scaled 0 to 1), where both
+    levels are crossed: 1.349 sigma for a gaussian-blurred step."""
+    p25, ok25 = _level_crossing(v, s, 0.25)
+    p75, ok75 = _level_crossing(v, s, 0.75)
+    return (p75 - p25)[ok25 & ok75]
 
 
 _SHARP_EDGE_SIGMA_PX = 0.5  # a sharp edge through pixel and bilinear sampling (0.49-0.52 measured)
@@ -1465,9 +1471,7 @@ def _ruler_blur(image: np.ndarray, outline: np.ndarray, mm_per_px: float) -> flo
         if ok.sum() < 20:
             continue
         v = (prof[ok] - outer[ok, None]) / (inner - outer)[ok, None]  # 0 beyond the side, 1 on the ruler
-        p25, ok25 = _level_crossing(v, s, 0.25)
-        p75, ok75 = _level_crossing(v, s, 0.75)
-        widths = (p75 - p25)[ok25 & ok75]
+        widths = _quartile_widths(v, s)
         if len(widths) >= 20:
             sigma = float(np.median(widths)) / 1.349
             sigmas.append(math.sqrt(max(0.0, sigma ** 2 - _SHARP_EDGE_SIGMA_PX ** 2)))
@@ -3268,9 +3272,7 @@ def _disc_blur(image: np.ndarray, ell) -> float | None:
     if ok.sum() < 30:
         return None
     v = (prof[ok] - inner[ok, None]) / step[ok, None]  # 0 on the sticker, 1 on the skin
-    p25, ok25 = _level_crossing(v, s, 0.25)
-    p75, ok75 = _level_crossing(v, s, 0.75)
-    widths = (p75 - p25)[ok25 & ok75]
+    widths = _quartile_widths(v, s)
     if len(widths) < 30:
         return None
     sigma = float(np.median(widths)) / 1.349
