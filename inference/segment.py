@@ -1654,7 +1654,9 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
     smooth = max(0.7, cfg.smooth_frac * size_c)
     bi, d_od, curve = colour_contrast(crop, ring, core, smooth, od_w)
     mm_c = mm_per_px * f if mm_per_px else None  # mm per crop px
-    bi = _as_seen(bi, crop, mm_c, overlaid, cfg)
+    # nor is a spot outlined into the reference: a red sticker beside a purpura was taken into it
+    not_spot = overlaid if ex_crop is None else (ex_crop if overlaid is None else overlaid | ex_crop)
+    bi = _as_seen(bi, crop, mm_c, not_spot, cfg)
     # a few px wide, a spot's colour is greyed by JPEG's 2 x 2 chroma blocks and the blur: the ink test
     # asks for less green excess, down to half for a seed of half green_excess_full_px or less
     ge = cfg.min_green_excess * float(np.clip(size / cfg.green_excess_full_px, 0.5, 1.0))
@@ -1678,7 +1680,7 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
         if float(d_od @ d2) >= CLIMB_MIN_HUE_COS * float(np.linalg.norm(d_od) * np.linalg.norm(d2)):
             core = top
             bi, d_od, curve = climbed
-            bi = _as_seen(bi, crop, mm_c, overlaid, cfg)
+            bi = _as_seen(bi, crop, mm_c, not_spot, cfg)
             peak = _percentile(bi[core], cfg.peak_percentile)
             if peak <= 0:
                 return [], False, False
@@ -1727,7 +1729,8 @@ def _refine(image: np.ndarray, box: tuple[int, int, int, int], wmask: np.ndarray
 def _as_seen(t: np.ndarray, crop: np.ndarray, mm_c: float | None, overlaid: np.ndarray | None,
              cfg: SegmentConfig) -> np.ndarray:
     """A crop's contrast map with dark hairs walled in by the spot filled (_hairs_filled) and zero or
-    less on a coloured overlay: a spot is outlined where it shows, not on a letter."""
+    less on `overlaid` (a coloured overlay, the reference): a spot is outlined where it shows, not on a
+    letter or a sticker."""
     if cfg.fill_hairs:
         t = _hairs_filled(crop, t, mm_c, cfg)
     if overlaid is not None:

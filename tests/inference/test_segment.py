@@ -247,6 +247,23 @@ def test_excluded_region_never_yields_spots():
     assert len(pts) == 1 and near(pts, 330, 200, 1.0)
 
 
+@pytest.mark.parametrize("sticker", [(235, 120, 140), (200, 40, 60)])
+def test_a_spot_touching_a_red_reference_is_outlined_without_it(sticker):
+    """A purpura touching a red sticker's rim: its outline stops at the reference, which is redder than
+    the spot's half-maximum level (a dark red sticker was taken in: 579 px of it, a 36 x 60 px box)."""
+    img = skin(seed=9)
+    yy, xx = np.mgrid[0:img.shape[0], 0:img.shape[1]]
+    img[np.hypot(xx - 200, yy - 180) <= 60] = sticker
+    disc(img, 272, 180, 12)
+    exclude = np.hypot(xx - 200, yy - 180) <= 62  # the reference, as its outline masks it
+    seg = segment(finish(img), exclude=exclude, mm_per_px=0.05)
+    assert len(seg.candidates) == 1
+    c = seg.candidates[0]
+    x, y, w, h = c.bbox
+    assert not exclude[y:y + h, x:x + w][c.mask].any()
+    assert 400 <= c.mask.sum() <= 460  # the disc (452 px) less its 2 px within the reference's margin
+
+
 def test_spot_linked_to_excluded_region_keeps_its_seed():
     """A hair joining a spot to the reference cuts at the reference; it does not drop the spot."""
     from spotscale.inference.segment import _candidate_components
