@@ -2675,7 +2675,7 @@ def _find_sticker(image: np.ndarray, small: np.ndarray, k: int, cfg: ScaleConfig
     (cx, cy), (da, db), ang, resid = best[1][0][0], best[1][0][1], best[1][0][2], best[1][1]
     d_px = math.sqrt(da * db)
     mm_per_px = float(cfg.sticker_diameter_mm) / d_px
-    unc = mm_per_px * math.hypot(resid / d_px, 0.1 / d_px)
+    unc = mm_per_px * math.hypot(resid / d_px, _DISC_EDGE_PX / d_px)
     outline = _ellipse_outline(best[1][0])
     reason = f"round sticker {cfg.sticker_diameter_mm:g} mm ({d_px:.1f} px, axes {da:.1f} x {db:.1f})"
     sc = Scale(mm_per_px, unc, "sticker", outline, None, reason, 1)
@@ -2726,6 +2726,9 @@ def _cut_sticker(image: np.ndarray, mask: np.ndarray, k: int, cfg: ScaleConfig) 
     return None
 
 
+_DISC_EDGE_PX = 0.3  # px of a whole sticker's diameter its fitted rim may be off by beyond the fit's own
+#                      scatter (JPEG, downscaling): on web-sized copies of dev photos (seeds 62000.., 20-90
+#                      px stickers) 0.1 px put 36 % of the errors within 1 sd, 0.3 px 79 % (95 % within 2)
 _CUT_DISC_LARGER = 2.0  # a cut sticker is taken over a whole disc of its colour when its part in frame is this x larger
 _MIN_CUT_DISC_PX = 48.0  # a sticker cut by the border narrower than this (full px) is refused: half
 #                           a rim of a 29 px sticker gave it 12 % small (dev 3405019)
@@ -3173,7 +3176,41 @@ def _disc_projection(image: np.ndarray, ell, cut_ok: bool = False) -> tuple[np.n
     size = float(np.linalg.norm(wvec))
     if size < 5:
         return None
+    raw = image[y0:y1, x0:x1]
+    if raw.ndim == 3 and raw.dtype == np.uint8:
+        mixed = _luma_unmixed(raw, inside, ring)
+        if mixed is not None and abs(float(mixed[(rr > 0.7) & (rr < 0.88)].mean())) <= _DISC_RIM_LIKE_CENTRE:
+            return mixed * np.float32(size), x0, y0, size
     return np.ascontiguousarray((crop @ (wvec / size)).astype(np.float32)), x0, y0, size
+
+
+def _luma_unmixed(rgb: np.ndarray, inside: np.ndarray, outside: np.ndarray) -> np.ndarray | None:
+    """How much of `outside`'s colour (0 = all `inside`, 1 = all outside; linear RGB x 255) each px of
+    `rgb` (uint8) holds, read from its JPEG luma: None where the luma tells the two apart too little.
+
+    JPEG keeps colour at half resolution (4:2:0) and rings round a saturated edge: read on the colour
+    difference, the rim of red and blue stickers moved 0.5-2 px outwards on web-sized copies (dev
+    seeds 62000.., 640-1024 px long side). Luma keeps full resolution, but is computed on gamma-encoded
+    values, so a blurred rim's luma is no linear mix of the two colours' (a red sticker's rim read
+    0.3 px inwards); the mix is read back through the luma of every mix of the two colours.
+    """
+    t = np.linspace(0.0, 1.0, 257, dtype=np.float32)
+    lin = (inside[None, :] + t[:, None] * (outside - inside)[None, :]) / 255.0
+    code = 255.0 * np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.clip(lin, 0, None) ** (1 / 2.4) - 0.055)
+    y = code @ np.array([0.299, 0.587, 0.114], np.float32)  # as cv2.COLOR_RGB2GRAY weighs the codes
+    dy = np.diff(y)
+    if abs(float(y[-1] - y[0])) < _DISC_LUMA_MIN_STEP or not ((dy > 0).all() or (dy < 0).all()):
+        return None
+    if y[-1] < y[0]:
+        y, t = y[::-1], t[::-1]
+    table = np.interp(np.arange(256, dtype=np.float32), y, t).astype(np.float32).reshape(1, 256)
+    return cv2.LUT(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY), table)  # JPEG's own luma codes
+
+
+_DISC_LUMA_MIN_STEP = 10.0  # code values of luma between a sticker and the skin for its rim to be read on luma
+_DISC_RIM_LIKE_CENTRE = 0.15  # ...and the sticker just inside its rim as its middle (share of the skin's colour
+#                               read there): a shaded or printed sticker is no two-colour mix at its rim (a shaded
+#                               silver one, its rim darker, read 7 % small on luma)
 
 
 def _refine_disc(image: np.ndarray, ell, cut_ok: bool = False) -> tuple[tuple, float, float] | None:
