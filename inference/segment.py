@@ -804,7 +804,7 @@ def _snr_map(work: np.ndarray, skin: np.ndarray, work_mm_per_px: float | None,
 
 
 def _overlay(work: np.ndarray, skin: np.ndarray, region: np.ndarray, snr: np.ndarray, cfg: SegmentConfig) -> np.ndarray:
-    """Where a yellow or orange overlay lies over the skin (bool, working image): pixels of the skin
+    """Where a yellow, orange or red overlay lies over the skin (bool, working image): pixels of the skin
     region redder than the skin in the pigment index (SNR above low_snr) whose green is lighter than
     the skin's round them by overlay_green_od or more (optical density) while their blue is darker,
     with the antialiased rim that joins them (a third as much lighter), grown by a px.
@@ -816,6 +816,10 @@ def _overlay(work: np.ndarray, skin: np.ndarray, region: np.ndarray, snr: np.nda
     dropped (bench_measure dev 3100022 and 3100028: spots of 0.5-1.8 mm under "medphoto"; with
     this, recall at 4000x3000 0.968 -> 0.973). A pink glow (a sticker's light on the skin, clinic dev
     957011) lightens blue too, and is not this: asked of green alone, it cost two spots there.
+    A red or pink overlay (a circle or an arrow drawn on the photo, red text) is lighter in red while
+    darker in green: blood takes some red light away too. Drawn round a cluster of petechiae, such a
+    circle joined the spots it touched into one thin ring, all dropped (11 of 51 petechiae on clinic
+    dev 957011 with a circle and an arrow drawn over it).
     `skin`: the skin-coloured pixels, whose colour is the reference (wide background, as _snr_map's);
     `region`: the skin region.
     """
@@ -826,18 +830,55 @@ def _overlay(work: np.ndarray, skin: np.ndarray, region: np.ndarray, snr: np.nda
     if wgt.sum() < 16:
         wgt = np.ones_like(wgt)
     wide = cfg.background_sigma_frac * max(work.shape[:2])
-    d_g, d_b = (od - _norm_blur(od, wgt, wide) for od in (
-        cv2.GaussianBlur(optical_density(np.ascontiguousarray(work[..., c])), (0, 0), 0.8) for c in (1, 2)))
+    d_r, d_g, d_b = (od - _norm_blur(od, wgt, wide) for od in (
+        cv2.GaussianBlur(optical_density(np.ascontiguousarray(work[..., c])), (0, 0), 0.8) for c in (0, 1, 2)))
     tol = np.float32(cfg.overlay_green_od)
-    lighter = pos & (d_g < -tol) & (d_b > tol)
-    if not lighter.any():
-        return lighter
-    rim = (pos & (d_g < -tol / 3) & (d_b > tol / 3)).view(np.uint8)
-    n, lab = cv2.connectedComponents(rim | lighter.view(np.uint8), connectivity=8)
-    hit = np.zeros(n, bool)
-    hit[lab[lighter]] = True
-    hit[0] = False
-    return cv2.dilate(hit[lab].view(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    out = np.zeros(pos.shape, bool)
+    for light, dark, grow in ((d_g, d_b, 3), (d_r, d_g, 5)):  # yellow / orange; red / pink
+        lighter = pos & (light < -tol) & (dark > tol)
+        if not lighter.any():
+            continue
+        rim = (pos & (light < -tol / 3) & (dark > tol / 3)).view(np.uint8)
+        n, lab = cv2.connectedComponents(rim | lighter.view(np.uint8), connectivity=8)
+        hit = np.zeros(n, bool)
+        hit[lab[lighter]] = True
+        hit[0] = False
+        if grow > 3:
+            hit &= _strokes(lab, n)
+        # a red stroke's antialiased, JPEG-ringed fringe is a faint red line beside it: grown by 2 px
+        out |= cv2.dilate(hit[lab].view(np.uint8), np.ones((grow, grow), np.uint8)) > 0
+    return out
+
+
+def _strokes(lab: np.ndarray, n: int) -> np.ndarray:
+    """Which of the n labels of `lab` (0: none) are drawn strokes: long for their area (a line, a ring,
+    an arrow), not compact blobs.
+
+    A raised red spot's glint, blurred into its red (lighter in red, darker in green), looks as a red
+    overlay does; it is a compact blob, a circle or arrow drawn on the photo is a long thin line (on
+    independent-renderer dev photos 932000.., 24, the glints of angiomas were taken for overlays and
+    each angioma came out in two or three pieces). Length: the longer side of the smallest rectangle
+    round the component; a disc's is 1.13 times the root of its area, a line's the root of its length
+    over its width times that.
+    """
+    ys, xs = np.nonzero(lab)
+    ids = lab[ys, xs]
+    order = np.argsort(ids, kind="stable")
+    ys, xs, ids = ys[order], xs[order], ids[order]
+    starts = np.searchsorted(ids, np.arange(n + 1))
+    out = np.zeros(n, bool)
+    for i in range(1, n):
+        a, b = starts[i], starts[i + 1]
+        if b - a < 3:
+            continue
+        (_, _), (w, h), _ = cv2.minAreaRect(np.c_[xs[a:b], ys[a:b]].astype(np.float32))
+        length = max(w, h)
+        out[i] = length >= STROKE_MIN_LENGTH_PX and length >= STROKE_MIN_ELONGATION * math.sqrt(b - a)
+    return out
+
+
+STROKE_MIN_LENGTH_PX = 12.0  # working px: a circle or arrow drawn round spots spans several of them
+STROKE_MIN_ELONGATION = 3.0  # length over the root of the area: a line at least 9 times as long as wide
 
 
 def _with_texture_snr(cands: list[Candidate], resid: np.ndarray, work: np.ndarray, skin: np.ndarray,
