@@ -74,6 +74,7 @@ _NAMED_COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (245, 245, 245), "black": (20, 20, 20), "red": (220, 30, 30), "green": (40, 170, 70),
     "blue": (30, 90, 210), "yellow": (245, 215, 40), "orange": (245, 140, 30), "grey": (128, 128, 128),
     "gray": (128, 128, 128), "silver": (190, 190, 195), "gold": (200, 165, 70), "copper": (185, 110, 70),
+    "pink": (240, 140, 160),  # round dot stickers come in pink too (clinic dev renders' stickers: #f08ca0)
 }
 
 

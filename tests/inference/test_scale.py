@@ -602,6 +602,15 @@ def test_luma_unmixing_reads_back_the_share_of_each_colour_in_a_blended_px():
     assert _luma_unmixed(rgb.astype(np.uint8)[None], a, a + 1.0) is None  # no luma step: not read on it
 
 
+def test_a_pink_sticker_is_found_by_its_colour_name():
+    """Pink dot stickers are common; named, the colour finds one a whole-disc search without a colour
+    would have to judge by its look alone."""
+    img = blur(with_disc(skin(800, 600), (300.3, 310.7), 60.0, (245, 135, 160)), 1.0)
+    sc = find_scale(img, ScaleConfig(sticker_diameter_mm=12.0, sticker_color="pink"))
+    assert sc.source == "sticker"
+    assert sc.mm_per_px == pytest.approx(0.1, rel=0.01)
+
+
 def test_a_sticker_not_found_without_its_colour_says_what_was_looked_for():
     # without a colour, a disc on a cloth or cut by the frame is not sought (_looks_like_sticker,
     # _cut_sticker): the reason says so and how to widen the search
