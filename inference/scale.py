@@ -3155,7 +3155,9 @@ def _disc_projection(image: np.ndarray, ell, cut_ok: bool = False) -> tuple[np.n
     """Linear-light crop around a disc projected on its colour difference to the skin ring around it
     (disc low, skin high): (projection, crop x0, y0, the difference's size); None when the disc is cut
     by the image border (unless `cut_ok`: the crop is then its part in frame) or hardly differs from
-    the ring."""
+    the ring. Where the disc is one colour up to its rim and differs from the skin in luma, the
+    projection is the share of the skin's colour read on the JPEG's luma (_luma_unmixed), times that
+    size."""
     (cx, cy), (ea, eb), _ = ell
     r_max = 0.5 * max(ea, eb)
     pad = int(0.35 * r_max) + 4
@@ -3187,11 +3189,12 @@ def _disc_projection(image: np.ndarray, ell, cut_ok: bool = False) -> tuple[np.n
 
 def _luma_unmixed(rgb: np.ndarray, inside: np.ndarray, outside: np.ndarray) -> np.ndarray | None:
     """How much of `outside`'s colour (0 = all `inside`, 1 = all outside; linear RGB x 255) each px of
-    `rgb` (uint8) holds, read from its JPEG luma: None where the luma tells the two apart too little.
+    `rgb` (uint8) holds, read from its JPEG luma: None where the luma tells the two apart too little,
+    or does not run one way from one to the other.
 
     JPEG keeps colour at half resolution (4:2:0) and rings round a saturated edge: read on the colour
-    difference, the rim of red and blue stickers moved 0.5-2 px outwards on web-sized copies (dev
-    seeds 62000.., 640-1024 px long side). Luma keeps full resolution, but is computed on gamma-encoded
+    difference, the rim of red and blue stickers moved by 0.5-2 px on web-sized copies (dev seeds
+    62000.., 640-1024 px long side). Luma keeps full resolution, but is computed on gamma-encoded
     values, so a blurred rim's luma is no linear mix of the two colours' (a red sticker's rim read
     0.3 px inwards); the mix is read back through the luma of every mix of the two colours.
     """

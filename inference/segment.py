@@ -807,7 +807,7 @@ def _overlay(work: np.ndarray, skin: np.ndarray, region: np.ndarray, snr: np.nda
     """Where a yellow, orange or red overlay lies over the skin (bool, working image): pixels of the skin
     region redder than the skin in the pigment index (SNR above low_snr) whose green is lighter than
     the skin's round them by overlay_green_od or more (optical density) while their blue is darker,
-    with the antialiased rim that joins them (a third as much lighter), grown by a px.
+    with the antialiased rim that joins them (a third as much lighter), grown by a px (a red one by two).
 
     A pigment only absorbs: blood, its breakdown products and melanin take green light away. Yellow
     or orange text (a watermark, a camera's date stamp) blended over the skin takes blue away and
@@ -834,7 +834,7 @@ def _overlay(work: np.ndarray, skin: np.ndarray, region: np.ndarray, snr: np.nda
         cv2.GaussianBlur(optical_density(np.ascontiguousarray(work[..., c])), (0, 0), 0.8) for c in (0, 1, 2)))
     tol = np.float32(cfg.overlay_green_od)
     out = np.zeros(pos.shape, bool)
-    for light, dark, grow in ((d_g, d_b, 3), (d_r, d_g, 5)):  # yellow / orange; red / pink
+    for light, dark, red in ((d_g, d_b, False), (d_r, d_g, True)):  # yellow / orange; red / pink
         lighter = pos & (light < -tol) & (dark > tol)
         if not lighter.any():
             continue
@@ -843,9 +843,10 @@ def _overlay(work: np.ndarray, skin: np.ndarray, region: np.ndarray, snr: np.nda
         hit = np.zeros(n, bool)
         hit[lab[lighter]] = True
         hit[0] = False
-        if grow > 3:
+        if red:  # only strokes: a glint on a red spot is lighter in red too
             hit &= _strokes(lab, n)
         # a red stroke's antialiased, JPEG-ringed fringe is a faint red line beside it: grown by 2 px
+        grow = 5 if red else 3
         out |= cv2.dilate(hit[lab].view(np.uint8), np.ones((grow, grow), np.uint8)) > 0
     return out
 
