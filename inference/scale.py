@@ -43,6 +43,7 @@ import scipy.ndimage
 
 from spotscale.data.errors import ConfigError
 from spotscale.data.geometry import homography_scale, jacobian_det
+from spotscale.data.synth_skin import linear_to_srgb
 from spotscale.data.types import Scale
 from spotscale.inference.ruler import tick_runs
 
@@ -3200,7 +3201,7 @@ def _luma_unmixed(rgb: np.ndarray, inside: np.ndarray, outside: np.ndarray) -> n
     """
     t = np.linspace(0.0, 1.0, 257, dtype=np.float32)
     lin = (inside[None, :] + t[:, None] * (outside - inside)[None, :]) / 255.0
-    code = 255.0 * np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.clip(lin, 0, None) ** (1 / 2.4) - 0.055)
+    code = 255.0 * linear_to_srgb(lin)
     y = code @ np.array([0.299, 0.587, 0.114], np.float32)  # as cv2.COLOR_RGB2GRAY weighs the codes
     dy = np.diff(y)
     if abs(float(y[-1] - y[0])) < _DISC_LUMA_MIN_STEP or not ((dy > 0).all() or (dy < 0).all()):

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from spotscale.data.types import Candidate
+from spotscale.data.synth_skin import linear_to_srgb
 from spotscale.inference.colour import OD_EPS, optical_density, pigment_index, purple_index, to_lab
 from spotscale.inference.captions import text_lines
 from spotscale.inference.split import (contrast_peaks, deep_valley, flood, group_by_valleys, path_minima, spot_blobs,
@@ -2129,8 +2130,7 @@ def _absorbance_curve(skin: np.ndarray, od_skin: np.ndarray, od_core: np.ndarray
     the map does not grow up to the core."""
     amount = np.linspace(0.0, 2.0, 81)
     lin = np.exp(-(od_skin[None] + amount[:, None] * (od_core - od_skin)[None])) - OD_EPS
-    v = np.clip(lin, 0.0, 1.0)
-    cols = 255.0 * np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+    cols = 255.0 * linear_to_srgb(lin)
     m = (cols - skin) @ (d / float(d @ d))
     nd = float(dc @ dc)
     if od_weight > 0 and nd > 1e-6:
